@@ -1,0 +1,69 @@
+"""One place that chooses and configures the Keras backend.
+
+cifarkit runs Keras 3 on PyTorch by default. The choice was measured (see
+``benchmarks/bench_backend.py`` and the README): on a 2-core CPU, Keras on
+PyTorch with channels-first layers, channels-last memory and a fused
+batch-norm kernel trains at ~96% of raw PyTorch, ahead of Keras on TensorFlow
+and far ahead of Keras on JAX. ``KERAS_BACKEND`` set by the user wins; the
+models then fall back to Keras' own layers and channels-last layout.
+
+Import this module (or call :func:`keras`) before anything imports Keras.
+"""
+
+from __future__ import annotations
+
+import os
+
+DEFAULT_BACKEND = "torch"
+
+os.environ.setdefault("KERAS_BACKEND", DEFAULT_BACKEND)
+
+
+def keras():
+    """Return the configured ``keras`` module (imports it on first use)."""
+    import keras as _keras
+
+    return _keras
+
+
+def name() -> str:
+    """Name of the Keras backend in use ("torch", "tensorflow" or "jax")."""
+    return keras().backend.backend()
+
+
+def data_format() -> str:
+    """Layout the model builders use inside the network.
+
+    PyTorch convolutions are channels-first: building the network that way
+    avoids a transpose around every convolution, and feeding it NHWC memory
+    (a permuted view, see ``cifarkit.models.layers.Preprocess``) lets oneDNN
+    run channels-last kernels. Other backends use Keras' channels-last default.
+    """
+    return "channels_first" if name() == "torch" else "channels_last"
+
+
+def channel_axis() -> int:
+    return 1 if data_format() == "channels_first" else -1
+
+
+def versions() -> dict:
+    """Versions of Keras and of the backend library, for provenance."""
+    k = keras()
+    out = {"keras": k.__version__, "backend": name()}
+    if out["backend"] == "torch":
+        import torch
+
+        out["torch"] = torch.__version__
+        out["torch_threads"] = torch.get_num_threads()
+        out["cuda"] = torch.cuda.is_available()
+        if out["cuda"]:
+            out["gpu"] = torch.cuda.get_device_name(0)
+    elif out["backend"] == "tensorflow":
+        import tensorflow as tf
+
+        out["tensorflow"] = tf.__version__
+    elif out["backend"] == "jax":
+        import jax
+
+        out["jax"] = jax.__version__
+    return out
