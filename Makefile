@@ -1,0 +1,46 @@
+# cifarkit: the two commands are `make report` (run the study) and `make test` (run the tests).
+# Both create .venv with Python 3.11 (or $(PYTHON)) and install the project into it first.
+
+PYTHON  ?= $(shell command -v python3.11 || command -v python3)
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+# The CPU build of PyTorch; a GPU user installs the build for their CUDA instead (README).
+TORCH   ?= torch==2.13.0
+PROFILE ?= standard
+DATA    ?=
+OUT     ?= reports
+ARGS    ?=
+
+.PHONY: venv report smoke test test-fast lab list clean-venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (cifarkit)" >/dev/null
+	touch $@
+
+report: venv
+	$(PY) run_all.py --profile $(PROFILE) --out $(OUT) $(if $(DATA),--data $(DATA)) $(ARGS)
+
+smoke: venv
+	$(PY) run_all.py --profile smoke --data synthetic:60 --out $(OUT) $(ARGS)
+
+test: venv
+	$(PY) -m pytest -q $(ARGS)
+
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow" $(ARGS)
+
+lab: venv
+	$(PY) -m pip install --quiet jupyterlab
+	$(PY) -m jupyter lab notebooks/
+
+list: venv
+	$(PY) run_all.py --list
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,28 @@
+"""Shared test fixtures.
+
+Every test gets its own data cache (``CIFARKIT_DATA_DIR`` in a temp dir), so no test
+reads or writes the user's cache. Tests on real images use the shared CIFAR-10 JPEG
+archive beside the checkout and skip, with the reason, when it is absent.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_ARCHIVE = REPO.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("CIFARKIT_DATA_DIR", str(tmp_path_factory.mktemp("cifarkit-cache")))
+
+
+@pytest.fixture
+def shared_archive():
+    if not SHARED_ARCHIVE.is_file():
+        pytest.skip(f"real-image test: {SHARED_ARCHIVE} is absent (CI and the dev machines have it beside the checkout)")
+    return SHARED_ARCHIVE

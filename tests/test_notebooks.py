@@ -1,0 +1,107 @@
+"""Notebooks run through run_all's code path (``runner.run_study``) and their recorded results are asserted."""
+
+import base64
+import json
+import re
+
+import numpy as np
+import pytest
+
+from cifarkit import runner
+from cifarkit.data import load_dataset
+
+pytestmark = pytest.mark.notebook
+
+
+def _png_images(html: str) -> list[bytes]:
+    return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=\s]+)"', html)]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    result = runner.run_study("smoke", data="synthetic:60", out=out, log=lambda *a: None)
+    return result
+
+
+def test_smoke_run_succeeds_and_writes_manifest(smoke_run):
+    assert smoke_run.ok, [(nb.name, nb.error) for nb in smoke_run.notebooks]
+    manifest = json.loads((smoke_run.run_dir / "manifest.json").read_text())
+    assert manifest["profile"] == "smoke" and manifest["status"] == "ok"
+    assert manifest["data"]["source"] == "synthetic:60"
+    for key in ("python", "keras", "torch", "papermill"):
+        assert key in manifest["versions"]
+    assert manifest["hardware"]["cpu_count"] >= 1
+    assert "commit" in manifest["git"]
+    for name in ("01_explore_data", "02_train"):
+        entry = manifest["notebooks"][name]
+        assert entry["status"] == "ok" and entry["execute_seconds"] > 0
+        assert entry["started_at"] <= entry["finished_at"]
+        assert entry["parameters"]["DATA_SUBSET"] == 20
+
+
+def test_explore_notebook_records_the_data_it_saw(smoke_run):
+    run_dir = smoke_run.run_dir
+    metrics = json.loads((run_dir / "metrics" / "01_explore_data.json").read_text())
+    # the same data, loaded directly, must give the numbers the notebook recorded
+    ds = load_dataset("synthetic:60", subset=20, seed=0)
+    assert metrics["class_names"] == ds.class_names and metrics["num_classes"] == 4
+    assert metrics["counts"]["train"] == {c: int((ds.y_train == i).sum()) for i, c in enumerate(ds.class_names)}
+    assert metrics["total_images"] == len(ds.x_train) + len(ds.x_val) + len(ds.x_test)
+    mean, std = ds.channel_stats()
+    np.testing.assert_allclose(metrics["channel_mean"], mean, atol=1e-6)
+    np.testing.assert_allclose(metrics["channel_std"], std, atol=1e-6)
+    assert metrics["duplicates"]["across"]["train-test"] == 0
+    assert metrics["skipped_files"] == 0
+    assert metrics["embedding_samples"]["pca"] > 0 and metrics["embedding_samples"]["tsne"] > 0
+    html = (run_dir / "01_explore_data.html").read_text()
+    images = _png_images(html)
+    assert len(images) >= 6  # counts, grid, histograms, mean images, PCA, t-SNE
+    assert all(img.startswith(b"\x89PNG") for img in images)
+    assert "circle" in html and "Exact duplicates" in html
+    assert not re.search(r'<img[^>]+src="(?!data:)', html)
+
+
+def test_train_notebook_records_a_trained_model(smoke_run):
+    run_dir = smoke_run.run_dir
+    metrics = json.loads((run_dir / "metrics" / "02_train.json").read_text())
+    assert metrics["model"] == "simple_cnn" and metrics["epochs_run"] == 1
+    assert len(metrics["history"]) == 1
+    assert 0.0 <= metrics["test_acc"] <= 1.0 and 0.0 <= metrics["val_acc"] <= 1.0
+    assert metrics["params"] > 1000
+    assert metrics["train_seconds"] > 0 and metrics["median_images_per_s"] > 0
+    model_path = run_dir / "models" / "simple_cnn" / "model.keras"
+    assert model_path.is_file() and metrics["model_path"] == str(model_path)
+    html = (run_dir / "02_train.html").read_text()
+    assert len(_png_images(html)) >= 3  # schedule, learning curves, throughput
+
+
+def test_failed_notebook_is_rendered_and_the_run_goes_on(tmp_path):
+    # a bad value for a parameter of 01 only: 01 fails, 02 (independent) still runs
+    result = runner.run_study("smoke", data="synthetic:40", out=tmp_path, overrides={"TSNE_SAMPLES": "many"},
+                              log=lambda *a: None)
+    status = {nb.name: nb.status for nb in result.notebooks}
+    assert status == {"01_explore_data": "failed", "02_train": "ok"}
+    failed = result.notebooks[0]
+    assert "TypeError" in failed.error
+    html = (result.run_dir / "01_explore_data.html").read_text()
+    assert "TypeError" in html  # the error is visible in the rendered report
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["notebooks"]["01_explore_data"]["error"]
+    assert not result.ok
+
+
+def test_explore_notebook_on_real_cifar10(shared_archive, tmp_path):
+    """A few hundred real images per class through the exploration notebook."""
+    result = runner.run_study("smoke", data=str(shared_archive), out=tmp_path, only=["01"],
+                              overrides={"DATA_SUBSET": 200, "TSNE_SAMPLES": 300}, log=lambda *a: None)
+    assert result.ok, result.notebooks[0].error
+    metrics = json.loads((result.run_dir / "metrics" / "01_explore_data.json").read_text())
+    assert metrics["class_names"] == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                                      "ship", "truck"]
+    assert all(v == 200 for v in metrics["counts"]["train"].values())
+    assert metrics["data"]["source_sha256"] == "b215d45e51121fd309686efffe2998e003a79756f22ad7671c80bc14564b4c2a"
+    # CIFAR-10's well-known channel means (0.491, 0.482, 0.447); a 2,000-image subset lands close
+    np.testing.assert_allclose(metrics["channel_mean"], [0.491, 0.482, 0.447], atol=0.03)
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["data"]["sha256"] == metrics["data"]["source_sha256"]
