@@ -1,0 +1,283 @@
+"""Training throughput of cifarkit's Keras-on-PyTorch path against raw PyTorch, and against the CPU's matmul ceiling.
+
+Usage:
+    python benchmarks/bench_throughput.py [--models fastnet resnet20] [--batches 256 1024] [--rounds 3]
+
+For each model and batch size, one process times two implementations side by side:
+
+  keras  ``cifarkit.models.build_model(name)`` trained by ``cifarkit.train.TrainStep``
+         (the exact step function ``train()`` uses) with the optimizer of the
+         model's recipe (fastnet: ``fast``; others: ``paper``).
+  torch  the same architecture written in ``torch.nn`` (channels-last memory), with the
+         same input handling (uint8 NHWC -> normalize -> NCHW view), loss and optimizer.
+
+Timing is best-of-``--rounds``, the two implementations interleaved round by
+round, because this machine sometimes runs at half speed for tens of seconds.
+
+The ceiling: float32 GFLOP/s of a 4096x4096 matrix product with numpy and with
+``torch.mm``. A training step costs ~3x the forward FLOPs (forward, and the two
+products of the backward pass); forward FLOPs come from
+``cifarkit.models.count_flops`` (2 x multiply-accumulates of convs and dense
+layers). Each model's training FLOP/s is reported as a fraction of the torch.mm
+ceiling. Results go to ``benchmarks/results/throughput.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+from cifarkit import backend  # noqa: E402  (sets KERAS_BACKEND=torch before Keras loads)
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+
+
+# --------------------------------------------------------------------------- raw PyTorch twins
+
+
+class Normalize(nn.Module):
+    """uint8 NHWC -> normalized float NCHW view with channels-last memory (what cifarkit's Preprocess does)."""
+
+    def __init__(self, mean=CIFAR_MEAN, std=CIFAR_STD):
+        super().__init__()
+        self.register_buffer("scale", torch.tensor([1.0 / (255.0 * s) for s in std]))
+        self.register_buffer("shift", torch.tensor([-m / s for m, s in zip(mean, std)]))
+
+    def forward(self, x):
+        return (x.float() * self.scale + self.shift).permute(0, 3, 1, 2)
+
+
+class FastNetTorch(nn.Module):
+    """airbench94's network, as ``cifarkit.models.fastnet.build_fastnet`` builds it."""
+
+    def __init__(self, widths=(64, 256, 256), num_classes=10, output_scale=1 / 9):
+        super().__init__()
+        self.pre = Normalize()
+        self.stem = nn.Conv2d(3, 24, 2, padding=0, bias=True)
+        blocks = []
+        cin = 24
+        for w in widths:
+            bn1, bn2 = nn.BatchNorm2d(w, momentum=0.4, eps=1e-12), nn.BatchNorm2d(w, momentum=0.4, eps=1e-12)
+            for bn in (bn1, bn2):
+                bn.weight.requires_grad_(False)  # bn_scale=False: no learned scale
+            blocks += [nn.Conv2d(cin, w, 3, padding=1, bias=False), nn.MaxPool2d(2), bn1, nn.GELU(),
+                       nn.Conv2d(w, w, 3, padding=1, bias=False), bn2, nn.GELU()]
+            cin = w
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Linear(cin, num_classes, bias=False)
+        self.output_scale = output_scale
+
+    def forward(self, x):
+        x = F.gelu(self.stem(self.pre(x)))
+        x = self.blocks(x)
+        x = torch.amax(x, dim=(2, 3))
+        return self.head(x) * self.output_scale
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.stride, self.extra = stride, cout - cin
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        s = x
+        if self.stride != 1 or self.extra:  # option A: subsample, zero-pad channels
+            s = x[:, :, :: self.stride, :: self.stride]
+            s = F.pad(s, (0, 0, 0, 0, self.extra // 2, self.extra - self.extra // 2))
+        return F.relu(y + s)
+
+
+class ResNetTorch(nn.Module):
+    """He et al.'s CIFAR ResNet (option-A shortcuts), as ``cifarkit.models.resnet.build_resnet`` builds it."""
+
+    def __init__(self, depth=20, num_classes=10):
+        super().__init__()
+        n = (depth - 2) // 6
+        self.pre = Normalize()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        layers, cin = [], 16
+        for stage, w in enumerate((16, 32, 64)):
+            for b in range(n):
+                layers.append(BasicBlock(cin, w, 2 if stage > 0 and b == 0 else 1))
+                cin = w
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        x = self.layers(self.stem(self.pre(x)))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+def torch_twin(name: str) -> nn.Module:
+    if name == "fastnet":
+        return FastNetTorch()
+    if name.startswith("resnet"):
+        return ResNetTorch(int(name[len("resnet"):]))
+    raise ValueError(f"No raw PyTorch twin for {name!r}; choose fastnet or resnet20/32/44/56/110.")
+
+
+# --------------------------------------------------------------------------- measurement
+
+
+def _machine() -> dict:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform()}
+
+
+def matmul_ceiling(n=4096, rounds=3) -> dict:
+    """float32 GFLOP/s of an n x n matrix product (numpy and torch.mm), best of ``rounds``."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    flops = 2.0 * n**3
+    out = {}
+    for name, fn in (("numpy", lambda: a @ b), ("torch_mm", lambda: torch.mm(ta, tb))):
+        fn()
+        best = min(_seconds(fn) for _ in range(rounds))
+        out[name] = round(flops / best / 1e9, 1)
+    return out
+
+
+def _seconds(fn, repeat=1) -> float:
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - start) / repeat
+
+
+def bench_model(name: str, batch: int, rounds: int, min_round_s: float) -> dict:
+    from cifarkit.models import build_model, count_flops
+    from cifarkit.recipes import resolve_recipe
+    from cifarkit.train import TrainStep, make_optimizer
+
+    recipe = "fast" if name == "fastnet" else "paper"
+    config = resolve_recipe(recipe, model=name, batch_size=batch)
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.integers(0, 256, size=(batch, 32, 32, 3), dtype=np.uint8))
+    y = torch.from_numpy(rng.integers(0, 10, size=batch))
+    lr = 0.01  # small, so many steps stay finite; speed does not depend on it
+
+    keras.utils.set_random_seed(0)
+    model = build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD)
+    keras_step = TrainStep(model, make_optimizer(model, config), config)
+    flops = count_flops(model)
+
+    twin = torch_twin(name).to(memory_format=torch.channels_last)
+    params = [p for p in twin.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=config.nesterov,
+                          weight_decay=config.weight_decay, foreach=True)
+
+    def torch_step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(twin(x), y, label_smoothing=config.label_smoothing)
+        loss.backward()
+        opt.step()
+
+    steps = {"keras": lambda: keras_step(x, y, lr), "torch": torch_step}
+    keras_params = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+    twin_params = sum(p.numel() for p in params)
+    repeat = {}
+    for k, fn in steps.items():  # warm up, and size a round to at least min_round_s
+        fn()
+        t = _seconds(fn)
+        repeat[k] = max(1, math.ceil(min_round_s / t))
+    best = {k: math.inf for k in steps}
+    for _ in range(rounds):
+        for k, fn in steps.items():
+            best[k] = min(best[k], _seconds(fn, repeat[k]))
+    ips = {k: batch / s for k, s in best.items()}
+    return {
+        "model": name,
+        "batch": batch,
+        "recipe_optimizer": f"{recipe}: SGD momentum {config.momentum} nesterov={config.nesterov} "
+                            f"wd {config.weight_decay} label_smoothing {config.label_smoothing}",
+        "trainable_params": {"keras": keras_params, "torch": twin_params},
+        "forward_gflops_per_image": round(flops / 1e9, 4),
+        "img_per_s": {k: round(v, 1) for k, v in ips.items()},
+        "keras_over_torch": round(ips["keras"] / ips["torch"], 3),
+        "train_gflop_per_s": {k: round(3 * flops * v / 1e9, 1) for k, v in ips.items()},
+        "steps_per_round": repeat,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["fastnet", "resnet20"])
+    parser.add_argument("--batches", nargs="+", type=int, default=None,
+                        help="batch sizes (default: 256, the fast recipe's, and airbench's 1024)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per implementation (best is kept)")
+    parser.add_argument("--min-round-seconds", type=float, default=2.0)
+    parser.add_argument("--out", default=os.path.join(HERE, "results", "throughput.json"))
+    args = parser.parse_args(argv)
+
+    from cifarkit.recipes import resolve_recipe
+
+    batches = args.batches or sorted({256, resolve_recipe("fast").batch_size, 1024})
+    load = os.getloadavg()
+    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    ceiling = matmul_ceiling(rounds=args.rounds)
+    print(f"matmul 4096^2 float32: numpy {ceiling['numpy']} GFLOP/s, torch.mm {ceiling['torch_mm']} GFLOP/s")
+    rows = []
+    for name in args.models:
+        for batch in batches:
+            r = bench_model(name, batch, args.rounds, args.min_round_seconds)
+            r["fraction_of_torch_mm"] = {k: round(v / ceiling["torch_mm"], 3) for k, v in r["train_gflop_per_s"].items()}
+            rows.append(r)
+            print(
+                f"{name:9s} batch {batch:5d}: keras {r['img_per_s']['keras']:7.1f} img/s, torch {r['img_per_s']['torch']:7.1f} img/s "
+                f"(keras/torch {r['keras_over_torch']:.2f}); training {r['train_gflop_per_s']['keras']:.1f} GFLOP/s = "
+                f"{100 * r['fraction_of_torch_mm']['keras']:.0f}% of torch.mm"
+            )
+    record = {
+        "command": "python " + " ".join([os.path.relpath(__file__, ROOT)] + (argv if argv is not None else sys.argv[1:])),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "machine": _machine(),
+        "load_average_at_start": [round(v, 2) for v in load],
+        "versions": backend.versions(),
+        "timing": f"best of {args.rounds} rounds (>= {args.min_round_seconds} s each), keras and torch interleaved",
+        "data": "random uint8 images 32x32x3, 10 classes (throughput only)",
+        "flops_note": "forward FLOPs = 2 x MACs of convs and dense layers (cifarkit.models.count_flops); training = 3 x forward",
+        "matmul_gflop_per_s": ceiling,
+        "results": rows,
+    }
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(record, f, indent=2)
+        f.write("\n")
+    print(f"wrote {os.path.relpath(args.out, ROOT)}")
+    return 0
+
+
+keras = backend.keras()
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,167 @@
+"""Command line: ``python -m cifarkit <command> ...``.
+
+Commands:
+    train   train a model with a recipe and write the run folder (see :mod:`cifarkit.train`).
+
+Example::
+
+    python -m cifarkit train --model resnet20 --recipe paper --data cifar10 \\
+        --epochs 30 --out runs/resnet20-paper
+
+Each command is a pair of functions registered in :data:`COMMANDS`: one adds
+its arguments to an ``argparse`` sub-parser, the other runs it and returns the
+exit code. Bad input (unknown model or recipe, missing data, invalid setting)
+prints a one-line message and exits with code 2; a diverged run exits with 1.
+The CLI calls the same :func:`cifarkit.train.train` as the notebooks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class UsageError(ValueError):
+    """Bad command-line input (reported with exit code 2)."""
+
+
+# --------------------------------------------------------------------------- train
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="model name (default: the recipe's, else resnet20); see cifarkit.models.list_models()")
+    p.add_argument("--recipe", default="default", help="training recipe: default, paper, paper_densenet, fast (default: %(default)s)")
+    p.add_argument("--data", default="cifar10", help="data source: cifar10, synthetic[:N], an image folder or archive (default: %(default)s)")
+    p.add_argument("--out", required=True, help="run folder for checkpoints, history, model and metrics")
+    p.add_argument("--epochs", type=int, help="override the recipe's number of epochs")
+    p.add_argument("--batch-size", type=int, help="override the batch size (the lr scales linearly unless lr_scaling=none)")
+    p.add_argument("--lr", type=float, help="override the base learning rate (at the recipe's base batch size)")
+    p.add_argument("--seed", type=int, help="training seed (weights, batches, augmentation); default: the recipe's (0)")
+    p.add_argument("--deterministic", action="store_true", default=None, help="deterministic kernels, for bit-identical reruns")
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), help="where to train (default: auto)")
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True, help="continue from the run folder's checkpoint (default: yes)")
+    p.add_argument("--subset", type=int, help="at most N images per class per split (quick runs)")
+    p.add_argument("--image-size", type=int, help="resize images to N x N (default: 32)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of the training data held out for validation (default: %(default)s)")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the train/val split and subsets (default: %(default)s)")
+    p.add_argument("--cache-dir", help="download and decode cache folder (default: $CIFARKIT_DATA_DIR or the user cache)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="any training setting, e.g. --set label_smoothing=0.1 (repeatable)",
+    )
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars (default: yes)")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from cifarkit.recipes import parse_override, resolve_recipe
+
+    overrides = {}
+    for text in args.overrides:
+        key, value = parse_override(text)
+        overrides[key] = value
+    explicit = {
+        "model": args.model,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "deterministic": args.deterministic,
+        "device": args.device,
+    }
+    overrides.update({k: v for k, v in explicit.items() if v is not None})
+    config = resolve_recipe(args.recipe, **overrides)
+
+    from cifarkit.models import list_models, model_info
+
+    if config.model not in list_models():
+        raise UsageError(f"Unknown model {config.model!r}. Known models: {', '.join(list_models())}.")
+    accepted = model_info(config.model)["options"]
+    unknown = sorted(set(config.model_options) - set(accepted))
+    if unknown:
+        raise UsageError(
+            f"Model {config.model!r} does not accept option(s) {', '.join(unknown)}. Options it accepts: {', '.join(accepted)}."
+        )
+
+    from cifarkit.data import load_dataset
+
+    dataset = load_dataset(
+        args.data,
+        image_size=args.image_size,
+        val_fraction=args.val_fraction,
+        seed=args.data_seed,
+        subset=args.subset,
+        cache_dir=args.cache_dir,
+        progress=args.progress,
+    )
+    from cifarkit.train import TrainingDivergedError, train
+
+    run_info = {"command": "python -m cifarkit " + shlex.join(args.argv), "recipe": args.recipe}
+    try:
+        result = train(dataset, config, args.out, resume=args.resume, progress=args.progress, run_info=run_info)
+    except TrainingDivergedError as e:
+        print(f"cifarkit train: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    m = result.metrics
+    print(_train_summary(m, args.recipe, result.out_dir))
+    return EXIT_OK
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{100 * v:.2f}%"
+
+
+def _train_summary(m: dict, recipe: str, out_dir) -> str:
+    ips = m.get("images_per_sec_mean")
+    lines = [
+        f"{m['model']} ({recipe} recipe), {m['epochs']} epochs on {m['dataset'].get('source', '?')}"
+        + (" (stopped early)" if m.get("stopped_early") else ""),
+        f"  validation accuracy {_pct(m['val_acc'])} (loss {m['val_loss']:.4f})" if m.get("val_loss") is not None else "  no validation split",
+        f"  test accuracy       {_pct(m['test_acc'])} (evaluated once, after training)",
+        f"  training time {m['train_seconds']:.1f} s ({ips:.0f} img/s on {m['device']}), total {m['total_seconds']:.1f} s"
+        if ips
+        else f"  training time {m['train_seconds']:.1f} s",
+        f"  run folder: {out_dir}",
+    ]
+    return "\n".join(lines)
+
+
+#: name -> (help, add_arguments, run). Later commands (explore, tune, evaluate) register here.
+COMMANDS = {
+    "train": ("train a model with a recipe", add_train_arguments, run_train),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cifarkit", description="cifarkit: CNN studies on CIFAR-10 and your own images.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, add_arguments, run) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run a command; returns the exit code (0 ok, 1 failed run, 2 bad input)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse reports bad usage by exiting with 2
+        return int(e.code) if isinstance(e.code, int) else EXIT_USAGE
+    if not getattr(args, "run", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    args.argv = argv
+    from cifarkit.data import DataError
+
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError, DataError) as e:
+        print(f"cifarkit {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,180 @@
+"""Model registry: a plain string (``"resnet20"``) names a builder and the paper behind it.
+
+Each architecture module registers its builders with :func:`register`; importing
+:mod:`cifarkit.models` imports them all. Notebooks then pick a model with a
+string parameter and tests loop over :func:`list_models`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+#: Arguments every builder takes; build_model passes them explicitly.
+COMMON_ARGS = ("input_shape", "num_classes", "mean", "std")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """What the registry knows about one model name."""
+
+    name: str
+    builder: Callable
+    fixed_options: dict = field(default_factory=dict)
+    family: str = ""
+    paper: str | None = None
+    reference_params: int | None = None
+    reference_error_pct: float | None = None
+    reference_source: str | None = None
+    notes: str = ""
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register(
+    name: str,
+    *,
+    family: str,
+    paper: str | None = None,
+    reference_params: int | None = None,
+    reference_error_pct: float | None = None,
+    reference_source: str | None = None,
+    notes: str = "",
+    **fixed_options,
+):
+    """Decorator that registers a builder function under ``name``.
+
+    Stack it to register one generic builder under several names, each fixing
+    some of its options (``@register("resnet20", family="resnet", depth=20)``).
+
+    Args:
+        name: the model name users pass to :func:`build_model`.
+        family: architecture family (``"resnet"``, ``"vgg"``, ...).
+        paper: the publication the architecture follows.
+        reference_params: parameter count the paper reports, if any.
+        reference_error_pct: CIFAR-10 test error (%) the paper reports, if any.
+        reference_source: where in the paper (table) the numbers come from and
+            the setting they were measured in.
+        notes: anything a reader of the numbers should know.
+        **fixed_options: builder keyword arguments this name fixes.
+
+    Returns:
+        The decorator; it returns the builder unchanged.
+    """
+
+    def decorator(builder: Callable) -> Callable:
+        if name in _REGISTRY:
+            raise ValueError(f"Model name '{name}' is already registered (by {_REGISTRY[name].builder.__module__}).")
+        params = inspect.signature(builder).parameters
+        unknown = [k for k in fixed_options if k not in params]
+        if unknown:
+            raise TypeError(f"register('{name}'): {builder.__name__} has no option(s) {unknown}.")
+        _REGISTRY[name] = ModelEntry(
+            name=name,
+            builder=builder,
+            fixed_options=dict(fixed_options),
+            family=family,
+            paper=paper,
+            reference_params=reference_params,
+            reference_error_pct=reference_error_pct,
+            reference_source=reference_source,
+            notes=notes,
+        )
+        return builder
+
+    return decorator
+
+
+def list_models() -> list[str]:
+    """Names of all registered models, sorted."""
+    return sorted(_REGISTRY)
+
+
+def _entry(name: str) -> ModelEntry:
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"Unknown model {name!r}. Known models: {', '.join(list_models())}.") from None
+
+
+def _options(entry: ModelEntry) -> list[str]:
+    """Keyword options a user may pass for this model (besides the common ones)."""
+    params = inspect.signature(entry.builder).parameters
+    return [p for p in params if p not in COMMON_ARGS and p not in entry.fixed_options]
+
+
+def get_builder(name: str) -> Callable[..., Any]:
+    """The builder function for ``name`` with the options that name fixes already bound.
+
+    ``get_builder("resnet20")(num_classes=2)`` builds the same model as
+    ``build_model("resnet20", num_classes=2)`` but skips its option checks.
+    """
+    entry = _entry(name)
+    defaults = dict(entry.fixed_options)
+    if "name" in inspect.signature(entry.builder).parameters:
+        defaults["name"] = name
+    return functools.partial(entry.builder, **defaults)
+
+
+def model_info(name: str) -> dict:
+    """What is known about a model: family, paper, reference numbers and accepted options.
+
+    Returns:
+        A dict with ``name``, ``family``, ``paper``, ``reference_params`` (int or
+        None), ``reference_error_pct`` (published CIFAR-10 test error in percent
+        or None), ``reference_source``, ``notes``, ``builder`` (dotted path),
+        ``fixed_options`` and ``options`` (keyword options build_model accepts).
+    """
+    entry = _entry(name)
+    return {
+        "name": entry.name,
+        "family": entry.family,
+        "paper": entry.paper,
+        "reference_params": entry.reference_params,
+        "reference_error_pct": entry.reference_error_pct,
+        "reference_source": entry.reference_source,
+        "notes": entry.notes,
+        "builder": f"{entry.builder.__module__}.{entry.builder.__name__}",
+        "fixed_options": dict(entry.fixed_options),
+        "options": _options(entry),
+    }
+
+
+def build_model(name: str, input_shape=(32, 32, 3), num_classes: int = 10, mean=None, std=None, **options):
+    """Build a registered model.
+
+    Args:
+        name: a name from :func:`list_models`, e.g. ``"resnet20"``.
+        input_shape: ``(height, width, channels)`` of the raw images (NHWC, 0..255).
+        num_classes: number of output logits (>= 2).
+        mean, std: per-channel statistics of the training split in 0..1 units;
+            None uses CIFAR-10's for 3-channel input.
+        **options: builder options such as ``width_multiplier`` or ``dropout``;
+            :func:`model_info` lists them per model.
+
+    Returns:
+        An uncompiled ``keras.Model`` that maps images to float32 logits.
+    """
+    entry = _entry(name)
+    accepted = _options(entry)
+    fixed = {k: v for k, v in options.items() if k in entry.fixed_options}
+    if fixed:
+        k, v = next(iter(fixed.items()))
+        raise ValueError(
+            f"Model '{name}' fixes {k}={entry.fixed_options[k]!r}; received {k}={v!r}. Pick the registered "
+            f"name with the setting you want, or call {entry.builder.__module__}.{entry.builder.__name__}({k}=...)."
+        )
+    unknown = sorted(k for k in options if k not in accepted)
+    if unknown:
+        raise TypeError(
+            f"Model '{name}' does not accept option(s) {', '.join(unknown)}. "
+            f"Options it accepts: {', '.join(accepted)}."
+        )
+    if "name" in accepted:
+        options.setdefault("name", name)
+    return entry.builder(
+        input_shape=input_shape, num_classes=num_classes, mean=mean, std=std, **entry.fixed_options, **options
+    )

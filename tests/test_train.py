@@ -1,0 +1,371 @@
+"""Tests of recipes, learning-rate schedules, the training loop, checkpoints and the CLI.
+
+Every training run here uses a narrow ``simple_cnn`` on the synthetic shapes
+data, so that a run takes seconds on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cifarkit import backend  # noqa: F401  (configures the Keras backend first)
+from cifarkit.cli import main
+from cifarkit.data import load_dataset
+from cifarkit.recipes import RECIPES, TrainConfig, parse_override, resolve_recipe
+from cifarkit.train import (
+    TrainingDivergedError,
+    evaluate_model,
+    load_checkpoint,
+    lr_schedule_values,
+    predict_logits,
+    train,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+SMALL_CNN = {"widths": [16, 32, 64], "dense_units": 64}
+TIMING_KEYS = ("epoch_seconds", "images_per_sec", "eval_seconds", "train_seconds_cumulative")
+
+
+def small_config(**overrides) -> TrainConfig:
+    settings = dict(model="simple_cnn", model_options=SMALL_CNN, epochs=3, batch_size=32, lr=0.05)
+    settings.update(overrides)
+    return resolve_recipe("default", **settings)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return load_dataset("synthetic:100", progress=False)
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    start = time.perf_counter()
+    result = train(dataset, small_config(), out, progress=False)
+    return result, time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------- recipes
+
+
+def test_paper_recipe_follows_he_et_al():
+    c = resolve_recipe("paper", model="resnet20")
+    assert (c.optimizer, c.momentum, c.nesterov, c.weight_decay, c.weight_decay_mode) == ("sgd", 0.9, False, 1e-4, "l2")
+    assert (c.lr, c.batch_size, c.epochs, c.schedule, c.milestones, c.gamma) == (0.1, 128, 164, "step", (0.5, 0.75), 0.1)
+    assert c.crop == 4 and c.flip and c.peak_lr() == 0.1
+
+
+def test_paper_recipe_picks_densenet_settings_and_resnet110_warmup():
+    d = resolve_recipe("paper", model="densenet_bc_100")
+    assert (d.nesterov, d.batch_size, d.epochs, d.lr) == (True, 64, 300, 0.1)
+    assert resolve_recipe("paper", model="resnet110").warmup_epochs == 1.0
+    assert resolve_recipe("paper", model="resnet56").warmup_epochs == 0.0
+
+
+def test_fast_recipe_and_linear_lr_scaling():
+    f = resolve_recipe("fast")
+    assert f.model == "fastnet" and f.whiten_init and f.label_smoothing == 0.2 and f.schedule == "onecycle"
+    assert resolve_recipe("fast", batch_size=512).peak_lr() == pytest.approx(f.lr / 2)
+    assert resolve_recipe("fast", epochs=20).warmup_epochs == pytest.approx(4.6)
+    assert resolve_recipe("fast", model="resnet20").whiten_init is False
+    with pytest.raises(ValueError, match="whiten_init=True needs the fastnet"):
+        resolve_recipe("default", model="resnet20", whiten_init=True)
+
+
+def test_every_recipe_resolves():
+    for name in RECIPES:
+        assert isinstance(resolve_recipe(name), TrainConfig)
+
+
+def test_unknown_recipe_and_keys_are_rejected_with_the_valid_names():
+    with pytest.raises(ValueError, match="Known recipes: default, fast, paper, paper_densenet"):
+        resolve_recipe("papr")
+    with pytest.raises(ValueError, match=r"Unknown training setting\(s\) 'learning_rate'.*Valid settings: model,"):
+        resolve_recipe("default", learning_rate=0.1)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        resolve_recipe("default", schedule="linear")
+    with pytest.raises(ValueError, match="milestones"):
+        resolve_recipe("default", milestones=(0.75, 0.5))
+
+
+def test_parse_override_types():
+    assert parse_override("weight_decay=1e-4") == ("weight_decay", 1e-4)
+    assert parse_override("epochs=7") == ("epochs", 7)
+    assert parse_override("flip=false") == ("flip", False)
+    assert parse_override("milestones=0.3,0.6") == ("milestones", (0.3, 0.6))
+    assert parse_override('model_options={"dropout": 0.1}') == ("model_options", {"dropout": 0.1})
+    with pytest.raises(ValueError, match="needs a int"):
+        parse_override("epochs=many")
+    with pytest.raises(ValueError, match="key=value"):
+        parse_override("epochs")
+
+
+def test_config_round_trips_through_a_dict():
+    c = resolve_recipe("paper", model="resnet32", seed=3)
+    assert TrainConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def test_step_schedule_drops_at_half_and_three_quarters():
+    c = resolve_recipe("paper", epochs=8)
+    lr = lr_schedule_values(c, steps_per_epoch=10)
+    assert lr.shape == (80,)
+    assert np.allclose(lr[:40], 0.1) and np.allclose(lr[40:60], 0.01) and np.allclose(lr[60:], 0.001)
+
+
+def test_cosine_ends_near_zero_and_warmup_rises():
+    c = resolve_recipe("default", epochs=10, warmup_epochs=2)
+    lr = lr_schedule_values(c, steps_per_epoch=20)
+    assert lr.shape == (200,)
+    assert np.all(np.diff(lr[:40]) > 0) and lr[39] == pytest.approx(0.1) and lr[0] < 0.01
+    assert np.all(np.diff(lr[40:]) <= 0)
+    assert lr[-1] < 1e-3 * lr.max()
+
+
+def test_onecycle_ramps_up_then_down_linearly():
+    c = resolve_recipe("fast", epochs=10)
+    lr = lr_schedule_values(c, steps_per_epoch=10)
+    peak = c.peak_lr()
+    assert lr[0] == pytest.approx(peak * (0.2 + 0.8 / 23))
+    assert lr.argmax() == 22 and lr.max() == pytest.approx(peak)
+    assert np.allclose(np.diff(lr[23:]), np.diff(lr[23:])[0])  # linear decay
+    assert lr[-1] == pytest.approx(peak * (1 - 0.93 * 76 / 77))
+
+
+def test_constant_schedule():
+    lr = lr_schedule_values(resolve_recipe("default", schedule="constant", warmup_epochs=0, epochs=2), 5)
+    assert np.allclose(lr, 0.1)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def test_simple_cnn_learns_the_synthetic_set(trained, dataset):
+    result, seconds = trained
+    m = result.metrics
+    assert m["test_acc"] >= 0.9, result.history
+    assert m["val_acc"] >= 0.9
+    assert seconds < 30
+    assert [r["epoch"] for r in result.history] == [1, 2, 3]
+    row = result.history[-1]
+    for key in ("train_loss_aug", "train_acc_aug", "val_loss", "val_acc", "lr", "epoch_seconds", "images_per_sec"):
+        assert key in row
+    assert "test_acc_monitor" not in row
+    expected = ("train_seconds", "total_seconds", "images_per_sec_mean", "images_per_sec_peak", "params",
+                "peak_rss_mib", "device", "config", "dataset", "versions")
+    for key in expected:
+        assert key in m
+    assert m["dataset"]["source"] == "synthetic:100" and m["versions"]["backend"] == "torch"
+    assert m["params"]["total"] > m["params"]["trainable"] > 0  # batch-norm statistics are not trainable
+    assert m["train_seconds"] <= m["total_seconds"]
+
+
+def test_run_folder_files(trained):
+    result, _ = trained
+    out = result.out_dir
+    for name in ("checkpoint.pt", "history.json", "history.csv", "model.keras", "metrics.json"):
+        assert (out / name).is_file(), name
+    assert not list(out.glob(".*tmp*")), "temporary files left behind"
+    assert json.loads((out / "history.json").read_text()) == result.history
+    lines = (out / "history.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch,train_loss_aug,train_acc_aug,val_loss,val_acc,lr") and len(lines) == 4
+    assert json.loads((out / "metrics.json").read_text())["test_acc"] == result.metrics["test_acc"]
+
+
+def test_checkpoint_holds_batchnorm_statistics_and_rng_states(trained, dataset):
+    result, _ = trained
+    state = load_checkpoint(result.out_dir / "checkpoint.pt")
+    assert state["epoch"] == 3 and state["global_step"] == 3 * (len(dataset.x_train) // 32)
+    paths = state["variable_paths"]
+    assert any(p.endswith("moving_mean") for p in paths) and any(p.endswith("moving_variance") for p in paths)
+    assert any("seed_generator" in p for p in paths)  # dropout's seed state
+    moving = [v for p, v in zip(paths, state["variables"]) if p.endswith("moving_variance")]
+    assert not all(np.allclose(v.numpy(), 1.0) for v in moving)  # statistics were updated and saved
+    assert set(state["rng"]) >= {"python", "numpy", "torch"} and state["pipeline"]["bit_generator"] == "PCG64"
+    assert state["optimizer"]["state"]  # momentum buffers
+    assert state["config"] == result.metrics["config"]
+
+
+def test_saved_model_reloads_and_predicts_the_same(trained, dataset):
+    import keras
+
+    import cifarkit.models  # noqa: F401  (registers custom layers)
+
+    result, _ = trained
+    loaded = keras.saving.load_model(result.out_dir / "model.keras")
+    a = predict_logits(result.model, dataset.x_test, 64)
+    b = predict_logits(loaded, dataset.x_test, 64)
+    assert a.shape == (len(dataset.x_test), 4) and a.dtype == np.float32
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    loss, acc, logits = evaluate_model(loaded, dataset.x_test, dataset.y_test, 50)
+    assert acc == pytest.approx(result.metrics["test_acc"]) and loss == pytest.approx(result.metrics["test_loss"], rel=1e-4)
+
+
+def test_finished_run_returns_its_final_state(trained, dataset):
+    result, _ = trained
+    start = time.perf_counter()
+    again = train(dataset, small_config(), result.out_dir, progress=False)
+    assert again.history == result.history and again.metrics == result.metrics
+    np.testing.assert_array_equal(
+        predict_logits(again.model, dataset.x_val[:8]), predict_logits(result.model, dataset.x_val[:8])
+    )
+    assert time.perf_counter() - start < 15
+
+
+def test_checkpoint_with_another_config_is_refused(trained, dataset):
+    result, _ = trained
+    with pytest.raises(ValueError, match=r"different config \(lr: checkpoint 0\.05, now 0\.1.*another out_dir.*resume=False"):
+        train(dataset, small_config(lr=0.1), result.out_dir, progress=False)
+
+
+def test_divergence_raises_and_keeps_the_last_good_state(dataset, tmp_path):
+    config = small_config(lr=1e6, epochs=2, warmup_epochs=0)
+    with pytest.raises(TrainingDivergedError) as info:
+        train(dataset, config, tmp_path, progress=False)
+    message = str(info.value)
+    assert "epoch 1, batch" in message and "(learning rate 2." in message and "base lr 1e+06" in message
+    assert "--lr 100000" in message and "lower learning rate" in message
+    state = load_checkpoint(tmp_path / "nan_checkpoint.pt")
+    assert state["diverged_at"]["epoch"] == 1 and state["epoch"] == 0
+    assert all(np.isfinite(v.numpy()).all() for v in state["variables"])
+
+
+def test_test_accuracy_monitor_and_early_stop(dataset, tmp_path):
+    seen = []
+
+    def stop_after_two(record):
+        seen.append(record["epoch"])
+        return record["epoch"] >= 2
+
+    result = train(dataset, small_config(eval_test_every_epoch=True, epochs=4), tmp_path, progress=False, callbacks=[stop_after_two])
+    assert seen == [1, 2] and result.metrics["stopped_early"] and result.metrics["epochs"] == 2
+    assert all("test_acc_monitor" in r for r in result.history)
+
+
+def test_gpu_request_without_cuda_is_a_clear_error(dataset, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ValueError, match="device='gpu'.*no CUDA GPU"):
+        train(dataset, small_config(device="gpu"), tmp_path, progress=False)
+
+
+def test_checkpoint_for_other_data_is_refused(trained):
+    result, _ = trained
+    other = load_dataset("synthetic:90", progress=False)
+    with pytest.raises(ValueError, match="different data .*counts"):
+        train(other, small_config(), result.out_dir, progress=False)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        dict(optimizer="sgd", weight_decay_mode="decoupled", mixup=0.2, label_smoothing=0.1),
+        dict(optimizer="adamw", weight_decay_mode="decoupled", lr=1e-3, cutmix=1.0, cutout=8),
+        dict(optimizer="adamw", weight_decay_mode="l2", lr=1e-3, schedule="step", pad_mode="zero"),
+    ],
+)
+def test_optimizer_and_augmentation_variants_train(dataset, tmp_path, overrides):
+    result = train(dataset, small_config(epochs=1, **overrides), tmp_path, progress=False)
+    row = result.history[0]
+    assert np.isfinite(row["train_loss_aug"]) and 0.0 <= row["train_acc_aug"] <= 1.0
+
+
+def test_fast_recipe_initializes_fastnet_whitening(dataset, tmp_path):
+    from cifarkit.models import build_model
+
+    config = resolve_recipe("fast", epochs=1, batch_size=64, model_options={"block_widths": [16, 32, 32]})
+    result = train(dataset, config, tmp_path, progress=False)
+    assert np.isfinite(result.history[0]["train_loss_aug"])
+    fresh = build_model("fastnet", input_shape=(32, 32, 3), num_classes=4, block_widths=[16, 32, 32])
+    trained_kernel = result.model.get_layer("stem_conv").kernel.numpy()
+    assert np.abs(trained_kernel).max() > 5 * np.abs(fresh.get_layer("stem_conv").kernel.numpy()).max()
+
+
+def test_other_keras_backends_are_refused(dataset, tmp_path, monkeypatch):
+    monkeypatch.setattr(backend, "name", lambda: "jax")
+    with pytest.raises(RuntimeError, match="KERAS_BACKEND"):
+        train(dataset, small_config(), tmp_path, progress=False)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--model", "resnet21", "--data", "synthetic:10"], "Unknown model 'resnet21'. Known models:"),
+        (["train", "--recipe", "papr", "--data", "synthetic:10"], "Unknown recipe 'papr'. Known recipes:"),
+        (["train", "--model", "simple_cnn", "--data", "/no/such/folder"], "Data source not found"),
+        (["train", "--model", "simple_cnn", "--set", "lr=fast"], "Setting 'lr' needs a float value"),
+        (["train", "--model", "simple_cnn", "--set", 'model_options={"depth": 3}'], "does not accept option(s) depth"),
+        (["train", "--epochs", "many"], "invalid int value"),
+    ],
+)
+def test_cli_bad_input_exits_2_with_a_message(argv, message, tmp_path, capsys):
+    assert main(argv + ["--out", str(tmp_path / "run")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def _cli_train(out: Path, *extra):
+    args = [
+        sys.executable, "-m", "cifarkit", "train", "--model", "simple_cnn", "--data", "synthetic:400",
+        "--epochs", "4", "--batch-size", "32", "--lr", "0.05", "--deterministic", "--no-progress",
+        "--set", "model_options=" + json.dumps(SMALL_CNN), "--out", str(out), *extra,
+    ]
+    env = dict(os.environ, KERAS_BACKEND="torch", PYTHONPATH=str(REPO))
+    return args, env
+
+
+def _strip_timing(history):
+    return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in history]
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
+    args, env = _cli_train(tmp_path / "full")
+    done = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+    killed_dir = tmp_path / "killed"
+    args, env = _cli_train(killed_dir)
+    proc = subprocess.Popen(args, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    history_file = killed_dir / "history.json"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            rows = json.loads(history_file.read_text()) if history_file.exists() else []
+            if rows and rows[-1]["epoch"] >= 2:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run finished before it could be killed: " + proc.stderr.read().decode()
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (killed_dir / "metrics.json").exists()
+    assert 2 <= load_checkpoint(killed_dir / "checkpoint.pt")["epoch"] < 4
+
+    args, env = _cli_train(killed_dir, "--resume")
+    resumed = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+
+    full = json.loads((tmp_path / "full" / "history.json").read_text())
+    again = json.loads((killed_dir / "history.json").read_text())
+    assert len(full) == 4 and _strip_timing(again) == _strip_timing(full)  # equal to the last bit
+    m_full = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    m_again = json.loads((killed_dir / "metrics.json").read_text())
+    for key in ("val_loss", "val_acc", "test_loss", "test_acc", "epochs"):
+        assert m_again[key] == m_full[key], key
