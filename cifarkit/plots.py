@@ -88,8 +88,9 @@ def learning_curves(history: pd.DataFrame):
     """Train vs validation loss and accuracy per epoch (training metrics are on augmented data)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for ax, metric, label in ((axes[0], "loss", "loss"), (axes[1], "acc", "accuracy")):
-        if metric in history:
-            ax.plot(history["epoch"], history[metric], marker="o", label=f"train (augmented) {label}")
+        train_col = metric if metric in history else f"train_{metric}_aug"
+        if train_col in history:
+            ax.plot(history["epoch"], history[train_col], marker="o", label=f"train (augmented) {label}")
         if f"val_{metric}" in history:
             ax.plot(history["epoch"], history[f"val_{metric}"], marker="o", label=f"validation {label}")
         ax.set_xlabel("epoch")
@@ -113,7 +114,7 @@ def lr_schedule(values: np.ndarray, steps_per_epoch: int):
 
 def throughput(history: pd.DataFrame):
     fig, ax = plt.subplots(figsize=(7, 3))
-    col = "images_per_s" if "images_per_s" in history else None
+    col = "images_per_sec" if "images_per_sec" in history else None
     if col:
         ax.bar(history["epoch"], history[col])
     ax.set_xlabel("epoch")

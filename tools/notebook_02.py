@@ -132,7 +132,7 @@ time spent training.
 plots.throughput(history)
 plt.show()
 print(f"training wall time: {metrics['train_seconds']:.1f} s over {len(history)} epochs; "
-      f"median {history['images_per_s'].median():.0f} images/s on {metrics.get('device', '?')}")
+      f"median {history['images_per_sec'].median():.0f} images/s on {metrics.get('device', '?')}")
 """),
 ("md", """
 ## Final accuracy
@@ -167,8 +167,8 @@ path = reporting.record_metrics(run_dir, "02_train", {
     "val_loss": metrics.get("val_loss"),
     "test_loss": metrics.get("test_loss"),
     "train_seconds": metrics["train_seconds"],
-    "median_images_per_s": float(history["images_per_s"].median()),
-    "peak_rss_mb": metrics.get("peak_rss_mb"),
+    "median_images_per_s": float(history["images_per_sec"].median()),
+    "peak_rss_mib": metrics.get("peak_rss_mib"),
     "device": metrics.get("device"),
     "model_path": str(result.paths["model"]),
     "history": result.history,
