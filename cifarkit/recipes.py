@@ -251,6 +251,26 @@ def _check_keys(d: dict) -> None:
 
 
 #: Named recipes: settings that differ from the TrainConfig defaults. See the module docstring for sources.
+# He et al. 2016, CIFAR-10 ResNets: SGD 0.9, wd 1e-4, lr 0.1 /10 at 50% and 75% of 164 epochs, batch 128.
+_PAPER = dict(
+    epochs=164,
+    batch_size=128,
+    base_batch_size=128,
+    lr=0.1,
+    optimizer="sgd",
+    momentum=0.9,
+    nesterov=False,
+    weight_decay=1e-4,
+    weight_decay_mode="l2",
+    schedule="step",
+    milestones=(0.5, 0.75),
+    gamma=0.1,
+    warmup_epochs=0.0,
+    crop=4,
+    pad_mode="zero",
+    flip=True,
+)
+
 RECIPES: dict[str, dict] = {
     "default": dict(
         epochs=30,
@@ -268,42 +288,15 @@ RECIPES: dict[str, dict] = {
         pad_mode="reflect",
         flip=True,
     ),
-    "paper": dict(
-        epochs=164,
-        batch_size=128,
-        base_batch_size=128,
-        lr=0.1,
-        optimizer="sgd",
-        momentum=0.9,
-        nesterov=False,
-        weight_decay=1e-4,
-        weight_decay_mode="l2",
-        schedule="step",
-        milestones=(0.5, 0.75),
-        gamma=0.1,
-        warmup_epochs=0.0,
-        crop=4,
-        pad_mode="zero",
-        flip=True,
-    ),
+    "paper": dict(_PAPER),
+    # Huang et al. 2017: He et al.'s schedule with Nesterov momentum, 300 epochs, batch 64.
     "paper_densenet": dict(
+        _PAPER,
         model="densenet_bc_100",
         epochs=300,
         batch_size=64,
         base_batch_size=64,
-        lr=0.1,
-        optimizer="sgd",
-        momentum=0.9,
         nesterov=True,
-        weight_decay=1e-4,
-        weight_decay_mode="l2",
-        schedule="step",
-        milestones=(0.5, 0.75),
-        gamma=0.1,
-        warmup_epochs=0.0,
-        crop=4,
-        pad_mode="zero",
-        flip=True,
     ),
     "fast": dict(
         model="fastnet",
