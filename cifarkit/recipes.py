@@ -60,6 +60,7 @@ PAD_MODES = ("reflect", "zero")
 DEVICES = ("auto", "cpu", "gpu")
 MIXED_PRECISIONS = ("auto", "off", "bf16", "fp16")
 COMPILES = ("auto", "off", "on")
+CLASS_WEIGHTS = ("none", "balanced")
 
 
 @dataclass
@@ -71,6 +72,11 @@ class TrainConfig:
         model_options: extra keyword arguments for the model builder.
         whiten_init: initialize the first convolution from the training data
             (fastnet only; ``cifarkit.models.fastnet.init_whitening``).
+        pretrained: path to a saved Keras model (``.keras``) or weights file
+            (``.weights.h5``) whose layers are copied into the new model by
+            name where the shapes agree (a backbone for fine-tuning; the
+            classifier head of another class count stays freshly initialized).
+            Empty trains from scratch. Nothing is downloaded.
 
     Optimization:
         epochs: passes over the training split.
@@ -95,6 +101,9 @@ class TrainConfig:
         warmup_start_factor: the warmup starts at this fraction of the peak lr.
         final_lr_factor: where ``cosine`` and ``onecycle`` end, as a fraction of the peak lr.
         label_smoothing: label smoothing of the cross-entropy loss.
+        class_weight: ``"none"`` or ``"balanced"``: weight each class's loss by
+            ``n_train / (num_classes * n_train_of_class)`` (scikit-learn's
+            "balanced"), for imbalanced data.
 
     Augmentation (``cifarkit.pipeline``):
         crop: pad pixels per side for random crops (0 = off).
@@ -122,6 +131,7 @@ class TrainConfig:
     model: str = "resnet20"
     model_options: dict = field(default_factory=dict)
     whiten_init: bool = False
+    pretrained: str = ""
     epochs: int = 30
     batch_size: int = 128
     lr: float = 0.1
@@ -139,6 +149,7 @@ class TrainConfig:
     warmup_start_factor: float = 0.0
     final_lr_factor: float = 0.0
     label_smoothing: float = 0.0
+    class_weight: str = "none"
     crop: int = 4
     pad_mode: str = "reflect"
     flip: bool = True
@@ -168,6 +179,9 @@ class TrainConfig:
         _check_choice("device", self.device, DEVICES)
         _check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISIONS)
         _check_choice("compile", self.compile, COMPILES)
+        _check_choice("class_weight", self.class_weight, CLASS_WEIGHTS)
+        if not isinstance(self.pretrained, str):
+            raise ValueError(f"pretrained must be a file path or empty, got {self.pretrained!r}.")
         if not isinstance(self.model, str) or not self.model:
             raise ValueError(f"model must be a model name, got {self.model!r}.")
         for name in ("epochs", "batch_size", "base_batch_size", "eval_batch_size"):

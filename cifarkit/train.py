@@ -57,6 +57,7 @@ count warns.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import csv
 import io
 import json
@@ -338,6 +339,7 @@ class TrainStep:
         self.scaler = torch.amp.GradScaler("cuda") if autocast_dtype == torch.float16 else None
         self.compiled = self.forward is not model
         self._first_call = True
+        self.class_weights = None  # a float32 tensor of per-class loss weights, or None
 
     def _forward(self, x):
         if not (self._first_call and self.compiled):
@@ -362,7 +364,7 @@ class TrainStep:
         self.optimizer.zero_grad(set_to_none=True)
         with _autocast(self.device, self.autocast_dtype):
             logits = self._forward(x)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
+        loss = F.cross_entropy(logits.float(), y, weight=self.class_weights, label_smoothing=self.label_smoothing)
         if not torch.isfinite(loss):
             return loss, logits
         if self.scaler is not None:
@@ -423,6 +425,78 @@ def _dataset_fingerprint(dataset) -> dict:
     fp = {k: info[k] for k in keep if k in info}
     fp["train_shape"] = list(dataset.x_train.shape)
     return json.loads(json.dumps(fp, default=_json_default))
+
+
+def _default_values() -> list:
+    out = []
+    for f in dataclasses.fields(TrainConfig):
+        if f.default is not dataclasses.MISSING:
+            value = f.default
+        else:
+            value = f.default_factory()
+        out.append(json.loads(json.dumps(list(value) if isinstance(value, tuple) else value)))
+    return out
+
+
+def balanced_class_weights(y: np.ndarray, num_classes: int) -> np.ndarray:
+    """scikit-learn's "balanced" weights: ``n / (num_classes * count_k)``; a class absent from ``y`` gets weight 0."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=num_classes).astype(np.float64)
+    weights = np.zeros(num_classes)
+    present = counts > 0
+    weights[present] = counts.sum() / (num_classes * counts[present])
+    return weights
+
+
+def transfer_weights(model, path) -> dict:
+    """Copy the weights of a saved model's layers into ``model`` by layer name where all shapes agree.
+
+    Args:
+        model: the freshly built Keras model.
+        path: a ``.keras`` model file or a ``.weights.h5`` file of a model of the
+            same architecture (a different class count is fine: the head is skipped).
+
+    Returns:
+        ``{"path", "layers_copied", "layers_skipped", "weights_copied"}``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file shares no layer with ``model`` (another architecture).
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Pretrained weights not found: {path}. Give the path of a .keras model or .weights.h5 file on this "
+            "machine (cifarkit downloads nothing), or leave pretrained empty to train from scratch."
+        )
+    keras = backend.keras()
+    import cifarkit.models  # noqa: F401  (registers the custom layers)
+
+    if path.name.endswith(".weights.h5"):
+        source = keras.models.clone_model(model)
+        source.load_weights(str(path), skip_mismatch=True)
+    else:
+        source = keras.saving.load_model(str(path), compile=False)
+    src_layers = {layer.name: layer for layer in source.layers}
+    copied, skipped, n_weights = [], [], 0
+    for layer in model.layers:
+        src = src_layers.get(layer.name)
+        if src is None or not layer.weights:
+            continue
+        new_w, old_w = layer.get_weights(), src.get_weights()
+        if len(new_w) == len(old_w) and all(a.shape == b.shape for a, b in zip(new_w, old_w)):
+            if type(layer).__name__ == "Preprocess":
+                continue  # normalization comes from this data set's own statistics
+            layer.set_weights(old_w)
+            copied.append(layer.name)
+            n_weights += sum(int(w.size) for w in old_w)
+        else:
+            skipped.append(layer.name)
+    if not copied:
+        raise ValueError(
+            f"No layer of {path} matches the model {model.name!r} by name and shape; the file holds another "
+            "architecture. Pretrained weights must come from the same registered model."
+        )
+    return {"path": str(path.resolve()), "layers_copied": len(copied), "layers_skipped": skipped, "weights_copied": n_weights}
 
 
 def _diff_keys(a: dict, b: dict, ignore=()) -> list[str]:
@@ -520,6 +594,13 @@ class _Run:
             except Exception as e:  # noqa: BLE001 - any failure means: run eagerly
                 warnings.warn(f"torch.compile failed ({type(e).__name__}: {e}); training without compilation.")
         self.step = TrainStep(self.model, self.optimizer, self.config, self.device, forward=forward, autocast_dtype=self.autocast_dtype)
+        self.class_weights = None
+        if self.config.class_weight == "balanced":
+            self.class_weights = balanced_class_weights(self.dataset.y_train, int(self.dataset.num_classes))
+            self.step.class_weights = self.torch.tensor(self.class_weights, dtype=self.torch.float32, device=self.device)
+        self.transfer = None
+        if self.config.pretrained:
+            self.transfer = transfer_weights(self.model, self.config.pretrained)
 
     def whiten(self):
         from cifarkit.models import fastnet
@@ -686,7 +767,9 @@ def _check_dataset(dataset) -> None:
 
 
 def _check_resumable(state: dict, config: TrainConfig, dataset, path: Path) -> None:
-    saved = state.get("config", {})
+    # settings added after a checkpoint was written take their defaults (they did not exist then)
+    defaults = {f.name: v for f, v in zip(dataclasses.fields(TrainConfig), _default_values())}
+    saved = {**{k: v for k, v in defaults.items() if k not in state.get("config", {})}, **state.get("config", {})}
     differ = _diff_keys(saved, config.to_dict(), ignore=RESUME_IGNORED_KEYS)
     if differ:
         details = "; ".join(f"{k}: checkpoint {saved.get(k)!r}, now {config.to_dict().get(k)!r}" for k in differ)
@@ -779,7 +862,7 @@ def train(
             run.build()
             if state is not None:
                 run.load_state_dict(state)
-            elif config.whiten_init:
+            elif config.whiten_init and not config.pretrained:
                 run.whiten()
             finished = run.epoch >= config.epochs or (state is not None and state.get("stopped_early"))
             if finished and paths["metrics"].exists() and paths["model"].exists():
@@ -851,6 +934,8 @@ def _finish(run: _Run, paths: dict, stopped: bool, run_info: dict | None) -> dic
         "machine": _machine(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "run_info": run_info or {},
+        "class_weights": [float(w) for w in run.class_weights] if run.class_weights is not None else None,
+        "pretrained": run.transfer or {"path": None, "note": "trained from scratch (no pretrained weights given)"},
         "notes": "test_* is evaluated once after training and used for no decision; train_*_aug is measured on augmented batches.",
     }
     _atomic_write_json(paths["metrics"], metrics)

@@ -1,0 +1,168 @@
+"""Ensembles, architecture comparison and the training options for custom data (class weights, pretrained)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from cifarkit import architectures, ensemble
+from cifarkit.architectures import ArchSpec, Member
+
+
+def _member(name, val_probs, test_probs, arch="simple_cnn", epochs=3):
+    return Member(name=name, arch=arch, model_path="", origin="test", epochs=epochs, recipe="default",
+                  train_seconds=1.0, params=10, flops=100, val_probs=val_probs, test_probs=test_probs,
+                  inference_images_per_sec=1.0)
+
+
+def _noisy_probs(y, acc, k, rng):
+    """Probabilities whose argmax is right with probability ``acc`` (independently per example)."""
+    n = len(y)
+    pred = np.where(rng.random(n) < acc, y, (y + rng.integers(1, k, n)) % k)
+    p = rng.random((n, k)) * 0.5
+    p[np.arange(n), pred] += 1.0
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def test_soft_and_weighted_vote_by_hand():
+    a = np.array([[[0.6, 0.4], [0.2, 0.8]]])
+    b = np.array([[[0.1, 0.9], [0.4, 0.6]]])
+    probs = np.concatenate([a, b])
+    np.testing.assert_allclose(ensemble.soft_vote(probs), [[0.35, 0.65], [0.3, 0.7]])
+    np.testing.assert_allclose(ensemble.weighted_vote(probs, [3, 1]), [[0.475, 0.525], [0.25, 0.75]])
+    with pytest.raises(ValueError, match="weights"):
+        ensemble.weighted_vote(probs, [1, 2, 3])
+    with pytest.raises(ValueError, match="non-negative"):
+        ensemble.weighted_vote(probs, [-1, 2])
+
+
+def test_hard_vote_majority_and_tie_break():
+    # three models, two examples, three classes
+    p = np.array([
+        [[0.8, 0.1, 0.1], [0.5, 0.4, 0.1]],
+        [[0.7, 0.2, 0.1], [0.1, 0.5, 0.4]],
+        [[0.1, 0.1, 0.8], [0.1, 0.2, 0.7]],
+    ])
+    # example 0: class 0 has two votes -> 0. example 1: one vote each; the mean probabilities are
+    # (0.233, 0.367, 0.4) so the tie goes to class 2
+    np.testing.assert_array_equal(ensemble.hard_vote(p), [0, 2])
+
+
+def test_fit_weights_prefers_the_better_model():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, 2000)
+    good, bad = _noisy_probs(y, 0.9, 10, rng), _noisy_probs(y, 0.3, 10, rng)
+    w = ensemble.fit_weights(np.stack([good, bad]), y)
+    assert w.sum() == pytest.approx(1.0)
+    assert w[0] > 0.8 > w[1]
+    # the fitted weights are at least as good on validation NLL as equal weights
+    def nll(weights):
+        mix = ensemble.weighted_vote(np.stack([good, bad]), weights)
+        return -np.mean(np.log(mix[np.arange(len(y)), y]))
+    assert nll(w) <= nll([0.5, 0.5]) + 1e-9
+
+
+def test_ensemble_of_independent_members_beats_the_best_one():
+    rng = np.random.default_rng(1)
+    k, n = 10, 4000
+    y_val, y_test = rng.integers(0, k, n), rng.integers(0, k, n)
+    members = [_member(f"m{i}", _noisy_probs(y_val, 0.7, k, rng), _noisy_probs(y_test, 0.7, k, rng)) for i in range(3)]
+    out = architectures.evaluate_ensembles(members, y_val, y_test, n_boot=200)
+    assert set(out["methods"]) == {"soft", "hard", "weighted"}
+    soft = out["methods"]["soft"]
+    # three independent 70% voters: the majority is right far more often than any one of them
+    assert soft["test_acc"] > out["best_member_test_acc"] + 0.05
+    assert soft["gain_ci"][0] > 0 and soft["mcnemar_vs_best"]["p_value"] < 1e-6
+    assert soft["test_acc_ci"][0] <= soft["test_acc"] <= soft["test_acc_ci"][1]
+    assert out["best_method"] in out["methods"]
+    assert out["ensemble_gain"] == out["methods"][out["best_method"]]["gain"]
+    with pytest.raises(ValueError, match="at least two"):
+        architectures.evaluate_ensembles(members[:1], y_val, y_test)
+
+
+def test_pareto_mask():
+    cost = [1, 2, 3, 4, 2]
+    acc = [0.5, 0.7, 0.6, 0.9, 0.7]
+    # (3, 0.6) is dominated by (2, 0.7); the two equal points (2, 0.7) do not dominate each other
+    np.testing.assert_array_equal(architectures.pareto_mask(cost, acc), [True, True, False, True, True])
+
+
+def test_parse_architectures_and_errors():
+    specs = architectures.parse_architectures("resnet20:default:8, simple_cnn ,fastnet:fast")
+    assert specs == [ArchSpec("resnet20", "default", 8), ArchSpec("simple_cnn", "default", 0), ArchSpec("fastnet", "fast", 0)]
+    assert specs[0].folder == "06_resnet20_default_8ep"
+    assert architectures.parse_architectures("") == []
+    with pytest.raises(ValueError, match="Unknown model 'resnet21'.*Known models"):
+        architectures.parse_architectures("resnet21")
+    with pytest.raises(ValueError, match="Unknown recipe"):
+        architectures.parse_architectures("resnet20:nope")
+    with pytest.raises(ValueError, match="integer"):
+        architectures.parse_architectures("resnet20:default:x")
+
+
+def test_replication_table_states_epochs():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 10, 500)
+    m = _member("resnet20/default/8ep", _noisy_probs(y, 0.8, 10, rng), _noisy_probs(y, 0.8, 10, rng), arch="resnet20", epochs=8)
+    t = architectures.replication_table([m], y, y).set_index("model")
+    assert t.loc["resnet20", "published_error_pct"] == 8.75
+    assert t.loc["resnet20", "epochs_run"] == 8
+    assert t.loc["resnet20", "measured_error_pct"] == pytest.approx(100 * (1 - m.test_acc(y)), abs=0.01)
+    assert "8 of 164 epochs" in t.loc["resnet20", "note"]
+    assert t.loc["densenet_bc_100", "note"] == "not trained in this run"
+
+
+def test_unique_names():
+    rng = np.random.default_rng(0)
+    p = rng.random((4, 3))
+    ms = architectures.unique_names([_member("a", p, p), _member("a", p, p), _member("b", p, p)])
+    assert [m.name for m in ms] == ["a", "a #2", "b"]
+
+
+@pytest.fixture(scope="module")
+def tiny_ds():
+    from cifarkit.data import load_dataset
+
+    return load_dataset("synthetic:30", image_size=32, progress=False)
+
+
+def test_load_run_model_errors(tmp_path, tiny_ds):
+    from cifarkit.recipes import resolve_recipe
+    from cifarkit.train import train
+
+    with pytest.raises(FileNotFoundError, match="Run 02_train"):
+        architectures.load_run_model(tmp_path / "missing.keras", 4)
+    res = train(tiny_ds, resolve_recipe("default", model="simple_cnn", epochs=1, batch_size=32), tmp_path / "m", progress=False)
+    with pytest.raises(ValueError, match="predicts 4 classes but the data has 3"):
+        architectures.load_run_model(res.paths["model"], 3)
+    assert architectures.load_run_model(res.paths["model"], 4).output_shape[-1] == 4
+
+
+def test_class_weights_and_pretrained_backbone(tmp_path, tiny_ds):
+    """Balanced class weights reach the loss; a saved model's layers seed a new run (fine-tuning)."""
+    from dataclasses import replace
+
+    from cifarkit.recipes import resolve_recipe
+    from cifarkit.train import balanced_class_weights, train
+
+    np.testing.assert_allclose(balanced_class_weights(np.array([0, 0, 0, 1]), 3), [4 / 9, 4 / 3, 0.0])
+    # make the data imbalanced: keep a third of class 0's training images
+    keep = np.ones(len(tiny_ds.y_train), dtype=bool)
+    idx0 = np.flatnonzero(tiny_ds.y_train == 0)
+    keep[idx0[len(idx0) // 3:]] = False
+    ds = replace(tiny_ds, x_train=tiny_ds.x_train[keep], y_train=tiny_ds.y_train[keep])
+    base = resolve_recipe("default", model="simple_cnn", epochs=1, batch_size=32)
+    first = train(ds, base, tmp_path / "scratch", progress=False)
+    assert first.metrics["pretrained"]["path"] is None and "from scratch" in first.metrics["pretrained"]["note"]
+    assert first.metrics["class_weights"] is None
+    tuned = train(ds, base.replace(class_weight="balanced", pretrained=str(first.paths["model"])), tmp_path / "tuned", progress=False)
+    w = tuned.metrics["class_weights"]
+    assert w[0] > 1.0 > w[1]  # the rare class weighs more
+    info = tuned.metrics["pretrained"]
+    assert info["layers_copied"] > 0 and info["weights_copied"] > 0
+    saved = json.loads((tmp_path / "tuned" / "metrics.json").read_text())
+    assert saved["pretrained"]["path"] == str(first.paths["model"].resolve())
+    with pytest.raises(FileNotFoundError, match="downloads nothing"):
+        train(ds, base.replace(pretrained=str(tmp_path / "nope.keras")), tmp_path / "bad", progress=False)
+    with pytest.raises(ValueError, match="class_weight must be one of"):
+        base.replace(class_weight="heavy")
