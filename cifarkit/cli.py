@@ -2,11 +2,15 @@
 
 Commands:
     train   train a model with a recipe and write the run folder (see :mod:`cifarkit.train`).
+    tune    search hyperparameters with Optuna; several workers may share one
+            study through a database (see :mod:`cifarkit.tune`).
 
 Example::
 
     python -m cifarkit train --model resnet20 --recipe paper --data cifar10 \\
         --epochs 30 --out runs/resnet20-paper
+    python -m cifarkit tune --model fastnet --recipe fast --data cifar10 --subset 1000 \\
+        --epochs 3 --n-trials 20 --study fastnet-fast --storage postgresql://user@host:5432/optuna
 
 Each command is a pair of functions registered in :data:`COMMANDS`: one adds
 its arguments to an ``argparse`` sub-parser, the other runs it and returns the
@@ -130,9 +134,93 @@ def _train_summary(m: dict, recipe: str, out_dir) -> str:
     return "\n".join(lines)
 
 
-#: name -> (help, add_arguments, run). Later commands (explore, tune, evaluate) register here.
+# --------------------------------------------------------------------------- tune
+
+
+def add_tune_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--study", help="study name; workers that share a study use the same --study and --storage "
+                   "(default: <model>-<recipe>-<space>-<epochs>ep)")
+    p.add_argument("--storage", help="Optuna storage URL (SQLAlchemy), e.g. postgresql://user@host:5432/db "
+                   "(default: sqlite:///<out>/optuna.db)")
+    p.add_argument("--n-trials", type=int, default=10, help="trials this worker runs; parallel workers add up (default: %(default)s)")
+    p.add_argument("--total", action="store_true", help="treat --n-trials as the number of finished trials the study "
+                   "should hold and run only what is missing (what the notebook does)")
+    p.add_argument("--model", help="model name (default: the recipe's, else resnet20); see cifarkit.models.list_models()")
+    p.add_argument("--recipe", default="default", help="recipe every trial starts from (default: %(default)s)")
+    p.add_argument("--space", default="default", help="search space name, see cifarkit.tune.list_spaces() (default: %(default)s)")
+    p.add_argument("--pruner", default="median", help="median, halving, hyperband or none (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=3, help="training epochs per trial (default: %(default)s)")
+    p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    p.add_argument("--seed", type=int, default=0, help="training seed of every trial and sampler seed (default: %(default)s)")
+    p.add_argument("--out", default="runs/tune", help="tuning folder: default SQLite storage, best_params.json, "
+                   "trial histories (default: %(default)s)")
+    p.add_argument("--data", default="cifar10", help="data source: cifar10, synthetic[:N], an image folder or archive (default: %(default)s)")
+    p.add_argument("--subset", type=int, help="at most N images per class per split (quick studies)")
+    p.add_argument("--image-size", type=int, help="resize images to N x N (default: 32)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of the training data held out for validation, "
+                   "which scores the trials (default: %(default)s)")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the train/val split and subsets (default: %(default)s)")
+    p.add_argument("--cache-dir", help="download and decode cache folder (default: $CIFARKIT_DATA_DIR or the user cache)")
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="where to train (default: auto)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="a training setting fixed for every trial, e.g. --set mixup=0.2 (repeatable)",
+    )
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=False,
+                   help="show data-loading and per-epoch training progress bars (default: no; one line per trial is always printed)")
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    from cifarkit.recipes import parse_override
+    from cifarkit import tune as tuning
+
+    overrides = {}
+    for text in args.overrides:
+        key, value = parse_override(text)
+        overrides[key] = value
+    options = dict(
+        model=args.model, recipe=args.recipe, space=args.space, epochs=args.epochs, n_trials=args.n_trials,
+        count="total" if args.total else "add", timeout=args.timeout, pruner=args.pruner, seed=args.seed,
+        overrides=overrides, device=args.device,
+    )
+    tuning.check_arguments(**options)  # bad input fails before the data is loaded
+    if args.storage:
+        tuning.open_storage(args.storage)  # an unreachable database too
+
+    from cifarkit.data import load_dataset
+
+    dataset = load_dataset(
+        args.data,
+        image_size=args.image_size,
+        val_fraction=args.val_fraction,
+        seed=args.data_seed,
+        subset=args.subset,
+        cache_dir=args.cache_dir,
+        progress=args.progress,
+    )
+    try:
+        result = tuning.tune(dataset, out_dir=args.out, storage=args.storage, study_name=args.study,
+                             train_progress=args.progress, **options)
+    except RuntimeError as e:  # trials kept failing
+        print(f"cifarkit tune: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    c, b = result.counts, result.budget
+    saved = "n/a" if b["saved_fraction"] is None else f"{100 * b['saved_fraction']:.0f}%"
+    print(
+        f"study {result.study_name!r} ({result.storage}): {result.new_trials} trial(s) run here in {result.seconds:.0f} s; "
+        f"study total {c['total']} ({c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed, {c['running']} running); "
+        f"{b['epochs_run']} of {b['epochs_without_pruning']} trial epochs run (pruning saved {saved})"
+    )
+    if result.best:
+        print(f"best: trial {result.best['trial_number']}, val_acc {_pct(result.best['value'])} "
+              f"after {result.best['epochs']} epoch(s); parameters in {result.best_params_path}")
+    return EXIT_OK
+
+
+#: name -> (help, add_arguments, run). Later commands (explore, evaluate) register here.
 COMMANDS = {
     "train": ("train a model with a recipe", add_train_arguments, run_train),
+    "tune": ("search hyperparameters with Optuna (one worker; several may share a study)", add_tune_arguments, run_tune),
 }
 
 
