@@ -35,9 +35,16 @@ test: venv
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow" $(ARGS)
 
-lab: venv
-	$(PY) -m pip install --quiet jupyterlab
-	$(PY) -m jupyter lab notebooks/
+# JupyterLab on notebooks/, kernel = this venv (registered by `venv`). Installs the `lab` extra once;
+# at run time nothing is fetched from the network (no news feed, no update check).
+lab: venv $(VENV)/.lab-installed
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --LabApp.news_url=None --LabApp.extension_manager=readonly \
+		--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate $(ARGS)
+
+$(VENV)/.lab-installed: pyproject.toml $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[test,lab]"
+	$(VENV)/bin/jupyter lab --version >/dev/null
+	touch $@
 
 list: venv
 	$(PY) run_all.py --list

@@ -6,7 +6,12 @@ Examples:
     python run_all.py --profile quick --data ../shared/datasets/cifar10-jpeg.tar.gz
     python run_all.py --profile smoke --data synthetic --only 01
     python run_all.py -p EPOCHS 3 -p MODEL resnet20
+    python run_all.py --profile quick --data my_images/ --image-size 64 --class-names benign,malignant
+    python run_all.py --resume reports/20260101-120000-standard     # continue a run: the notebooks not yet ok
     python run_all.py --list
+
+Every notebook is written as NN_name.ipynb (executed), NN_name.html and NN_name.pdf (the PDF needs
+Chromium: apt-get install chromium); <out>/<run-id>/index.html and <out>/index.html are the dashboards.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from cifarkit import config, runner
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default=config.DEFAULT_PROFILE,
-                   help=f"named profile from params/ (default: {config.DEFAULT_PROFILE})")
+    p.add_argument("--profile", default=None,
+                   help=f"named profile from params/ (default: {config.DEFAULT_PROFILE}, or the resumed run's)")
     p.add_argument("--data", default=None,
                    help="data source: an image folder or archive, a CIFAR-10 python archive or directory, "
                         "'synthetic[:N]'; default: the official CIFAR-10 archive (downloaded once, cached)")
@@ -29,7 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a notebook parameter, e.g. -p EPOCHS 3")
     p.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (names or numbers)")
     p.add_argument("--skip", nargs="+", metavar="NOTEBOOK", help="skip these notebooks")
-    p.add_argument("--no-code", action="store_true", help="hide code cells in the HTML reports")
+    p.add_argument("--image-size", type=int, default=None, metavar="N",
+                   help="image side in pixels: sets IMAGE_SIZE for every notebook that declares it")
+    p.add_argument("--class-names", nargs="+", default=None, metavar="NAME",
+                   help="display names of the data's classes, in the order of its own (sorted folder) names: "
+                        "'a,b,c' or 'a b c'; sets CLASS_NAMES")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue this run folder: keep its notebooks that succeeded, run the others "
+                        "(its profile, data and options are reused)")
+    p.add_argument("--no-code", action="store_true", help="hide code cells in the HTML and PDF reports")
+    p.add_argument("--no-pdf", action="store_true", help="do not print PDF reports (HTML only)")
     p.add_argument("--list", action="store_true", help="list profiles, notebooks and parameters, then exit")
     return p
 
@@ -41,7 +55,11 @@ def list_everything() -> None:
         print(f"  {name:9s} ~{prof.expected_minutes:g} min  {prof.description}")
     print("notebooks and their parameters:")
     for spec in config.NOTEBOOKS:
-        params = runner.notebook_parameters(spec)
+        try:
+            params = runner.notebook_parameters(spec)
+        except FileNotFoundError as exc:
+            print(f"  {spec.name}: {spec.title}  -- MISSING: {exc}")
+            continue
         print(f"  {spec.name}: {spec.title}")
         for name, info in params.items():
             print(f"      {name} = {info['default']}  {info.get('help') or ''}".rstrip())
@@ -53,13 +71,21 @@ def main(argv=None) -> int:
         list_everything()
         return 0
     overrides = {name: runner.parse_value(value) for name, value in args.param}
+    class_names = " ".join(args.class_names) if args.class_names else None  # "a,b,c", "a b c" or "a, b, c"
     try:
-        runner.plan_run(args.profile, overrides, args.only, args.skip, args.data)
-    except ValueError as exc:
+        if args.resume:
+            if args.out:
+                raise ValueError("--out does not go with --resume: the run folder given to --resume is written.")
+            runner.load_manifest(args.resume)
+        else:
+            runner.plan_run(args.profile or config.DEFAULT_PROFILE, overrides, args.only, args.skip, args.data,
+                            image_size=args.image_size, class_names=class_names)
+        result = runner.run_study(args.profile, data=args.data, out=args.out, overrides=overrides,
+                                  only=args.only, skip=args.skip, no_code=args.no_code, pdf=not args.no_pdf,
+                                  image_size=args.image_size, class_names=class_names, resume=args.resume)
+    except (ValueError, FileNotFoundError) as exc:
         print(f"run_all.py: error: {exc}", file=sys.stderr)
         return 2
-    result = runner.run_study(args.profile, data=args.data, out=args.out, overrides=overrides,
-                              only=args.only, skip=args.skip, no_code=args.no_code)
     return 0 if result.ok else 1
 
 

@@ -1,12 +1,14 @@
 """run_all.py's checks and bookkeeping: profiles, parameters, manifest, failure handling."""
 
 import json
+import os
+import socket
 import subprocess
 import sys
 
 import pytest
 
-from cifarkit import config, runner
+from cifarkit import config, render, runner
 from conftest import REPO
 
 
@@ -27,7 +29,7 @@ def test_unknown_profile_is_rejected_with_the_valid_ones():
 
 def test_unknown_parameter_and_notebook_are_rejected():
     with pytest.raises(ValueError, match=r"Unknown parameter\(s\) EPOCHZ.*Valid parameters:.*SEED"):
-        runner.plan_run("smoke", {"EPOCHZ": 3})
+        runner.plan_run("smoke", {"EPOCHZ": 3}, only=["01", "02"])
     with pytest.raises(ValueError, match=r"Unknown notebook '09'"):
         runner.plan_run("smoke", only=["09"])
 
@@ -47,7 +49,7 @@ def test_cli_rejects_bad_input_before_running(tmp_path):
     assert "Unknown profile 'nope'" in out.stderr and "standard" in out.stderr
     assert list(tmp_path.iterdir()) == []  # nothing was created
     out = subprocess.run([sys.executable, str(REPO / "run_all.py"), "--profile", "smoke", "-p", "NOPE", "1",
-                          "--out", str(tmp_path)], capture_output=True, text=True)
+                          "--only", "01", "02", "--out", str(tmp_path)], capture_output=True, text=True)
     assert out.returncode == 2 and "Unknown parameter(s) NOPE" in out.stderr
     assert list(tmp_path.iterdir()) == []
 
@@ -65,3 +67,114 @@ def test_describe_data_hashes_files(tmp_path):
     info = runner.describe_data(str(f))
     assert info["sha256"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     assert runner.describe_data(None)["source"].startswith("cifar10")
+
+
+# ---------------------------------------------------------------- custom-domain options
+def test_domain_parameters_accept_commas_or_spaces():
+    assert runner.domain_parameters(64, "benign,malignant") == {"IMAGE_SIZE": 64, "CLASS_NAMES": "benign,malignant"}
+    assert runner.domain_parameters(class_names="benign malignant")["CLASS_NAMES"] == "benign,malignant"
+    assert runner.domain_parameters(class_names="sea lion, cat")["CLASS_NAMES"] == "sea lion,cat"
+    assert runner.domain_parameters(class_names=["a", "b"])["CLASS_NAMES"] == "a,b"
+    assert runner.domain_parameters() == {}
+    for bad in (4, "big", 32.5):
+        with pytest.raises(ValueError, match=r"--image-size must be a whole number"):
+            runner.domain_parameters(image_size=bad)
+    with pytest.raises(ValueError, match=r"distinct"):
+        runner.domain_parameters(class_names="cat,cat")
+
+
+def test_image_size_and_class_names_reach_every_notebook_that_declares_them():
+    _, plan = runner.plan_run("smoke", only=["01", "02"], image_size=48, class_names="a b c d")
+    for spec, params in plan:
+        declared = runner.notebook_parameters(spec)
+        assert params.get("IMAGE_SIZE") == (48 if "IMAGE_SIZE" in declared else None)
+        assert params.get("CLASS_NAMES") == ("a,b,c,d" if "CLASS_NAMES" in declared else None)
+    assert any("CLASS_NAMES" in params for _, params in plan)
+
+
+def test_missing_notebook_file_is_named(monkeypatch, tmp_path):
+    monkeypatch.setattr(config, "NOTEBOOKS_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"01_explore_data.*does not exist.*--skip 01"):
+        runner.plan_run("smoke", only=["01"])
+
+
+def test_cli_rejects_bad_custom_options_and_resume_targets(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, str(REPO / "run_all.py"), *args], capture_output=True, text=True)
+
+    out = run("--profile", "smoke", "--only", "01", "--image-size", "4", "--out", str(tmp_path))
+    assert out.returncode == 2 and "--image-size must be a whole number" in out.stderr
+    out = run("--resume", str(tmp_path / "nope"))
+    assert out.returncode == 2 and "No run to resume" in out.stderr
+    out = run("--resume", str(tmp_path), "--out", str(tmp_path))
+    assert out.returncode == 2 and "--out does not go with --resume" in out.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def _fake_run(tmp_path, **extra):
+    """A run folder as an earlier session leaves it (only what resume reads before running anything)."""
+    run_dir = tmp_path / "20260101-000000-smoke"
+    run_dir.mkdir()
+    manifest = {"run_id": run_dir.name, "profile": "smoke", "overrides": {},
+                "data": {"source": "synthetic:40", "sha256": None, "argument": "synthetic:40"},
+                "class_names": ["a", "b", "c", "d"], "notebooks": {}, **extra}
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    return run_dir
+
+
+def test_resume_refuses_a_conflicting_profile_data_or_class_names(tmp_path):
+    run_dir = _fake_run(tmp_path)
+    with pytest.raises(ValueError, match=r"profile 'quick'.*used profile 'smoke'"):
+        runner.run_study("quick", resume=run_dir, log=lambda *a: None)
+    with pytest.raises(ValueError, match=r"--data synthetic:60.*used synthetic:40"):
+        runner.run_study(data="synthetic:60", resume=run_dir, log=lambda *a: None)
+    with pytest.raises(ValueError, match=r"class-names 'w,x,y,z'"):
+        runner.run_study(class_names="w,x,y,z", resume=run_dir, only=["01"], log=lambda *a: None)
+    # a live runner still writing the folder
+    (run_dir / runner.LOCK_NAME).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    with pytest.raises(ValueError, match=r"still being written by process"):
+        runner.run_study(resume=run_dir, log=lambda *a: None)
+    assert sorted(p.name for p in run_dir.iterdir()) == [runner.LOCK_NAME, "manifest.json"]  # nothing ran
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_resume_keeps_what_succeeded_and_runs_the_rest(tmp_path, monkeypatch):
+    # session 1: no Chromium (PDF skipped, with the fix), custom class names, 02 fails on a bad EPOCHS
+    monkeypatch.setenv("CIFARKIT_CHROMIUM", str(tmp_path / "no-such-browser"))
+    first = runner.run_study("smoke", data="synthetic:40", out=tmp_path, only=["01", "02"],
+                             overrides={"EPOCHS": "many"}, class_names="disc box tri plus", log=lambda *a: None)
+    assert {nb.name: nb.status for nb in first.notebooks} == {"01_explore_data": "ok", "02_train": "failed"}
+    run_dir = first.run_dir
+    m1 = json.loads((run_dir / "manifest.json").read_text())
+    assert m1["class_names"] == ["disc", "box", "tri", "plus"]
+    assert json.loads((run_dir / "metrics" / "01_explore_data.json").read_text())["class_names"] == m1["class_names"]
+    assert "apt-get install chromium" in m1["renderers"]["pdf_skipped"]
+    e01 = m1["notebooks"]["01_explore_data"]
+    assert e01["outputs"]["html"] == "01_explore_data.html" and e01["outputs"]["pdf"] is None
+    assert "apt-get install chromium" in e01["pdf_skipped"] and not (run_dir / "01_explore_data.pdf").exists()
+    assert not (run_dir / runner.LOCK_NAME).exists()
+
+    # session 2: resume with a valid EPOCHS; 01 is kept, 02 runs again
+    monkeypatch.delenv("CIFARKIT_CHROMIUM")
+    second = runner.run_study(resume=run_dir, only=["01", "02"], overrides={"EPOCHS": 1}, log=lambda *a: None)
+    assert second.ok and second.run_dir == run_dir
+    assert [(nb.name, nb.status, nb.reused) for nb in second.notebooks] == [
+        ("01_explore_data", "ok", True), ("02_train", "ok", False)]
+    m2 = json.loads((run_dir / "manifest.json").read_text())
+    e01b, e02 = m2["notebooks"]["01_explore_data"], m2["notebooks"]["02_train"]
+    for key in ("started_at", "finished_at", "execute_seconds", "parameters"):
+        assert e01b[key] == e01[key]  # the earlier entry and its timings are kept
+    assert e02["status"] == "ok" and e02["resumed"] == 1 and e02["parameters"]["EPOCHS"] == 1
+    assert e02["parameters"]["DATA"] == "synthetic:40"  # the run's data, not given again
+    assert [a["status"] for a in e02["previous_attempts"]] == ["failed"]
+    assert "many" in str(e02["previous_attempts"][0]["parameters"]["EPOCHS"])
+    assert len(m2["resumed_at"]) == 1 and m2["resumed_at"][0]["notebooks"] == ["02_train"]
+    assert m2["status"] == "ok" and m2["started_at"] == m1["started_at"]
+    assert m2["duration_seconds"] == pytest.approx(m1["duration_seconds"] + m2["resumed_at"][0]["duration_seconds"], abs=0.02)
+    assert m2["overrides"] == {"EPOCHS": 1}
+    assert json.loads((run_dir / "metrics" / "02_train.json").read_text())["epochs_run"] == 1
+    if render.find_chromium():  # the kept notebook's report gets the PDF it lacked
+        assert e01b["outputs"]["pdf"] == "01_explore_data.pdf" and (run_dir / "01_explore_data.pdf").is_file()
+    assert "02_train" in (run_dir / "index.html").read_text()
+    assert (tmp_path / "index.html").read_text().count(run_dir.name) >= 1
