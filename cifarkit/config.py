@@ -32,10 +32,14 @@ class NotebookSpec:
         return NOTEBOOKS_DIR / f"{self.name}.ipynb"
 
 
-# The study, in order. Later issues add tuning, evaluation, baselines, ensembles.
+# The study, in order.
 NOTEBOOKS: tuple[NotebookSpec, ...] = (
     NotebookSpec("01_explore_data", "Data exploration"),
+    NotebookSpec("03_tune", "Hyperparameter tuning"),
     NotebookSpec("02_train", "Training"),
+    NotebookSpec("04_evaluate", "Evaluation", requires=("02_train",)),
+    NotebookSpec("05_baselines", "Non-CNN baselines", requires=("02_train",)),
+    NotebookSpec("06_architectures_and_ensembles", "Architectures and ensembles", requires=("02_train",)),
 )
 
 
@@ -54,6 +58,7 @@ class Profile:
     expected_minutes: float
     common: dict = field(default_factory=dict)
     notebooks: dict = field(default_factory=dict)
+    skip: tuple[str, ...] = ()  # notebooks this profile leaves out (``--only`` brings them back)
 
     def parameters_for(self, notebook: str) -> dict:
         params = dict(self.common)
@@ -74,7 +79,7 @@ def load_profile(name: str) -> Profile:
         raise ValueError(f"Unknown profile {name!r}. Valid profiles: {', '.join(list_profiles())}.")
     with open(path) as f:
         raw = yaml.safe_load(f) or {}
-    unknown_keys = set(raw) - {"description", "expected_minutes", "common", "notebooks"}
+    unknown_keys = set(raw) - {"description", "expected_minutes", "common", "notebooks", "skip"}
     if unknown_keys:
         raise ValueError(f"Profile file {path} has unknown keys {sorted(unknown_keys)}.")
     for nb in raw.get("notebooks", {}) or {}:
@@ -85,6 +90,7 @@ def load_profile(name: str) -> Profile:
         expected_minutes=float(raw.get("expected_minutes", 0)),
         common=raw.get("common", {}) or {},
         notebooks=raw.get("notebooks", {}) or {},
+        skip=tuple(notebook_spec(n).name for n in raw.get("skip", []) or []),
     )
 
 

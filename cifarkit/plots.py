@@ -122,3 +122,237 @@ def throughput(history: pd.DataFrame):
     ax.set_title("Training throughput per epoch")
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- 06: architectures and ensembles
+
+
+def accuracy_vs_cost(table: pd.DataFrame, cost: str = "mflops", pareto=None, title=None):
+    """Test accuracy (with CI bars) against a cost column; Pareto-optimal models drawn as filled stars."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    t = table.dropna(subset=[cost])
+    pareto = np.zeros(len(t), dtype=bool) if pareto is None else np.asarray(pareto)[table[cost].notna().to_numpy()]
+    yerr = np.vstack([t["test_acc"] - t["ci_low"], t["ci_high"] - t["test_acc"]]) * 100
+    ax.errorbar(t[cost], t["test_acc"] * 100, yerr=yerr, fmt="none", ecolor="grey", capsize=3)
+    ax.scatter(t[cost][~pareto], t["test_acc"][~pareto] * 100, s=60, label="dominated")
+    ax.scatter(t[cost][pareto], t["test_acc"][pareto] * 100, s=160, marker="*", color="C3", label="Pareto-optimal")
+    front = t[pareto].sort_values(cost)
+    ax.plot(front[cost], front["test_acc"] * 100, color="C3", lw=1, ls="--")
+    for _, row in t.iterrows():
+        ax.annotate(row["model"], (row[cost], row["test_acc"] * 100), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel({"mflops": "MFLOPs per image (log scale)", "params": "parameters (log scale)",
+                   "train_seconds": "training seconds (log scale)"}.get(cost, cost))
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title or "Accuracy against cost")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def pvalue_heatmap(p: pd.DataFrame, title="McNemar p-values between models"):
+    """Heatmap of pairwise p-values (log colour scale)."""
+    import seaborn as sns
+    from matplotlib.colors import LogNorm
+
+    fig, ax = plt.subplots(figsize=(1.2 * len(p) + 3, 0.9 * len(p) + 2))
+    sns.heatmap(p.clip(lower=1e-300), annot=p.map(lambda v: "<0.001" if v < 0.001 else f"{v:.3f}"), fmt="",
+                norm=LogNorm(vmin=1e-6, vmax=1), cmap="viridis_r", cbar_kws={"label": "p-value"}, ax=ax)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def ensemble_bars(best_member: str, best_acc: float, methods: dict, title="Ensembles against the best single model"):
+    """Bars of the best member's and each ensemble method's test accuracy, with CI bars for the ensembles."""
+    names = [f"best single\n({best_member})"] + [f"{k} vote" for k in methods]
+    accs = [best_acc] + [m["test_acc"] for m in methods.values()]
+    lo = [0] + [m["test_acc"] - m["test_acc_ci"][0] for m in methods.values()]
+    hi = [0] + [m["test_acc_ci"][1] - m["test_acc"] for m in methods.values()]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.bar(names, np.array(accs) * 100, yerr=np.array([lo, hi]) * 100, capsize=4, color=["grey"] + ["C0"] * len(methods))
+    low = min(accs) * 100
+    ax.set_ylim(max(0, low - 5), min(100, max(accs) * 100 + 3))
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- 04: evaluation
+
+
+def per_class_bars(table: pd.DataFrame, title="Per-class precision, recall and F1 (test split)"):
+    """Grouped bars of precision, recall and F1 per class (``evaluate.per_class_table``; average rows dropped)."""
+    df = table.drop(index=[i for i in table.index if str(i).endswith(" avg")])
+    long = df[["precision", "recall", "f1"]].reset_index().melt(id_vars=df.index.name or "index", var_name="metric",
+                                                                value_name="score")
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(df) + 2), 3.8))
+    sns.barplot(data=long, x=df.index.name or "index", y="score", hue="metric", ax=ax)
+    ax.set_xlabel("")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(title)
+    ax.tick_params(axis="x", rotation=45 if len(df) > 6 else 0)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_heatmaps(cm, class_names, title="Confusion matrix (test split)"):
+    """Two heatmaps side by side: counts, and rows normalized to the true class (recall on the diagonal)."""
+    cm = np.asarray(cm)
+    totals = cm.sum(axis=1, keepdims=True)
+    norm = np.divide(cm, totals, out=np.zeros(cm.shape, dtype=float), where=totals > 0)
+    k = len(class_names)
+    side = max(4.5, 0.55 * k + 2.5)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * side + 1, side))
+    annot = k <= 20
+    sns.heatmap(cm, annot=annot, fmt="d", cmap="Blues", xticklabels=class_names, yticklabels=class_names,
+                cbar_kws={"label": "images"}, ax=axes[0])
+    sns.heatmap(norm, annot=annot, fmt=".2f", cmap="Blues", vmin=0, vmax=1, xticklabels=class_names,
+                yticklabels=class_names, cbar_kws={"label": "share of the true class"}, ax=axes[1])
+    for ax, sub in zip(axes, ("counts", "normalized by true class")):
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(sub)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def prediction_gallery(x, y_true, probs, indices, class_names, title="Misclassified test images", cols: int = 8):
+    """Images with their true label, predicted label and the predicted class's probability."""
+    indices = np.asarray(indices)
+    n = len(indices)
+    cols = max(1, min(cols, n)) if n else 1
+    rows = max(1, int(np.ceil(n / cols)))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 2.3 + 0.4), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), indices):
+        pred = int(np.argmax(probs[i]))
+        ax.imshow(x[i], interpolation="nearest")
+        colour = "tab:green" if pred == int(y_true[i]) else "tab:red"
+        ax.set_title(f"true: {class_names[int(y_true[i])]}\npred: {class_names[pred]}\n{probs[i][pred]:.0%}",
+                     fontsize=7, color=colour)
+    if n == 0:
+        axes[0, 0].text(0.5, 0.5, "no images to show", ha="center", va="center")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def reliability_diagrams(curves: dict, title="Reliability diagram (test split)"):
+    """One reliability diagram per entry of ``curves``: ``{label: (bins, ece)}`` with ``evaluate.reliability_bins`` bins.
+
+    Bars are the accuracy per confidence bin, the diagonal is perfect calibration,
+    and a histogram below shows how many images fall in each bin.
+    """
+    n = len(curves)
+    fig, axes = plt.subplots(2, n, figsize=(4.2 * n, 5.4), squeeze=False, gridspec_kw={"height_ratios": [3, 1]})
+    for j, (label, (bins, ece)) in enumerate(curves.items()):
+        edges = np.asarray(bins["edges"])
+        width = np.diff(edges)
+        acc = np.nan_to_num(np.asarray(bins["accuracy"], dtype=float))
+        conf = np.asarray(bins["confidence"], dtype=float)
+        ax = axes[0, j]
+        ax.bar(edges[:-1], acc, width=width, align="edge", edgecolor="black", linewidth=0.5, label="accuracy")
+        gap_top = np.where(np.isnan(conf), acc, conf)
+        ax.bar(edges[:-1], gap_top - acc, bottom=acc, width=width, align="edge", fill=False, hatch="///",
+               edgecolor="tab:red", linewidth=0.5, label="gap to mean confidence")
+        ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{label}\nECE = {ece:.3f}")
+        ax.legend(loc="upper left", fontsize=7)
+        axes[1, j].bar(edges[:-1], bins["count"], width=width, align="edge", color="grey")
+        axes[1, j].set_xlim(0, 1)
+        axes[1, j].set_xlabel("confidence (top-class probability)")
+        axes[1, j].set_ylabel("images")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def corruption_examples(image: np.ndarray, corrupted: dict, title="One test image under each corruption"):
+    """The clean image and its corrupted versions: ``corrupted`` maps kind -> list of images by severity."""
+    kinds = list(corrupted)
+    sev = max(len(v) for v in corrupted.values())
+    fig, axes = plt.subplots(len(kinds), sev + 1, figsize=((sev + 1) * 1.4 + 1.5, len(kinds) * 1.4 + 0.5), squeeze=False)
+    for r, kind in enumerate(kinds):
+        axes[r, 0].imshow(image, interpolation="nearest")
+        axes[r, 0].set_ylabel(kind.replace("_", " "), rotation=0, ha="right", va="center", fontsize=8)
+        for c, img in enumerate(corrupted[kind], start=1):
+            axes[r, c].imshow(img, interpolation="nearest")
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_title("clean", fontsize=8)
+    for c in range(1, sev + 1):
+        axes[0, c].set_title(f"severity {c}", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def robustness_curves(table: pd.DataFrame, clean_acc: float, title="Accuracy under corruptions"):
+    """Accuracy against severity for each corruption (``evaluate.robustness_table``), clean accuracy at severity 0."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for kind, row in table.iterrows():
+        sev = [0] + [int(s) for s in row.index]
+        ax.plot(sev, [clean_acc * 100] + list(row.to_numpy() * 100), marker="o", label=str(kind).replace("_", " "))
+    ax.set_xticks(range(0, len(table.columns) + 1))
+    ax.set_ylim(0, 101)
+    ax.set_xlabel("severity (0 = clean)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def saliency_grid(x, maps, captions, method: str, title=None):
+    """Each image above its saliency map overlaid in a heat colour map; ``method`` names how the maps were made."""
+    n = len(maps)
+    fig, axes = plt.subplots(2, max(n, 1), figsize=(max(n, 1) * 1.9, 4.3), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for j in range(n):
+        axes[0, j].imshow(x[j], interpolation="nearest")
+        axes[0, j].set_title(captions[j], fontsize=7)
+        axes[1, j].imshow(x[j], interpolation="nearest")
+        axes[1, j].imshow(maps[j], cmap="jet", alpha=0.5, vmin=0, vmax=1, interpolation="bilinear")
+    if n == 0:
+        axes[0, 0].text(0.5, 0.5, "no images to show", ha="center", va="center")
+    fig.suptitle(title or f"Saliency: {method}")
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_comparison(frame: pd.DataFrame, num_classes: int | None = None, title: str = "Test accuracy with 95% bootstrap CI"):
+    """Horizontal bars of test accuracy with CI error bars; CNNs highlighted, the best CNN darkest.
+
+    ``frame`` has columns ``method``, ``kind`` ("CNN" or "baseline"), ``test_acc``,
+    ``ci_low``, ``ci_high`` and optionally ``best_cnn`` (as made by
+    ``cifarkit.baselines.comparison_frame``). A dashed line marks chance when
+    ``num_classes`` is given.
+    """
+    df = frame.sort_values("test_acc").reset_index(drop=True)
+    best = df["best_cnn"] if "best_cnn" in df else pd.Series(False, index=df.index)
+    colours = ["tab:red" if b else ("salmon" if k == "CNN" else "tab:gray") for k, b in zip(df["kind"], best)]
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(df) + 1.5))
+    err = np.vstack([df["test_acc"] - df["ci_low"], df["ci_high"] - df["test_acc"]]).clip(min=0)
+    ax.barh(np.arange(len(df)), df["test_acc"], xerr=err, color=colours, capsize=3, ecolor="black")
+    ax.set_yticks(np.arange(len(df)))
+    ax.set_yticklabels([f"{m} (CNN)" if k == "CNN" else m for m, k in zip(df["method"], df["kind"])])
+    for i, (a, hi) in enumerate(zip(df["test_acc"], df["ci_high"])):
+        ax.text(hi + 0.01, i, f"{a:.1%}", va="center", fontsize=9)
+    if num_classes:
+        ax.axvline(1 / num_classes, color="black", linestyle="--", linewidth=1, label=f"chance ({1 / num_classes:.0%})")
+        ax.legend(loc="lower right")
+    ax.set_xlim(0, min(1.0, float(df["ci_high"].max()) + 0.12))
+    ax.set_xlabel("test accuracy")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

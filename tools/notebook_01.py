@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 from IPython.display import display, Markdown
 
 from cifarkit import explore, plots, reporting
-from cifarkit.data import load_dataset
+from cifarkit.study import load_study_data
 """),
 ("params", """
 DATA: str = ""            # data source; empty for the official CIFAR-10 archive, or a folder, archive, synthetic:200
@@ -29,14 +29,15 @@ DATA_SUBSET: int = 0      # images per class per split to load; 0 loads all
 IMAGE_SIZE: int = 32      # images are resized (shorter side, then centre crop) to IMAGE_SIZE x IMAGE_SIZE
 VAL_FRACTION: float = 0.1 # share of the training data held out for validation (stratified)
 SEED: int = 0             # seed for splits, samples and embeddings
+CLASS_NAMES: str = ""     # comma-separated display names for the classes; empty keeps the data names
 GRID_PER_CLASS: int = 8   # sample images shown per class
 PCA_SAMPLES: int = 5000   # images in the PCA plot
 TSNE_SAMPLES: int = 2000  # images in the t-SNE plot (t-SNE is slow: keep this in the low thousands)
 """),
 ("code", """
 run_dir = reporting.resolve_run_dir(RUN_DIR)
-ds = load_dataset(DATA or None, image_size=IMAGE_SIZE, subset=DATA_SUBSET or None,
-                  val_fraction=VAL_FRACTION, seed=SEED)
+ds = load_study_data(DATA, image_size=IMAGE_SIZE, subset=DATA_SUBSET, val_fraction=VAL_FRACTION,
+                     seed=SEED, class_names=CLASS_NAMES)
 info = ds.to_dict()
 display(Markdown(
     f"**Data:** `{ds.source}` ({ds.source_kind}), sha256 `{ds.source_sha256}`  \\n"

@@ -21,9 +21,10 @@ import matplotlib.pyplot as plt
 from IPython.display import display, Markdown
 
 from cifarkit import plots, reporting
-from cifarkit.data import load_dataset
+from cifarkit.study import load_study_data
 from cifarkit.recipes import resolve_recipe
 from cifarkit.train import train, lr_schedule_values
+from cifarkit.tune import merge_settings, tuned_settings
 """),
 ("params", """
 DATA: str = ""            # data source; empty for the official CIFAR-10 archive, or a folder, archive, synthetic:200
@@ -32,21 +33,32 @@ DATA_SUBSET: int = 0      # images per class per split to load; 0 loads all
 IMAGE_SIZE: int = 32      # images are resized to IMAGE_SIZE x IMAGE_SIZE
 VAL_FRACTION: float = 0.1 # share of the training data held out for validation
 SEED: int = 0             # seed for splits, initialisation and augmentation
+CLASS_NAMES: str = ""     # comma-separated display names for the classes; empty keeps the data names
 MODEL: str = "fastnet"    # a registered model name, see cifarkit.models.list_models()
 RECIPE: str = "fast"      # a named recipe from cifarkit.recipes.RECIPES
 EPOCHS: int = 0           # passes over the training set; 0 keeps the recipe's own
 BATCH_SIZE: int = 0       # 0 keeps the recipe's own
 LR: float = 0.0           # base learning rate; 0 keeps the recipe's own
 AUGMENT: str = "recipe"   # recipe, none, flip, crop+flip, or crop+flip+cutout
+CLASS_WEIGHT: str = "none"  # none, or balanced to weight each class by its rarity (imbalanced data)
+PRETRAINED: str = ""      # path to a saved .keras model or .weights.h5 of the same architecture to fine-tune; empty trains from scratch
 DEVICE: str = "auto"      # auto, cpu or gpu
 DETERMINISTIC: bool = False  # bit-reproducible CPU run (slower)
 OVERRIDES: dict = {}      # any other recipe setting, for example {"weight_decay": 5e-4}
+TUNED_PARAMS: str = "auto"  # auto uses the best parameters of 03_tune in this run if present, none ignores them, or a path to a JSON file
 """),
 ("code", """
 run_dir = reporting.resolve_run_dir(RUN_DIR)
-ds = load_dataset(DATA or None, image_size=IMAGE_SIZE, subset=DATA_SUBSET or None,
-                  val_fraction=VAL_FRACTION, seed=SEED)
-settings = dict(OVERRIDES, model=MODEL, seed=SEED, device=DEVICE, deterministic=DETERMINISTIC)
+ds = load_study_data(DATA, image_size=IMAGE_SIZE, subset=DATA_SUBSET, val_fraction=VAL_FRACTION,
+                     seed=SEED, class_names=CLASS_NAMES)
+# tuned settings first, then every explicit setting of this notebook on top of them
+tuned = tuned_settings(TUNED_PARAMS, run_dir, model=MODEL, recipe=RECIPE)
+settings = merge_settings(tuned["settings"], OVERRIDES)
+settings.update(model=MODEL, seed=SEED, device=DEVICE, deterministic=DETERMINISTIC)
+if CLASS_WEIGHT != "none":
+    settings["class_weight"] = CLASS_WEIGHT
+if PRETRAINED:
+    settings["pretrained"] = PRETRAINED
 if EPOCHS:
     settings["epochs"] = EPOCHS
 if BATCH_SIZE:
@@ -69,7 +81,12 @@ display(Markdown(
     f"**Data:** `{ds.source}` ({ds.source_kind}); {len(ds.x_train)} training, {len(ds.x_val)} validation, "
     f"{len(ds.x_test)} test images of {ds.num_classes} classes at {ds.image_size[0]}x{ds.image_size[1]}  \\n"
     f"**Model:** `{config.model}`, **recipe:** `{RECIPE}`, **epochs:** {config.epochs}, "
-    f"**batch:** {config.batch_size}, **seed:** {config.seed}"
+    f"**batch:** {config.batch_size}, **seed:** {config.seed}  \\n"
+    + (f"**Tuned settings** from `{tuned['source']}` (study `{tuned['study_name']}`, trial {tuned['trial_number']}, "
+       f"validation accuracy {tuned['value']:.2%} after {tuned['tuned_for']['epochs']} epoch(s) of tuning): "
+       f"{tuned['settings']}; explicit parameters of this notebook override them"
+       if tuned["applied"] else f"**Tuned settings:** none ({tuned['note']})")
+    + (f" ({tuned['note']})" if tuned["applied"] and tuned["note"] else "")
 ))
 display(pd.Series({k: v for k, v in config.to_dict().items()}, name="value").to_frame())
 """),
@@ -87,6 +104,13 @@ result = train(ds, config, out_dir, resume=True, progress=True)
 model = result.model
 history = pd.DataFrame(result.history)
 metrics = result.metrics
+pre = metrics.get("pretrained") or {}
+display(Markdown(
+    (f"**Fine-tuned** from `{pre['path']}` ({pre['layers_copied']} layers copied)" if pre.get("path")
+     else "**Trained from scratch** (no pretrained weights given)")
+    + (f"; class weights {', '.join(f'{n}: {w:.2f}' for n, w in zip(ds.class_names, metrics['class_weights']))}"
+       if metrics.get("class_weights") else "; no class weighting")
+))
 """),
 ("md", """
 ## The model
@@ -170,8 +194,11 @@ path = reporting.record_metrics(run_dir, "02_train", {
     "median_images_per_s": float(history["images_per_sec"].median()),
     "peak_rss_mib": metrics.get("peak_rss_mib"),
     "device": metrics.get("device"),
+    "class_weights": metrics.get("class_weights"),
+    "pretrained": metrics.get("pretrained"),
     "model_path": str(result.paths["model"]),
     "history": result.history,
+    "tuned_params": tuned,
 })
 print(f"metrics written to {path}")
 """),

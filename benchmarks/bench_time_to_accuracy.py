@@ -1,0 +1,114 @@
+"""Benchmark: time-to-accuracy of the default CPU profile's training (fastnet, ``fast`` recipe).
+
+Trains exactly what ``params/standard.yaml`` trains in ``02_train`` (full data, fastnet,
+the ``fast`` recipe, seed 0) with ``eval_test_every_epoch=True``, so that the test accuracy
+after every epoch is recorded (for this curve only: nothing reads it during training).
+Reports the training time (excluding evaluation passes) at which test accuracy first
+reaches 90% and 94%, the per-epoch curve, and the peak RSS of the process.
+
+Usage:
+    python benchmarks/bench_time_to_accuracy.py [--data PATH] [--epochs N] [--output PATH]
+
+Writes ``benchmarks/results/time_to_accuracy.json`` and ``time_to_accuracy.png``.
+Goal (issue #3): >= 90% test accuracy within 30 minutes of training on the 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
+DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "time_to_accuracy.json"
+THRESHOLDS = (0.90, 0.94)
+
+
+def first_reaching(history: list[dict], threshold: float) -> dict | None:
+    """The first epoch whose test accuracy reaches ``threshold``, with the training seconds spent until then."""
+    seconds = 0.0
+    for row in history:
+        seconds += row["epoch_seconds"]
+        if row.get("test_acc_monitor", 0.0) >= threshold:
+            return {"epoch": row["epoch"], "train_seconds": round(seconds, 1), "test_acc": row["test_acc_monitor"]}
+    return None
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(DEFAULT_DATA))
+    p.add_argument("--epochs", type=int, default=0, help="0 keeps the recipe's (10)")
+    p.add_argument("--model", default="fastnet")
+    p.add_argument("--recipe", default="fast")
+    p.add_argument("--output", default=str(DEFAULT_OUTPUT))
+    args = p.parse_args(argv)
+
+    from cifarkit import reporting
+    from cifarkit.recipes import resolve_recipe
+    from cifarkit.study import load_study_data
+    from cifarkit.train import train
+
+    ds = load_study_data(args.data, image_size=32, subset=0, val_fraction=0.1, seed=0, progress=False)
+    settings = {"model": args.model, "seed": 0, "eval_test_every_epoch": True, "device": "cpu"}
+    if args.epochs:
+        settings["epochs"] = args.epochs
+    config = resolve_recipe(args.recipe, **settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        res = train(ds, config, Path(tmp) / "run", progress=False, resume=False)
+    history = res.history
+    cumulative, rows = 0.0, []
+    for r in history:
+        cumulative += r["epoch_seconds"]
+        rows.append({"epoch": r["epoch"], "train_seconds": round(cumulative, 1), "val_acc": r["val_acc"],
+                     "test_acc": r["test_acc_monitor"], "images_per_sec": round(r["images_per_sec"], 1)})
+    result = {
+        "benchmark": "time_to_accuracy",
+        "command": "python " + " ".join([f"benchmarks/{Path(__file__).name}"] + (argv if argv is not None else sys.argv[1:])),
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": reporting.hardware_info(),
+        "load_average_at_end": os.getloadavg(),
+        "data": {"source": str(args.data), "sha256": ds.source_sha256, "counts": ds.counts()},
+        "config": config.to_dict(),
+        "curve": rows,
+        "time_to": {f"{int(t * 100)}%": first_reaching(history, t) for t in THRESHOLDS},
+        "final": {"val_acc": res.metrics["val_acc"], "test_acc": res.metrics["test_acc"],
+                  "train_seconds": round(res.metrics["train_seconds"], 1)},
+        "peak_rss_mib": res.metrics.get("peak_rss_mib"),
+        "goal": ">= 90% test accuracy within 30 minutes (1800 s) of training",
+    }
+    out = Path(args.output)
+    reporting.atomic_write_json(out, result)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([r["train_seconds"] / 60 for r in rows], [100 * r["test_acc"] for r in rows], marker="o", label="test")
+    ax.plot([r["train_seconds"] / 60 for r in rows], [100 * r["val_acc"] for r in rows], marker=".", ls="--", label="validation")
+    for t in THRESHOLDS:
+        ax.axhline(100 * t, color="grey", lw=0.8, ls=":")
+    ax.axvline(30, color="C3", lw=0.8, ls=":", label="30 min")
+    ax.set_xlabel("training minutes (2-core CPU)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"{args.model} / {args.recipe}: accuracy against training time")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out.with_suffix(".png"), dpi=90)
+    print(f"{'epoch':>5} {'train s':>8} {'val':>7} {'test':>7} {'img/s':>7}")
+    for r in rows:
+        print(f"{r['epoch']:>5} {r['train_seconds']:>8.0f} {r['val_acc']:>7.2%} {r['test_acc']:>7.2%} {r['images_per_sec']:>7.0f}")
+    for k, v in result["time_to"].items():
+        print(f"time to {k}: " + (f"{v['train_seconds']:.0f} s (epoch {v['epoch']})" if v else "not reached"))
+    print(f"peak RSS {result['peak_rss_mib']} MiB; wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
