@@ -350,8 +350,9 @@ def accuracy_comparison(frame: pd.DataFrame, num_classes: int | None = None, tit
         ax.text(hi + 0.01, i, f"{a:.1%}", va="center", fontsize=9)
     if num_classes:
         ax.axvline(1 / num_classes, color="black", linestyle="--", linewidth=1, label=f"chance ({1 / num_classes:.0%})")
-        ax.legend(loc="lower right")
-    ax.set_xlim(0, min(1.0, float(df["ci_high"].max()) + 0.12))
+        ax.legend(loc="best")
+    ax.set_xlim(0, float(df["ci_high"].max()) + 0.12)
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}" if v <= 1 else ""))
     ax.set_xlabel("test accuracy")
     ax.set_title(title)
     fig.tight_layout()

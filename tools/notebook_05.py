@@ -1,0 +1,149 @@
+"""Source of notebooks/05_baselines.ipynb (run: python tools/notebook_05.py)."""
+import sys, os
+sys.path.insert(0, os.path.dirname(__file__))
+from nbwrite import write
+
+cells = [
+("md", """
+# 05 · Do CNNs really win? Non-CNN baselines
+
+This notebook trains classic classifiers on the **same splits** as the CNN of this run and
+puts them side by side: logistic regression on pixels, k-nearest neighbours on PCA
+features, a random forest on pixels, and a linear SVM on HOG and colour-histogram
+features. Every hyperparameter of a baseline (the regularization strength, k) is chosen
+on the validation split or fixed in advance; the test split is used once, for the final
+scores. Each test accuracy comes with a 95% bootstrap confidence interval, and McNemar's
+test says whether the CNN's lead over each baseline is more than chance.
+"""),
+("code", """
+import time
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import display, Markdown
+
+from cifarkit import baselines, plots, reporting
+from cifarkit.study import load_study_data
+"""),
+("params", """
+DATA: str = ""            # data source; empty for the official CIFAR-10 archive, or a folder, archive, synthetic:200
+RUN_DIR: str = ""         # run directory set by run_all.py; empty means reports/interactive
+DATA_SUBSET: int = 0      # images per class per split to load; 0 loads all
+IMAGE_SIZE: int = 32      # images are resized to IMAGE_SIZE x IMAGE_SIZE
+VAL_FRACTION: float = 0.1 # share of the training data held out for validation
+SEED: int = 0             # seed for the splits, the subsamples and the methods
+CLASS_NAMES: str = ""     # comma-separated display names; empty keeps the data own names
+METHODS: str = "logreg,knn,random_forest,hog_svm"  # baseline methods, comma-separated, see cifarkit.baselines.list_methods()
+MAX_TRAIN: int = 0        # cap on training images for every method, a stratified subsample; 0 uses all
+MAX_TRAIN_PER_METHOD: dict = {}  # caps per method name that override MAX_TRAIN, for example {random_forest: 20000}
+METHOD_OPTIONS: dict = {} # builder options per method name, for example {random_forest: {n_estimators: 50}}
+N_BOOT: int = 2000        # bootstrap resamples for the confidence intervals
+"""),
+("code", """
+run_dir = reporting.resolve_run_dir(RUN_DIR)
+ds = load_study_data(DATA, image_size=IMAGE_SIZE, subset=DATA_SUBSET, val_fraction=VAL_FRACTION, seed=SEED,
+                     class_names=CLASS_NAMES)
+methods = baselines.parse_methods(METHODS)
+max_train = {**{name: MAX_TRAIN for name in methods}, **MAX_TRAIN_PER_METHOD}
+cnns = baselines.run_cnns(run_dir)
+baselines.check_same_data(cnns[0]["recorded"].get("data", {}), ds)
+cnn_text = ", ".join(f"`{c['name']}` ({c['source']}, {c['epochs']} epoch(s))" for c in cnns)
+display(Markdown(
+    f"**Data:** `{ds.source}` ({ds.source_kind}); {len(ds.x_train):,} training, {len(ds.x_val):,} validation, "
+    f"{len(ds.x_test):,} test images of {ds.num_classes} classes ({', '.join(ds.class_names)}) "
+    f"at {ds.image_size[0]}x{ds.image_size[1]}, split with seed {SEED}  \\n"
+    f"**Baselines:** {', '.join(methods)}  \\n"
+    f"**CNN(s) of this run:** {cnn_text}"
+))
+"""),
+("md", """
+## Training the baselines
+
+Each method trains on the training split (or a stratified subsample of it, where the
+profile caps the training images of a slow method; the table states how many were used),
+chooses its hyperparameters by validation accuracy, then predicts the test split once.
+Training time includes feature extraction and the validation-based choice; prediction
+time is feature extraction and prediction for the test split.
+"""),
+("code", """
+t_start = time.perf_counter()
+results = baselines.run_baselines(ds, methods, max_train=max_train, seed=SEED, options=METHOD_OPTIONS, n_boot=N_BOOT)
+baseline_seconds = time.perf_counter() - t_start
+print(f"all baselines: {baseline_seconds:.1f} s")
+display(pd.DataFrame([
+    {"method": r["name"], "chosen on validation or fixed": r["selected"],
+     "validation accuracy per candidate": {k: round(v, 4) for k, v in r["val_scores"].items()} or "fixed a priori"}
+    for r in results
+]))
+"""),
+("md", """
+## The CNN(s) of this run
+
+The model that `02_train` saved (and those of notebook 06, when it ran
+before this one) scores the same validation and test images. The best CNN is the one with
+the highest **validation** accuracy; it is the reference for McNemar's test below.
+"""),
+("code", """
+cnn_results = baselines.evaluate_cnns(cnns, ds, n_boot=N_BOOT, seed=SEED)
+best_cnn = baselines.best_by_validation(cnn_results)
+tests = baselines.compare_with_cnn(results, best_cnn, ds.y_test)
+total_seconds = time.perf_counter() - t_start
+"""),
+("md", """
+## CNN versus baselines
+
+Test accuracy with its 95% bootstrap interval for every model. McNemar's test pairs the
+predictions of the best CNN and of each baseline on the same test images: **b** counts the
+images only the CNN gets right, **c** those only the baseline gets right; a small p says
+the difference between b and c is unlikely under equal accuracy.
+"""),
+("code", """
+frame = baselines.comparison_frame(results, cnn_results, tests, best_cnn=best_cnn["name"])
+display(baselines.format_comparison(frame, train_available=len(ds.x_train)))
+"""),
+("code", """
+plots.accuracy_comparison(frame, num_classes=ds.num_classes,
+                          title=f"Test accuracy on {len(ds.x_test):,} images with 95% bootstrap CI")
+plt.show()
+"""),
+("md", """
+## Conclusion
+
+The verdict below is computed from the numbers above: the best CNN (chosen by validation
+accuracy, trained for the stated number of epochs) against the strongest baseline, and
+whether it beats every baseline with McNemar's test at p < 0.001.
+"""),
+("code", """
+beats_all = baselines.cnn_beats_all(results, best_cnn, tests, alpha=0.001)
+display(Markdown(baselines.conclusion(results, best_cnn, tests, num_classes=ds.num_classes, test_images=len(ds.x_test))))
+"""),
+("md", """
+## Recorded results
+
+Everything in the table goes to `metrics/05_baselines.json` (without the prediction
+arrays), with McNemar's test of each baseline against the best CNN.
+"""),
+("code", """
+best_baseline = max(results, key=lambda r: r["test_acc"])
+path = reporting.record_metrics(run_dir, "05_baselines", {
+    "data": ds.to_dict(),
+    "methods": methods,
+    "max_train": max_train,
+    "method_options": METHOD_OPTIONS,
+    "baselines": [baselines.public_result(r) for r in results],
+    "best_baseline": {"name": best_baseline["name"], "title": best_baseline["title"], "test_acc": best_baseline["test_acc"]},
+    "cnn": {"name": best_cnn["name"], "source": best_cnn["source"], "epochs": best_cnn["epochs"],
+            "test_acc": best_cnn["test_acc"], "test_acc_ci": best_cnn["test_acc_ci"], "val_acc": best_cnn["val_acc"]},
+    "cnns": [{k: c[k] for k in ("name", "source", "epochs", "model_path", "val_acc", "test_acc", "test_acc_ci",
+                                "predict_seconds")} for c in cnn_results],
+    "mcnemar": tests,
+    "mcnemar_reference": f"best CNN by validation accuracy ({best_cnn['name']}); b = CNN right and baseline wrong",
+    "all_cnn_beat_baselines_p001": bool(beats_all),
+    "baseline_seconds": baseline_seconds,
+    "total_seconds": total_seconds,
+})
+print(f"metrics written to {path}")
+"""),
+]
+
+write(os.path.join(os.path.dirname(__file__), "..", "notebooks", "05_baselines.ipynb"), cells)
