@@ -33,7 +33,9 @@ def test_smoke_run_succeeds_and_writes_manifest(smoke_run):
         assert key in manifest["versions"]
     assert manifest["hardware"]["cpu_count"] >= 1
     assert "commit" in manifest["git"]
-    for name in ("01_explore_data", "02_train"):
+    assert list(manifest["notebooks"]) == ["01_explore_data", "03_tune", "02_train", "04_evaluate", "05_baselines",
+                                           "06_architectures_and_ensembles"]
+    for name in manifest["notebooks"]:
         entry = manifest["notebooks"][name]
         assert entry["status"] == "ok" and entry["execute_seconds"] > 0
         assert entry["started_at"] <= entry["finished_at"]
@@ -79,7 +81,7 @@ def test_train_notebook_records_a_trained_model(smoke_run):
 def test_failed_notebook_is_rendered_and_the_run_goes_on(tmp_path):
     # a bad value for a parameter of 01 only: 01 fails, 02 (independent) still runs
     result = runner.run_study("smoke", data="synthetic:40", out=tmp_path, overrides={"TSNE_SAMPLES": "many"},
-                              log=lambda *a: None)
+                              only=["01", "02"], log=lambda *a: None)
     status = {nb.name: nb.status for nb in result.notebooks}
     assert status == {"01_explore_data": "failed", "02_train": "ok"}
     failed = result.notebooks[0]
@@ -105,3 +107,50 @@ def test_explore_notebook_on_real_cifar10(shared_archive, tmp_path):
     np.testing.assert_allclose(metrics["channel_mean"], [0.491, 0.482, 0.447], atol=0.03)
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
     assert manifest["data"]["sha256"] == metrics["data"]["source_sha256"]
+
+
+def test_tuning_feeds_training_in_the_smoke_profile(smoke_run):
+    """03 runs before 02 in profiles that tune, and 02 trains with 03's best settings."""
+    run_dir = smoke_run.run_dir
+    tune = json.loads((run_dir / "metrics" / "03_tune.json").read_text())
+    best = json.loads((run_dir / "tune" / "best_params.json").read_text())
+    assert tune["counts"]["complete"] >= 1 and tune["counts"]["total"] == tune["n_trials_requested"]
+    assert 0.0 <= tune["best_value"] <= 1.0
+    train = json.loads((run_dir / "metrics" / "02_train.json").read_text())
+    applied = train["tuned_params"]
+    assert applied["source"].endswith("best_params.json")
+    explicit = {"batch_size"}  # the smoke profile sets BATCH_SIZE for 02, and explicit settings win over tuned ones
+    assert train["config"]["batch_size"] == 32
+    checked = 0
+    for key, value in applied["settings"].items():
+        if key in train["config"] and key not in explicit:
+            assert train["config"][key] == value, key
+            checked += 1
+    assert checked >= 1
+    assert best["value"] == tune["best_value"]
+
+
+def test_architectures_notebook_records_members_and_ensembles(smoke_run):
+    run_dir = smoke_run.run_dir
+    m = json.loads((run_dir / "metrics" / "06_architectures_and_ensembles.json").read_text())
+    train = json.loads((run_dir / "metrics" / "02_train.json").read_text())
+    # the 02 model is found through the run directory and joined by the profile's two architectures
+    assert [x["origin"] for x in m["models"]] == ["02_train", "trained in 06", "trained in 06"]
+    assert m["models"][0]["model_path"] == train["model_path"]
+    n = m["n_test"]
+    for row in m["comparison"]:
+        assert row["ci_low"] <= row["test_acc"] <= row["ci_high"]
+        assert row["params"] > 0 and row["inference_img_per_s"] > 0
+        # accuracies are multiples of 1/n on the recorded test split
+        assert abs(row["test_acc"] * n - round(row["test_acc"] * n)) < 1e-6
+    # the 02 member's test accuracy in 06 equals what 02 recorded (same model, same test split)
+    assert m["comparison"][0]["test_acc"] == pytest.approx(train["test_acc"], abs=1e-6)
+    ens = m["ensembles"]
+    assert set(ens["methods"]) == {"soft", "hard", "weighted"}
+    w = ens["methods"]["weighted"]["weights"]
+    assert len(w) == 3 and sum(w) == pytest.approx(1.0)
+    best = ens["methods"][ens["best_method"]]
+    assert m["ensemble_gain"] == pytest.approx(best["test_acc"] - ens["best_member_test_acc"])
+    assert [r["model"] for r in m["replication"]][:1] == ["resnet20"]
+    html = (run_dir / "06_architectures_and_ensembles.html").read_text()
+    assert len(_png_images(html)) >= 4  # two Pareto plots, McNemar heatmap, ensemble bars
