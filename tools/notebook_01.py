@@ -118,7 +118,8 @@ for key in ("sizes", "modes", "formats"):
         display(table.head(15).to_frame(key))
 print(f"Skipped (unreadable) files: {len(ds.skipped)}")
 if ds.skipped:
-    display(pd.DataFrame(ds.skipped, columns=["path", "reason"]))
+    with pd.option_context("display.max_colwidth", None):  # show whole paths, not "..."
+        display(pd.DataFrame(ds.skipped, columns=["path", "reason"]))
 """),
 ("md", """
 ## Exact duplicates
