@@ -61,6 +61,21 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars (default: yes)")
 
 
+def _load_data(args: argparse.Namespace):
+    """The data set the data options of ``train`` and ``tune`` describe."""
+    from cifarkit.data import load_dataset
+
+    return load_dataset(
+        args.data,
+        image_size=args.image_size,
+        val_fraction=args.val_fraction,
+        seed=args.data_seed,
+        subset=args.subset,
+        cache_dir=args.cache_dir,
+        progress=args.progress,
+    )
+
+
 def run_train(args: argparse.Namespace) -> int:
     from cifarkit.recipes import parse_override, resolve_recipe
 
@@ -80,28 +95,13 @@ def run_train(args: argparse.Namespace) -> int:
     overrides.update({k: v for k, v in explicit.items() if v is not None})
     config = resolve_recipe(args.recipe, **overrides)
 
-    from cifarkit.models import list_models, model_info
+    from cifarkit.models import check_model_options
 
-    if config.model not in list_models():
-        raise UsageError(f"Unknown model {config.model!r}. Known models: {', '.join(list_models())}.")
-    accepted = model_info(config.model)["options"]
-    unknown = sorted(set(config.model_options) - set(accepted))
-    if unknown:
-        raise UsageError(
-            f"Model {config.model!r} does not accept option(s) {', '.join(unknown)}. Options it accepts: {', '.join(accepted)}."
-        )
-
-    from cifarkit.data import load_dataset
-
-    dataset = load_dataset(
-        args.data,
-        image_size=args.image_size,
-        val_fraction=args.val_fraction,
-        seed=args.data_seed,
-        subset=args.subset,
-        cache_dir=args.cache_dir,
-        progress=args.progress,
-    )
+    try:
+        check_model_options(config.model, config.model_options)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    dataset = _load_data(args)
     from cifarkit.train import TrainingDivergedError, train
 
     run_info = {"command": "python -m cifarkit " + shlex.join(args.argv), "recipe": args.recipe}
@@ -187,17 +187,7 @@ def run_tune(args: argparse.Namespace) -> int:
     if args.storage:
         tuning.open_storage(args.storage)  # an unreachable database too
 
-    from cifarkit.data import load_dataset
-
-    dataset = load_dataset(
-        args.data,
-        image_size=args.image_size,
-        val_fraction=args.val_fraction,
-        seed=args.data_seed,
-        subset=args.subset,
-        cache_dir=args.cache_dir,
-        progress=args.progress,
-    )
+    dataset = _load_data(args)
     try:
         result = tuning.tune(dataset, out_dir=args.out, storage=args.storage, study_name=args.study,
                              train_progress=args.progress, **options)

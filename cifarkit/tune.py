@@ -799,7 +799,7 @@ def check_arguments(*, model=None, recipe="default", space="default", epochs=3, 
         TuneError: unknown space, pruner or count mode.
         ValueError: unknown model or recipe, bad numbers or settings.
     """
-    from cifarkit.models import list_models, model_info
+    from cifarkit.models import check_model_options, list_models
 
     get_space(space)
     if pruner not in PRUNERS:
@@ -822,15 +822,7 @@ def check_arguments(*, model=None, recipe="default", space="default", epochs=3, 
     if model:
         fixed["model"] = model
     base = resolve_recipe(recipe, **merge_settings(overrides, fixed))
-    if base.model not in list_models():
-        raise ValueError(f"Unknown model {base.model!r}. Known models: {', '.join(list_models())}.")
-    accepted = model_info(base.model)["options"]
-    unknown_options = sorted(set(base.model_options) - set(accepted))
-    if unknown_options:
-        raise ValueError(
-            f"Model {base.model!r} does not accept option(s) {', '.join(unknown_options)}. "
-            f"Options it accepts: {', '.join(accepted)}."
-        )
+    check_model_options(base.model, base.model_options)
     return base
 
 

@@ -16,7 +16,7 @@ default, see :mod:`cifarkit.backend`) and registers the custom layers, so
 
 from cifarkit.models import layers  # noqa: F401  (registers the custom layers)
 from cifarkit.models.common import count_flops, count_params
-from cifarkit.models.registry import build_model, get_builder, list_models, model_info, register
+from cifarkit.models.registry import build_model, check_model_options, get_builder, list_models, model_info, register
 
 # Importing the architecture modules fills the registry.
 from cifarkit.models import densenet, fastnet, resnet, simple_cnn, vgg, wrn  # noqa: E402,F401  isort: skip

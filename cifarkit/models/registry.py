@@ -106,6 +106,16 @@ def _options(entry: ModelEntry) -> list[str]:
     return [p for p in params if p not in COMMON_ARGS and p not in entry.fixed_options]
 
 
+def check_model_options(name: str, options) -> None:
+    """Raise ``ValueError`` for an unknown model or an option its builder does not take."""
+    accepted = _options(_entry(name))
+    unknown = sorted(set(options or ()) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"Model {name!r} does not accept option(s) {', '.join(unknown)}. Options it accepts: {', '.join(accepted)}."
+        )
+
+
 def get_builder(name: str) -> Callable[..., Any]:
     """The builder function for ``name`` with the options that name fixes already bound.
 
