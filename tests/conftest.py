@@ -26,3 +26,16 @@ def shared_archive():
     if not SHARED_ARCHIVE.is_file():
         pytest.skip(f"real-image test: {SHARED_ARCHIVE} is absent (CI and the dev machines have it beside the checkout)")
     return SHARED_ARCHIVE
+
+
+@pytest.fixture(scope="session")
+def smoke_study(tmp_path_factory):
+    """The whole study in the smoke profile on tiny synthetic data, run once and shared by the notebook tests."""
+    from cifarkit import runner
+
+    out = tmp_path_factory.mktemp("smoke-study")
+    os.environ["CIFARKIT_DATA_DIR"] = str(tmp_path_factory.mktemp("smoke-cache"))
+    return runner.run_study("smoke", data=SMOKE_DATA, out=out, log=lambda *a: None)
+
+
+SMOKE_DATA = "synthetic:40"

@@ -279,10 +279,8 @@ def test_accuracy_comparison_plot(ds, results):
 # ---------------------------------------------------------------- notebook
 @pytest.mark.notebook
 @pytest.mark.slow
-def test_baselines_notebook_records_results(tmp_path):
-    from cifarkit import runner
-
-    result = runner.run_study("smoke", data="synthetic:40", out=tmp_path, only=["01", "02", "05"], log=lambda *a: None)
+def test_baselines_notebook_records_results(smoke_study):
+    result = smoke_study  # the whole smoke study on synthetic:40 (tests/conftest.py)
     assert result.ok, [(nb.name, nb.error) for nb in result.notebooks]
     run_dir = result.run_dir
     m = json.loads((run_dir / "metrics" / "05_baselines.json").read_text())

@@ -417,10 +417,8 @@ def test_training_info_and_data_mismatch(tmp_path):
 
 @pytest.mark.notebook
 @pytest.mark.slow
-def test_evaluate_notebook_records_consistent_metrics(tmp_path):
-    from cifarkit import runner
-
-    result = runner.run_study("smoke", data="synthetic:40", out=tmp_path, only=["01", "02", "04"], log=lambda *a: None)
+def test_evaluate_notebook_records_consistent_metrics(smoke_study):
+    result = smoke_study  # the whole smoke study on synthetic:40 (tests/conftest.py)
     assert result.ok, [(nb.name, nb.error) for nb in result.notebooks]
     run_dir = result.run_dir
     m = json.loads((run_dir / "metrics" / "04_evaluate.json").read_text())

@@ -18,17 +18,15 @@ def _png_images(html: str) -> list[bytes]:
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs")
-    result = runner.run_study("smoke", data="synthetic:60", out=out, log=lambda *a: None)
-    return result
+def smoke_run(smoke_study):
+    return smoke_study  # the whole study in the smoke profile (tests/conftest.py)
 
 
 def test_smoke_run_succeeds_and_writes_manifest(smoke_run):
     assert smoke_run.ok, [(nb.name, nb.error) for nb in smoke_run.notebooks]
     manifest = json.loads((smoke_run.run_dir / "manifest.json").read_text())
     assert manifest["profile"] == "smoke" and manifest["status"] == "ok"
-    assert manifest["data"]["source"] == "synthetic:60"
+    assert manifest["data"]["source"] == "synthetic:40"
     for key in ("python", "keras", "torch", "papermill"):
         assert key in manifest["versions"]
     assert manifest["hardware"]["cpu_count"] >= 1
@@ -46,7 +44,7 @@ def test_explore_notebook_records_the_data_it_saw(smoke_run):
     run_dir = smoke_run.run_dir
     metrics = json.loads((run_dir / "metrics" / "01_explore_data.json").read_text())
     # the same data, loaded directly, must give the numbers the notebook recorded
-    ds = load_dataset("synthetic:60", subset=20, seed=0)
+    ds = load_dataset("synthetic:40", subset=20, seed=0)
     assert metrics["class_names"] == ds.class_names and metrics["num_classes"] == 4
     assert metrics["counts"]["train"] == {c: int((ds.y_train == i).sum()) for i, c in enumerate(ds.class_names)}
     assert metrics["total_images"] == len(ds.x_train) + len(ds.x_val) + len(ds.x_test)

@@ -23,13 +23,8 @@ from cifarkit import explore, plots, reporting
 from cifarkit.study import load_study_data
 """),
 ("params", """
-DATA: str = ""            # data source; empty for the official CIFAR-10 archive, or a folder, archive, synthetic:200
-RUN_DIR: str = ""         # run directory set by run_all.py; empty means reports/interactive
-DATA_SUBSET: int = 0      # images per class per split to load; 0 loads all
-IMAGE_SIZE: int = 32      # images are resized (shorter side, then centre crop) to IMAGE_SIZE x IMAGE_SIZE
-VAL_FRACTION: float = 0.1 # share of the training data held out for validation (stratified)
+COMMON
 SEED: int = 0             # seed for splits, samples and embeddings
-CLASS_NAMES: str = ""     # comma-separated display names for the classes; empty keeps the data names
 GRID_PER_CLASS: int = 8   # sample images shown per class
 PCA_SAMPLES: int = 5000   # images in the PCA plot
 TSNE_SAMPLES: int = 2000  # images in the t-SNE plot (t-SNE is slow: keep this in the low thousands)

@@ -27,13 +27,8 @@ from cifarkit.train import train, lr_schedule_values
 from cifarkit.tune import merge_settings, tuned_settings
 """),
 ("params", """
-DATA: str = ""            # data source; empty for the official CIFAR-10 archive, or a folder, archive, synthetic:200
-RUN_DIR: str = ""         # run directory set by run_all.py; empty means reports/interactive
-DATA_SUBSET: int = 0      # images per class per split to load; 0 loads all
-IMAGE_SIZE: int = 32      # images are resized to IMAGE_SIZE x IMAGE_SIZE
-VAL_FRACTION: float = 0.1 # share of the training data held out for validation
+COMMON
 SEED: int = 0             # seed for splits, initialisation and augmentation
-CLASS_NAMES: str = ""     # comma-separated display names for the classes; empty keeps the data names
 MODEL: str = "fastnet"    # a registered model name, see cifarkit.models.list_models()
 RECIPE: str = "fast"      # a named recipe from cifarkit.recipes.RECIPES
 EPOCHS: int = 0           # passes over the training set; 0 keeps the recipe's own

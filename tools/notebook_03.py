@@ -29,13 +29,8 @@ from cifarkit import tune as tuning
 from cifarkit.study import load_study_data
 """),
 ("params", """
-DATA: str = ""            # data source; empty for the official CIFAR-10 archive, or a folder, archive, synthetic:200
-RUN_DIR: str = ""         # run directory set by run_all.py; empty means reports/interactive
-DATA_SUBSET: int = 0      # images per class per split to load; 0 loads all
-IMAGE_SIZE: int = 32      # images are resized to IMAGE_SIZE x IMAGE_SIZE
-VAL_FRACTION: float = 0.1 # share of the training data held out for validation, which scores the trials
+COMMON
 SEED: int = 0             # seed for splits, every trial training and the sampler
-CLASS_NAMES: str = ""     # comma-separated display names for the classes; empty keeps the data names
 MODEL: str = "fastnet"    # a registered model name, see cifarkit.models.list_models()
 RECIPE: str = "fast"      # the recipe every trial starts from
 SPACE: str = "default"    # search space name, see cifarkit.tune.list_spaces()

@@ -27,13 +27,8 @@ from cifarkit import evaluate, plots, reporting, stats
 from cifarkit.study import load_study_data
 """),
 ("params", """
-DATA: str = ""              # data source; empty for the official CIFAR-10 archive, or a folder, archive, synthetic:200
-RUN_DIR: str = ""           # run directory set by run_all.py; empty means reports/interactive
-DATA_SUBSET: int = 0        # images per class per split to load; 0 loads all
-IMAGE_SIZE: int = 32        # images are resized to IMAGE_SIZE x IMAGE_SIZE
-VAL_FRACTION: float = 0.1   # share of the training data held out for validation
+COMMON
 SEED: int = 0               # seed for splits, bootstrap, subsamples and corruption noise
-CLASS_NAMES: str = ""       # comma-separated display names; empty keeps the names in the data
 MODEL_PATH: str = ""        # empty uses the model trained by 02_train in this run
 TTA: bool = True            # also evaluate with horizontal-flip test-time augmentation
 CORRUPTION_SAMPLES: int = 2000  # test images used for the corruption study; 0 uses all

@@ -26,13 +26,8 @@ from cifarkit import baselines, plots, reporting
 from cifarkit.study import load_study_data
 """),
 ("params", """
-DATA: str = ""            # data source; empty for the official CIFAR-10 archive, or a folder, archive, synthetic:200
-RUN_DIR: str = ""         # run directory set by run_all.py; empty means reports/interactive
-DATA_SUBSET: int = 0      # images per class per split to load; 0 loads all
-IMAGE_SIZE: int = 32      # images are resized to IMAGE_SIZE x IMAGE_SIZE
-VAL_FRACTION: float = 0.1 # share of the training data held out for validation
+COMMON
 SEED: int = 0             # seed for the splits, the subsamples and the methods
-CLASS_NAMES: str = ""     # comma-separated display names; empty keeps the data own names
 METHODS: str = "logreg,knn,random_forest,hog_svm"  # baseline methods, comma-separated, see cifarkit.baselines.list_methods()
 MAX_TRAIN: int = 0        # cap on training images for every method, a stratified subsample; 0 uses all
 MAX_TRAIN_PER_METHOD: dict = {}  # caps per method name that override MAX_TRAIN, for example {random_forest: 20000}

@@ -25,13 +25,8 @@ from cifarkit import architectures, plots, reporting, stats
 from cifarkit.study import load_study_data
 """),
 ("params", """
-DATA: str = ""            # data source; empty for the official CIFAR-10 archive
-RUN_DIR: str = ""         # run directory set by run_all.py; empty means reports/interactive
-DATA_SUBSET: int = 0      # images per class per split to load; 0 loads all
-IMAGE_SIZE: int = 32      # images are resized to IMAGE_SIZE x IMAGE_SIZE
-VAL_FRACTION: float = 0.1 # share of the training data held out for validation
+COMMON
 SEED: int = 0             # seed for splits, initialisation and augmentation
-CLASS_NAMES: str = ""     # comma-separated display names for the classes; empty keeps the data names
 ARCHITECTURES: str = "simple_cnn:default:10,resnet20:default:10"  # model:recipe:epochs, comma-separated
 N_BOOT: int = 2000        # bootstrap resamples for confidence intervals
 """),
