@@ -47,13 +47,11 @@ FASTNET_TRAIN_IMG_S = 300  # measured training throughput of fastnet on the same
 
 
 def _machine() -> dict:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__}
+    from cifarkit.reporting import hardware_info
+
+    info = hardware_info()
+    return {"cpu": info.get("cpu"), "cores": info.get("cpu_count"), "platform": info.get("platform"),
+            "python": platform.python_version(), "numpy": np.__version__}
 
 
 def measure(x, y, batch_size, options, images, rounds) -> float:

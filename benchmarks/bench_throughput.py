@@ -28,7 +28,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 import time
 from datetime import datetime, timezone
@@ -143,13 +142,11 @@ def torch_twin(name: str) -> nn.Module:
 
 
 def _machine() -> dict:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform()}
+    from cifarkit.reporting import hardware_info
+
+    info = hardware_info()
+    return {"cpu": info.get("cpu"), "cores": info.get("cpu_count"), "platform": info.get("platform"),
+            "torch_threads": torch.get_num_threads()}
 
 
 def matmul_ceiling(n=4096, rounds=3) -> dict:
