@@ -279,7 +279,7 @@ def test_accuracy_comparison_plot(ds, results):
 # ---------------------------------------------------------------- notebook
 @pytest.mark.notebook
 @pytest.mark.slow
-def test_baselines_notebook_records_results(smoke_study):
+def test_baselines_notebook_records_results(smoke_study, tmp_path):
     result = smoke_study  # the whole smoke study on synthetic:40 (tests/conftest.py)
     assert result.ok, [(nb.name, nb.error) for nb in result.notebooks]
     run_dir = result.run_dir
@@ -314,16 +314,20 @@ def test_baselines_notebook_records_results(smoke_study):
     assert "McNemar" in html and "data:image/png;base64" in html
 
     # models recorded by notebook 06 join the comparison; one recorded twice counts once
+    # (in a copy of the run's metrics: the smoke study's own run folder is shared by other tests)
     import shutil
 
-    copy = run_dir / "models" / "copy" / "model.keras"
+    work = tmp_path / "run"
+    (work / "metrics").mkdir(parents=True)
+    shutil.copy(run_dir / "metrics" / "02_train.json", work / "metrics" / "02_train.json")
+    copy = work / "models" / "copy" / "model.keras"
     copy.parent.mkdir(parents=True)
     shutil.copy(train["model_path"], copy)
-    (run_dir / "metrics" / "06_architectures_and_ensembles.json").write_text(json.dumps({"models": [
+    (work / "metrics" / "06_architectures_and_ensembles.json").write_text(json.dumps({"models": [
         {"name": train["model"], "model_path": train["model_path"], "epochs": 1},
         {"name": "copy", "model_path": str(copy), "epochs": 1},
     ]}))
-    cnns = B.run_cnns(run_dir)
+    cnns = B.run_cnns(work)
     assert [(c["name"], c["source"]) for c in cnns] == [(train["model"], "02_train"), ("copy", "06_architectures_and_ensembles")]
     scored = B.evaluate_cnns(cnns, ds, n_boot=50, progress=None)
     np.testing.assert_array_equal(scored[0]["test_pred"], scored[1]["test_pred"])
