@@ -16,7 +16,6 @@ model it feeds trains (fastnet: ~300 img/s on the 2-core CPU). Results go to
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -100,10 +99,9 @@ def main(argv=None) -> int:
         "img_per_s": results,
         "headline": {"setting": HEADLINE, "img_per_s": headline, "x_fastnet_training": round(ratio, 1)},
     }
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(record, f, indent=2)
-        f.write("\n")
+    from cifarkit.reporting import atomic_write_json
+
+    atomic_write_json(args.out, record)  # temp file + rename: no half-written result on a crash
     print(f"wrote {os.path.relpath(args.out, ROOT)}")
     return 0
 

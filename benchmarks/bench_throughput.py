@@ -25,7 +25,6 @@ ceiling. Results go to ``benchmarks/results/throughput.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -266,10 +265,9 @@ def main(argv=None) -> int:
         "matmul_gflop_per_s": ceiling,
         "results": rows,
     }
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(record, f, indent=2)
-        f.write("\n")
+    from cifarkit.reporting import atomic_write_json
+
+    atomic_write_json(args.out, record)  # temp file + rename: no half-written result on a crash
     print(f"wrote {os.path.relpath(args.out, ROOT)}")
     return 0
 
