@@ -296,20 +296,129 @@ def count_params(model) -> dict:
     return {"trainable": trainable, "total": total}
 
 
-def make_optimizer(model, config: TrainConfig):
-    """The ``torch.optim`` optimizer of ``config`` over the model's trainable variables."""
-    torch = _torch()
-    params = [v.value for v in model.trainable_variables]
-    lr = config.peak_lr()
+WHITEN_LAYER = "stem_conv"
+
+
+def _whitening_layer(model, config: TrainConfig):
+    """fastnet's whitening convolution when ``config`` initializes it, else None."""
+    if not config.whiten_init:
+        return None
+    try:
+        return model.get_layer(WHITEN_LAYER)
+    except ValueError:
+        return None
+
+
+def param_groups(model, config: TrainConfig) -> list[dict]:
+    """The trainable variables of ``model`` in ``torch.optim`` parameter groups.
+
+    Group ``"weights"`` holds everything at the scheduled learning rate. With
+    ``bn_bias_lr_scale != 1`` the batch-norm shifts (and fastnet's whitening
+    bias) form group ``"biases"`` whose lr is scaled by it and whose L2
+    coefficient is divided by it, so their decay per step stays
+    ``lr * weight_decay``. With ``whiten_bias_epochs`` the whitening bias has
+    its own group ``"whiten_bias"`` that :class:`TrainStep` stops updating
+    after that many epochs. Each group carries ``lr_scale`` (read by
+    :class:`TrainStep`) and ``name``.
+    """
+    keras = backend.keras()
     l2 = config.weight_decay if config.weight_decay_mode == "l2" else 0.0
+    scale = float(config.bn_bias_lr_scale)
+    biases = set()
+    if scale != 1.0:
+        for layer in model._flatten_layers(include_self=False):
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.center and layer.beta.trainable:
+                biases.add(id(layer.beta))
+    whiten = _whitening_layer(model, config)
+    whiten_bias = id(whiten.bias) if whiten is not None and whiten.use_bias and whiten.bias.trainable else None
+    if whiten_bias is not None and scale != 1.0:
+        biases.add(whiten_bias)
+    groups = {"weights": [], "biases": [], "whiten_bias": []}
+    for v in model.trainable_variables:
+        if config.whiten_bias_epochs and id(v) == whiten_bias:
+            groups["whiten_bias"].append(v.value)
+        elif id(v) in biases:
+            groups["biases"].append(v.value)
+        else:
+            groups["weights"].append(v.value)
+    out = []
+    for name, params in groups.items():
+        if not params:
+            continue
+        group_scale = 1.0 if name == "weights" else scale
+        group = {"params": params, "name": name, "lr_scale": group_scale, "weight_decay": l2 / group_scale}
+        if name == "whiten_bias":
+            group["until_epoch"] = int(config.whiten_bias_epochs)
+        out.append(group)
+    return out
+
+
+def make_optimizer(model, config: TrainConfig):
+    """The ``torch.optim`` optimizer of ``config`` over the model's trainable variables (see :func:`param_groups`)."""
+    torch = _torch()
+    groups = param_groups(model, config)
+    lr = config.peak_lr()
     if config.optimizer == "sgd":
         return torch.optim.SGD(
-            params, lr=lr, momentum=config.momentum, nesterov=config.nesterov and config.momentum > 0,
-            weight_decay=l2, foreach=True,
+            groups, lr=lr, momentum=config.momentum, nesterov=config.nesterov and config.momentum > 0, foreach=True,
         )
     if config.weight_decay_mode == "decoupled":
-        return torch.optim.AdamW(params, lr=lr, betas=(config.momentum, 0.999), weight_decay=config.weight_decay, foreach=True)
-    return torch.optim.Adam(params, lr=lr, betas=(config.momentum, 0.999), weight_decay=l2, foreach=True)
+        for g in groups:
+            g["weight_decay"] = config.weight_decay / g["lr_scale"]
+        return torch.optim.AdamW(groups, lr=lr, betas=(config.momentum, 0.999), foreach=True)
+    return torch.optim.Adam(groups, lr=lr, betas=(config.momentum, 0.999), foreach=True)
+
+
+def freeze_groups_after(optimizer, epoch: int) -> None:
+    """Stop updating parameter groups whose ``until_epoch`` lies before ``epoch`` (1-based)."""
+    for group in optimizer.param_groups:
+        until = group.get("until_epoch")
+        if until and epoch > until:
+            group["lr_scale"] = 0.0
+
+
+class Lookahead:
+    """airbench's lookahead: a slow average of all float variables, copied back into the model.
+
+    Every ``every`` steps, ``update(step)`` moves the average toward the
+    current variables by ``1 - decay`` with ``decay = 0.95**every *
+    (step / total_steps)**3`` and then sets the variables to the average
+    (so early in training it follows the model; late it holds it back).
+    ``finish()`` copies the average into the model at the end of training.
+    Batch-norm moving statistics take part, as in airbench.
+    """
+
+    def __init__(self, model, every: int, total_steps: int):
+        torch = _torch()
+        self.every = int(every)
+        self.total_steps = max(int(total_steps), 1)
+        self.tensors = [v.value for v in model.variables if v.value.dtype.is_floating_point]
+        with torch.no_grad():
+            self.average = [t.detach().clone() for t in self.tensors]
+
+    def update(self, step: int, decay: float | None = None) -> None:
+        torch = _torch()
+        if decay is None:
+            if step % self.every:
+                return
+            decay = 0.95**self.every * (min(step, self.total_steps) / self.total_steps) ** 3
+        with torch.no_grad():
+            torch._foreach_lerp_(self.average, [t.detach() for t in self.tensors], 1.0 - decay)
+            torch._foreach_copy_(self.tensors, self.average)
+
+    def finish(self) -> None:
+        self.update(self.total_steps, decay=1.0)
+
+    def state_dict(self) -> list:
+        return [t.detach().to("cpu", copy=True) for t in self.average]
+
+    def load_state_dict(self, state: list) -> None:
+        torch = _torch()
+        if len(state) != len(self.average):
+            raise ValueError("The checkpoint's lookahead average does not match the model's variables.")
+        with torch.no_grad():
+            for t, value in zip(self.average, state):
+                t.copy_(value.to(t.device, t.dtype))
 
 
 class TrainStep:
@@ -335,7 +444,6 @@ class TrainStep:
         self.autocast_dtype = autocast_dtype
         self.decoupled_sgd = config.weight_decay_mode == "decoupled" and config.optimizer == "sgd" and config.weight_decay > 0
         self.weight_decay = float(config.weight_decay)
-        self.params = [p for g in optimizer.param_groups for p in g["params"]]
         self.scaler = torch.amp.GradScaler("cuda") if autocast_dtype == torch.float16 else None
         self.compiled = self.forward is not model
         self._first_call = True
@@ -360,7 +468,7 @@ class TrainStep:
         import torch.nn.functional as F
 
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         self.optimizer.zero_grad(set_to_none=True)
         with _autocast(self.device, self.autocast_dtype):
             logits = self._forward(x)
@@ -373,7 +481,9 @@ class TrainStep:
             loss.backward()
         if self.decoupled_sgd:
             with torch.no_grad():
-                torch._foreach_mul_(self.params, 1.0 - lr * self.weight_decay)
+                for group in self.optimizer.param_groups:
+                    if group.get("lr_scale", 1.0) > 0:
+                        torch._foreach_mul_(group["params"], 1.0 - lr * self.weight_decay)
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -566,7 +676,11 @@ class _Run:
             **self.config.model_options,
         )
         self.model.train()
+        whiten = _whitening_layer(self.model, self.config)
+        if whiten is not None and self.config.freeze_whitening:
+            whiten.kernel.trainable = False
         self.optimizer = make_optimizer(self.model, self.config)
+        self.lookahead = None
         self.pipeline = TrainPipeline(
             self.dataset.x_train,
             self.dataset.y_train,
@@ -610,6 +724,12 @@ class _Run:
         idx = np.sort(rng.choice(n, size=min(WHITENING_SAMPLE, n), replace=False))
         fastnet.init_whitening(self.model, self.dataset.x_train[idx])
 
+    def start_lookahead(self):
+        """Begin the lookahead average from the current variables (after whitening or loading)."""
+        if self.config.lookahead_every and self.lookahead is None:
+            total = self.steps_per_epoch * self.config.epochs
+            self.lookahead = Lookahead(self.model, self.config.lookahead_every, total)
+
     # ---- state
     def state_dict(self) -> dict:
         torch = self.torch
@@ -620,6 +740,7 @@ class _Run:
             "variables": [v.value.detach().to("cpu", copy=True) for v in self.model.variables],
             "variable_paths": [v.path for v in self.model.variables],
             "optimizer": _to_cpu(self.optimizer.state_dict()),
+            "lookahead": self.lookahead.state_dict() if self.lookahead is not None else None,
             "scaler": self.step.scaler.state_dict() if self.step.scaler is not None else None,
             "rng": _rng_state(),
             "pipeline": self.pipeline.state_dict(),
@@ -644,6 +765,10 @@ class _Run:
                 raise ValueError(f"Checkpoint variable for {v.path} has shape {tuple(value.shape)}, the model wants {tuple(v.shape)}.")
             v.assign(value.numpy() if value.dtype != self.torch.bfloat16 else value.float().numpy())
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.config.lookahead_every:
+            self.start_lookahead()
+            if state.get("lookahead") is not None:
+                self.lookahead.load_state_dict(state["lookahead"])
         if state.get("scaler") and self.step.scaler is not None:
             self.step.scaler.load_state_dict(state["scaler"])
         self.pipeline.load_state_dict(state["pipeline"])
@@ -673,6 +798,7 @@ class _Run:
             total=self.steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
             disable=not self.progress, leave=True, dynamic_ncols=True,
         )
+        freeze_groups_after(self.optimizer, epoch)
         start = time.perf_counter()
         for batch, (xb, yb) in enumerate(self.pipeline.epoch(), start=1):
             lr = float(self.lrs[self.global_step])
@@ -689,9 +815,13 @@ class _Run:
             loss_sum += loss_value * n
             seen += n
             self.global_step += 1
+            if self.lookahead is not None:
+                self.lookahead.update(self.global_step)
             bar.update(1)
             if batch % 10 == 0 or batch == self.steps_per_epoch:
                 bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}", lr=f"{lr:.3g}")
+        if self.lookahead is not None and epoch == cfg.epochs:
+            self.lookahead.finish()  # the model ends at the slow average
         if self.device != "cpu":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
@@ -864,6 +994,7 @@ def train(
                 run.load_state_dict(state)
             elif config.whiten_init and not config.pretrained:
                 run.whiten()
+            run.start_lookahead()
             finished = run.epoch >= config.epochs or (state is not None and state.get("stopped_early"))
             if finished and paths["metrics"].exists() and paths["model"].exists():
                 with open(paths["metrics"]) as f:

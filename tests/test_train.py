@@ -294,6 +294,82 @@ def test_fast_recipe_initializes_fastnet_whitening(dataset, tmp_path):
     assert np.abs(trained_kernel).max() > 5 * np.abs(fresh.get_layer("stem_conv").kernel.numpy()).max()
 
 
+def test_airbench_parameter_groups():
+    from cifarkit.models import build_model
+    from cifarkit.train import make_optimizer
+
+    keras = backend.keras()
+
+    config = resolve_recipe("fast")
+    assert (config.freeze_whitening, config.whiten_bias_epochs, config.bn_bias_lr_scale, config.lookahead_every) == (True, 3, 64.0, 5)
+    model = build_model("fastnet", input_shape=(32, 32, 3), num_classes=4, block_widths=[16, 32, 32])
+    model.get_layer("stem_conv").kernel.trainable = False
+    groups = {g["name"]: g for g in make_optimizer(model, config).param_groups}
+    assert set(groups) == {"weights", "biases", "whiten_bias"}
+    betas = {id(layer.beta.value) for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)}
+    assert len(betas) == 6 and {id(p) for p in groups["biases"]["params"]} == betas
+    assert [id(p) for p in groups["whiten_bias"]["params"]] == [id(model.get_layer("stem_conv").bias.value)]
+    assert groups["biases"]["lr_scale"] == 64.0 and groups["weights"]["lr_scale"] == 1.0
+    # the decay per step is lr_scale * weight_decay: the same for every group
+    for g in groups.values():
+        assert g["lr_scale"] * g["weight_decay"] == pytest.approx(config.weight_decay)
+    n_params = sum(len(g["params"]) for g in groups.values())
+    assert n_params == len(model.trainable_variables) and id(model.get_layer("stem_conv").kernel.value) not in {
+        id(p) for g in groups.values() for p in g["params"]
+    }
+
+
+def test_whitening_kernel_stays_and_its_bias_freezes_after_its_epochs(dataset, tmp_path):
+    from cifarkit.train import CHECKPOINT_NAME
+
+    seen = []
+
+    def snapshot(record):
+        state = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+        values = dict(zip(state["variable_paths"], state["variables"]))
+        seen.append({k: values[k].numpy().copy() for k in ("stem_conv/kernel", "stem_conv/bias")})
+
+    config = resolve_recipe("fast", epochs=3, batch_size=64, whiten_bias_epochs=1, model_options={"block_widths": [16, 32, 32]})
+    result = train(dataset, config, tmp_path, progress=False, callbacks=[snapshot])
+    assert np.isfinite(result.history[-1]["train_loss_aug"]) and len(seen) == 3
+    assert np.abs(seen[0]["stem_conv/bias"]).max() > 0  # trained in epoch 1 (it starts at zero)
+    for later in seen[1:]:
+        np.testing.assert_array_equal(later["stem_conv/bias"], seen[0]["stem_conv/bias"])
+        np.testing.assert_array_equal(later["stem_conv/kernel"], seen[0]["stem_conv/kernel"])
+    np.testing.assert_array_equal(result.model.get_layer("stem_conv").kernel.numpy(), seen[0]["stem_conv/kernel"])
+
+
+def test_lookahead_pulls_toward_the_average_and_ends_there():
+    import torch
+
+    from cifarkit.models import build_model
+    from cifarkit.train import Lookahead
+
+    model = build_model("simple_cnn", input_shape=(8, 8, 3), num_classes=2, widths=[4], dense_units=4)
+    la = Lookahead(model, every=2, total_steps=10)
+    v = model.get_layer("head_dense").kernel
+    start = v.numpy().copy()
+    v.assign(start + 1.0)
+    la.update(1)  # not a multiple of every: nothing happens
+    np.testing.assert_allclose(v.numpy(), start + 1.0)
+    la.update(10)  # decay 0.95**2: the average moves 1 - 0.9025 of the way and the model returns to it
+    np.testing.assert_allclose(v.numpy(), start + (1 - 0.95**2), rtol=1e-5, atol=1e-6)
+    v.assign(start + 5.0)
+    la.finish()
+    np.testing.assert_allclose(v.numpy(), start + (1 - 0.95**2), rtol=1e-5, atol=1e-6)
+    assert all(t.dtype == torch.float32 for t in la.average)
+
+
+def test_freezing_options_need_the_whitening_init():
+    with pytest.raises(ValueError, match="need whiten_init=True"):
+        resolve_recipe("default", model="resnet20", freeze_whitening=True)
+    with pytest.raises(ValueError, match="bn_bias_lr_scale must be positive"):
+        resolve_recipe("default", bn_bias_lr_scale=0.0)
+    # the fast recipe's fastnet-only settings are dropped for other models
+    config = resolve_recipe("fast", model="resnet20")
+    assert not config.whiten_init and not config.freeze_whitening and config.whiten_bias_epochs == 0
+
+
 def test_other_keras_backends_are_refused(dataset, tmp_path, monkeypatch):
     monkeypatch.setattr(backend, "name", lambda: "jax")
     with pytest.raises(RuntimeError, match="KERAS_BACKEND"):
@@ -323,7 +399,8 @@ def _cli_train(out: Path, *extra):
     args = [
         sys.executable, "-m", "cifarkit", "train", "--model", "simple_cnn", "--data", "synthetic:400",
         "--epochs", "4", "--batch-size", "32", "--lr", "0.05", "--deterministic", "--no-progress",
-        "--set", "model_options=" + json.dumps(SMALL_CNN), "--out", str(out), *extra,
+        "--set", "model_options=" + json.dumps(SMALL_CNN), "--set", "lookahead_every=3", "--set", "bn_bias_lr_scale=4",
+        "--out", str(out), *extra,
     ]
     env = dict(os.environ, KERAS_BACKEND="torch", PYTHONPATH=str(REPO))
     return args, env
