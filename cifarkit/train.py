@@ -317,9 +317,9 @@ def param_groups(model, config: TrainConfig) -> list[dict]:
     bias) form group ``"biases"`` whose lr is scaled by it and whose L2
     coefficient is divided by it, so their decay per step stays
     ``lr * weight_decay``. With ``whiten_bias_epochs`` the whitening bias has
-    its own group ``"whiten_bias"`` that :class:`TrainStep` stops updating
-    after that many epochs. Each group carries ``lr_scale`` (read by
-    :class:`TrainStep`) and ``name``.
+    its own group ``"whiten_bias"`` with ``until_epoch``, which
+    :func:`freeze_groups_after` stops updating after that many epochs. Each
+    group carries ``lr_scale`` (read by :class:`TrainStep`) and ``name``.
     """
     keras = backend.keras()
     l2 = config.weight_decay if config.weight_decay_mode == "l2" else 0.0
