@@ -40,6 +40,12 @@ class Augment:
         pad_mode: ``"reflect"`` (mirror the border, as airbench does) or
             ``"zero"`` (black border, as He et al. 2016 do).
         flip: random horizontal flip with probability 1/2.
+        alternate_flip: with ``flip``, airbench's alternating flips: each
+            image gets one random flip decision, drawn once from the pipeline's
+            seed; even epochs (0, 2, ...) use it and odd epochs the opposite,
+            so every image is seen both ways in every two epochs (Jordan 2024,
+            section 3.6). The decision depends only on the seed, the image's
+            index and the epoch, so a resumed run repeats it.
         cutout: side of a square set to ``cutout_fill`` at a random centre
             (it may be clipped by the border, as in DeVries & Taylor 2017); 0 = off.
         cutout_fill: pixel value(s) written by cutout, 0..255, one per channel
@@ -53,6 +59,7 @@ class Augment:
     crop: int = 0
     pad_mode: str = "reflect"
     flip: bool = False
+    alternate_flip: bool = False
     cutout: int = 0
     cutout_fill: float | tuple = 0.0
     mixup: float = 0.0
@@ -65,6 +72,8 @@ class Augment:
             raise ValueError(f"pad_mode must be one of {', '.join(PAD_MODES)}, got {self.pad_mode!r}.")
         if isinstance(self.cutout, bool) or not isinstance(self.cutout, (int, np.integer)) or self.cutout < 0:
             raise ValueError(f"cutout must be a non-negative int (square side in pixels), got {self.cutout!r}.")
+        if self.alternate_flip and not self.flip:
+            raise ValueError("alternate_flip=True needs flip=True (it decides how images are flipped).")
         for name in ("mixup", "cutmix"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -247,6 +256,10 @@ class TrainPipeline:
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.rng = np.random.default_rng(seed)
+        self._flip_base = None
+        if self.augment.alternate_flip:
+            # Its own generator, so the decisions need no saved state and leave self.rng's sequence alone.
+            self._flip_base = np.random.default_rng([int(seed), 0xF11B]).random(len(self.x)) < 0.5
 
     def __len__(self) -> int:
         """Batches per epoch."""
@@ -259,25 +272,35 @@ class TrainPipeline:
     def images_per_epoch(self) -> int:
         return min(len(self.x), len(self) * self.batch_size)
 
-    def epoch(self):
-        """Yield the batches of one epoch. The order is drawn when the epoch starts."""
+    def epoch(self, index: int = 0):
+        """Yield the batches of one epoch. The order is drawn when the epoch starts.
+
+        ``index`` is the 0-based epoch number; only alternating flips use it.
+        """
         n = len(self.x)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
         for b in range(len(self)):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             if self.shuffle:
                 idx = np.sort(idx)  # reading memory in order is faster; the set is what is random
-            yield self.transform(self.x[idx], self.y[idx])
+            flips = None if self._flip_base is None else self._flip_base[idx] ^ bool(index % 2)
+            yield self.transform(self.x[idx], self.y[idx], flips)
 
     def __iter__(self):
         return self.epoch()
 
-    def transform(self, x: np.ndarray, y: np.ndarray):
-        """Augment one batch (``x`` is not modified). Draws from the pipeline's generator."""
+    def transform(self, x: np.ndarray, y: np.ndarray, flips: np.ndarray | None = None):
+        """Augment one batch (``x`` is not modified). Draws from the pipeline's generator.
+
+        ``flips``: a boolean mask of the images to flip (alternating flips); None draws them at random.
+        """
         a = self.augment
         rng = self.rng
         out = random_crop(x, a.crop, rng, a.pad_mode) if a.crop else x.copy()
-        if a.flip:
+        if a.flip and flips is not None:
+            sel = np.flatnonzero(flips)
+            out[sel] = out[sel, :, ::-1]
+        elif a.flip:
             random_flip(out, rng)
         if a.cutout:
             cutout(out, a.cutout, rng, a.cutout_fill)

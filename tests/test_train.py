@@ -365,6 +365,8 @@ def test_freezing_options_need_the_whitening_init():
         resolve_recipe("default", model="resnet20", freeze_whitening=True)
     with pytest.raises(ValueError, match="bn_bias_lr_scale must be positive"):
         resolve_recipe("default", bn_bias_lr_scale=0.0)
+    with pytest.raises(ValueError, match="alternate_flip=True needs flip=True"):
+        resolve_recipe("default", flip=False, alternate_flip=True)
     # the fast recipe's fastnet-only settings are dropped for other models
     config = resolve_recipe("fast", model="resnet20")
     assert not config.whiten_init and not config.freeze_whitening and config.whiten_bias_epochs == 0
@@ -446,3 +448,26 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     m_again = json.loads((killed_dir / "metrics.json").read_text())
     for key in ("val_loss", "val_acc", "test_loss", "test_acc", "epochs"):
         assert m_again[key] == m_full[key], key
+
+
+def test_auto_precision_uses_bf16_only_on_cpus_with_native_bf16(tmp_path, monkeypatch):
+    import torch
+
+    from cifarkit import train as train_module
+
+    amx = tmp_path / "amx"
+    amx.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f amx_bf16 amx_tile\n\nprocessor\t: 1\nflags\t\t: fpu\n")
+    plain = tmp_path / "plain"
+    plain.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\n")
+    assert backend.cpu_native_bf16(str(amx)) and not backend.cpu_native_bf16(str(plain))
+    assert not backend.cpu_native_bf16(str(tmp_path / "missing"))
+
+    auto, off, bf16 = (resolve_recipe("default", mixed_precision=m) for m in ("auto", "off", "bf16"))
+    monkeypatch.setattr(backend, "cpu_native_bf16", lambda: True)
+    assert train_module._autocast_dtype(auto, "cpu") == torch.bfloat16
+    assert train_module._autocast_dtype(off, "cpu") is None
+    monkeypatch.setattr(backend, "cpu_native_bf16", lambda: False)
+    assert train_module._autocast_dtype(auto, "cpu") is None
+    assert train_module._autocast_dtype(bf16, "cpu") == torch.bfloat16
+    with pytest.raises(ValueError, match="fp16' needs a GPU"):
+        train_module._autocast_dtype(resolve_recipe("default", mixed_precision="fp16"), "cpu")

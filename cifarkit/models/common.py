@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 from cifarkit import backend
-from cifarkit.models.layers import FusedBatchNorm, Preprocess
+from cifarkit.models.layers import BiasConv2D, FusedBatchNorm, Preprocess
 
 keras = backend.keras()
 layers = keras.layers
@@ -162,8 +162,12 @@ def model_input(input_shape, mean=None, std=None, *, min_size: int = 1, model: s
 
 
 def conv2d(filters, kernel_size=3, *, strides=1, padding="same", use_bias=False, kernel_initializer="he_normal", name=None):
-    """A ``Conv2D`` in the backend's layout; no bias by default because a batch norm follows."""
-    return layers.Conv2D(
+    """A ``Conv2D`` in the backend's layout; no bias by default because a batch norm follows.
+
+    With ``use_bias=True`` it is a :class:`~cifarkit.models.layers.BiasConv2D`
+    (the bias is added in the output's dtype, which keeps bf16 autocast in bf16).
+    """
+    return (BiasConv2D if use_bias else layers.Conv2D)(
         filters,
         kernel_size,
         strides=strides,
