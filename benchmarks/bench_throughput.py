@@ -2,8 +2,9 @@
 
 Usage:
     python benchmarks/bench_throughput.py [--models fastnet resnet20] [--batches 256 1024] [--rounds 3]
+                                          [--precisions float32 bf16]
 
-For each model and batch size, one process times two implementations side by side:
+For each model, batch size and precision, one process times two implementations side by side:
 
   keras  ``cifarkit.models.build_model(name)`` trained by ``cifarkit.train.TrainStep``
          (the exact step function ``train()`` uses) with the optimizer of the
@@ -14,12 +15,16 @@ For each model and batch size, one process times two implementations side by sid
 Timing is best-of-``--rounds``, the two implementations interleaved round by
 round, because this machine sometimes runs at half speed for tens of seconds.
 
+Precision ``bf16`` runs both sides under ``torch.autocast("cpu", bfloat16)`` with
+float32 weights, as ``train()`` does with ``mixed_precision="bf16"`` (and with
+``"auto"`` on CPUs with AMX or AVX512-BF16).
+
 The ceiling: float32 GFLOP/s of a 4096x4096 matrix product with numpy and with
-``torch.mm``. A training step costs ~3x the forward FLOPs (forward, and the two
+``torch.mm``, and bf16 GFLOP/s of ``torch.mm``. A training step costs ~3x the forward FLOPs (forward, and the two
 products of the backward pass); forward FLOPs come from
 ``cifarkit.models.count_flops`` (2 x multiply-accumulates of convs and dense
-layers). Each model's training FLOP/s is reported as a fraction of the torch.mm
-ceiling. Results go to ``benchmarks/results/throughput.json``.
+layers). Each model's training FLOP/s is reported as a fraction of the float32
+torch.mm ceiling (the issue's yardstick) and of the torch.mm ceiling of its own precision. Results go to ``benchmarks/results/throughput.json``.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+PRECISIONS = ("float32", "bf16")
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
@@ -149,14 +155,16 @@ def _machine() -> dict:
 
 
 def matmul_ceiling(n=4096, rounds=3) -> dict:
-    """float32 GFLOP/s of an n x n matrix product (numpy and torch.mm), best of ``rounds``."""
+    """GFLOP/s of an n x n matrix product, best of ``rounds``: float32 (numpy, torch.mm) and bf16 (torch.mm)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     flops = 2.0 * n**3
     out = {}
-    for name, fn in (("numpy", lambda: a @ b), ("torch_mm", lambda: torch.mm(ta, tb))):
+    ha, hb = ta.bfloat16(), tb.bfloat16()
+    for name, fn in (("numpy", lambda: a @ b), ("torch_mm", lambda: torch.mm(ta, tb)),
+                     ("torch_mm_bf16", lambda: torch.mm(ha, hb))):
         fn()
         best = min(_seconds(fn) for _ in range(rounds))
         out[name] = round(flops / best / 1e9, 1)
@@ -170,7 +178,7 @@ def _seconds(fn, repeat=1) -> float:
     return (time.perf_counter() - start) / repeat
 
 
-def bench_model(name: str, batch: int, rounds: int, min_round_s: float) -> dict:
+def bench_model(name: str, batch: int, rounds: int, min_round_s: float, precision: str = "float32") -> dict:
     from cifarkit.models import build_model, count_flops
     from cifarkit.recipes import resolve_recipe
     from cifarkit.train import TrainStep, make_optimizer
@@ -184,7 +192,8 @@ def bench_model(name: str, batch: int, rounds: int, min_round_s: float) -> dict:
 
     keras.utils.set_random_seed(0)
     model = build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD)
-    keras_step = TrainStep(model, make_optimizer(model, config), config)
+    amp = torch.bfloat16 if precision == "bf16" else None
+    keras_step = TrainStep(model, make_optimizer(model, config), config, autocast_dtype=amp)
     flops = count_flops(model)
 
     twin = torch_twin(name).to(memory_format=torch.channels_last)
@@ -194,7 +203,9 @@ def bench_model(name: str, batch: int, rounds: int, min_round_s: float) -> dict:
 
     def torch_step():
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(twin(x), y, label_smoothing=config.label_smoothing)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp is not None):
+            logits = twin(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
         loss.backward()
         opt.step()
 
@@ -214,6 +225,7 @@ def bench_model(name: str, batch: int, rounds: int, min_round_s: float) -> dict:
     return {
         "model": name,
         "batch": batch,
+        "precision": precision,
         "recipe_optimizer": f"{recipe}: SGD momentum {config.momentum} nesterov={config.nesterov} "
                             f"wd {config.weight_decay} label_smoothing {config.label_smoothing}",
         "trainable_params": {"keras": keras_params, "torch": twin_params},
@@ -232,6 +244,8 @@ def main(argv=None) -> int:
                         help="batch sizes (default: 256, the fast recipe's, and airbench's 1024)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per implementation (best is kept)")
     parser.add_argument("--min-round-seconds", type=float, default=2.0)
+    parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS),
+                        help="float32, and bf16 autocast (both sides) as mixed_precision='bf16' trains")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "throughput.json"))
     args = parser.parse_args(argv)
 
@@ -241,18 +255,23 @@ def main(argv=None) -> int:
     load = os.getloadavg()
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     ceiling = matmul_ceiling(rounds=args.rounds)
-    print(f"matmul 4096^2 float32: numpy {ceiling['numpy']} GFLOP/s, torch.mm {ceiling['torch_mm']} GFLOP/s")
+    print(f"matmul 4096^2: float32 numpy {ceiling['numpy']} GFLOP/s, torch.mm {ceiling['torch_mm']} GFLOP/s; "
+          f"bf16 torch.mm {ceiling['torch_mm_bf16']} GFLOP/s")
     rows = []
     for name in args.models:
         for batch in batches:
-            r = bench_model(name, batch, args.rounds, args.min_round_seconds)
-            r["fraction_of_torch_mm"] = {k: round(v / ceiling["torch_mm"], 3) for k, v in r["train_gflop_per_s"].items()}
-            rows.append(r)
-            print(
-                f"{name:9s} batch {batch:5d}: keras {r['img_per_s']['keras']:7.1f} img/s, torch {r['img_per_s']['torch']:7.1f} img/s "
-                f"(keras/torch {r['keras_over_torch']:.2f}); training {r['train_gflop_per_s']['keras']:.1f} GFLOP/s = "
-                f"{100 * r['fraction_of_torch_mm']['keras']:.0f}% of torch.mm"
-            )
+            for precision in args.precisions:
+                r = bench_model(name, batch, args.rounds, args.min_round_seconds, precision)
+                mm = ceiling["torch_mm_bf16" if precision == "bf16" else "torch_mm"]
+                r["fraction_of_torch_mm"] = {k: round(v / ceiling["torch_mm"], 3) for k, v in r["train_gflop_per_s"].items()}
+                r["fraction_of_same_precision_mm"] = {k: round(v / mm, 3) for k, v in r["train_gflop_per_s"].items()}
+                rows.append(r)
+                print(
+                    f"{name:9s} batch {batch:5d} {precision:7s}: keras {r['img_per_s']['keras']:7.1f} img/s, "
+                    f"torch {r['img_per_s']['torch']:7.1f} img/s (keras/torch {r['keras_over_torch']:.3f}); training "
+                    f"{r['train_gflop_per_s']['keras']:.1f} GFLOP/s = {100 * r['fraction_of_torch_mm']['keras']:.0f}% of "
+                    f"float32 torch.mm, {100 * r['fraction_of_same_precision_mm']['keras']:.0f}% of {precision} torch.mm"
+                )
     record = {
         "command": "python " + " ".join([os.path.relpath(__file__, ROOT)] + (argv if argv is not None else sys.argv[1:])),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
