@@ -54,7 +54,7 @@ def cpu_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     """Whether this CPU computes bfloat16 products in hardware (Intel AMX or AVX512-BF16).
 
     On such CPUs oneDNN runs bf16 convolutions and matrix products much faster
-    than float32 (fastnet trains ~2.1x faster on the project's 2-core Xeon), so
+    than float32 (fastnet trains ~3x faster on the project's 2-core Xeon), so
     ``mixed_precision="auto"`` turns bf16 autocast on there. Elsewhere bf16 is
     emulated and slower, and ``auto`` stays in float32. Reads the Linux
     ``/proc/cpuinfo`` flags; other systems answer False.

@@ -41,8 +41,8 @@ on a GPU machine. On GPU: bf16 autocast (``mixed_precision``) and
 ``torch.compile`` (``compile``), with a warning and a fallback to eager mode
 if compilation fails. On a CPU with native bf16 units (Intel AMX or
 AVX512-BF16) ``mixed_precision="auto"`` also autocasts to bf16: on the
-project's 2-core Xeon (AMX) a fastnet training step runs ~2.1x faster than in
-float32, resnet20 ~1.2x (``benchmarks/bench_throughput.py``).
+project's 2-core Xeon (AMX) a fastnet training step runs ~3x faster than in
+float32, resnet20 ~1.7x (``benchmarks/bench_throughput.py``).
 
 Reproducibility: ``config.seed`` seeds Python, numpy, torch and Keras
 (``keras.utils.set_random_seed``) and the pipeline's own generator.
