@@ -243,13 +243,8 @@ def _autocast(device: str, dtype):
 
 
 def _model_layers(model) -> list:
-    """``model`` and every layer inside it, nested models included."""
-    out, stack = [], [model]
-    while stack:
-        layer = stack.pop()
-        out.append(layer)
-        stack.extend(getattr(layer, "layers", ()))
-    return out
+    """``model`` and every layer inside it, nested models included (as :func:`param_groups` walks them)."""
+    return list(model._flatten_layers(include_self=True))
 
 
 @contextlib.contextmanager
