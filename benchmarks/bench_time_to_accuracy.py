@@ -43,7 +43,7 @@ def first_reaching(history: list[dict], threshold: float) -> dict | None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(DEFAULT_DATA))
-    p.add_argument("--epochs", type=int, default=0, help="0 keeps the recipe's (16)")
+    p.add_argument("--epochs", type=int, default=0, help="0 keeps the recipe's (18)")
     p.add_argument("--seed", type=int, default=0, help="training seed (initial weights, batch order, augmentation); the train/validation split stays the standard profile's (seed 0)")
     p.add_argument("--model", default="fastnet")
     p.add_argument("--recipe", default="fast")

@@ -76,6 +76,8 @@ def test_fast_recipe_and_linear_lr_scaling():
     assert f.model == "fastnet" and f.whiten_init and f.label_smoothing == 0.2 and f.schedule == "onecycle"
     assert resolve_recipe("fast", batch_size=512).peak_lr() == pytest.approx(f.lr / 2)
     assert resolve_recipe("fast", epochs=20).warmup_epochs == pytest.approx(4.6)
+    assert f.warmup_epochs == pytest.approx(0.23 * f.epochs)  # the recipe's own length keeps airbench's 23%
+    assert resolve_recipe("fast", warmup_epochs=1.5).warmup_epochs == 1.5
     assert resolve_recipe("fast", model="resnet20").whiten_init is False
     with pytest.raises(ValueError, match="whiten_init=True needs the fastnet"):
         resolve_recipe("default", model="resnet20", whiten_init=True)
