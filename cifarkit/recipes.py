@@ -85,6 +85,11 @@ class TrainConfig:
             initialization (airbench trains only its bias). Needs ``whiten_init``.
         whiten_bias_epochs: train the whitening layer's bias for this many
             epochs, then freeze it (airbench: 3); 0 trains it throughout.
+        whiten_eps: added to each patch-covariance eigenvalue before the
+            whitening filter divides by its square root (airbench: 5e-4). Small
+            values amplify the low-variance, high-frequency patch directions, which
+            makes the model sensitive to pixel noise (see the README's noise
+            sensitivity note); larger values whiten less.
         pretrained: path to a saved Keras model (``.keras``) or weights file
             (``.weights.h5``) whose layers are copied into the new model by
             name where the shapes agree (a backbone for fine-tuning; the
@@ -161,6 +166,7 @@ class TrainConfig:
     whiten_init: bool = False
     freeze_whitening: bool = False
     whiten_bias_epochs: int = 0
+    whiten_eps: float = 5e-4
     pretrained: str = ""
     epochs: int = 30
     batch_size: int = 128
@@ -239,6 +245,9 @@ class TrainConfig:
                 "freeze_whitening and whiten_bias_epochs act on fastnet's whitening layer and need whiten_init=True "
                 "(model='fastnet'); drop them or set whiten_init=True."
             )
+        _check_number("whiten_eps", self.whiten_eps, minimum=0.0)
+        if self.whiten_eps <= 0:
+            raise ValueError(f"whiten_eps must be positive (airbench uses 5e-4), got {self.whiten_eps!r}.")
         if self.bn_bias_lr_scale <= 0:
             raise ValueError(f"bn_bias_lr_scale must be positive (1 = same lr as the weights), got {self.bn_bias_lr_scale!r}.")
         if self.alternate_flip is True and self.flip is False:

@@ -759,7 +759,7 @@ class _Run:
         rng = np.random.default_rng(self.config.seed)
         n = len(self.dataset.x_train)
         idx = np.sort(rng.choice(n, size=min(WHITENING_SAMPLE, n), replace=False))
-        fastnet.init_whitening(self.model, self.dataset.x_train[idx])
+        fastnet.init_whitening(self.model, self.dataset.x_train[idx], eps=self.config.whiten_eps)
 
     def start_lookahead(self):
         """Begin the lookahead average from the current variables (after whitening or loading)."""

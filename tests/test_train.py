@@ -341,6 +341,21 @@ def test_whitening_kernel_stays_and_its_bias_freezes_after_its_epochs(dataset, t
     np.testing.assert_array_equal(result.model.get_layer("stem_conv").kernel.numpy(), seen[0]["stem_conv/kernel"])
 
 
+def test_whiten_eps_sets_the_frozen_whitening_gain(dataset, tmp_path):
+    # each whitening filter is v / sqrt(lam + eps) (and its negative), so its norm is 1 / sqrt(lam + eps)
+    norms = {}
+    for eps in (5e-4, 10.0):
+        config = resolve_recipe("fast", epochs=1, batch_size=64, whiten_eps=eps, model_options={"block_widths": [16, 32, 32]})
+        result = train(dataset, config, tmp_path / str(eps), progress=False)
+        kernel = result.model.get_layer("stem_conv").kernel.numpy()
+        norms[eps] = np.linalg.norm(kernel.reshape(-1, kernel.shape[-1]), axis=0)
+        assert result.metrics["config"]["whiten_eps"] == eps
+    assert norms[10.0].max() <= 1 / np.sqrt(10.0) + 1e-5
+    assert norms[5e-4].max() > 3 * norms[10.0].max()  # the smallest eigenvalues get the large gains
+    with pytest.raises(ValueError, match="whiten_eps must be positive"):
+        resolve_recipe("fast", whiten_eps=0.0)
+
+
 def test_lookahead_pulls_toward_the_average_and_ends_there():
     import torch
 
