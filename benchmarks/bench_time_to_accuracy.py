@@ -69,12 +69,11 @@ def main(argv=None) -> int:
     from cifarkit.train import _autocast_dtype
 
     autocast_dtype = _autocast_dtype(config, "cpu")  # what mixed_precision resolved to on this CPU
-    from cifarkit.evaluate import predict_probs
+    from cifarkit.evaluate import corrupt, predict_logits, predict_probs
 
     # flip test-time augmentation of the final model (what 04_evaluate reports as "TTA"); not part of the curve
     probs = predict_probs(res.model, ds.x_test, tta=True)
     test_acc_flip_tta = float((probs.argmax(1) == ds.y_test).mean())
-    from cifarkit.evaluate import corrupt, predict_logits
 
     # robustness to pixel noise, on validation images (04_evaluate measures it on test)
     val_noise = {
