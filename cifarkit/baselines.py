@@ -623,8 +623,8 @@ def run_baselines(ds, methods=DEFAULT_METHODS, *, max_train=None, seed: int = 0,
             "test_acc": ci["accuracy"],
             "test_acc_ci": [ci["ci_low"], ci["ci_high"]],
             "ci_level": ci["level"],
-            "train_seconds": round(train_s, 3),
-            "predict_seconds": round(predict_s, 3),
+            "train_seconds": round(train_s, 6),
+            "predict_seconds": round(predict_s, 6),
             "val_pred": None if val_pred is None else np.asarray(val_pred),
             "test_pred": test_pred,
         }
@@ -750,7 +750,7 @@ def evaluate_cnns(cnns: list[dict], ds, *, n_boot: int = 2000, seed: int = 0, pr
         ci = accuracy_ci(ds.y_test, test_pred, n_boot=n_boot, seed=seed)
         res = dict(c, val_acc=_accuracy(ds.y_val, val_pred) if val_pred is not None else c["recorded"].get("val_acc"),
                    test_acc=ci["accuracy"], test_acc_ci=[ci["ci_low"], ci["ci_high"]], ci_level=ci["level"],
-                   predict_seconds=round(predict_s, 3), train_images_used=int(len(ds.y_train)),
+                   predict_seconds=round(predict_s, 6), train_images_used=int(len(ds.y_train)),
                    val_pred=val_pred, test_pred=test_pred)
         say(f"{res['name']}: val {res['val_acc']:.3f}, test {res['test_acc']:.3f}; predict {predict_s:.1f} s")
         out.append(res)
