@@ -11,7 +11,7 @@ DATA    ?=
 OUT     ?= reports
 ARGS    ?=
 
-.PHONY: venv report smoke test test-fast lab list clean-venv
+.PHONY: venv report smoke test test-fast lint format notebooks lab list clean-venv
 
 venv: $(VENV)/.installed
 
@@ -29,11 +29,24 @@ report: venv
 smoke: venv
 	$(PY) run_all.py --profile smoke --data synthetic:60 --out $(OUT) $(ARGS)
 
-test: venv
+# The tests start with the linter: code that ruff rejects does not pass.
+test: venv lint
 	$(PY) -m pytest -q $(ARGS)
 
-test-fast: venv
+test-fast: venv lint
 	$(PY) -m pytest -q -m "not slow" $(ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# notebooks/NN_name.py is the source; this writes the paired .ipynb (tests/test_notebook_sources.py checks the pairs)
+notebooks: venv
+	$(PY) -m cifarkit.report.notebooks
 
 # JupyterLab on notebooks/, kernel = this venv (registered by `venv`). Installs the `lab` extra once;
 # at run time nothing is fetched from the network (no news feed, no update check).

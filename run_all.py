@@ -9,6 +9,7 @@ Examples:
     python run_all.py --profile quick --data my_images/ --image-size 64 --class-names benign,malignant
     python run_all.py --resume reports/20260101-120000-standard     # continue a run: the notebooks not yet ok
     python run_all.py --list
+    CIFARKIT_STORAGE=postgresql://user:password@host/db python run_all.py --only 02   # no password on the command line
 
 Every notebook is written as NN_name.ipynb (executed), NN_name.html and NN_name.pdf (the PDF needs
 Chromium: apt-get install chromium); <out>/<run-id>/index.html and <out>/index.html are the dashboards.
@@ -19,30 +20,61 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cifarkit import config, runner
+from cifarkit import run_folder, secrets
+from cifarkit.report import profiles, runner
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default=None,
-                   help=f"named profile from params/ (default: {config.DEFAULT_PROFILE}, or the resumed run's)")
-    p.add_argument("--data", default=None,
-                   help="data source: an image folder or archive, a CIFAR-10 python archive or directory, "
-                        "'synthetic[:N]'; default: the official CIFAR-10 archive (downloaded once, cached)")
+    p.add_argument(
+        "--profile",
+        default=None,
+        help=f"named profile from params/ (default: {profiles.DEFAULT_PROFILE}, or the resumed run's)",
+    )
+    p.add_argument(
+        "--data",
+        default=None,
+        help="data source: an image folder or archive, a CIFAR-10 python archive or directory, "
+        "'synthetic[:N]'; default: the official CIFAR-10 archive (downloaded once, cached)",
+    )
     p.add_argument("--out", default=None, help="output folder (default: reports/)")
-    p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
-                   help="override a notebook parameter, e.g. -p EPOCHS 3")
+    p.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        default=[],
+        help="override a notebook parameter, e.g. -p EPOCHS 3",
+    )
     p.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (names or numbers)")
     p.add_argument("--skip", nargs="+", metavar="NOTEBOOK", help="skip these notebooks")
-    p.add_argument("--image-size", type=int, default=None, metavar="N",
-                   help="image side in pixels: sets IMAGE_SIZE for every notebook that declares it")
-    p.add_argument("--class-names", nargs="+", default=None, metavar="NAME",
-                   help="display names of the data's classes, in the order of its own (sorted folder) names: "
-                        "'a,b,c' or 'a b c'; sets CLASS_NAMES")
-    p.add_argument("--resume", default=None, metavar="RUN_DIR",
-                   help="continue this run folder: keep its notebooks that succeeded, run the others "
-                        "(its profile, data and options are reused)")
-    p.add_argument("--no-code", action="store_true", help="hide code cells in the HTML and PDF reports")
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="image side in pixels: sets IMAGE_SIZE for every notebook that declares it",
+    )
+    p.add_argument(
+        "--class-names",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="display names of the data's classes, in the order of its own (sorted folder) names: "
+        "'a,b,c' or 'a b c'; sets CLASS_NAMES",
+    )
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue this run folder: keep its notebooks that succeeded, run the others "
+        "(its profile, data and options are reused)",
+    )
+    p.add_argument(
+        "--no-code", action="store_true", help="leave code cells out of the reports (HTML folds them by default)"
+    )
+    p.add_argument("--code", action="store_true", help="keep the code in the PDF reports (left out by default)")
     p.add_argument("--no-pdf", action="store_true", help="do not print PDF reports (HTML only)")
     p.add_argument("--list", action="store_true", help="list profiles, notebooks and parameters, then exit")
     return p
@@ -50,11 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def list_everything() -> None:
     print("profiles:")
-    for name in config.list_profiles():
-        prof = config.load_profile(name)
+    for name in profiles.list_profiles():
+        prof = profiles.load_profile(name)
         print(f"  {name:9s} ~{prof.expected_minutes:g} min  {prof.description}")
     print("notebooks and their parameters:")
-    for spec in config.NOTEBOOKS:
+    for spec in profiles.NOTEBOOKS:
         try:
             params = runner.notebook_parameters(spec)
         except FileNotFoundError as exc:
@@ -73,20 +105,39 @@ def main(argv=None) -> int:
     overrides = {name: runner.parse_value(value) for name, value in args.param}
     class_names = " ".join(args.class_names) if args.class_names else None  # "a,b,c", "a b c" or "a, b, c"
     try:
-        if args.resume:
-            if args.out:
-                raise ValueError("--out does not go with --resume: the run folder given to --resume is written.")
-            runner.load_manifest(args.resume)
-        else:
-            runner.plan_run(args.profile or config.DEFAULT_PROFILE, overrides, args.only, args.skip, args.data,
-                            image_size=args.image_size, class_names=class_names)
-        result = runner.run_study(args.profile, data=args.data, out=args.out, overrides=overrides,
-                                  only=args.only, skip=args.skip, no_code=args.no_code, pdf=not args.no_pdf,
-                                  image_size=args.image_size, class_names=class_names, resume=args.resume)
+        if args.resume and args.out:
+            raise ValueError("--out does not go with --resume: the run folder given to --resume is written.")
+        # run_study checks everything it can (profile, notebooks, every parameter value, the class count,
+        # the output folder, the run's lock) before it writes a file or starts a kernel.
+        result = runner.run_study(
+            args.profile,
+            data=args.data,
+            out=args.out,
+            overrides=overrides,
+            only=args.only,
+            skip=args.skip,
+            no_code=args.no_code,
+            code=args.code,
+            pdf=not args.no_pdf,
+            image_size=args.image_size,
+            class_names=class_names,
+            resume=args.resume,
+        )
     except (ValueError, FileNotFoundError) as exc:
-        print(f"run_all.py: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(str(exc))
+    except OSError as exc:  # the run folder cannot be written: a full disk, a folder made read-only meanwhile
+        return _error(f"could not write the run's files: {run_folder.describe_os_error(exc)}")
+    except KeyboardInterrupt:
+        print("run_all.py: interrupted (a run it started continues with --resume <its folder>)", file=sys.stderr)
+        return 130
     return 0 if result.ok else 1
+
+
+def _error(message: str) -> int:
+    """Print ``message`` as one ``run_all.py: error:`` line (passwords masked); the exit code for user errors."""
+    one_line = " ".join(secrets.mask_text(message).split())
+    print(f"run_all.py: error: {one_line}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ Variants (all float32, batch 256, CPU):
 Nets: "airbench" (whitening conv + 3 conv/pool/BN/GELU blocks, widths 64/256/256, ~2M params)
       "classic" (3 blocks of 2x conv3x3-BN-ReLU + maxpool, 32/64/128, dense 128).
 """
+
 import argparse
 import json
 import os
@@ -58,17 +59,50 @@ def run_torch_raw(net):
 
     x, y = _data()
     if net == "airbench":
+
         def block(cin, w):
-            return nn.Sequential(nn.Conv2d(cin, w, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(w), nn.GELU(),
-                                 nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.GELU())
-        model = nn.Sequential(nn.Conv2d(3, 24, 2), nn.GELU(), block(24, 64), block(64, 256), block(256, 256),
-                              nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(256, 10, bias=False))
+            return nn.Sequential(
+                nn.Conv2d(cin, w, 3, padding=1, bias=False),
+                nn.MaxPool2d(2),
+                nn.BatchNorm2d(w),
+                nn.GELU(),
+                nn.Conv2d(w, w, 3, padding=1, bias=False),
+                nn.BatchNorm2d(w),
+                nn.GELU(),
+            )
+
+        model = nn.Sequential(
+            nn.Conv2d(3, 24, 2),
+            nn.GELU(),
+            block(24, 64),
+            block(64, 256),
+            block(256, 256),
+            nn.AdaptiveMaxPool2d(1),
+            nn.Flatten(),
+            nn.Linear(256, 10, bias=False),
+        )
     else:
+
         def block(cin, w):
-            return nn.Sequential(nn.Conv2d(cin, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(),
-                                 nn.Conv2d(w, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2))
-        model = nn.Sequential(block(3, 32), block(32, 64), block(64, 128), nn.Flatten(),
-                              nn.Linear(128 * 16, 128), nn.ReLU(), nn.Linear(128, 10))
+            return nn.Sequential(
+                nn.Conv2d(cin, w, 3, padding=1),
+                nn.BatchNorm2d(w),
+                nn.ReLU(),
+                nn.Conv2d(w, w, 3, padding=1),
+                nn.BatchNorm2d(w),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            )
+
+        model = nn.Sequential(
+            block(3, 32),
+            block(32, 64),
+            block(64, 128),
+            nn.Flatten(),
+            nn.Linear(128 * 16, 128),
+            nn.ReLU(),
+            nn.Linear(128, 10),
+        )
     model = model.to(memory_format=torch.channels_last)
     tx = torch.from_numpy(x).permute(0, 3, 1, 2)  # NHWC memory == channels_last
     ty = torch.from_numpy(y)
@@ -90,7 +124,8 @@ def _keras_net(net, fmt, fused):
     ax = 1 if fmt == "channels_first" else -1
     if fused:
         sys.path.insert(0, ROOT)
-        from cifarkit.models.layers import FusedBatchNorm as BN, Preprocess
+        from cifarkit.models.layers import FusedBatchNorm as BN
+        from cifarkit.models.layers import Preprocess
     else:
         BN = layers.BatchNormalization
         Preprocess = None
@@ -148,8 +183,10 @@ def run_keras(net, fmt, fused, loop):
         return _best_of(step)
     import numpy as np
 
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     xs, ys = np.concatenate([x] * STEPS), np.concatenate([y] * STEPS)
     model.fit(xs[: 2 * B], ys[: 2 * B], batch_size=B, epochs=1, verbose=0)
     best = 1e9
@@ -221,7 +258,9 @@ def main():
         "command": "python benchmarks/bench_backend.py " + " ".join(sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()},
-        "batch": B, "dtype": "float32", "data": "random uint8 images 32x32x3 (throughput only)",
+        "batch": B,
+        "dtype": "float32",
+        "data": "random uint8 images 32x32x3 (throughput only)",
         "img_per_s": table,
     }
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)

@@ -2,7 +2,7 @@
 
 Loads the shared CIFAR-10 JPEG archive with the study's splits
 (``load_study_data(subset=0, seed=0)``: 45,000 train, 5,000 validation,
-10,000 test images), runs :func:`cifarkit.baselines.run_baselines` with the
+10,000 test images), runs :func:`cifarkit.analysis.baselines.run_baselines` with the
 ``05_baselines`` block of ``params/<profile>.yaml``, prints a table and writes
 ``benchmarks/results/baselines.json``.
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 import time
@@ -31,20 +30,27 @@ GOAL_SECONDS = 20 * 60
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="archive or folder (default: the shared CIFAR-10 JPEG archive)")
+    parser.add_argument(
+        "--data", default=str(DEFAULT_DATA), help="archive or folder (default: the shared CIFAR-10 JPEG archive)"
+    )
     parser.add_argument("--profile", default="standard", help="profile whose 05_baselines settings are used")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="where to write the JSON results")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
-    from cifarkit import baselines, config, reporting
-    from cifarkit.study import load_study_data
+    from cifarkit import files, provenance
+    from cifarkit.analysis import baselines
+    from cifarkit.data import load_study_data
+    from cifarkit.report import profiles
 
     data = Path(args.data).resolve()
     if not data.exists():
-        print(f"Data not found: {data}. Pass --data PATH (the shared archive lives in ../shared/datasets/).", file=sys.stderr)
+        print(
+            f"Data not found: {data}. Pass --data PATH (the shared archive lives in ../shared/datasets/).",
+            file=sys.stderr,
+        )
         return 2
-    params = config.load_profile(args.profile).parameters_for("05_baselines")
+    params = profiles.load_profile(args.profile).parameters_for("05_baselines")
     methods = baselines.parse_methods(params.get("METHODS", baselines.DEFAULT_METHODS))
     max_train = {**{m: params.get("MAX_TRAIN", 0) for m in methods}, **(params.get("MAX_TRAIN_PER_METHOD") or {})}
     options = params.get("METHOD_OPTIONS") or {}
@@ -52,23 +58,28 @@ def main(argv=None) -> int:
 
     load_avg_start = [round(v, 2) for v in os.getloadavg()]
     t0 = time.perf_counter()
-    ds = load_study_data(str(data), image_size=32, subset=int(params.get("DATA_SUBSET", 0)), val_fraction=0.1, seed=seed,
-                         progress=False)
+    ds = load_study_data(
+        str(data), image_size=32, subset=int(params.get("DATA_SUBSET", 0)), val_fraction=0.1, seed=seed, progress=False
+    )
     load_s = time.perf_counter() - t0
     print(f"data: {ds!r}, loaded in {load_s:.1f} s")
     t1 = time.perf_counter()
-    results = baselines.run_baselines(ds, methods, max_train=max_train, seed=seed, options=options,
-                                      n_boot=int(params.get("N_BOOT", 2000)))
+    results = baselines.run_baselines(
+        ds, methods, max_train=max_train, seed=seed, options=options, n_boot=int(params.get("N_BOOT", 2000))
+    )
     total_s = time.perf_counter() - t1
 
     record = {
         "benchmark": "baselines",
         "command": " ".join(["python", *[os.path.relpath(a, ROOT) if a == __file__ else a for a in sys.argv]]),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {**reporting.hardware_info(), "load_average_at_start": load_avg_start,
-                    "load_average_at_end": [round(v, 2) for v in os.getloadavg()]},
-        "versions": reporting.package_versions(),
-        "git": reporting.git_info(),
+        "machine": {
+            **provenance.hardware_info(),
+            "load_average_at_start": load_avg_start,
+            "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
+        },
+        "versions": provenance.package_versions(),
+        "git": provenance.git_info(),
         "data": {"path": str(data), **ds.to_dict()},
         "profile": args.profile,
         "settings": {"methods": methods, "max_train": max_train, "method_options": options, "seed": seed},
@@ -84,11 +95,15 @@ def main(argv=None) -> int:
     print("-" * len(header))
     for r in results:
         lo, hi = r["test_acc_ci"]
-        print(f"{r['name']:<15}{r['train_images_used']:>13,}{r['val_acc']:>9.4f}{r['test_acc']:>9.4f}  "
-              f"[{lo:.3f}, {hi:.3f}]  {r['train_seconds']:>9.1f}{r['predict_seconds']:>10.1f}  {r['selected']}")
-    print(f"total {total_s:.0f} s ({total_s / 60:.1f} min) for the table; goal {GOAL_SECONDS / 60:.0f} min: "
-          f"{'ok' if record['meets_goal'] else 'MISSED'}; load average {load_avg_start} -> {record['machine']['load_average_at_end']}")
-    reporting.atomic_write_json(Path(args.output), record)
+        print(
+            f"{r['name']:<15}{r['train_images_used']:>13,}{r['val_acc']:>9.4f}{r['test_acc']:>9.4f}  "
+            f"[{lo:.3f}, {hi:.3f}]  {r['train_seconds']:>9.1f}{r['predict_seconds']:>10.1f}  {r['selected']}"
+        )
+    print(
+        f"total {total_s:.0f} s ({total_s / 60:.1f} min) for the table; goal {GOAL_SECONDS / 60:.0f} min: "
+        f"{'ok' if record['meets_goal'] else 'MISSED'}; load average {load_avg_start} -> {record['machine']['load_average_at_end']}"
+    )
+    files.atomic_write_json(Path(args.output), record)
     print(f"wrote {args.output}")
     return 0
 

@@ -91,8 +91,13 @@ def versions() -> dict:
     commit, dirty = None, None
     try:
         git = ["git", "-C", str(ROOT)]
-        commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip() or None
-        status = subprocess.run([*git, "status", "--porcelain", "--", "cifarkit/data"], capture_output=True, text=True, timeout=10)
+        commit = (
+            subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
+            or None
+        )
+        status = subprocess.run(
+            [*git, "status", "--porcelain", "--", "cifarkit/data"], capture_output=True, text=True, timeout=10
+        )
         dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         pass
@@ -107,7 +112,9 @@ def versions() -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="archive or folder to load (default: the shared JPEG archive)")
+    parser.add_argument(
+        "--data", default=str(DEFAULT_DATA), help="archive or folder to load (default: the shared JPEG archive)"
+    )
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="where to write the JSON results")
     parser.add_argument("--phase-json", help=argparse.SUPPRESS)  # internal: run one phase in this process
     parser.add_argument("--cache-dir", help=argparse.SUPPRESS)
@@ -119,7 +126,10 @@ def main(argv=None) -> int:
 
     data = Path(args.data).resolve()
     if not data.exists():
-        print(f"Data not found: {data}. Pass --data PATH (the shared archive lives in ../shared/datasets/).", file=sys.stderr)
+        print(
+            f"Data not found: {data}. Pass --data PATH (the shared archive lives in ../shared/datasets/).",
+            file=sys.stderr,
+        )
         return 2
     record = {
         "benchmark": "data_load",
@@ -140,8 +150,19 @@ def main(argv=None) -> int:
         for name, kwargs, what in PHASES:
             t0 = time.perf_counter()
             result = subprocess.run(
-                [sys.executable, __file__, "--data", str(data), "--cache-dir", cache_dir, "--phase-json", json.dumps(kwargs)],
-                capture_output=True, text=True, check=False,
+                [
+                    sys.executable,
+                    __file__,
+                    "--data",
+                    str(data),
+                    "--cache-dir",
+                    cache_dir,
+                    "--phase-json",
+                    json.dumps(kwargs),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if result.returncode != 0:
                 print(result.stdout + result.stderr, file=sys.stderr)
@@ -158,19 +179,27 @@ def main(argv=None) -> int:
         "cached_load_s": cached["load_s"],
         "peak_rss_mb": max(p["peak_rss_mb"] for p in record["phases"]),
     }
-    record["meets_goals"] = {k: record["results"][k] <= v for k, v in GOALS.items()} | {"cached_phase_hit": cached["from_cache"]}
+    record["meets_goals"] = {k: record["results"][k] <= v for k, v in GOALS.items()} | {
+        "cached_phase_hit": cached["from_cache"]
+    }
 
     print(f"data: {data} ({record['data']['bytes']:,} bytes, sha256 {str(record['data']['sha256'])[:12]}...)")
-    print(f"machine: {record['machine']['cpu']}, {record['machine']['usable_cores']} cores, {record['machine']['ram_gb']} GB; "
-          f"load average {record['machine']['load_average_at_start']}")
+    print(
+        f"machine: {record['machine']['cpu']}, {record['machine']['usable_cores']} cores, {record['machine']['ram_gb']} GB; "
+        f"load average {record['machine']['load_average_at_start']}"
+    )
     header = f"{'phase':<24}{'load_dataset s':>15}{'process s':>11}{'peak RSS MB':>13}{'cached':>8}  train/val/test"
     print(header)
     print("-" * len(header))
     for p in record["phases"]:
         c = p["counts"]
-        print(f"{p['name']:<24}{p['load_s']:>15.2f}{p['process_s']:>11.2f}{p['peak_rss_mb']:>13.0f}{str(p['from_cache']):>8}  "
-              f"{c['train']}/{c['val']}/{c['test']}")
-    print("goals: " + ", ".join(f"{k} <= {v}: {'ok' if record['meets_goals'][k] else 'MISSED'}" for k, v in GOALS.items()))
+        print(
+            f"{p['name']:<24}{p['load_s']:>15.2f}{p['process_s']:>11.2f}{p['peak_rss_mb']:>13.0f}{str(p['from_cache']):>8}  "
+            f"{c['train']}/{c['val']}/{c['test']}"
+        )
+    print(
+        "goals: " + ", ".join(f"{k} <= {v}: {'ok' if record['meets_goals'][k] else 'MISSED'}" for k, v in GOALS.items())
+    )
 
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 Usage:
     python benchmarks/bench_pipeline.py [--batch-size 256] [--images 50000] [--rounds 5]
 
-Runs ``cifarkit.pipeline.TrainPipeline`` over CIFAR-sized uint8 arrays (random
+Runs ``cifarkit.training.augment.TrainPipeline`` over CIFAR-sized uint8 arrays (random
 pixels: the cost does not depend on content) with several augmentation
 settings, without any model, and reports the best of ``--rounds`` timed passes
 (this machine sometimes runs at half speed for tens of seconds). Each pass
@@ -28,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-from cifarkit.pipeline import TrainPipeline  # noqa: E402
+from cifarkit.training.augment import TrainPipeline  # noqa: E402
 
 SETTINGS = {
     "none (shuffle + gather only)": dict(),
@@ -42,15 +42,22 @@ SETTINGS = {
     "crop4 + flip + cutmix1.0": dict(crop=4, flip=True, cutmix=1.0),
 }
 HEADLINE = "crop4 reflect + flip"
-FASTNET_TRAIN_IMG_S = 300  # measured training throughput of fastnet on the same machine (benchmarks/results/throughput.json)
+FASTNET_TRAIN_IMG_S = (
+    300  # measured training throughput of fastnet on the same machine (benchmarks/results/throughput.json)
+)
 
 
 def _machine() -> dict:
-    from cifarkit.reporting import hardware_info
+    from cifarkit.provenance import hardware_info
 
     info = hardware_info()
-    return {"cpu": info.get("cpu"), "cores": info.get("cpu_count"), "platform": info.get("platform"),
-            "python": platform.python_version(), "numpy": np.__version__}
+    return {
+        "cpu": info.get("cpu"),
+        "cores": info.get("cpu_count"),
+        "platform": info.get("platform"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
 
 
 def measure(x, y, batch_size, options, images, rounds) -> float:
@@ -88,7 +95,8 @@ def main(argv=None) -> int:
     ratio = headline / FASTNET_TRAIN_IMG_S
     print(f"\n{HEADLINE} at batch {args.batch_size}: {headline:,} img/s = {ratio:.0f}x fastnet's training throughput")
     record = {
-        "command": "python " + " ".join([os.path.relpath(__file__, ROOT)] + (argv if argv is not None else sys.argv[1:])),
+        "command": "python "
+        + " ".join([os.path.relpath(__file__, ROOT)] + (argv if argv is not None else sys.argv[1:])),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "machine": _machine(),
         "load_average_at_start": os.getloadavg()[0],
@@ -99,7 +107,7 @@ def main(argv=None) -> int:
         "img_per_s": results,
         "headline": {"setting": HEADLINE, "img_per_s": headline, "x_fastnet_training": round(ratio, 1)},
     }
-    from cifarkit.reporting import atomic_write_json
+    from cifarkit.files import atomic_write_json
 
     atomic_write_json(args.out, record)  # temp file + rename: no half-written result on a crash
     print(f"wrote {os.path.relpath(args.out, ROOT)}")

@@ -6,7 +6,7 @@ Usage:
 
 For each model, batch size and precision, one process times two implementations side by side:
 
-  keras  ``cifarkit.models.build_model(name)`` trained by ``cifarkit.train.TrainStep``
+  keras  ``cifarkit.models.build_model(name)`` trained by ``cifarkit.training.optim.TrainStep``
          (the exact step function ``train()`` uses) with the optimizer of the
          model's recipe (fastnet: ``fast``; others: ``paper``).
   torch  the same architecture written in ``torch.nn`` (channels-last memory), with the
@@ -42,11 +42,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-from cifarkit import backend  # noqa: E402  (sets KERAS_BACKEND=torch before Keras loads)
-
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+
+from cifarkit import backend  # noqa: E402  (sets KERAS_BACKEND=torch before Keras loads)
 
 PRECISIONS = ("float32", "bf16")
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -81,8 +81,15 @@ class FastNetTorch(nn.Module):
             bn1, bn2 = nn.BatchNorm2d(w, momentum=0.4, eps=1e-12), nn.BatchNorm2d(w, momentum=0.4, eps=1e-12)
             for bn in (bn1, bn2):
                 bn.weight.requires_grad_(False)  # bn_scale=False: no learned scale
-            blocks += [nn.Conv2d(cin, w, 3, padding=1, bias=False), nn.MaxPool2d(2), bn1, nn.GELU(),
-                       nn.Conv2d(w, w, 3, padding=1, bias=False), bn2, nn.GELU()]
+            blocks += [
+                nn.Conv2d(cin, w, 3, padding=1, bias=False),
+                nn.MaxPool2d(2),
+                bn1,
+                nn.GELU(),
+                nn.Conv2d(w, w, 3, padding=1, bias=False),
+                bn2,
+                nn.GELU(),
+            ]
             cin = w
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Linear(cin, num_classes, bias=False)
@@ -139,7 +146,7 @@ def torch_twin(name: str) -> nn.Module:
     if name == "fastnet":
         return FastNetTorch()
     if name.startswith("resnet"):
-        return ResNetTorch(int(name[len("resnet"):]))
+        return ResNetTorch(int(name[len("resnet") :]))
     raise ValueError(f"No raw PyTorch twin for {name!r}; choose fastnet or resnet20/32/44/56/110.")
 
 
@@ -147,11 +154,15 @@ def torch_twin(name: str) -> nn.Module:
 
 
 def _machine() -> dict:
-    from cifarkit.reporting import hardware_info
+    from cifarkit.provenance import hardware_info
 
     info = hardware_info()
-    return {"cpu": info.get("cpu"), "cores": info.get("cpu_count"), "platform": info.get("platform"),
-            "torch_threads": torch.get_num_threads()}
+    return {
+        "cpu": info.get("cpu"),
+        "cores": info.get("cpu_count"),
+        "platform": info.get("platform"),
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def matmul_ceiling(n=4096, rounds=3) -> dict:
@@ -163,8 +174,11 @@ def matmul_ceiling(n=4096, rounds=3) -> dict:
     flops = 2.0 * n**3
     out = {}
     ha, hb = ta.bfloat16(), tb.bfloat16()
-    for name, fn in (("numpy", lambda: a @ b), ("torch_mm", lambda: torch.mm(ta, tb)),
-                     ("torch_mm_bf16", lambda: torch.mm(ha, hb))):
+    for name, fn in (
+        ("numpy", lambda: a @ b),
+        ("torch_mm", lambda: torch.mm(ta, tb)),
+        ("torch_mm_bf16", lambda: torch.mm(ha, hb)),
+    ):
         fn()
         best = min(_seconds(fn) for _ in range(rounds))
         out[name] = round(flops / best / 1e9, 1)
@@ -180,8 +194,8 @@ def _seconds(fn, repeat=1) -> float:
 
 def bench_model(name: str, batch: int, rounds: int, min_round_s: float, precision: str = "float32") -> dict:
     from cifarkit.models import build_model, count_flops
-    from cifarkit.recipes import resolve_recipe
-    from cifarkit.train import TrainStep, make_optimizer
+    from cifarkit.training import resolve_recipe
+    from cifarkit.training.optim import TrainStep, make_optimizer
 
     recipe = "fast" if name == "fastnet" else "paper"
     config = resolve_recipe(recipe, model=name, batch_size=batch)
@@ -198,8 +212,14 @@ def bench_model(name: str, batch: int, rounds: int, min_round_s: float, precisio
 
     twin = torch_twin(name).to(memory_format=torch.channels_last)
     params = [p for p in twin.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=config.nesterov,
-                          weight_decay=config.weight_decay, foreach=True)
+    opt = torch.optim.SGD(
+        params,
+        lr=lr,
+        momentum=config.momentum,
+        nesterov=config.nesterov,
+        weight_decay=config.weight_decay,
+        foreach=True,
+    )
 
     def torch_step():
         opt.zero_grad(set_to_none=True)
@@ -227,7 +247,7 @@ def bench_model(name: str, batch: int, rounds: int, min_round_s: float, precisio
         "batch": batch,
         "precision": precision,
         "recipe_optimizer": f"{recipe}: SGD momentum {config.momentum} nesterov={config.nesterov} "
-                            f"wd {config.weight_decay} label_smoothing {config.label_smoothing}",
+        f"wd {config.weight_decay} label_smoothing {config.label_smoothing}",
         "trainable_params": {"keras": keras_params, "torch": twin_params},
         "forward_gflops_per_image": round(flops / 1e9, 4),
         "img_per_s": {k: round(v, 1) for k, v in ips.items()},
@@ -240,30 +260,44 @@ def bench_model(name: str, batch: int, rounds: int, min_round_s: float, precisio
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["fastnet", "resnet20"])
-    parser.add_argument("--batches", nargs="+", type=int, default=None,
-                        help="batch sizes (default: 256, the fast recipe's, and airbench's 1024)")
+    parser.add_argument(
+        "--batches",
+        nargs="+",
+        type=int,
+        default=None,
+        help="batch sizes (default: 256, the fast recipe's, and airbench's 1024)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per implementation (best is kept)")
     parser.add_argument("--min-round-seconds", type=float, default=2.0)
-    parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS),
-                        help="float32, and bf16 autocast (both sides) as mixed_precision='bf16' trains")
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=PRECISIONS,
+        default=list(PRECISIONS),
+        help="float32, and bf16 autocast (both sides) as mixed_precision='bf16' trains",
+    )
     parser.add_argument("--out", default=os.path.join(HERE, "results", "throughput.json"))
     args = parser.parse_args(argv)
 
-    from cifarkit.recipes import resolve_recipe
+    from cifarkit.training import resolve_recipe
 
     batches = args.batches or sorted({256, resolve_recipe("fast").batch_size, 1024})
     load = os.getloadavg()
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     ceiling = matmul_ceiling(rounds=args.rounds)
-    print(f"matmul 4096^2: float32 numpy {ceiling['numpy']} GFLOP/s, torch.mm {ceiling['torch_mm']} GFLOP/s; "
-          f"bf16 torch.mm {ceiling['torch_mm_bf16']} GFLOP/s")
+    print(
+        f"matmul 4096^2: float32 numpy {ceiling['numpy']} GFLOP/s, torch.mm {ceiling['torch_mm']} GFLOP/s; "
+        f"bf16 torch.mm {ceiling['torch_mm_bf16']} GFLOP/s"
+    )
     rows = []
     for name in args.models:
         for batch in batches:
             for precision in args.precisions:
                 r = bench_model(name, batch, args.rounds, args.min_round_seconds, precision)
                 mm = ceiling["torch_mm_bf16" if precision == "bf16" else "torch_mm"]
-                r["fraction_of_torch_mm"] = {k: round(v / ceiling["torch_mm"], 3) for k, v in r["train_gflop_per_s"].items()}
+                r["fraction_of_torch_mm"] = {
+                    k: round(v / ceiling["torch_mm"], 3) for k, v in r["train_gflop_per_s"].items()
+                }
                 r["fraction_of_same_precision_mm"] = {k: round(v / mm, 3) for k, v in r["train_gflop_per_s"].items()}
                 rows.append(r)
                 print(
@@ -273,7 +307,8 @@ def main(argv=None) -> int:
                     f"float32 torch.mm, {100 * r['fraction_of_same_precision_mm']['keras']:.0f}% of {precision} torch.mm"
                 )
     record = {
-        "command": "python " + " ".join([os.path.relpath(__file__, ROOT)] + (argv if argv is not None else sys.argv[1:])),
+        "command": "python "
+        + " ".join([os.path.relpath(__file__, ROOT)] + (argv if argv is not None else sys.argv[1:])),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "machine": _machine(),
         "load_average_at_start": [round(v, 2) for v in load],
@@ -284,7 +319,7 @@ def main(argv=None) -> int:
         "matmul_gflop_per_s": ceiling,
         "results": rows,
     }
-    from cifarkit.reporting import atomic_write_json
+    from cifarkit.files import atomic_write_json
 
     atomic_write_json(args.out, record)  # temp file + rename: no half-written result on a crash
     print(f"wrote {os.path.relpath(args.out, ROOT)}")

@@ -1,6 +1,6 @@
 """Benchmark: time-to-accuracy of the default CPU profile's training (fastnet, ``fast`` recipe).
 
-Trains exactly what ``params/standard.yaml`` trains in ``02_train`` (full data, fastnet,
+Trains exactly what ``params/standard.yaml`` trains in ``03_train`` (full data, fastnet,
 the ``fast`` recipe, seed 0) with ``eval_test_every_epoch=True``, so that the test accuracy
 after every epoch is recorded (for this curve only: nothing reads it during training).
 Reports the training time (excluding evaluation passes) at which test accuracy first
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 import tempfile
@@ -44,18 +43,27 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(DEFAULT_DATA))
     p.add_argument("--epochs", type=int, default=0, help="0 keeps the recipe's (18)")
-    p.add_argument("--seed", type=int, default=0, help="training seed (initial weights, batch order, augmentation); the train/validation split stays the standard profile's (seed 0)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="training seed (initial weights, batch order, augmentation); the train/validation split stays the standard profile's (seed 0)",
+    )
     p.add_argument("--model", default="fastnet")
     p.add_argument("--recipe", default="fast")
     p.add_argument("--output", default=str(DEFAULT_OUTPUT))
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a recipe setting, e.g. --set whiten_eps=0.5 (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe setting, e.g. --set whiten_eps=0.5 (repeatable)",
+    )
     args = p.parse_args(argv)
 
-    from cifarkit import reporting
-    from cifarkit.recipes import parse_override, resolve_recipe
-    from cifarkit.study import load_study_data
-    from cifarkit.train import train
+    from cifarkit import files, provenance
+    from cifarkit.data import load_study_data
+    from cifarkit.training import parse_override, resolve_recipe, train
 
     ds = load_study_data(args.data, image_size=32, subset=0, val_fraction=0.1, seed=0, progress=False)
     settings = {"model": args.model, "seed": args.seed, "eval_test_every_epoch": True, "device": "cpu"}
@@ -66,10 +74,11 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         res = train(ds, config, Path(tmp) / "run", progress=False, resume=False)
     history = res.history
-    from cifarkit.train import _autocast_dtype
+    from cifarkit.training.precision import autocast_dtype as resolve_autocast
 
-    autocast_dtype = _autocast_dtype(config, "cpu")  # what mixed_precision resolved to on this CPU
-    from cifarkit.evaluate import corrupt, predict_logits, predict_probs
+    autocast_dtype = resolve_autocast(config, "cpu")  # what mixed_precision resolved to on this CPU
+    from cifarkit.analysis.robustness import corrupt
+    from cifarkit.training import predict_logits, predict_probs
 
     # flip test-time augmentation of the final model (what 04_evaluate reports as "TTA"); not part of the curve
     probs = predict_probs(res.model, ds.x_test, tta=True)
@@ -77,33 +86,47 @@ def main(argv=None) -> int:
 
     # robustness to pixel noise, on validation images (04_evaluate measures it on test)
     val_noise = {
-        str(sev): float((predict_logits(res.model, corrupt(ds.x_val, "gaussian_noise", sev)).argmax(1) == ds.y_val).mean())
+        str(sev): float(
+            (predict_logits(res.model, corrupt(ds.x_val, "gaussian_noise", sev)).argmax(1) == ds.y_val).mean()
+        )
         for sev in (1, 2, 3)
     }
     cumulative, rows = 0.0, []
     for r in history:
         cumulative += r["epoch_seconds"]
-        rows.append({"epoch": r["epoch"], "train_seconds": round(cumulative, 1), "val_acc": r["val_acc"],
-                     "test_acc": r["test_acc_monitor"], "images_per_sec": round(r["images_per_sec"], 1)})
+        rows.append(
+            {
+                "epoch": r["epoch"],
+                "train_seconds": round(cumulative, 1),
+                "val_acc": r["val_acc"],
+                "test_acc": r["test_acc_monitor"],
+                "images_per_sec": round(r["images_per_sec"], 1),
+            }
+        )
     result = {
         "benchmark": "time_to_accuracy",
-        "command": "python " + " ".join([f"benchmarks/{Path(__file__).name}"] + (argv if argv is not None else sys.argv[1:])),
+        "command": "python "
+        + " ".join([f"benchmarks/{Path(__file__).name}"] + (argv if argv is not None else sys.argv[1:])),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": reporting.hardware_info(),
+        "machine": provenance.hardware_info(),
         "load_average_at_end": os.getloadavg(),
         "data": {"source": str(args.data), "sha256": ds.source_sha256, "counts": ds.counts()},
         "config": config.to_dict(),
         "training_precision": str(autocast_dtype).replace("torch.", "") if autocast_dtype is not None else "float32",
         "curve": rows,
         "time_to": {f"{int(t * 100)}%": first_reaching(history, t) for t in THRESHOLDS},
-        "final": {"val_acc": res.metrics["val_acc"], "test_acc": res.metrics["test_acc"],
-                  "test_acc_flip_tta": test_acc_flip_tta, "train_seconds": round(res.metrics["train_seconds"], 1)},
+        "final": {
+            "val_acc": res.metrics["val_acc"],
+            "test_acc": res.metrics["test_acc"],
+            "test_acc_flip_tta": test_acc_flip_tta,
+            "train_seconds": round(res.metrics["train_seconds"], 1),
+        },
         "val_acc_gaussian_noise": val_noise,  # severity -> accuracy on the 5,000 noisy validation images
         "peak_rss_mib": res.metrics.get("peak_rss_mib"),
         "goal": ">= 90% test accuracy within 30 minutes (1800 s) of training (moonshot: 15 minutes)",
     }
     out = Path(args.output)
-    reporting.atomic_write_json(out, result)
+    files.atomic_write_json(out, result)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -111,7 +134,13 @@ def main(argv=None) -> int:
 
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot([r["train_seconds"] / 60 for r in rows], [100 * r["test_acc"] for r in rows], marker="o", label="test")
-    ax.plot([r["train_seconds"] / 60 for r in rows], [100 * r["val_acc"] for r in rows], marker=".", ls="--", label="validation")
+    ax.plot(
+        [r["train_seconds"] / 60 for r in rows],
+        [100 * r["val_acc"] for r in rows],
+        marker=".",
+        ls="--",
+        label="validation",
+    )
     for t in THRESHOLDS:
         ax.axhline(100 * t, color="grey", lw=0.8, ls=":")
     ax.axvline(30, color="C3", lw=0.8, ls=":", label="30 min")
@@ -123,11 +152,15 @@ def main(argv=None) -> int:
     fig.savefig(out.with_suffix(".png"), dpi=90)
     print(f"{'epoch':>5} {'train s':>8} {'val':>7} {'test':>7} {'img/s':>7}")
     for r in rows:
-        print(f"{r['epoch']:>5} {r['train_seconds']:>8.0f} {r['val_acc']:>7.2%} {r['test_acc']:>7.2%} {r['images_per_sec']:>7.0f}")
+        print(
+            f"{r['epoch']:>5} {r['train_seconds']:>8.0f} {r['val_acc']:>7.2%} {r['test_acc']:>7.2%} {r['images_per_sec']:>7.0f}"
+        )
     for k, v in result["time_to"].items():
         print(f"time to {k}: " + (f"{v['train_seconds']:.0f} s (epoch {v['epoch']})" if v else "not reached"))
     print(f"final test accuracy {res.metrics['test_acc']:.2%} ({test_acc_flip_tta:.2%} with flip TTA)")
-    print("validation accuracy under Gaussian noise, severity 1/2/3: " + "/".join(f"{v:.2%}" for v in val_noise.values()))
+    print(
+        "validation accuracy under Gaussian noise, severity 1/2/3: " + "/".join(f"{v:.2%}" for v in val_noise.values())
+    )
     print(f"peak RSS {result['peak_rss_mib']} MiB; wrote {out}")
     return 0
 

@@ -3,7 +3,7 @@
 Trains fastnet with the ``fast`` recipe on a per-class subset of the training split for a
 few epochs, once per variant of the first layer (whitening frozen / trained / absent, and
 several ``whiten_eps``), and measures accuracy on the **validation** images, clean and with
-04_evaluate's Gaussian noise at severities 1-3 (``cifarkit.evaluate.corrupt``). The test
+04_evaluate's Gaussian noise at severities 1-3 (``cifarkit.analysis.robustness.corrupt``). The test
 split is not read: this check exists to choose a setting.
 
 Usage:
@@ -43,7 +43,12 @@ SEVERITIES = (1, 2, 3)
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(DEFAULT_DATA))
-    p.add_argument("--per-class", type=int, default=2000, help="at most this many images per class in each split (DATA_SUBSET of the profiles); 2000 keeps all 5,000 validation images")
+    p.add_argument(
+        "--per-class",
+        type=int,
+        default=2000,
+        help="at most this many images per class in each split (DATA_SUBSET of the profiles); 2000 keeps all 5,000 validation images",
+    )
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
@@ -52,44 +57,62 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from cifarkit import reporting
-    from cifarkit.evaluate import SEVERITIES as CORRUPTION_LEVELS
-    from cifarkit.evaluate import corrupt, predict_logits
-    from cifarkit.recipes import resolve_recipe
-    from cifarkit.study import load_study_data
-    from cifarkit.train import train
+    from cifarkit import files, provenance
+    from cifarkit.analysis.robustness import SEVERITIES as CORRUPTION_LEVELS
+    from cifarkit.analysis.robustness import corrupt
+    from cifarkit.data import load_study_data
+    from cifarkit.training import predict_logits, resolve_recipe, train
 
     ds = load_study_data(args.data, image_size=32, subset=args.per_class, val_fraction=0.1, seed=0, progress=False)
     y_val = np.asarray(ds.y_val).ravel()
     noisy = {sev: corrupt(ds.x_val, "gaussian_noise", sev, seed=0) for sev in SEVERITIES}
     rows = []
-    print(f"{'variant':>9} {'clean':>7} " + " ".join(f"{'noise ' + str(s):>8}" for s in SEVERITIES) + f" {'train s':>8}")
+    print(
+        f"{'variant':>9} {'clean':>7} " + " ".join(f"{'noise ' + str(s):>8}" for s in SEVERITIES) + f" {'train s':>8}"
+    )
     for name in args.variants:
         config = resolve_recipe("fast", epochs=args.epochs, device="cpu", seed=args.seed, **VARIANTS[name])
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             res = train(ds, config, Path(tmp) / "run", progress=False, resume=False)
         wall = time.perf_counter() - start
-        accuracy = {str(sev): float((predict_logits(res.model, x).argmax(1) == y_val).mean()) for sev, x in noisy.items()}
-        row = {"variant": name, "overrides": VARIANTS[name], "val_acc": res.metrics["val_acc"],
-               "val_acc_gaussian_noise": accuracy, "train_seconds": round(res.metrics["train_seconds"], 1),
-               "wall_seconds": round(wall, 1)}
+        accuracy = {
+            str(sev): float((predict_logits(res.model, x).argmax(1) == y_val).mean()) for sev, x in noisy.items()
+        }
+        row = {
+            "variant": name,
+            "overrides": VARIANTS[name],
+            "val_acc": res.metrics["val_acc"],
+            "val_acc_gaussian_noise": accuracy,
+            "train_seconds": round(res.metrics["train_seconds"], 1),
+            "wall_seconds": round(wall, 1),
+        }
         rows.append(row)
-        print(f"{name:>9} {row['val_acc']:>7.2%} " + " ".join(f"{accuracy[str(s)]:>8.2%}" for s in SEVERITIES)
-              + f" {row['train_seconds']:>8.0f}", flush=True)
+        print(
+            f"{name:>9} {row['val_acc']:>7.2%} "
+            + " ".join(f"{accuracy[str(s)]:>8.2%}" for s in SEVERITIES)
+            + f" {row['train_seconds']:>8.0f}",
+            flush=True,
+        )
     result = {
         "benchmark": "whitening_noise",
         "command": "python benchmarks/bench_whitening_noise.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": reporting.hardware_info(),
+        "machine": provenance.hardware_info(),
         "load_average_at_end": os.getloadavg(),
-        "data": {"source": str(args.data), "sha256": ds.source_sha256, "counts": ds.counts(),
-                 "evaluated_on": "validation split (clean and with Gaussian noise, cifarkit.evaluate.corrupt, seed 0)"},
-        "recipe": "fast", "epochs": args.epochs, "seed": args.seed,
+        "data": {
+            "source": str(args.data),
+            "sha256": ds.source_sha256,
+            "counts": ds.counts(),
+            "evaluated_on": "validation split (clean and with Gaussian noise, cifarkit.analysis.robustness.corrupt, seed 0)",
+        },
+        "recipe": "fast",
+        "epochs": args.epochs,
+        "seed": args.seed,
         "noise_std_per_severity": {str(s): CORRUPTION_LEVELS["gaussian_noise"][s - 1] for s in SEVERITIES},
         "variants": rows,
     }
-    out = reporting.atomic_write_json(Path(args.output), result)
+    out = files.atomic_write_json(Path(args.output), result)
     print(f"wrote {out}")
     return 0
 

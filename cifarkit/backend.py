@@ -31,6 +31,18 @@ def name() -> str:
     return keras().backend.backend()
 
 
+def torch():
+    """The ``torch`` module, after checking that Keras runs on it (the training loop drives torch directly)."""
+    if name() != "torch":
+        raise RuntimeError(
+            f"cifarkit's training loop needs the PyTorch backend of Keras, but KERAS_BACKEND is {name()!r}. "
+            "Unset KERAS_BACKEND or set KERAS_BACKEND=torch before Python starts."
+        )
+    import torch as _torch
+
+    return _torch
+
+
 def data_format() -> str:
     """Layout the model builders use inside the network.
 

@@ -1,9 +1,12 @@
 """Command line: ``python -m cifarkit <command> ...``.
 
 Commands:
-    train   train a model with a recipe and write the run folder (see :mod:`cifarkit.train`).
+    train   train a model with a recipe and write the run folder (see :mod:`cifarkit.training`).
     tune    search hyperparameters with Optuna; several workers may share one
-            study through a database (see :mod:`cifarkit.tune`).
+            study through a database (see :mod:`cifarkit.analysis.tuning`).
+    compare compare two or more study runs on the same test images: parameter diff,
+            paired-bootstrap difference, McNemar's test, per-class F1, learning curves
+            (see :mod:`cifarkit.report.compare`).
 
 Example::
 
@@ -11,12 +14,13 @@ Example::
         --epochs 30 --out runs/resnet20-paper
     python -m cifarkit tune --model fastnet --recipe fast --data cifar10 --subset 1000 \\
         --epochs 3 --n-trials 20 --study fastnet-fast --storage postgresql://user@host:5432/optuna
+    python -m cifarkit compare reports/RUN_A reports/RUN_B
 
 Each command is a pair of functions registered in :data:`COMMANDS`: one adds
 its arguments to an ``argparse`` sub-parser, the other runs it and returns the
 exit code. Bad input (unknown model or recipe, missing data, invalid setting)
 prints a one-line message and exits with code 2; a diverged run exits with 1.
-The CLI calls the same :func:`cifarkit.train.train` as the notebooks.
+The CLI calls the same :func:`cifarkit.training.train` as the notebooks.
 """
 
 from __future__ import annotations
@@ -38,27 +42,61 @@ class UsageError(ValueError):
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="model name (default: the recipe's, else resnet20); see cifarkit.models.list_models()")
-    p.add_argument("--recipe", default="default", help="training recipe: default, paper, paper_densenet, fast (default: %(default)s)")
-    p.add_argument("--data", default="cifar10", help="data source: cifar10, synthetic[:N], an image folder or archive (default: %(default)s)")
+    p.add_argument(
+        "--model", help="model name (default: the recipe's, else resnet20); see cifarkit.models.list_models()"
+    )
+    p.add_argument(
+        "--recipe",
+        default="default",
+        help="training recipe: default, paper, paper_densenet, fast (default: %(default)s)",
+    )
+    p.add_argument(
+        "--data",
+        default="cifar10",
+        help="data source: cifar10, synthetic[:N], an image folder or archive (default: %(default)s)",
+    )
     p.add_argument("--out", required=True, help="run folder for checkpoints, history, model and metrics")
     p.add_argument("--epochs", type=int, help="override the recipe's number of epochs")
-    p.add_argument("--batch-size", type=int, help="override the batch size (the lr scales linearly unless lr_scaling=none)")
+    p.add_argument(
+        "--batch-size", type=int, help="override the batch size (the lr scales linearly unless lr_scaling=none)"
+    )
     p.add_argument("--lr", type=float, help="override the base learning rate (at the recipe's base batch size)")
     p.add_argument("--seed", type=int, help="training seed (weights, batches, augmentation); default: the recipe's (0)")
-    p.add_argument("--deterministic", action="store_true", default=None, help="deterministic kernels, for bit-identical reruns")
+    p.add_argument(
+        "--deterministic", action="store_true", default=None, help="deterministic kernels, for bit-identical reruns"
+    )
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), help="where to train (default: auto)")
-    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True, help="continue from the run folder's checkpoint (default: yes)")
+    p.add_argument(
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="continue from the run folder's checkpoint (default: yes)",
+    )
     p.add_argument("--subset", type=int, help="at most N images per class per split (quick runs)")
     p.add_argument("--image-size", type=int, help="resize images to N x N (default: 32)")
-    p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of the training data held out for validation (default: %(default)s)")
-    p.add_argument("--data-seed", type=int, default=0, help="seed of the train/val split and subsets (default: %(default)s)")
-    p.add_argument("--cache-dir", help="download and decode cache folder (default: $CIFARKIT_DATA_DIR or the user cache)")
     p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="fraction of the training data held out for validation (default: %(default)s)",
+    )
+    p.add_argument(
+        "--data-seed", type=int, default=0, help="seed of the train/val split and subsets (default: %(default)s)"
+    )
+    p.add_argument(
+        "--cache-dir", help="download and decode cache folder (default: $CIFARKIT_DATA_DIR or the user cache)"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="any training setting, e.g. --set label_smoothing=0.1 (repeatable)",
     )
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars (default: yes)")
+    p.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars (default: yes)"
+    )
 
 
 def _load_data(args: argparse.Namespace):
@@ -77,7 +115,7 @@ def _load_data(args: argparse.Namespace):
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from cifarkit.recipes import parse_override, resolve_recipe
+    from cifarkit.training import parse_override, resolve_recipe
 
     overrides = {}
     for text in args.overrides:
@@ -102,7 +140,7 @@ def run_train(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     dataset = _load_data(args)
-    from cifarkit.train import TrainingDivergedError, train
+    from cifarkit.training import TrainingDivergedError, train
 
     run_info = {"command": "python -m cifarkit " + shlex.join(args.argv), "recipe": args.recipe}
     try:
@@ -124,7 +162,9 @@ def _train_summary(m: dict, recipe: str, out_dir) -> str:
     lines = [
         f"{m['model']} ({recipe} recipe), {m['epochs']} epochs on {m['dataset'].get('source', '?')}"
         + (" (stopped early)" if m.get("stopped_early") else ""),
-        f"  validation accuracy {_pct(m['val_acc'])} (loss {m['val_loss']:.4f})" if m.get("val_loss") is not None else "  no validation split",
+        f"  validation accuracy {_pct(m['val_acc'])} (loss {m['val_loss']:.4f})"
+        if m.get("val_loss") is not None
+        else "  no validation split",
         f"  test accuracy       {_pct(m['test_acc'])} (evaluated once, after training)",
         f"  training time {m['train_seconds']:.1f} s ({ips:.0f} img/s on {m['device']}), total {m['total_seconds']:.1f} s"
         if ips
@@ -138,50 +178,104 @@ def _train_summary(m: dict, recipe: str, out_dir) -> str:
 
 
 def add_tune_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--study", help="study name; workers that share a study use the same --study and --storage "
-                   "(default: <model>-<recipe>-<space>-<epochs>ep)")
-    p.add_argument("--storage", help="Optuna storage URL (SQLAlchemy), e.g. postgresql://user@host:5432/db "
-                   "(default: sqlite:///<out>/optuna.db)")
-    p.add_argument("--n-trials", type=int, default=10, help="trials this worker runs; parallel workers add up (default: %(default)s)")
-    p.add_argument("--total", action="store_true", help="treat --n-trials as the number of finished trials the study "
-                   "should hold and run only what is missing (what the notebook does)")
-    p.add_argument("--model", help="model name (default: the recipe's, else resnet20); see cifarkit.models.list_models()")
+    p.add_argument(
+        "--study",
+        help="study name; workers that share a study use the same --study and --storage "
+        "(default: <model>-<recipe>-<space>-<epochs>ep)",
+    )
+    p.add_argument(
+        "--storage",
+        help="Optuna storage URL (SQLAlchemy), e.g. postgresql://user@host:5432/db "
+        "(default: sqlite:///<out>/optuna.db)",
+    )
+    p.add_argument(
+        "--n-trials",
+        type=int,
+        default=10,
+        help="trials this worker runs; parallel workers add up (default: %(default)s)",
+    )
+    p.add_argument(
+        "--total",
+        action="store_true",
+        help="treat --n-trials as the number of finished trials the study "
+        "should hold and run only what is missing (what the notebook does)",
+    )
+    p.add_argument(
+        "--model", help="model name (default: the recipe's, else resnet20); see cifarkit.models.list_models()"
+    )
     p.add_argument("--recipe", default="default", help="recipe every trial starts from (default: %(default)s)")
-    p.add_argument("--space", default="default", help="search space name, see cifarkit.tune.list_spaces() (default: %(default)s)")
+    p.add_argument(
+        "--space",
+        default="default",
+        help="search space name, see cifarkit.analysis.tuning.list_spaces() (default: %(default)s)",
+    )
     p.add_argument("--pruner", default="median", help="median, halving, hyperband or none (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=3, help="training epochs per trial (default: %(default)s)")
     p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
-    p.add_argument("--seed", type=int, default=0, help="training seed of every trial and sampler seed (default: %(default)s)")
-    p.add_argument("--out", default="runs/tune", help="tuning folder: default SQLite storage, best_params.json, "
-                   "trial histories (default: %(default)s)")
-    p.add_argument("--data", default="cifar10", help="data source: cifar10, synthetic[:N], an image folder or archive (default: %(default)s)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="training seed of every trial and sampler seed (default: %(default)s)"
+    )
+    p.add_argument(
+        "--out",
+        default="runs/tune",
+        help="tuning folder: default SQLite storage, best_params.json, trial histories (default: %(default)s)",
+    )
+    p.add_argument(
+        "--data",
+        default="cifar10",
+        help="data source: cifar10, synthetic[:N], an image folder or archive (default: %(default)s)",
+    )
     p.add_argument("--subset", type=int, help="at most N images per class per split (quick studies)")
     p.add_argument("--image-size", type=int, help="resize images to N x N (default: 32)")
-    p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of the training data held out for validation, "
-                   "which scores the trials (default: %(default)s)")
-    p.add_argument("--data-seed", type=int, default=0, help="seed of the train/val split and subsets (default: %(default)s)")
-    p.add_argument("--cache-dir", help="download and decode cache folder (default: $CIFARKIT_DATA_DIR or the user cache)")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="fraction of the training data held out for validation, which scores the trials (default: %(default)s)",
+    )
+    p.add_argument(
+        "--data-seed", type=int, default=0, help="seed of the train/val split and subsets (default: %(default)s)"
+    )
+    p.add_argument(
+        "--cache-dir", help="download and decode cache folder (default: $CIFARKIT_DATA_DIR or the user cache)"
+    )
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="where to train (default: auto)")
     p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="a training setting fixed for every trial, e.g. --set mixup=0.2 (repeatable)",
     )
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=False,
-                   help="show data-loading and per-epoch training progress bars (default: no; one line per trial is always printed)")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="show data-loading and per-epoch training progress bars (default: no; one line per trial is always printed)",
+    )
 
 
 def run_tune(args: argparse.Namespace) -> int:
-    from cifarkit.recipes import parse_override
-    from cifarkit import tune as tuning
+    from cifarkit.analysis import tuning
+    from cifarkit.training import parse_override
 
     overrides = {}
     for text in args.overrides:
         key, value = parse_override(text)
         overrides[key] = value
     options = dict(
-        model=args.model, recipe=args.recipe, space=args.space, epochs=args.epochs, n_trials=args.n_trials,
-        count="total" if args.total else "add", timeout=args.timeout, pruner=args.pruner, seed=args.seed,
-        overrides=overrides, device=args.device,
+        model=args.model,
+        recipe=args.recipe,
+        space=args.space,
+        epochs=args.epochs,
+        n_trials=args.n_trials,
+        count="total" if args.total else "add",
+        timeout=args.timeout,
+        pruner=args.pruner,
+        seed=args.seed,
+        overrides=overrides,
+        device=args.device,
     )
     tuning.check_arguments(**options)  # bad input fails before the data is loaded
     if args.storage:
@@ -189,8 +283,14 @@ def run_tune(args: argparse.Namespace) -> int:
 
     dataset = _load_data(args)
     try:
-        result = tuning.tune(dataset, out_dir=args.out, storage=args.storage, study_name=args.study,
-                             train_progress=args.progress, **options)
+        result = tuning.tune(
+            dataset,
+            out_dir=args.out,
+            storage=args.storage,
+            study_name=args.study,
+            train_progress=args.progress,
+            **options,
+        )
     except RuntimeError as e:  # trials kept failing
         print(f"cifarkit tune: {e}", file=sys.stderr)
         return EXIT_FAILED
@@ -202,20 +302,73 @@ def run_tune(args: argparse.Namespace) -> int:
         f"{b['epochs_run']} of {b['epochs_without_pruning']} trial epochs run (pruning saved {saved})"
     )
     if result.best:
-        print(f"best: trial {result.best['trial_number']}, val_acc {_pct(result.best['value'])} "
-              f"after {result.best['epochs']} epoch(s); parameters in {result.best_params_path}")
+        print(
+            f"best: trial {result.best['trial_number']}, val_acc {_pct(result.best['value'])} "
+            f"after {result.best['epochs']} epoch(s); parameters in {result.best_params_path}"
+        )
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def add_compare_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="run folders made by run_all.py (two or more), evaluated on the same test images; the first is the "
+        "reference (A) the others are compared with",
+    )
+    p.add_argument(
+        "--out",
+        help="folder for index.html, compare.pdf and compare.json (default: <parent of RUN_A>/compare-<idA>-vs-<idB>)",
+    )
+    p.add_argument("--no-pdf", action="store_true", help="write the HTML and JSON only")
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from cifarkit.report.compare import write_comparison
+
+    try:
+        out = write_comparison(args.runs, args.out, pdf=not args.no_pdf)
+    except OSError as e:  # writing the report (a missing FileNotFoundError is the caller's: exit 2 too)
+        from cifarkit.run_folder import describe_os_error
+
+        raise UsageError(f"cannot write the comparison: {describe_os_error(e)}") from None
+    first = out["result"]["pairs"][0]
+    print(
+        f"{first['b_run']} minus {first['a_run']}: test accuracy {100 * first['difference']:+.2f} points "
+        f"(95% CI {100 * first['ci'][0]:+.2f} to {100 * first['ci'][1]:+.2f}), McNemar {first['mcnemar']['p_text']}"
+    )
+    for key in ("html", "pdf", "json"):
+        if out[key]:
+            print(f"{key}: {out[key]}")
+    if out["pdf_skipped"]:
+        print(f"pdf skipped: {out['pdf_skipped']}")
     return EXIT_OK
 
 
 #: name -> (help, add_arguments, run). Later commands (explore, evaluate) register here.
 COMMANDS = {
     "train": ("train a model with a recipe", add_train_arguments, run_train),
-    "tune": ("search hyperparameters with Optuna (one worker; several may share a study)", add_tune_arguments, run_tune),
+    "tune": (
+        "search hyperparameters with Optuna (one worker; several may share a study)",
+        add_tune_arguments,
+        run_tune,
+    ),
+    "compare": (
+        "compare two or more study runs on the same test images (HTML, PDF and JSON report)",
+        add_compare_arguments,
+        run_compare,
+    ),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cifarkit", description="cifarkit: CNN studies on CIFAR-10 and your own images.")
+    parser = argparse.ArgumentParser(
+        prog="python -m cifarkit", description="cifarkit: CNN studies on CIFAR-10 and your own images."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, add_arguments, run) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

@@ -24,14 +24,16 @@ def _isolated_data_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def shared_archive():
     if not SHARED_ARCHIVE.is_file():
-        pytest.skip(f"real-image test: {SHARED_ARCHIVE} is absent (CI and the dev machines have it beside the checkout)")
+        pytest.skip(
+            f"real-image test: {SHARED_ARCHIVE} is absent (CI and the dev machines have it beside the checkout)"
+        )
     return SHARED_ARCHIVE
 
 
 @pytest.fixture(scope="session")
 def smoke_study(tmp_path_factory):
     """The whole study in the smoke profile on tiny synthetic data, run once and shared by the notebook tests."""
-    from cifarkit import runner
+    from cifarkit.report import runner
 
     out = tmp_path_factory.mktemp("smoke-study")
     os.environ["CIFARKIT_DATA_DIR"] = str(tmp_path_factory.mktemp("smoke-cache"))

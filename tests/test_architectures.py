@@ -5,14 +5,27 @@ import json
 import numpy as np
 import pytest
 
-from cifarkit import architectures, ensemble
-from cifarkit.architectures import ArchSpec, Member
+from cifarkit import run_folder
+from cifarkit.analysis import compare_architectures as architectures
+from cifarkit.analysis import ensembles as ensemble
+from cifarkit.analysis.compare_architectures import ArchSpec, Member
 
 
 def _member(name, val_probs, test_probs, arch="simple_cnn", epochs=3):
-    return Member(name=name, arch=arch, model_path="", origin="test", epochs=epochs, recipe="default",
-                  train_seconds=1.0, params=10, flops=100, val_probs=val_probs, test_probs=test_probs,
-                  inference_images_per_sec=1.0)
+    return Member(
+        name=name,
+        arch=arch,
+        model_path="",
+        origin="test",
+        epochs=epochs,
+        recipe="default",
+        train_seconds=1.0,
+        params=10,
+        flops=100,
+        val_probs=val_probs,
+        test_probs=test_probs,
+        inference_images_per_sec=1.0,
+    )
 
 
 def _noisy_probs(y, acc, k, rng):
@@ -38,11 +51,13 @@ def test_soft_and_weighted_vote_by_hand():
 
 def test_hard_vote_majority_and_tie_break():
     # three models, two examples, three classes
-    p = np.array([
-        [[0.8, 0.1, 0.1], [0.5, 0.4, 0.1]],
-        [[0.7, 0.2, 0.1], [0.1, 0.5, 0.4]],
-        [[0.1, 0.1, 0.8], [0.1, 0.2, 0.7]],
-    ])
+    p = np.array(
+        [
+            [[0.8, 0.1, 0.1], [0.5, 0.4, 0.1]],
+            [[0.7, 0.2, 0.1], [0.1, 0.5, 0.4]],
+            [[0.1, 0.1, 0.8], [0.1, 0.2, 0.7]],
+        ]
+    )
     # example 0: class 0 has two votes -> 0. example 1: one vote each; the mean probabilities are
     # (0.233, 0.367, 0.4) so the tie goes to class 2
     np.testing.assert_array_equal(ensemble.hard_vote(p), [0, 2])
@@ -55,10 +70,12 @@ def test_fit_weights_prefers_the_better_model():
     w = ensemble.fit_weights(np.stack([good, bad]), y)
     assert w.sum() == pytest.approx(1.0)
     assert w[0] > 0.8 > w[1]
+
     # the fitted weights are at least as good on validation NLL as equal weights
     def nll(weights):
         mix = ensemble.weighted_vote(np.stack([good, bad]), weights)
         return -np.mean(np.log(mix[np.arange(len(y)), y]))
+
     assert nll(w) <= nll([0.5, 0.5]) + 1e-9
 
 
@@ -89,7 +106,11 @@ def test_pareto_mask():
 
 def test_parse_architectures_and_errors():
     specs = architectures.parse_architectures("resnet20:default:8, simple_cnn ,fastnet:fast")
-    assert specs == [ArchSpec("resnet20", "default", 8), ArchSpec("simple_cnn", "default", 0), ArchSpec("fastnet", "fast", 0)]
+    assert specs == [
+        ArchSpec("resnet20", "default", 8),
+        ArchSpec("simple_cnn", "default", 0),
+        ArchSpec("fastnet", "fast", 0),
+    ]
     assert specs[0].folder == "06_resnet20_default_8ep"
     assert architectures.parse_architectures("") == []
     with pytest.raises(ValueError, match="Unknown model 'resnet21'.*Known models"):
@@ -103,13 +124,36 @@ def test_parse_architectures_and_errors():
 def test_replication_table_states_epochs():
     rng = np.random.default_rng(2)
     y = rng.integers(0, 10, 500)
-    m = _member("resnet20/default/8ep", _noisy_probs(y, 0.8, 10, rng), _noisy_probs(y, 0.8, 10, rng), arch="resnet20", epochs=8)
+    m = _member(
+        "resnet20/default/8ep", _noisy_probs(y, 0.8, 10, rng), _noisy_probs(y, 0.8, 10, rng), arch="resnet20", epochs=8
+    )
     t = architectures.replication_table([m], y, y).set_index("model")
     assert t.loc["resnet20", "published_error_pct"] == 8.75
     assert t.loc["resnet20", "epochs_run"] == 8
     assert t.loc["resnet20", "measured_error_pct"] == pytest.approx(100 * (1 - m.test_acc(y)), abs=0.01)
-    assert "8 of 164 epochs" in t.loc["resnet20", "note"]
-    assert t.loc["densenet_bc_100", "note"] == "not trained in this run"
+    note = t.loc["resnet20", "comparison"]
+    assert note.startswith("for reference only") and "8 of the paper's 164 epochs" in note
+    assert "not the paper's" in note and "not the full CIFAR-10" in note
+    assert "densenet_bc_100" not in t.index  # architectures this run did not train get no empty row
+    # the paper's recipe, all its epochs, the full data: a replication
+    full = _member("r", m.val_probs, m.test_probs, arch="resnet20", epochs=164)
+    full.recipe = "paper"
+    t = architectures.replication_table([full], y, y, full_data=True).set_index("model")
+    assert t.loc["resnet20", "comparison"] == "replication"
+
+
+def test_full_cifar10_is_recognized_by_content():
+    from types import SimpleNamespace
+
+    from cifarkit.data import CIFAR10_CLASSES
+
+    def ds(names, train, val, test):
+        return SimpleNamespace(class_names=names, y_train=np.zeros(train), y_val=np.zeros(val), y_test=np.zeros(test))
+
+    assert architectures.full_cifar10(ds(list(CIFAR10_CLASSES), 45_000, 5_000, 10_000))[0]
+    ok, why = architectures.full_cifar10(ds(list(CIFAR10_CLASSES), 4_500, 500, 1_000))
+    assert not ok and "5,000 training and 1,000 test images" in why
+    assert not architectures.full_cifar10(ds(["cat", "dog"], 45_000, 5_000, 10_000))[0]
 
 
 def test_unique_names():
@@ -127,35 +171,41 @@ def tiny_ds():
 
 
 def test_load_run_model_errors(tmp_path, tiny_ds):
-    from cifarkit.recipes import resolve_recipe
-    from cifarkit.train import train
+    from cifarkit.training import resolve_recipe, train
 
-    with pytest.raises(FileNotFoundError, match="Run 02_train"):
-        architectures.load_run_model(tmp_path / "missing.keras", 4)
-    res = train(tiny_ds, resolve_recipe("default", model="simple_cnn", epochs=1, batch_size=32), tmp_path / "m", progress=False)
+    with pytest.raises(FileNotFoundError, match="Run 03_train"):
+        run_folder.load_model(tmp_path / "missing.keras", 4)
+    res = train(
+        tiny_ds, resolve_recipe("default", model="simple_cnn", epochs=1, batch_size=32), tmp_path / "m", progress=False
+    )
     with pytest.raises(ValueError, match="predicts 4 classes but the data has 3"):
-        architectures.load_run_model(res.paths["model"], 3)
-    assert architectures.load_run_model(res.paths["model"], 4).output_shape[-1] == 4
+        run_folder.load_model(res.paths["model"], 3)
+    assert run_folder.load_model(res.paths["model"], 4).output_shape[-1] == 4
 
 
 def test_class_weights_and_pretrained_backbone(tmp_path, tiny_ds):
     """Balanced class weights reach the loss; a saved model's layers seed a new run (fine-tuning)."""
     from dataclasses import replace
 
-    from cifarkit.recipes import resolve_recipe
-    from cifarkit.train import balanced_class_weights, train
+    from cifarkit.training import resolve_recipe, train
+    from cifarkit.training.optim import balanced_class_weights
 
     np.testing.assert_allclose(balanced_class_weights(np.array([0, 0, 0, 1]), 3), [4 / 9, 4 / 3, 0.0])
     # make the data imbalanced: keep a third of class 0's training images
     keep = np.ones(len(tiny_ds.y_train), dtype=bool)
     idx0 = np.flatnonzero(tiny_ds.y_train == 0)
-    keep[idx0[len(idx0) // 3:]] = False
+    keep[idx0[len(idx0) // 3 :]] = False
     ds = replace(tiny_ds, x_train=tiny_ds.x_train[keep], y_train=tiny_ds.y_train[keep])
     base = resolve_recipe("default", model="simple_cnn", epochs=1, batch_size=32)
     first = train(ds, base, tmp_path / "scratch", progress=False)
     assert first.metrics["pretrained"]["path"] is None and "from scratch" in first.metrics["pretrained"]["note"]
     assert first.metrics["class_weights"] is None
-    tuned = train(ds, base.replace(class_weight="balanced", pretrained=str(first.paths["model"])), tmp_path / "tuned", progress=False)
+    tuned = train(
+        ds,
+        base.replace(class_weight="balanced", pretrained=str(first.paths["model"])),
+        tmp_path / "tuned",
+        progress=False,
+    )
     w = tuned.metrics["class_weights"]
     assert w[0] > 1.0 > w[1]  # the rare class weighs more
     info = tuned.metrics["pretrained"]

@@ -6,10 +6,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from cifarkit import baselines as B
+from cifarkit import run_folder
+from cifarkit.analysis import baselines as B
+from cifarkit.analysis.stats import mcnemar
 from cifarkit.data import Dataset, load_dataset
 from cifarkit.data.synthetic import make_synthetic
-from cifarkit.stats import mcnemar
 
 # Small settings so that every method runs in about a second on tiny data.
 FAST_OPTIONS = {
@@ -41,9 +42,20 @@ def _dataset(x, y, names, image_size, seed=0, val=0.2, test=0.2):
         parts["test"].append(idx[n_val : n_val + n_test])
         parts["train"].append(idx[n_val + n_test :])
     sel = {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
-    return Dataset(x_train=x[sel["train"]], y_train=y[sel["train"]], x_val=x[sel["val"]], y_val=y[sel["val"]],
-                   x_test=x[sel["test"]], y_test=y[sel["test"]], class_names=list(names), source="arrays",
-                   source_kind="synthetic", source_sha256=None, image_size=tuple(image_size), seed=seed)
+    return Dataset(
+        x_train=x[sel["train"]],
+        y_train=y[sel["train"]],
+        x_val=x[sel["val"]],
+        y_val=y[sel["val"]],
+        x_test=x[sel["test"]],
+        y_test=y[sel["test"]],
+        class_names=list(names),
+        source="arrays",
+        source_kind="synthetic",
+        source_sha256=None,
+        image_size=tuple(image_size),
+        seed=seed,
+    )
 
 
 # ------------------------------------------------------------------ features
@@ -126,8 +138,9 @@ def test_stratified_subsample_keeps_class_shares():
 
 
 def test_subsampling_is_stated_in_the_results(ds):
-    res = B.run_baselines(ds, "knn,random_forest", max_train={"random_forest": 40}, options=FAST_OPTIONS,
-                          n_boot=50, progress=None)
+    res = B.run_baselines(
+        ds, "knn,random_forest", max_train={"random_forest": 40}, options=FAST_OPTIONS, n_boot=50, progress=None
+    )
     by = {r["name"]: r for r in res}
     assert by["random_forest"]["train_images_used"] == 40
     assert by["knn"]["train_images_used"] == by["knn"]["train_images_available"] == len(ds.y_train)
@@ -175,8 +188,9 @@ def test_unknown_method_lists_the_known_ones(ds):
 
 
 def test_hog_svm_liblinear_solver_and_bad_solver(ds):
-    (r,) = B.run_baselines(ds, "hog_svm", options={"hog_svm": {"solver": "liblinear", "cs": (0.01, 0.1)}}, n_boot=50,
-                           progress=None)
+    (r,) = B.run_baselines(
+        ds, "hog_svm", options={"hog_svm": {"solver": "liblinear", "cs": (0.01, 0.1)}}, n_boot=50, progress=None
+    )
     assert r["selected"]["solver"] == "liblinear" and r["selected"]["C"] in (0.01, 0.1)
     assert set(r["val_scores"]) == {"C=0.01", "C=0.1"} and r["test_acc"] > 0.6
     with pytest.raises(ValueError, match="Unknown solver 'adam'"):
@@ -233,8 +247,17 @@ def test_comparison_with_a_cnn(ds, results):
     # a stand-in "CNN": the true labels with a few errors (the comparison code only needs predictions)
     pred = ds.y_test.copy()
     pred[:2] = (pred[:2] + 1) % ds.num_classes
-    cnn = {"name": "cnn", "test_pred": pred, "test_acc": float(np.mean(pred == ds.y_test)), "test_acc_ci": [0.8, 1.0],
-           "val_acc": 0.9, "epochs": 3, "train_seconds": 1.0, "predict_seconds": 0.1, "train_images_used": len(ds.y_train)}
+    cnn = {
+        "name": "cnn",
+        "test_pred": pred,
+        "test_acc": float(np.mean(pred == ds.y_test)),
+        "test_acc_ci": [0.8, 1.0],
+        "val_acc": 0.9,
+        "epochs": 3,
+        "train_seconds": 1.0,
+        "predict_seconds": 0.1,
+        "train_images_used": len(ds.y_train),
+    }
     tests = B.compare_with_cnn(results, cnn, ds.y_test)
     for r in results:
         t = tests[r["name"]]
@@ -267,7 +290,7 @@ def test_accuracy_comparison_plot(ds, results):
     import matplotlib
 
     matplotlib.use("Agg")
-    from cifarkit import plots
+    from cifarkit.analysis import plots
 
     frame = B.comparison_frame(results, [], {})
     fig = plots.accuracy_comparison(frame, num_classes=ds.num_classes)
@@ -284,7 +307,7 @@ def test_baselines_notebook_records_results(smoke_study, tmp_path):
     assert result.ok, [(nb.name, nb.error) for nb in result.notebooks]
     run_dir = result.run_dir
     m = json.loads((run_dir / "metrics" / "05_baselines.json").read_text())
-    train = json.loads((run_dir / "metrics" / "02_train.json").read_text())
+    train = json.loads((run_dir / "metrics" / "03_train.json").read_text())
     ds = load_dataset("synthetic:40", subset=20, seed=0, progress=False)
     n_test = len(ds.y_test)
     names = [b["name"] for b in m["baselines"]]
@@ -307,7 +330,9 @@ def test_baselines_notebook_records_results(smoke_study, tmp_path):
     assert m["cnn"]["test_acc"] == pytest.approx(train["test_acc"], abs=1e-6)
     lo, hi = m["cnn"]["test_acc_ci"]
     assert lo <= m["cnn"]["test_acc"] <= hi
-    expected = all(m["cnn"]["test_acc"] > b["test_acc"] and m["mcnemar"][b["name"]]["p_value"] < 0.001 for b in m["baselines"])
+    expected = all(
+        m["cnn"]["test_acc"] > b["test_acc"] and m["mcnemar"][b["name"]]["p_value"] < 0.001 for b in m["baselines"]
+    )
     assert m["all_cnn_beat_baselines_p001"] is expected
     assert m["total_seconds"] > 0
     html = (run_dir / "05_baselines.html").read_text()
@@ -319,16 +344,25 @@ def test_baselines_notebook_records_results(smoke_study, tmp_path):
 
     work = tmp_path / "run"
     (work / "metrics").mkdir(parents=True)
-    shutil.copy(run_dir / "metrics" / "02_train.json", work / "metrics" / "02_train.json")
+    shutil.copy(run_dir / "metrics" / "03_train.json", work / "metrics" / "03_train.json")
     copy = work / "models" / "copy" / "model.keras"
     copy.parent.mkdir(parents=True)
     shutil.copy(train["model_path"], copy)
-    (work / "metrics" / "06_architectures_and_ensembles.json").write_text(json.dumps({"models": [
-        {"name": train["model"], "model_path": train["model_path"], "epochs": 1},
-        {"name": "copy", "model_path": str(copy), "epochs": 1},
-    ]}))
-    cnns = B.run_cnns(work)
-    assert [(c["name"], c["source"]) for c in cnns] == [(train["model"], "02_train"), ("copy", "06_architectures_and_ensembles")]
+    (work / "metrics" / "06_architectures_and_ensembles.json").write_text(
+        json.dumps(
+            {
+                "models": [
+                    {"name": train["model"], "model_path": train["model_path"], "epochs": 1},
+                    {"name": "copy", "model_path": str(copy), "epochs": 1},
+                ]
+            }
+        )
+    )
+    cnns = run_folder.find_run_models(work)
+    assert [(c["name"], c["source"]) for c in cnns] == [
+        (train["model"], "03_train"),
+        ("copy", "06_architectures_and_ensembles"),
+    ]
     scored = B.evaluate_cnns(cnns, ds, n_boot=50, progress=None)
     np.testing.assert_array_equal(scored[0]["test_pred"], scored[1]["test_pred"])
     assert scored[0]["test_acc"] == pytest.approx(m["cnn"]["test_acc"])

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cifarkit.config import PROJECT_ROOT
+from cifarkit.paths import PROJECT_ROOT
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
@@ -29,7 +29,7 @@ CLASSES = {
 def write_defect_folder(root: Path) -> Path:
     """A tiny 'industrial defects' folder: one pattern per class, in several sizes, plus one corrupt file."""
     rng = np.random.default_rng(0)
-    for k, (name, (n, sizes)) in enumerate(CLASSES.items()):
+    for _k, (name, (n, sizes)) in enumerate(CLASSES.items()):
         (root / name).mkdir(parents=True)
         for i in range(n):
             w, h = sizes[i % len(sizes)]
@@ -50,9 +50,22 @@ def custom_run(tmp_path_factory):
     data = write_defect_folder(tmp_path_factory.mktemp("defects") / "defects")
     out = tmp_path_factory.mktemp("custom_runs")
     proc = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "run_all.py"), "--profile", "smoke", "--data", str(data),
-         "--image-size", "64", "--out", str(out)],
-        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=900,
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "run_all.py"),
+            "--profile",
+            "smoke",
+            "--data",
+            str(data),
+            "--image-size",
+            "64",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=900,
     )
     runs = [p for p in out.iterdir() if p.is_dir()]
     assert len(runs) == 1, proc.stdout + proc.stderr
@@ -64,8 +77,13 @@ def test_every_notebook_runs_on_the_custom_folder(custom_run):
     manifest = json.loads((run_dir / "manifest.json").read_text())
     failed = {k: v.get("error") for k, v in manifest["notebooks"].items() if v["status"] != "ok"}
     assert proc.returncode == 0 and not failed, (failed, proc.stdout[-3000:], proc.stderr[-3000:])
-    assert set(manifest["notebooks"]) >= {"01_explore_data", "02_train", "04_evaluate", "05_baselines",
-                                          "06_architectures_and_ensembles"}
+    assert set(manifest["notebooks"]) >= {
+        "01_explore_data",
+        "03_train",
+        "04_evaluate",
+        "05_baselines",
+        "06_architectures_and_ensembles",
+    }
     for entry in manifest["notebooks"].values():
         assert entry["parameters"].get("IMAGE_SIZE", 64) == 64
 
@@ -78,7 +96,7 @@ def test_reports_name_the_classes_and_count_the_skipped_file(custom_run):
     assert explore["skipped_files"] == 1
     html = (run_dir / "01_explore_data.html").read_text()
     assert "broken.png" in html
-    train = json.loads((run_dir / "metrics" / "02_train.json").read_text())
+    train = json.loads((run_dir / "metrics" / "03_train.json").read_text())
     assert train["data"]["class_names"] == names
     assert train["data"]["image_size"] == [64, 64]
     evaluate = json.loads((run_dir / "metrics" / "04_evaluate.json").read_text())

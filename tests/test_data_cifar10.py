@@ -22,8 +22,13 @@ from test_data_helpers import (  # noqa: E402
     write_tar,
 )
 
-from cifarkit.data import CIFAR10_CLASSES, DataError, load_dataset, write_synthetic_cifar_archive  # noqa: E402
-from cifarkit.data import cifar10  # noqa: E402
+from cifarkit.data import (  # noqa: E402
+    CIFAR10_CLASSES,
+    DataError,
+    cifar10,  # noqa: E402
+    load_dataset,
+    write_synthetic_cifar_archive,
+)
 
 
 @pytest.fixture(autouse=True)

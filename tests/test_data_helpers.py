@@ -100,11 +100,15 @@ def write_zip(path: Path, members) -> Path:
 def official_batch(x: np.ndarray, y, label: bytes = b"batch") -> bytes:
     """One batch file as CIFAR-10 has it: uint8 rows of 1024 R, 1024 G, 1024 B values."""
     rows = np.ascontiguousarray(x.transpose(0, 3, 1, 2).reshape(len(x), 3072))
-    return pickle.dumps({b"batch_label": label, b"labels": [int(v) for v in y], b"data": rows, b"filenames": []}, protocol=2)
+    return pickle.dumps(
+        {b"batch_label": label, b"labels": [int(v) for v in y], b"data": rows, b"filenames": []}, protocol=2
+    )
 
 
 def official_meta(names) -> bytes:
-    return pickle.dumps({b"label_names": [n.encode() for n in names], b"num_cases_per_batch": 1, b"num_vis": 3072}, protocol=2)
+    return pickle.dumps(
+        {b"label_names": [n.encode() for n in names], b"num_cases_per_batch": 1, b"num_vis": 3072}, protocol=2
+    )
 
 
 class _System:

@@ -103,7 +103,12 @@ def test_any_mode_and_size_becomes_rgb_uint8_at_target_size(tmp_path):
 
 def _load_one(tmp_path, data: bytes, name="x.png", image_size=32) -> np.ndarray:
     files = {f"a/{name}": data, "b/other.png": solid_png((0, 0, 0))}
-    ds = _load(write_files(tmp_path / name.replace(".", "_"), files), val_fraction=0.0, test_fraction=0.0, image_size=image_size)
+    ds = _load(
+        write_files(tmp_path / name.replace(".", "_"), files),
+        val_fraction=0.0,
+        test_fraction=0.0,
+        image_size=image_size,
+    )
     return ds.x_train[ds.y_train == 0][0]
 
 
@@ -144,7 +149,7 @@ def test_resize_keeps_aspect_ratio_and_crops_the_centre(tmp_path):
 
 
 def test_non_square_target_and_upscaling(tmp_path):
-    path = write_synthetic_image_folder(tmp_path / "s", 4, split=False, image_size=20)
+    path = write_synthetic_image_folder(tmp_path / "s", 5, split=False, image_size=20)  # 5: enough for val and test
     ds = _load(path, image_size=(24, 40))
     assert ds.x_train.shape[1:] == (24, 40, 3) and ds.input_shape == (24, 40, 3) and ds.image_size == (24, 40)
     with pytest.raises(ValueError, match="image_size"):
@@ -165,22 +170,29 @@ def test_large_jpeg_is_decoded_at_reduced_scale(tmp_path):
 
 
 def test_format_comes_from_content_not_extension(tmp_path):
-    files = {"a/really_png.JPG": solid_png((9, 9, 9)), "a/b.Png": solid_png((9, 9, 9)), "b/c.jpeg": solid_png((1, 1, 1))}
+    files = {
+        "a/really_png.JPG": solid_png((9, 9, 9)),
+        "a/b.Png": solid_png((9, 9, 9)),
+        "b/c.jpeg": solid_png((1, 1, 1)),
+    }
     ds = _load(write_files(tmp_path / "ext", files), val_fraction=0.0, test_fraction=0.0)
     assert ds.counts()["train"] == 3 and ds.skipped == [] and ds.image_info["formats"] == {"PNG": 3}
 
 
 def test_hidden_macos_and_non_image_files_are_ignored(tmp_path):
     root = noise_folder(tmp_path / "f", {"cat": 3, "dog": 3})
-    write_files(root, {
-        ".DS_Store": b"\0\0junk",
-        "cat/._0000.png": b"AppleDouble junk",
-        ".hidden/cat/x.png": b"garbage",
-        "__MACOSX/cat/._0001.png": b"garbage",
-        "cat/notes.txt": b"not an image",
-        "dog/Thumbs.db": b"junk",
-        "cat/.cache/y.png": b"garbage",
-    })
+    write_files(
+        root,
+        {
+            ".DS_Store": b"\0\0junk",
+            "cat/._0000.png": b"AppleDouble junk",
+            ".hidden/cat/x.png": b"garbage",
+            "__MACOSX/cat/._0001.png": b"garbage",
+            "cat/notes.txt": b"not an image",
+            "dog/Thumbs.db": b"junk",
+            "cat/.cache/y.png": b"garbage",
+        },
+    )
     ds = _load(root, val_fraction=0.0, test_fraction=0.0)
     assert ds.class_names == ["cat", "dog"] and ds.counts()["train"] == 6 and ds.skipped == []
 
@@ -222,7 +234,7 @@ def test_class_without_readable_image_is_named(tmp_path):
     root = noise_folder(tmp_path / "f", {"cat": 3, "dog": 3})
     write_files(root, {"bird/a.png": b"garbage", "bird/b.jpg": b"more garbage"})
     with pytest.raises(DataError, match=r"f/bird has no readable image"):
-        _load(root)
+        _load(root, val_fraction=0.0, test_fraction=0.0)  # 3 per class is too few for the default 10% splits
     (root / "bird" / "a.png").unlink()
     (root / "bird" / "b.jpg").unlink()
     (root / "bird" / "readme.txt").write_text("no images here")
@@ -250,7 +262,9 @@ def test_tar_with_escaping_member_is_refused(tmp_path, member):
     assert not (tmp_path / "evil.png").exists() and not (tmp_path / "inside" / "evil.png").exists()
 
 
-@pytest.mark.parametrize("kind, target", [("sym", "../../../etc/passwd"), ("sym", "/etc/passwd"), ("hard", "../outside.png")])
+@pytest.mark.parametrize(
+    "kind, target", [("sym", "../../../etc/passwd"), ("sym", "/etc/passwd"), ("hard", "../outside.png")]
+)
 def test_tar_links_pointing_outside_are_refused(tmp_path, kind, target):
     members = [(f"d/{c}/{i}.png", solid_png((i, 0, 0))) for c in ("x", "y") for i in range(2)]
     archive = write_tar(tmp_path / "links.tar", members + [("d/x/link.png", (kind, target))], mode="w")
@@ -260,7 +274,11 @@ def test_tar_links_pointing_outside_are_refused(tmp_path, kind, target):
 
 def test_tar_links_inside_are_ignored(tmp_path):
     members = [(f"d/{c}/{i}.png", solid_png((i, 0, 0))) for c in ("x", "y") for i in range(2)]
-    links = [("d/x/link.png", ("sym", "0.png")), ("d/x/up.png", ("sym", "../y/1.png")), ("d/y/h.png", ("hard", "d/x/0.png"))]
+    links = [
+        ("d/x/link.png", ("sym", "0.png")),
+        ("d/x/up.png", ("sym", "../y/1.png")),
+        ("d/y/h.png", ("hard", "d/x/0.png")),
+    ]
     archive = write_tar(tmp_path / "links.tar", members + links, mode="w")
     assert _load(archive, val_fraction=0.0, test_fraction=0.0).counts()["train"] == 4
 
@@ -319,7 +337,9 @@ def test_wrapper_folder_is_tolerated_and_loose_images_are_listed(tmp_path):
 
 
 def test_jpeg_folder_archive_with_subset(tmp_path):
-    archive = write_synthetic_image_folder(tmp_path / "j", 30, split=True, n_test_per_class=10, fmt="jpg", archive="tar.gz")
+    archive = write_synthetic_image_folder(
+        tmp_path / "j", 30, split=True, n_test_per_class=10, fmt="jpg", archive="tar.gz"
+    )
     ds = _load(archive, subset=5)
     assert ds.counts() == {"train": 20, "val": 12, "test": 20}  # val: 3 per class (10% of 30)
     assert ds.image_info["formats"] == {"JPEG": 52}

@@ -31,4 +31,3 @@ def test_shared_archive_subset(isolated_cache):  # noqa: F811
     assert (std > 0.2).all()
     cached = load_dataset(SHARED_ARCHIVE, subset=300, progress=False)
     assert cached.from_cache and np.array_equal(cached.x_val, ds.x_val)
-

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ is not a package
 from test_data_helpers import isolated_cache, noise_folder, noise_png  # noqa: E402,F401
 
-from cifarkit.data import Dataset, DataError, load_dataset, write_synthetic_cifar_archive  # noqa: E402
+from cifarkit.data import DataError, Dataset, load_dataset, write_synthetic_cifar_archive  # noqa: E402
 from cifarkit.data.splits import stratified_split, stratified_subset  # noqa: E402
 
 
@@ -125,9 +125,10 @@ def test_corrupt_cache_entry_is_rebuilt(folder, tmp_path):
 def test_changed_folder_misses_the_cache(tmp_path):
     root = noise_folder(tmp_path / "f", {"a": 4, "b": 4})
     cache = tmp_path / "cache"
-    load_dataset(root, cache_dir=cache, progress=False)
+    no_split = dict(val_fraction=0.0, test_fraction=0.0)  # 4 per class is too few for the default 10% splits
+    load_dataset(root, cache_dir=cache, progress=False, **no_split)
     (root / "a" / "extra.png").write_bytes(noise_png(999))
-    ds = load_dataset(root, cache_dir=cache, progress=False)
+    ds = load_dataset(root, cache_dir=cache, progress=False, **no_split)
     assert not ds.from_cache and sum(ds.counts().values()) == 9
 
 
@@ -190,8 +191,15 @@ def test_summary_and_provenance_are_json(folder):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"val_fraction": 1.0}, {"val_fraction": -0.1}, {"val_fraction": 0.5, "test_fraction": 0.5}, {"subset": 0},
-     {"subset": 2.5}, {"seed": -1}, {"image_size": "32"}],
+    [
+        {"val_fraction": 1.0},
+        {"val_fraction": -0.1},
+        {"val_fraction": 0.5, "test_fraction": 0.5},
+        {"subset": 0},
+        {"subset": 2.5},
+        {"seed": -1},
+        {"image_size": "32"},
+    ],
 )
 def test_bad_arguments_raise_value_error(folder, kwargs):
     with pytest.raises(ValueError):

@@ -83,8 +83,10 @@ def test_cifar_archive_writer_matches_the_official_layout(tmp_path):
     path = write_synthetic_cifar_archive(tmp_path / "c.tar.gz", 7, 3)
     with tarfile.open(path) as tar:
         names = sorted(m.name for m in tar.getmembers() if m.isfile())
-        expected = sorted([f"cifar-10-batches-py/data_batch_{k}" for k in range(1, 6)]
-                          + ["cifar-10-batches-py/test_batch", "cifar-10-batches-py/batches.meta"])
+        expected = sorted(
+            [f"cifar-10-batches-py/data_batch_{k}" for k in range(1, 6)]
+            + ["cifar-10-batches-py/test_batch", "cifar-10-batches-py/batches.meta"]
+        )
         assert names == expected
         raw = tar.extractfile("cifar-10-batches-py/data_batch_1").read()
         meta = pickle.loads(tar.extractfile("cifar-10-batches-py/batches.meta").read(), encoding="bytes")

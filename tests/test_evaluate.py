@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from cifarkit import backend, evaluate
+from cifarkit import backend, run_folder
+from cifarkit.analysis import evaluation, robustness, saliency
+from cifarkit.training import inference
 
 keras = backend.keras()
 
@@ -19,7 +21,7 @@ keras = backend.keras()
 def _random_probs(n, k, seed=0, scale=2.0):
     rng = np.random.default_rng(seed)
     logits = rng.normal(0, scale, size=(n, k))
-    return logits, evaluate.softmax(logits)
+    return logits, inference.softmax(logits)
 
 
 def _sample_labels(probs, seed=1):
@@ -70,7 +72,7 @@ def test_classification_metrics_match_scikit_learn():
     y = _sample_labels(probs, seed=4)
     pred = probs.argmax(1)
     names = [f"c{i}" for i in range(k)]
-    m = evaluate.classification_metrics(y, probs, names, n_boot=300, seed=0)
+    m = evaluation.classification_metrics(y, probs, names, n_boot=300, seed=0)
     assert m["n"] == n
     assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
     assert m["accuracy_ci"][0] <= m["accuracy"] <= m["accuracy_ci"][1]
@@ -93,7 +95,7 @@ def test_classification_metrics_hand_case():
     y = np.array([0, 0, 1, 1, 2, 2])
     pred = np.array([0, 1, 1, 1, 0, 2])
     probs = np.eye(3)[pred] * 0.8 + 0.2 / 3
-    m = evaluate.classification_metrics(y, probs, ["a", "b", "c"], n_boot=100)
+    m = evaluation.classification_metrics(y, probs, ["a", "b", "c"], n_boot=100)
     assert m["accuracy"] == pytest.approx(4 / 6)
     assert m["per_class"]["a"] == pytest.approx({"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2})
     assert m["per_class"]["b"] == pytest.approx({"precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2})
@@ -104,7 +106,7 @@ def test_classification_metrics_hand_case():
         {"true": "c", "predicted": "a", "count": 1, "share_of_true": 0.5},
     ]
     assert m["top_k"] == {1: pytest.approx(4 / 6), 3: 1.0}  # k=5 capped at 3 classes
-    table = evaluate.per_class_table(m)
+    table = evaluation.per_class_table(m)
     assert list(table.index) == ["a", "b", "c", "macro avg", "weighted avg"]
     assert table.loc["macro avg", "f1"] == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
     assert table.loc["weighted avg", "support"] == 6
@@ -113,22 +115,22 @@ def test_classification_metrics_hand_case():
 def test_top_k_caps_k_at_the_number_of_classes_and_rejects_bad_input():
     _, probs = _random_probs(50, 2)
     y = np.arange(50) % 2
-    assert list(evaluate.top_k_accuracy(y, probs)) == [1, 2]
+    assert list(evaluation.top_k_accuracy(y, probs)) == [1, 2]
     with pytest.raises(ValueError, match="one row per label"):
-        evaluate.top_k_accuracy(y[:10], probs)
+        evaluation.top_k_accuracy(y[:10], probs)
     with pytest.raises(ValueError, match="Labels must lie"):
-        evaluate.top_k_accuracy(np.full(50, 2), probs)
+        evaluation.top_k_accuracy(np.full(50, 2), probs)
 
 
 def test_misclassified_picks_wrong_predictions_most_confident_first():
     probs = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.2, 0.8], [0.55, 0.45]])
     y = np.array([1, 1, 1, 0, 0])  # wrong: 0 (conf .9), 2 (.6), 3 (.8)
-    assert evaluate.misclassified(y, probs, 10, most_confident=True).tolist() == [0, 3, 2]
-    assert evaluate.misclassified(y, probs, 2, most_confident=True).tolist() == [0, 3]
-    sample = evaluate.misclassified(y, probs, 2, seed=0)
+    assert evaluation.misclassified(y, probs, 10, most_confident=True).tolist() == [0, 3, 2]
+    assert evaluation.misclassified(y, probs, 2, most_confident=True).tolist() == [0, 3]
+    sample = evaluation.misclassified(y, probs, 2, seed=0)
     assert set(sample) <= {0, 2, 3} and len(sample) == 2
-    assert np.array_equal(sample, evaluate.misclassified(y, probs, 2, seed=0))
-    assert evaluate.correctly_classified(y, probs, 5).tolist() == [1, 4]
+    assert np.array_equal(sample, evaluation.misclassified(y, probs, 2, seed=0))
+    assert evaluation.correctly_classified(y, probs, 5).tolist() == [1, 4]
 
 
 # --------------------------------------------------------------------------- calibration
@@ -138,8 +140,8 @@ def test_ece_hand_case():
     # two images at confidence 0.9 (both right) and two at 0.6 (one right): gaps 0.1 and 0.1 -> ECE 0.1
     probs = np.array([[0.9, 0.1], [0.1, 0.9], [0.6, 0.4], [0.4, 0.6]])
     y = np.array([0, 1, 0, 0])
-    assert evaluate.expected_calibration_error(probs, y, n_bins=15) == pytest.approx(0.1)
-    bins = evaluate.reliability_bins(probs, y, n_bins=10)
+    assert evaluation.expected_calibration_error(probs, y, n_bins=15) == pytest.approx(0.1)
+    bins = evaluation.reliability_bins(probs, y, n_bins=10)
     # 0.9 lies in (0.8, 0.9] -> bin 8; 0.6 in (0.5, 0.6] -> bin 5
     assert bins["count"].tolist() == [0, 0, 0, 0, 0, 2, 0, 0, 2, 0]
     assert bins["accuracy"][8] == 1.0 and bins["accuracy"][5] == 0.5
@@ -149,16 +151,18 @@ def test_ece_hand_case():
 def test_ece_is_near_zero_for_a_calibrated_predictor_and_large_for_an_overconfident_one():
     logits, probs = _random_probs(20_000, 10, seed=7)
     y = _sample_labels(probs, seed=8)
-    assert evaluate.expected_calibration_error(probs, y) < 0.015
-    overconfident = evaluate.softmax(logits * 4)
-    assert evaluate.expected_calibration_error(overconfident, y) > 0.2
+    assert evaluation.expected_calibration_error(probs, y) < 0.015
+    overconfident = inference.softmax(logits * 4)
+    assert evaluation.expected_calibration_error(overconfident, y) > 0.2
 
 
 def test_nll_matches_scikit_learn_log_loss():
     logits, probs = _random_probs(300, 4, seed=2)
     y = _sample_labels(probs)
-    assert evaluate.nll(logits, y) == pytest.approx(skm.log_loss(y, probs, labels=range(4)))
-    assert evaluate.nll(logits, y, 2.0) == pytest.approx(skm.log_loss(y, evaluate.softmax(logits, 2.0), labels=range(4)))
+    assert evaluation.nll(logits, y) == pytest.approx(skm.log_loss(y, probs, labels=range(4)))
+    assert evaluation.nll(logits, y, 2.0) == pytest.approx(
+        skm.log_loss(y, inference.softmax(logits, 2.0), labels=range(4))
+    )
 
 
 def test_temperature_scaling_recovers_the_overconfidence_and_improves_nll_and_ece():
@@ -166,16 +170,16 @@ def test_temperature_scaling_recovers_the_overconfidence_and_improves_nll_and_ec
     y = _sample_labels(probs, seed=12)
     sharp = logits * 3.0  # the "model" is 3x overconfident
     val, test = slice(0, 3000), slice(3000, None)
-    t = evaluate.fit_temperature(sharp[val], y[val])
+    t = evaluation.fit_temperature(sharp[val], y[val])
     assert t == pytest.approx(3.0, rel=0.1)
-    assert evaluate.nll(sharp[test], y[test], t) < evaluate.nll(sharp[test], y[test]) - 0.3
-    ece_before = evaluate.expected_calibration_error(evaluate.softmax(sharp[test]), y[test])
-    ece_after = evaluate.expected_calibration_error(evaluate.softmax(sharp[test], t), y[test])
+    assert evaluation.nll(sharp[test], y[test], t) < evaluation.nll(sharp[test], y[test]) - 0.3
+    ece_before = evaluation.expected_calibration_error(inference.softmax(sharp[test]), y[test])
+    ece_after = evaluation.expected_calibration_error(inference.softmax(sharp[test], t), y[test])
     assert ece_after < ece_before / 3
     # scaling never changes the prediction
-    assert np.array_equal(evaluate.softmax(sharp, t).argmax(1), sharp.argmax(1))
+    assert np.array_equal(inference.softmax(sharp, t).argmax(1), sharp.argmax(1))
     with pytest.raises(ValueError, match="validation"):
-        evaluate.fit_temperature(np.zeros((0, 3)), [])
+        evaluation.fit_temperature(np.zeros((0, 3)), [])
 
 
 # --------------------------------------------------------------------------- corruptions
@@ -184,30 +188,32 @@ def test_temperature_scaling_recovers_the_overconfidence_and_improves_nll_and_ec
 def test_every_corruption_is_deterministic_keeps_the_shape_and_grows_with_severity():
     x = _images(6, 32, seed=1)  # 32 px: blur sigmas are stated for 32-pixel images
     x = (x // 2 + 64).astype(np.uint8)  # keep away from 0/255 so no clipping hides a change
-    for kind in evaluate.CORRUPTIONS:
+    for kind in robustness.CORRUPTIONS:
         errors = []
         for s in (1, 2, 3):
-            out = evaluate.corrupt(x, kind, s, seed=3)
+            out = robustness.corrupt(x, kind, s, seed=3)
             assert out.dtype == np.uint8 and out.shape == x.shape, kind
-            assert np.array_equal(out, evaluate.corrupt(x, kind, s, seed=3)), kind
+            assert np.array_equal(out, robustness.corrupt(x, kind, s, seed=3)), kind
             errors.append(np.abs(out.astype(float) - x).mean())
         assert 0 < errors[0] < errors[1] < errors[2], (kind, errors)
 
 
 def test_gaussian_noise_has_the_stated_std_and_depends_on_the_seed():
     x = np.full((4, 32, 32, 3), 128, np.uint8)
-    for s, sigma in enumerate(evaluate.SEVERITIES["gaussian_noise"], start=1):
-        out = evaluate.corrupt(x, "gaussian_noise", s, seed=0).astype(float)
+    for s, sigma in enumerate(robustness.SEVERITIES["gaussian_noise"], start=1):
+        out = robustness.corrupt(x, "gaussian_noise", s, seed=0).astype(float)
         assert out.std() == pytest.approx(sigma * 255, rel=0.05)
         assert out.mean() == pytest.approx(128, abs=1)
-    assert not np.array_equal(evaluate.corrupt(x, "gaussian_noise", 1, seed=0), evaluate.corrupt(x, "gaussian_noise", 1, seed=1))
+    assert not np.array_equal(
+        robustness.corrupt(x, "gaussian_noise", 1, seed=0), robustness.corrupt(x, "gaussian_noise", 1, seed=1)
+    )
 
 
 def test_blur_smooths_edges_but_keeps_flat_images_and_the_mean():
     flat = np.full((2, 16, 16, 3), 77, np.uint8)
-    assert np.array_equal(evaluate.corrupt(flat, "gaussian_blur", 3), flat)
+    assert np.array_equal(robustness.corrupt(flat, "gaussian_blur", 3), flat)
     x = _images(4, 32, seed=2)
-    out = evaluate.corrupt(x, "gaussian_blur", 3).astype(float)
+    out = robustness.corrupt(x, "gaussian_blur", 3).astype(float)
     tv = lambda a: np.abs(np.diff(a.astype(float), axis=2)).mean()  # noqa: E731
     assert tv(out) < tv(x) / 3
     assert out.mean() == pytest.approx(x.mean(), abs=1.0)
@@ -215,16 +221,16 @@ def test_blur_smooths_edges_but_keeps_flat_images_and_the_mean():
 
 def test_contrast_scales_deviations_from_each_channel_mean():
     x = (_images(3, 16, seed=4) // 4 + 96).astype(np.uint8)
-    for s, factor in enumerate(evaluate.SEVERITIES["contrast"], start=1):
-        out = evaluate.corrupt(x, "contrast", s).astype(float)
+    for s, factor in enumerate(robustness.SEVERITIES["contrast"], start=1):
+        out = robustness.corrupt(x, "contrast", s).astype(float)
         np.testing.assert_allclose(out.mean(axis=(1, 2)), x.mean(axis=(1, 2)), atol=0.6)
         np.testing.assert_allclose(out.std(axis=(1, 2)), factor * x.astype(float).std(axis=(1, 2)), atol=0.6)
 
 
 def test_brightness_raises_the_hsv_value_and_keeps_hue_and_saturation():
     x = np.array([[[[40, 80, 120], [0, 0, 0]], [[200, 100, 50], [10, 10, 10]]]], np.uint8)
-    shift = evaluate.SEVERITIES["brightness"][0]
-    out = evaluate.corrupt(x, "brightness", 1)
+    shift = robustness.SEVERITIES["brightness"][0]
+    out = robustness.corrupt(x, "brightness", 1)
     for before, after in zip(x.reshape(-1, 3) / 255.0, out.reshape(-1, 3) / 255.0):
         h0, s0, v0 = colorsys.rgb_to_hsv(*before)
         h1, s1, v1 = colorsys.rgb_to_hsv(*after)
@@ -235,20 +241,20 @@ def test_brightness_raises_the_hsv_value_and_keeps_hue_and_saturation():
 
 def test_jpeg_is_lossy_and_worse_at_lower_quality():
     x = _images(4, 32, seed=5)
-    errs = [np.abs(evaluate.corrupt(x, "jpeg", s).astype(float) - x).mean() for s in (1, 2, 3)]
+    errs = [np.abs(robustness.corrupt(x, "jpeg", s).astype(float) - x).mean() for s in (1, 2, 3)]
     assert 0 < errs[0] < errs[2]
     flat = np.full((1, 16, 16, 3), 128, np.uint8)
-    assert np.abs(evaluate.corrupt(flat, "jpeg", 3).astype(int) - 128).max() <= 2
+    assert np.abs(robustness.corrupt(flat, "jpeg", 3).astype(int) - 128).max() <= 2
 
 
 def test_corrupt_rejects_bad_arguments():
     x = _images(1, 8)
     with pytest.raises(ValueError, match="Known corruptions: gaussian_noise"):
-        evaluate.corrupt(x, "fog", 1)
+        robustness.corrupt(x, "fog", 1)
     with pytest.raises(ValueError, match="severity must be an integer from 1 to 3"):
-        evaluate.corrupt(x, "jpeg", 4)
+        robustness.corrupt(x, "jpeg", 4)
     with pytest.raises(ValueError, match="uint8"):
-        evaluate.corrupt(x.astype(np.float32), "jpeg", 1)
+        robustness.corrupt(x.astype(np.float32), "jpeg", 1)
 
 
 def test_robustness_table_on_a_model_with_a_known_answer():
@@ -256,15 +262,15 @@ def test_robustness_table_on_a_model_with_a_known_answer():
     rng = np.random.default_rng(0)
     x = rng.integers(95, 125, size=(40, 8, 8, 3), dtype=np.uint8)  # all darker than 128 -> class 1
     y = np.ones(40, dtype=int)
-    df = evaluate.robustness_table(model, x, y, samples=30, seed=0)
+    df = robustness.robustness_table(model, x, y, samples=30, seed=0)
     assert df.attrs["n"] == 30 and df.attrs["clean_acc"] == 1.0
-    assert list(df.index) == list(evaluate.CORRUPTIONS) and list(df.columns) == [1, 2, 3]
+    assert list(df.index) == list(robustness.CORRUPTIONS) and list(df.columns) == [1, 2, 3]
     # +0.3 in HSV value lifts every pixel far above 128; contrast keeps the mean; noise and blur barely move it
     assert df.loc["brightness", 3] == 0.0 and df.loc["brightness", 1] == 1.0
     assert (df.loc["contrast"] == 1.0).all() and (df.loc["gaussian_blur"] == 1.0).all()
-    assert df.equals(evaluate.robustness_table(model, x, y, samples=30, seed=0))
-    assert evaluate.robustness_dict(df)["brightness"] == {"1": 1.0, "2": df.loc["brightness", 2], "3": 0.0}
-    assert len(evaluate.subsample(40, 0)) == 40 and len(evaluate.subsample(40, 100)) == 40
+    assert df.equals(robustness.robustness_table(model, x, y, samples=30, seed=0))
+    assert robustness.robustness_dict(df)["brightness"] == {"1": 1.0, "2": df.loc["brightness", 2], "3": 0.0}
+    assert len(robustness.subsample(40, 0)) == 40 and len(robustness.subsample(40, 100)) == 40
 
 
 # --------------------------------------------------------------------------- predictions and saliency
@@ -273,15 +279,15 @@ def test_robustness_table_on_a_model_with_a_known_answer():
 def test_predict_probs_and_flip_tta():
     model = _brightness_model(8)  # flip-invariant: TTA must not change anything
     x = _images(5, 8)
-    probs = evaluate.predict_probs(model, x)
+    probs = inference.predict_probs(model, x)
     np.testing.assert_allclose(probs.sum(1), 1.0)
-    np.testing.assert_allclose(evaluate.predict_probs(model, x, tta=True), probs, atol=1e-6)
+    np.testing.assert_allclose(inference.predict_probs(model, x, tta=True), probs, atol=1e-6)
     cam_model, _ = _cam_model("channels_last")
-    plain = evaluate.predict_probs(cam_model, x)
-    mirrored = evaluate.predict_probs(cam_model, x[:, :, ::-1])
-    tta = evaluate.predict_probs(cam_model, x, tta=True)
+    plain = inference.predict_probs(cam_model, x)
+    mirrored = inference.predict_probs(cam_model, x[:, :, ::-1])
+    tta = inference.predict_probs(cam_model, x, tta=True)
     np.testing.assert_allclose(tta, (plain + mirrored) / 2, atol=1e-6)
-    np.testing.assert_allclose(evaluate.predict_probs(cam_model, x, tta=True, base_probs=plain), tta, atol=1e-6)
+    np.testing.assert_allclose(inference.predict_probs(cam_model, x, tta=True, base_probs=plain), tta, atol=1e-6)
     assert not np.allclose(tta, plain)
 
 
@@ -298,27 +304,28 @@ def test_grad_cam_equals_cam_in_closed_form(data_format):
     # d logit_c / d A_k(i, j) = W[k, c] / (H W); Grad-CAM weights are its spatial mean
     expected = np.maximum(np.einsum("nhwk,nk->nhw", feats, kernel[:, cls].T), 0)
     expected /= expected.reshape(4, -1).max(1)[:, None, None]
-    maps = evaluate.grad_cam(model, x, class_idx=cls)
+    maps = saliency.grad_cam(model, x, class_idx=cls)
     assert maps.shape == (4, 8, 8)
     np.testing.assert_allclose(maps, expected, atol=1e-4)
-    assert evaluate.last_conv_layer(model).name == "features"
+    assert saliency.last_conv_layer(model).name == "features"
 
 
-@pytest.mark.parametrize("name, layer", [("simple_cnn", "block3_relu2"), ("fastnet", "block3_gelu2"),
-                                         ("resnet20", "stage3_block3_out")])
+@pytest.mark.parametrize(
+    "name, layer", [("simple_cnn", "block3_relu2"), ("fastnet", "block3_gelu2"), ("resnet20", "stage3_block3_out")]
+)
 def test_grad_cam_runs_on_the_registered_models(name, layer):
     from cifarkit.models import build_model
 
     model = build_model(name, input_shape=(32, 32, 3), num_classes=4)
     x = _images(3, 32, seed=1)
-    assert evaluate.last_conv_layer(model).name == layer
-    maps, method = evaluate.saliency(model, x)
+    assert saliency.last_conv_layer(model).name == layer
+    maps, method = saliency.saliency(model, x)
     assert method == f"Grad-CAM (layer {layer})"
     assert maps.shape == (3, 32, 32) and maps.dtype == np.float32
     assert np.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1 + 1e-6
     assert (maps.reshape(3, -1).max(1) > 0.99).all()  # scaled to a peak of 1 (an untrained net still has one)
     # explaining another class gives another map
-    other = evaluate.grad_cam(model, x, class_idx=(probs_argmax := evaluate.predict_probs(model, x).argmax(1)) ^ 1)
+    other = saliency.grad_cam(model, x, class_idx=(probs_argmax := inference.predict_probs(model, x).argmax(1)) ^ 1)
     assert other.shape == maps.shape and not np.allclose(other, maps)
     assert len(probs_argmax) == 3
 
@@ -331,7 +338,7 @@ def test_occlusion_finds_the_only_region_the_model_looks_at():
     model = keras.Model(inputs, dense(x))
     dense.set_weights([np.stack([np.full(3, 0.002), np.full(3, -0.002)]).T.astype("float32"), np.zeros(2, "float32")])
     img = np.full((1, 16, 16, 3), 250, np.uint8)  # bright -> class 0; grey patches lower its probability
-    maps, method = evaluate.saliency(model, img)  # no convolution: falls back to occlusion
+    maps, method = saliency.saliency(model, img)  # no convolution: falls back to occlusion
     assert method == "occlusion sensitivity"
     assert maps.shape == (1, 16, 16)
     assert maps[0, :8, :8].max() == pytest.approx(1.0)
@@ -351,21 +358,21 @@ def _save_model(path, num_classes=3, size=8):
 def test_load_trained_model_round_trip_and_clear_errors(tmp_path):
     path = tmp_path / "models" / "tiny" / "model.keras"
     original = _save_model(path, num_classes=3)
-    loaded = evaluate.load_trained_model(path, num_classes=3, input_shape=(8, 8, 3))
+    loaded = run_folder.load_model(path, num_classes=3, input_shape=(8, 8, 3))
     x = _images(3, 8)
-    np.testing.assert_allclose(evaluate.predict_logits(loaded, x), evaluate.predict_logits(original, x), atol=1e-5)
+    np.testing.assert_allclose(inference.predict_logits(loaded, x), inference.predict_logits(original, x), atol=1e-5)
 
     missing = tmp_path / "nowhere" / "model.keras"
     with pytest.raises(FileNotFoundError) as err:
-        evaluate.load_trained_model(missing)
-    assert str(missing) in str(err.value) and "02_train" in str(err.value)
+        run_folder.load_model(missing)
+    assert str(missing) in str(err.value) and "03_train" in str(err.value)
     with pytest.raises(ValueError) as err:
-        evaluate.load_trained_model(path, num_classes=4)
+        run_folder.load_model(path, num_classes=4)
     assert "3 classes" in str(err.value) and "4 classes" in str(err.value)
     with pytest.raises(ValueError, match=r"\(8, 8, 3\)"):
-        evaluate.load_trained_model(path, input_shape=(32, 32, 3))
+        run_folder.load_model(path, input_shape=(32, 32, 3))
     with pytest.raises(ValueError, match="empty path"):
-        evaluate.load_trained_model("")
+        run_folder.load_model("")
 
 
 def test_find_run_models_reads_what_02_and_06_recorded(tmp_path):
@@ -375,41 +382,58 @@ def test_find_run_models_reads_what_02_and_06_recorded(tmp_path):
     _save_model(run / "models" / "resnet20" / "model.keras")
     # the run was written elsewhere and moved here: the absolute path is found again under this run
     old = tmp_path / "old-place" / "run" / "models" / "simple_cnn" / "model.keras"
-    (run / "metrics" / "02_train.json").write_text(json.dumps({"model": "simple_cnn", "model_path": str(old), "epochs_run": 3}))
-    (run / "metrics" / "06_architectures_and_ensembles.json").write_text(json.dumps({"models": [
-        {"name": "simple_cnn", "model_path": str(run / "models" / "simple_cnn" / "model.keras"), "epochs": 3},
-        {"name": "resnet20", "model_path": "models/resnet20/model.keras", "epochs": 2},
-        {"name": "vgg11", "model_path": str(run / "models" / "vgg11" / "model.keras")},
-    ]}))
-    found = evaluate.find_run_models(run)
+    (run / "metrics" / "03_train.json").write_text(
+        json.dumps({"model": "simple_cnn", "model_path": str(old), "epochs_run": 3})
+    )
+    (run / "metrics" / "06_architectures_and_ensembles.json").write_text(
+        json.dumps(
+            {
+                "models": [
+                    {
+                        "name": "simple_cnn",
+                        "model_path": str(run / "models" / "simple_cnn" / "model.keras"),
+                        "epochs": 3,
+                    },
+                    {"name": "resnet20", "model_path": "models/resnet20/model.keras", "epochs": 2},
+                    {"name": "vgg11", "model_path": str(run / "models" / "vgg11" / "model.keras")},
+                ]
+            }
+        )
+    )
+    found = run_folder.find_run_models(run)
     source = "06_architectures_and_ensembles"
     assert [(f["name"], f["source"], f["exists"]) for f in found] == [
-        ("simple_cnn", "02_train", True), ("resnet20", source, True), ("vgg11", source, False)]
+        ("simple_cnn", "03_train", True),
+        ("resnet20", source, True),
+        ("vgg11", source, False),
+    ]
     assert found[1]["epochs_run"] == 2
     assert found[0]["model_path"] == str(run / "models" / "simple_cnn" / "model.keras")
     assert found[0]["epochs_run"] == 3
-    assert evaluate.resolve_model_path(run) == run / "models" / "simple_cnn" / "model.keras"
-    assert evaluate.resolve_model_path(run, str(run / "models" / "resnet20" / "model.keras")).name == "model.keras"
+    assert run_folder.resolve_model_path(run) == run / "models" / "simple_cnn" / "model.keras"
+    assert run_folder.resolve_model_path(run, str(run / "models" / "resnet20" / "model.keras")).name == "model.keras"
 
     empty = tmp_path / "empty-run"
     empty.mkdir()
-    assert evaluate.find_run_models(empty) == []
+    assert run_folder.find_run_models(empty) == []
     with pytest.raises(FileNotFoundError) as err:
-        evaluate.resolve_model_path(empty)
-    assert str(empty) in str(err.value) and "02_train" in str(err.value)
+        run_folder.resolve_model_path(empty)
+    assert str(empty) in str(err.value) and "03_train" in str(err.value)
     with pytest.raises(FileNotFoundError, match="MODEL_PATH"):
-        evaluate.resolve_model_path(empty, str(tmp_path / "no.keras"))
+        run_folder.resolve_model_path(empty, str(tmp_path / "no.keras"))
 
 
 def test_training_info_and_data_mismatch(tmp_path):
     path = tmp_path / "m" / "model.keras"
     path.parent.mkdir()
-    assert evaluate.training_info(path) == {}
+    assert run_folder.training_info(path) == {}
     (path.parent / "metrics.json").write_text(json.dumps({"model": "fastnet", "epochs": 4, "dataset": {"seed": 0}}))
-    info = evaluate.training_info(path)
+    info = run_folder.training_info(path)
     assert info["model"] == "fastnet" and info["epochs_run"] == 4
-    assert evaluate.data_mismatch({"seed": 0, "subset": 20}, {"seed": 0, "subset": 20}) == []
-    assert evaluate.data_mismatch({"seed": 0, "subset": 20}, {"seed": 1, "subset": 20}) == ["seed: 0 (training) vs 1 (now)"]
+    assert evaluation.data_mismatch({"seed": 0, "subset": 20}, {"seed": 0, "subset": 20}) == []
+    assert evaluation.data_mismatch({"seed": 0, "subset": 20}, {"seed": 1, "subset": 20}) == [
+        "seed: 0 (training) vs 1 (now)"
+    ]
 
 
 # --------------------------------------------------------------------------- the notebook
@@ -422,13 +446,13 @@ def test_evaluate_notebook_records_consistent_metrics(smoke_study):
     assert result.ok, [(nb.name, nb.error) for nb in result.notebooks]
     run_dir = result.run_dir
     m = json.loads((run_dir / "metrics" / "04_evaluate.json").read_text())
-    train = json.loads((run_dir / "metrics" / "02_train.json").read_text())
+    train = json.loads((run_dir / "metrics" / "03_train.json").read_text())
 
     assert m["model"] == train["model"] == "simple_cnn" and m["model_path"] == train["model_path"]
     assert m["epochs_run"] == train["epochs_run"] == 1
     n = m["n_test"]
     assert n == train["data"]["counts"]["test"] > 0
-    # the evaluation of the same weights on the same test split gives 02's accuracy
+    # the evaluation of the same weights on the same test split gives 03's accuracy
     assert m["test_acc"] == pytest.approx(train["test_acc"], abs=1e-9)
     lo, hi = m["test_acc_ci"]
     assert 0 <= lo <= m["test_acc"] <= hi <= 1
@@ -452,11 +476,13 @@ def test_evaluate_notebook_records_consistent_metrics(smoke_study):
     assert m["temperature"] > 0 and m["nll_after"] <= m["nll_before"] + 1e-9  # fitted on validation, so usually
     assert m["tta"] is True and 0 <= m["tta_acc"] <= 1
     assert m["tta_gain"] == pytest.approx(m["tta_acc"] - m["test_acc"])
-    assert set(m["robustness"]) == set(evaluate.CORRUPTIONS)
+    assert set(m["robustness"]) == set(robustness.CORRUPTIONS)
     assert all(set(v) == {"1", "2", "3"} and all(0 <= a <= 1 for a in v.values()) for v in m["robustness"].values())
     assert m["robustness_n"] == n  # CORRUPTION_SAMPLES is 0 in the smoke profile: all test images
     assert m["robustness_clean_acc"] == pytest.approx(m["test_acc"])
     assert m["saliency_method"].startswith("Grad-CAM")
     html = (run_dir / "04_evaluate.html").read_text()
-    assert html.count("data:image/png;base64") >= 8  # bars, confusion, 2 galleries, reliability, corruptions x2, saliency
+    assert (
+        html.count("data:image/png;base64") >= 8
+    )  # bars, confusion, 2 galleries, reliability, corruptions x2, saliency
     assert "Reliability" in html and "Grad-CAM" in html

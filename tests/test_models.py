@@ -12,8 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from cifarkit import backend
-from cifarkit import models
+from cifarkit import backend, models
 from cifarkit.models import common
 from cifarkit.models.layers import FusedBatchNorm
 from cifarkit.models.resnet import ZeroPadShortcut
@@ -22,12 +21,24 @@ keras = backend.keras()
 torch = pytest.importorskip("torch") if backend.name() == "torch" else None
 
 # Keras' torch backend calls np.array(tensor, copy=False), which numpy 2 flags; not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
 
 SIZES = [((32, 32, 3), 10), ((64, 64, 3), 2)]
 EXPECTED_MODELS = {
-    "densenet_bc_100", "fastnet", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
-    "simple_cnn", "vgg11", "vgg16", "wrn_16_4", "wrn_28_10",
+    "densenet_bc_100",
+    "fastnet",
+    "resnet20",
+    "resnet32",
+    "resnet44",
+    "resnet56",
+    "resnet110",
+    "simple_cnn",
+    "vgg11",
+    "vgg16",
+    "wrn_16_4",
+    "wrn_28_10",
 }
 
 
@@ -166,7 +177,9 @@ def test_bad_num_classes(num_classes):
 
 
 def test_bad_options_say_what_is_accepted():
-    with pytest.raises(TypeError, match="does not accept option.*widht_multiplier.*Options it accepts: .*width_multiplier"):
+    with pytest.raises(
+        TypeError, match="does not accept option.*widht_multiplier.*Options it accepts: .*width_multiplier"
+    ):
         models.build_model("resnet20", widht_multiplier=2)
     with pytest.raises(ValueError, match="fixes depth=20; received depth=32"):
         models.build_model("resnet20", depth=32)
@@ -245,7 +258,10 @@ def _bn_pair(channels=5, momentum=0.9, epsilon=1e-3):
     fused.build(shape)
     plain.build(shape)
     weights = [
-        rng.uniform(0.5, 2, channels), rng.normal(size=channels), rng.normal(size=channels), rng.uniform(0.5, 2, channels)
+        rng.uniform(0.5, 2, channels),
+        rng.normal(size=channels),
+        rng.normal(size=channels),
+        rng.uniform(0.5, 2, channels),
     ]
     for layer in (fused, plain):
         layer.set_weights([w.astype("float32") for w in weights])
@@ -265,9 +281,7 @@ def test_fused_batch_norm_matches_keras_in_training():
     a = _np(fused(x, training=True))
     b = _np(plain(x, training=True))
     np.testing.assert_allclose(a, b, atol=1e-5)
-    np.testing.assert_allclose(
-        _np(fused.moving_mean), _np(plain.moving_mean), atol=1e-5
-    )
+    np.testing.assert_allclose(_np(fused.moving_mean), _np(plain.moving_mean), atol=1e-5)
     # PyTorch's kernel updates the moving variance with the unbiased batch variance: factor n / (n - 1).
     n = x.size // x.shape[backend.channel_axis()]
     batch_var_fused = (_np(fused.moving_variance) - momentum * var0) / (1 - momentum)
@@ -358,9 +372,7 @@ def test_save_load_round_trip_gives_identical_predictions(name, tmp_path):
     path = tmp_path / f"{name}.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
-    np.testing.assert_array_equal(
-        _np(loaded(x, training=False)), _np(model(x, training=False))
-    )
+    np.testing.assert_array_equal(_np(loaded(x, training=False)), _np(model(x, training=False)))
     assert loaded.get_layer("preprocess").mean == [0.5, 0.4, 0.3]
     assert models.count_params(loaded) == models.count_params(model)
 

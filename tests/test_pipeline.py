@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cifarkit.pipeline import Augment, TrainPipeline, cutmix, cutout, mixup, one_hot, random_crop, random_flip
+from cifarkit.training.augment import Augment, TrainPipeline, cutmix, cutout, mixup, one_hot, random_crop, random_flip
 
 
 def _images(n=64, h=8, w=8, seed=0):
@@ -20,7 +20,12 @@ def test_crop_keeps_shape_and_dtype_and_is_a_translation():
     padded = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)))
     offsets = set()
     for i in range(len(x)):
-        matches = [(dy, dx) for dy in range(5) for dx in range(5) if np.array_equal(out[i], padded[i, dy : dy + 8, dx : dx + 8])]
+        matches = [
+            (dy, dx)
+            for dy in range(5)
+            for dx in range(5)
+            if np.array_equal(out[i], padded[i, dy : dy + 8, dx : dx + 8])
+        ]
         assert matches, f"image {i} is not a 2-pixel translation of its input"
         offsets.add(matches[0])
     assert len(offsets) > 15  # offsets vary per image, not one per batch

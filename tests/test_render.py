@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cifarkit import render, runner
+from cifarkit.report import render, runner
 
 MM = 72 / 25.4
 MARGIN = 12 * MM  # @page margin in render.REPORT_CSS
@@ -47,9 +47,14 @@ def require(tool: str) -> str:
 # ------------------------------------------------------------------ PDF inspection
 def _mul(a, b):
     """PDF matrices [a b c d e f] (row vectors): the product a x b."""
-    return (a[0] * b[0] + a[1] * b[2], a[0] * b[1] + a[1] * b[3],
-            a[2] * b[0] + a[3] * b[2], a[2] * b[1] + a[3] * b[3],
-            a[4] * b[0] + a[5] * b[2] + b[4], a[4] * b[1] + a[5] * b[3] + b[5])
+    return (
+        a[0] * b[0] + a[1] * b[2],
+        a[0] * b[1] + a[1] * b[3],
+        a[2] * b[0] + a[3] * b[2],
+        a[2] * b[1] + a[3] * b[3],
+        a[4] * b[0] + a[5] * b[2] + b[4],
+        a[4] * b[1] + a[5] * b[3] + b[5],
+    )
 
 
 def image_placements(pdf_path):
@@ -77,8 +82,9 @@ def image_placements(pdf_path):
                 if xo.get("/Subtype") == "/Image":
                     corners = [(x * m[0] + y * m[2] + m[4], x * m[1] + y * m[3] + m[5]) for x in (0, 1) for y in (0, 1)]
                     xs, ys = [c[0] for c in corners], [c[1] for c in corners]
-                    found.append((page_no, (min(xs), min(ys), max(xs), max(ys)),
-                                  (int(xo["/Width"]), int(xo["/Height"])), box))
+                    found.append(
+                        (page_no, (min(xs), min(ys), max(xs), max(ys)), (int(xo["/Width"]), int(xo["/Height"])), box)
+                    )
                 elif xo.get("/Subtype") == "/Form":
                     fm = tuple(float(v) for v in xo.get("/Matrix", [1, 0, 0, 1, 0, 0]))
                     walk(xo, xo.get("/Resources", resources), _mul(fm, m), page_no, box)
@@ -112,20 +118,25 @@ def pdf_pages(pdf_path) -> int:
 
 
 def pdfimages_rows(pdf_path):
-    out = subprocess.run([require("pdfimages"), "-list", str(pdf_path)], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [require("pdfimages"), "-list", str(pdf_path)], capture_output=True, text=True, check=True
+    ).stdout
     rows = [ln.split() for ln in out.splitlines()[2:] if ln.strip()]
     return [r for r in rows if r[2] == "image"]  # soft masks (alpha) are listed as "smask"
 
 
 def pdf_words(pdf_path):
     """``[(page, word, xMin, yMin, xMax, yMax, page_w, page_h)]`` from ``pdftotext -bbox``."""
-    out = subprocess.run([require("pdftotext"), "-bbox", str(pdf_path), "-"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [require("pdftotext"), "-bbox", str(pdf_path), "-"], capture_output=True, text=True, check=True
+    ).stdout
     words = []
-    for n, (pw, ph, body) in enumerate(re.findall(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', out, re.S), 1):
+    for n, (pw, ph, body) in enumerate(
+        re.findall(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', out, re.S), 1
+    ):
         for x0, y0, x1, y1, w in re.findall(
-                r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>', body):
+            r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>', body
+        ):
             words.append((n, w, float(x0), float(y0), float(x1), float(y1), float(pw), float(ph)))
     return words
 
@@ -163,13 +174,29 @@ def hard_notebook(tmp_path_factory):
     nb.cells = [
         nbformat.v4.new_markdown_cell("# Render check\nInline TeX stays readable as text: $a^2 + b^2$."),
         code("print(TOKENS)  # CODE_MARKER " + "x" * 200, [out("stream", name="stdout", text=TOKENS + "\n")], 1),
-        code("show_wide()", [out("display_data", data={"image/png": _png(2400, 300, (200, 40, 40)),
-                                                        "text/plain": "<wide figure>"})], 2),
-        code("show_tall()", [out("display_data", data={"image/png": _png(300, 2400, (40, 120, 200)),
-                                                        "text/plain": "<tall figure>"})], 3),
+        code(
+            "show_wide()",
+            [out("display_data", data={"image/png": _png(2400, 300, (200, 40, 40)), "text/plain": "<wide figure>"})],
+            2,
+        ),
+        code(
+            "show_tall()",
+            [out("display_data", data={"image/png": _png(300, 2400, (40, 120, 200)), "text/plain": "<tall figure>"})],
+            3,
+        ),
         code("table", [out("execute_result", data={"text/html": table, "text/plain": "table"}, execution_count=4)], 4),
-        code("1 / 0", [out("error", ename="ZeroDivisionError", evalue="division by zero",
-                           traceback=["ZeroDivisionError: division by zero"])], 5),
+        code(
+            "1 / 0",
+            [
+                out(
+                    "error",
+                    ename="ZeroDivisionError",
+                    evalue="division by zero",
+                    traceback=["ZeroDivisionError: division by zero"],
+                )
+            ],
+            5,
+        ),
     ]
     path = tmp_path_factory.mktemp("hard") / "09_hard.ipynb"
     nbformat.write(nb, str(path))
@@ -177,20 +204,36 @@ def hard_notebook(tmp_path_factory):
 
 
 MANIFEST = {
-    "run_id": "20260101-000000-smoke", "profile": "smoke", "profile_description": "tiny", "seed": 0,
-    "data": {"source": "synthetic:40", "sha256": None}, "command": "run_all.py --profile smoke",
-    "git": {"commit": "0123abc", "dirty": False}, "versions": {"python": "3.11", "keras": "3.15"},
-    "hardware": {"cpu_count": 2}, "keras_backend": "torch", "started_at": "2026-01-01T00:00:00+0000",
+    "run_id": "20260101-000000-smoke",
+    "profile": "smoke",
+    "profile_description": "tiny",
+    "seed": 0,
+    "data": {"source": "synthetic:40", "sha256": None},
+    "command": "run_all.py --profile smoke",
+    "git": {"commit": "0123abc", "dirty": False},
+    "versions": {"python": "3.11", "keras": "3.15"},
+    "hardware": {"cpu_count": 2},
+    "keras_backend": "torch",
+    "started_at": "2026-01-01T00:00:00+0000",
 }
-ENTRY = {"parameters": {"MODEL": "resnet20", "SEED": 7, "DATA_SUBSET": 20}, "started_at": "2026-01-01T00:00:05+0000",
-         "execute_seconds": 12.5, "status": "ok"}
+ENTRY = {
+    "parameters": {"MODEL": "resnet20", "SEED": 7, "DATA_SUBSET": 20},
+    "started_at": "2026-01-01T00:00:05+0000",
+    "execute_seconds": 12.5,
+    "status": "ok",
+}
 
 
 def _render(nb_path, tmp_path, no_code=False):
     header = render.facts_html(render.report_facts(MANIFEST, "09_hard", ENTRY))
     footer = render.provenance_html(render.report_provenance(MANIFEST, ENTRY))
-    return render.render_html(nb_path, tmp_path / ("nocode.html" if no_code else "report.html"), no_code=no_code,
-                              header_html=header, footer_html=footer)
+    return render.render_html(
+        nb_path,
+        tmp_path / ("nocode.html" if no_code else "report.html"),
+        no_code=no_code,
+        header_html=header,
+        footer_html=footer,
+    )
 
 
 def test_html_is_self_contained_and_carries_facts_and_provenance(hard_notebook, tmp_path):
@@ -203,7 +246,11 @@ def test_html_is_self_contained_and_carries_facts_and_provenance(hard_notebook, 
     assert "cdnjs" not in text and "mathjax" not in text.lower()
     assert text.count('src="data:image/png;base64,') == 2
     # key facts first, provenance last, with the run's values
-    facts, first_cell, provenance = text.index('id="ck-facts"'), text.index("Render check"), text.index('id="ck-provenance"')
+    facts, first_cell, provenance = (
+        text.index('id="ck-facts"'),
+        text.index("Render check"),
+        text.index('id="ck-provenance"'),
+    )
     assert facts < first_cell < text.index("ZeroDivisionError") < provenance
     for value in ("20260101-000000-smoke", "synthetic:40", "resnet20", "12.5 s", "0123abc", "3.15"):
         assert value in text
@@ -279,12 +326,18 @@ def test_run_writes_a_pdf_per_notebook_with_every_figure_whole(explore_run, tmp_
 
 
 @pytest.mark.notebook
-def test_no_code_applies_to_the_pdf(explore_run, tmp_path):
+def test_code_is_left_out_of_the_pdf_unless_asked_for(explore_run, tmp_path):
     run_dir = explore_run.run_dir
-    html = render.render_html(run_dir / "01_explore_data.ipynb", tmp_path / "nc.html", no_code=True)
+    nb = run_dir / "01_explore_data.ipynb"
+    html = render.render_html(nb, tmp_path / "nc.html", no_code=True)
     pdf = render.render_pdf(html, tmp_path / "nc.pdf")
-    with_code, without = pdf_text(run_dir / "01_explore_data.pdf"), pdf_text(pdf)
+    coded = render.render_pdf(render.render_html(nb, tmp_path / "c.html", print_code=True), tmp_path / "c.pdf")
+    default, with_code, without = pdf_text(run_dir / "01_explore_data.pdf"), pdf_text(coded), pdf_text(pdf)
     assert "resolve_run_dir" in with_code and "resolve_run_dir" not in without
+    assert "resolve_run_dir" not in default  # the run's own PDF: code folded away
+    assert "resolve_run_dir" in (run_dir / "01_explore_data.html").read_text()  # the HTML keeps it behind a toggle
     assert "Exact duplicates" in without  # the prose and outputs stay
-    assert pdf_pages(pdf) <= pdf_pages(run_dir / "01_explore_data.pdf")
-    assert len(pdfimages_rows(pdf)) == len(pdfimages_rows(run_dir / "01_explore_data.pdf"))
+    assert pdf_pages(pdf) <= pdf_pages(coded)
+    assert (
+        len(pdfimages_rows(pdf)) == len(pdfimages_rows(coded)) == len(pdfimages_rows(run_dir / "01_explore_data.pdf"))
+    )

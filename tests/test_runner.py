@@ -2,21 +2,21 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
-
-from cifarkit import config, render, runner
 from conftest import REPO
+
+from cifarkit import run_folder
+from cifarkit.report import profiles, render, runner
 
 
 def test_profiles_are_complete():
-    names = config.list_profiles()
+    names = profiles.list_profiles()
     assert {"smoke", "quick", "standard", "full"} <= set(names)
     for name in names:
-        prof = config.load_profile(name)
+        prof = profiles.load_profile(name)
         assert prof.description and prof.expected_minutes > 0
         # every parameter a profile sets is declared by its notebook
         runner.plan_run(name)
@@ -24,12 +24,12 @@ def test_profiles_are_complete():
 
 def test_unknown_profile_is_rejected_with_the_valid_ones():
     with pytest.raises(ValueError, match=r"Unknown profile 'fastest'.*smoke"):
-        config.load_profile("fastest")
+        profiles.load_profile("fastest")
 
 
 def test_unknown_parameter_and_notebook_are_rejected():
     with pytest.raises(ValueError, match=r"Unknown parameter\(s\) EPOCHZ.*Valid parameters:.*SEED"):
-        runner.plan_run("smoke", {"EPOCHZ": 3}, only=["01", "02"])
+        runner.plan_run("smoke", {"EPOCHZ": 3}, only=["01", "03"])
     with pytest.raises(ValueError, match=r"Unknown notebook '09'"):
         runner.plan_run("smoke", only=["09"])
 
@@ -43,20 +43,40 @@ def test_parse_value_reads_like_yaml():
 
 
 def test_cli_rejects_bad_input_before_running(tmp_path):
-    out = subprocess.run([sys.executable, str(REPO / "run_all.py"), "--profile", "nope", "--out", str(tmp_path)],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, str(REPO / "run_all.py"), "--profile", "nope", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2
     assert "Unknown profile 'nope'" in out.stderr and "standard" in out.stderr
     assert list(tmp_path.iterdir()) == []  # nothing was created
-    out = subprocess.run([sys.executable, str(REPO / "run_all.py"), "--profile", "smoke", "-p", "NOPE", "1",
-                          "--only", "01", "02", "--out", str(tmp_path)], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "run_all.py"),
+            "--profile",
+            "smoke",
+            "-p",
+            "NOPE",
+            "1",
+            "--only",
+            "01",
+            "03",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2 and "Unknown parameter(s) NOPE" in out.stderr
     assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_list_shows_profiles_and_parameters():
-    out = subprocess.run([sys.executable, str(REPO / "run_all.py"), "--list"], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, str(REPO / "run_all.py"), "--list"], capture_output=True, text=True, check=True
+    )
     for word in ("smoke", "quick", "standard", "full", "01_explore_data", "DATA_SUBSET"):
         assert word in out.stdout
 
@@ -84,7 +104,8 @@ def test_domain_parameters_accept_commas_or_spaces():
 
 
 def test_image_size_and_class_names_reach_every_notebook_that_declares_them():
-    _, plan = runner.plan_run("smoke", only=["01", "02"], image_size=48, class_names="a b c d")
+    # synthetic data has 4 classes: 4 names fit (the count is checked before any notebook runs)
+    _, plan = runner.plan_run("smoke", only=["01", "03"], data="synthetic:40", image_size=48, class_names="a b c d")
     for spec, params in plan:
         declared = runner.notebook_parameters(spec)
         assert params.get("IMAGE_SIZE") == (48 if "IMAGE_SIZE" in declared else None)
@@ -93,7 +114,7 @@ def test_image_size_and_class_names_reach_every_notebook_that_declares_them():
 
 
 def test_missing_notebook_file_is_named(monkeypatch, tmp_path):
-    monkeypatch.setattr(config, "NOTEBOOKS_DIR", tmp_path)
+    monkeypatch.setattr(profiles, "NOTEBOOKS_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match=r"01_explore_data.*does not exist.*--skip 01"):
         runner.plan_run("smoke", only=["01"])
 
@@ -115,9 +136,15 @@ def _fake_run(tmp_path, **extra):
     """A run folder as an earlier session leaves it (only what resume reads before running anything)."""
     run_dir = tmp_path / "20260101-000000-smoke"
     run_dir.mkdir()
-    manifest = {"run_id": run_dir.name, "profile": "smoke", "overrides": {},
-                "data": {"source": "synthetic:40", "sha256": None, "argument": "synthetic:40"},
-                "class_names": ["a", "b", "c", "d"], "notebooks": {}, **extra}
+    manifest = {
+        "run_id": run_dir.name,
+        "profile": "smoke",
+        "overrides": {},
+        "data": {"source": "synthetic:40", "sha256": None, "argument": "synthetic:40"},
+        "class_names": ["a", "b", "c", "d"],
+        "notebooks": {},
+        **extra,
+    }
     (run_dir / "manifest.json").write_text(json.dumps(manifest))
     return run_dir
 
@@ -130,21 +157,33 @@ def test_resume_refuses_a_conflicting_profile_data_or_class_names(tmp_path):
         runner.run_study(data="synthetic:60", resume=run_dir, log=lambda *a: None)
     with pytest.raises(ValueError, match=r"class-names 'w,x,y,z'"):
         runner.run_study(class_names="w,x,y,z", resume=run_dir, only=["01"], log=lambda *a: None)
-    # a live runner still writing the folder
-    (run_dir / runner.LOCK_NAME).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
-    with pytest.raises(ValueError, match=r"still being written by process"):
-        runner.run_study(resume=run_dir, log=lambda *a: None)
-    assert sorted(p.name for p in run_dir.iterdir()) == [runner.LOCK_NAME, "manifest.json"]  # nothing ran
+    # a live runner still writing the folder: it holds the run's lock
+    with run_folder.acquire_lock(run_dir, "2026-01-01T00:00:00+0000"):
+        assert run_folder.lock_holder(run_dir)["pid"] == os.getpid()
+        with pytest.raises(ValueError, match=rf"being written by process {os.getpid()}"):
+            runner.run_study(resume=run_dir, log=lambda *a: None)
+        assert sorted(p.name for p in run_dir.iterdir()) == [run_folder.LOCK, "manifest.json"]  # nothing ran
+    assert run_folder.lock_holder(run_dir) is None
+    assert sorted(p.name for p in run_dir.iterdir()) == ["manifest.json"]
 
 
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_resume_keeps_what_succeeded_and_runs_the_rest(tmp_path, monkeypatch):
-    # session 1: no Chromium (PDF skipped, with the fix), custom class names, 02 fails on a bad EPOCHS
+    # session 1: no Chromium (PDF skipped, with the fix), custom class names, 03 fails on a missing PRETRAINED
+    # (a value of the wrong type would be refused before any notebook ran: tests/test_hostile_run.py)
     monkeypatch.setenv("CIFARKIT_CHROMIUM", str(tmp_path / "no-such-browser"))
-    first = runner.run_study("smoke", data="synthetic:40", out=tmp_path, only=["01", "02"],
-                             overrides={"EPOCHS": "many"}, class_names="disc box tri plus", log=lambda *a: None)
-    assert {nb.name: nb.status for nb in first.notebooks} == {"01_explore_data": "ok", "02_train": "failed"}
+    missing_model = str(tmp_path / "no-such-model.keras")
+    first = runner.run_study(
+        "smoke",
+        data="synthetic:40",
+        out=tmp_path,
+        only=["01", "03"],
+        overrides={"PRETRAINED": missing_model},
+        class_names="disc box tri plus",
+        log=lambda *a: None,
+    )
+    assert {nb.name: nb.status for nb in first.notebooks} == {"01_explore_data": "ok", "03_train": "failed"}
     run_dir = first.run_dir
     m1 = json.loads((run_dir / "manifest.json").read_text())
     assert m1["class_names"] == ["disc", "box", "tri", "plus"]
@@ -153,28 +192,34 @@ def test_resume_keeps_what_succeeded_and_runs_the_rest(tmp_path, monkeypatch):
     e01 = m1["notebooks"]["01_explore_data"]
     assert e01["outputs"]["html"] == "01_explore_data.html" and e01["outputs"]["pdf"] is None
     assert "apt-get install chromium" in e01["pdf_skipped"] and not (run_dir / "01_explore_data.pdf").exists()
-    assert not (run_dir / runner.LOCK_NAME).exists()
+    assert not (run_dir / run_folder.LOCK).exists()
 
-    # session 2: resume with a valid EPOCHS; 01 is kept, 02 runs again
+    # session 2: resume with a valid EPOCHS; 01 is kept, 03 runs again
     monkeypatch.delenv("CIFARKIT_CHROMIUM")
-    second = runner.run_study(resume=run_dir, only=["01", "02"], overrides={"EPOCHS": 1}, log=lambda *a: None)
+    second = runner.run_study(
+        resume=run_dir, only=["01", "03"], overrides={"EPOCHS": 1, "PRETRAINED": ""}, log=lambda *a: None
+    )
     assert second.ok and second.run_dir == run_dir
     assert [(nb.name, nb.status, nb.reused) for nb in second.notebooks] == [
-        ("01_explore_data", "ok", True), ("02_train", "ok", False)]
+        ("01_explore_data", "ok", True),
+        ("03_train", "ok", False),
+    ]
     m2 = json.loads((run_dir / "manifest.json").read_text())
-    e01b, e02 = m2["notebooks"]["01_explore_data"], m2["notebooks"]["02_train"]
+    e01b, e02 = m2["notebooks"]["01_explore_data"], m2["notebooks"]["03_train"]
     for key in ("started_at", "finished_at", "execute_seconds", "parameters"):
         assert e01b[key] == e01[key]  # the earlier entry and its timings are kept
     assert e02["status"] == "ok" and e02["resumed"] == 1 and e02["parameters"]["EPOCHS"] == 1
     assert e02["parameters"]["DATA"] == "synthetic:40"  # the run's data, not given again
     assert [a["status"] for a in e02["previous_attempts"]] == ["failed"]
-    assert "many" in str(e02["previous_attempts"][0]["parameters"]["EPOCHS"])
-    assert len(m2["resumed_at"]) == 1 and m2["resumed_at"][0]["notebooks"] == ["02_train"]
+    assert e02["previous_attempts"][0]["parameters"]["PRETRAINED"] == missing_model
+    assert len(m2["resumed_at"]) == 1 and m2["resumed_at"][0]["notebooks"] == ["03_train"]
     assert m2["status"] == "ok" and m2["started_at"] == m1["started_at"]
-    assert m2["duration_seconds"] == pytest.approx(m1["duration_seconds"] + m2["resumed_at"][0]["duration_seconds"], abs=0.02)
-    assert m2["overrides"] == {"EPOCHS": 1}
-    assert json.loads((run_dir / "metrics" / "02_train.json").read_text())["epochs_run"] == 1
+    assert m2["duration_seconds"] == pytest.approx(
+        m1["duration_seconds"] + m2["resumed_at"][0]["duration_seconds"], abs=0.02
+    )
+    assert m2["overrides"] == {"PRETRAINED": "", "EPOCHS": 1}
+    assert json.loads((run_dir / "metrics" / "03_train.json").read_text())["epochs_run"] == 1
     if render.find_chromium():  # the kept notebook's report gets the PDF it lacked
         assert e01b["outputs"]["pdf"] == "01_explore_data.pdf" and (run_dir / "01_explore_data.pdf").is_file()
-    assert "02_train" in (run_dir / "index.html").read_text()
+    assert "03_train" in (run_dir / "index.html").read_text()
     assert (tmp_path / "index.html").read_text().count(run_dir.name) >= 1

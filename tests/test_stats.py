@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from cifarkit import stats
+from cifarkit.analysis import stats
 
 
 def test_bootstrap_ci_covers_the_true_accuracy_about_95_percent_of_the_time():
@@ -74,7 +74,7 @@ def test_mcnemar_counts_the_discordant_pairs_from_predictions():
     y = np.zeros(20, dtype=int)
     a = np.zeros(20, dtype=int)
     b = np.zeros(20, dtype=int)
-    a[:3] = 1   # A wrong, B right on 3 -> c = 3
+    a[:3] = 1  # A wrong, B right on 3 -> c = 3
     b[3:10] = 1  # B wrong, A right on 7 -> b = 7
     a[10:12] = b[10:12] = 1  # both wrong: not discordant
     r = stats.mcnemar(y, a, b)

@@ -20,15 +20,18 @@ import pytest
 from cifarkit import backend  # noqa: F401  (configures the Keras backend first)
 from cifarkit.cli import main
 from cifarkit.data import load_dataset
-from cifarkit.recipes import RECIPES, TrainConfig, parse_override, resolve_recipe
-from cifarkit.train import (
+from cifarkit.training import (
+    RECIPES,
+    TrainConfig,
     TrainingDivergedError,
     evaluate_model,
-    load_checkpoint,
     lr_schedule_values,
+    parse_override,
     predict_logits,
+    resolve_recipe,
     train,
 )
+from cifarkit.training.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL_CNN = {"widths": [16, 32, 64], "dense_units": 64}
@@ -60,7 +63,14 @@ def trained(dataset, tmp_path_factory):
 def test_paper_recipe_follows_he_et_al():
     c = resolve_recipe("paper", model="resnet20")
     assert (c.optimizer, c.momentum, c.nesterov, c.weight_decay, c.weight_decay_mode) == ("sgd", 0.9, False, 1e-4, "l2")
-    assert (c.lr, c.batch_size, c.epochs, c.schedule, c.milestones, c.gamma) == (0.1, 128, 164, "step", (0.5, 0.75), 0.1)
+    assert (c.lr, c.batch_size, c.epochs, c.schedule, c.milestones, c.gamma) == (
+        0.1,
+        128,
+        164,
+        "step",
+        (0.5, 0.75),
+        0.1,
+    )
     assert c.crop == 4 and c.flip and c.peak_lr() == 0.1
 
 
@@ -164,8 +174,18 @@ def test_simple_cnn_learns_the_synthetic_set(trained, dataset):
     for key in ("train_loss_aug", "train_acc_aug", "val_loss", "val_acc", "lr", "epoch_seconds", "images_per_sec"):
         assert key in row
     assert "test_acc_monitor" not in row
-    expected = ("train_seconds", "total_seconds", "images_per_sec_mean", "images_per_sec_peak", "params",
-                "peak_rss_mib", "device", "config", "dataset", "versions")
+    expected = (
+        "train_seconds",
+        "total_seconds",
+        "images_per_sec_mean",
+        "images_per_sec_peak",
+        "params",
+        "peak_rss_mib",
+        "device",
+        "config",
+        "dataset",
+        "versions",
+    )
     for key in expected:
         assert key in m
     assert m["dataset"]["source"] == "synthetic:100" and m["versions"]["backend"] == "torch"
@@ -211,7 +231,9 @@ def test_saved_model_reloads_and_predicts_the_same(trained, dataset):
     assert a.shape == (len(dataset.x_test), 4) and a.dtype == np.float32
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     loss, acc, logits = evaluate_model(loaded, dataset.x_test, dataset.y_test, 50)
-    assert acc == pytest.approx(result.metrics["test_acc"]) and loss == pytest.approx(result.metrics["test_loss"], rel=1e-4)
+    assert acc == pytest.approx(result.metrics["test_acc"]) and loss == pytest.approx(
+        result.metrics["test_loss"], rel=1e-4
+    )
 
 
 def test_finished_run_returns_its_final_state(trained, dataset):
@@ -227,7 +249,9 @@ def test_finished_run_returns_its_final_state(trained, dataset):
 
 def test_checkpoint_with_another_config_is_refused(trained, dataset):
     result, _ = trained
-    with pytest.raises(ValueError, match=r"different config \(lr: checkpoint 0\.05, now 0\.1.*another out_dir.*resume=False"):
+    with pytest.raises(
+        ValueError, match=r"different config \(lr: checkpoint 0\.05, now 0\.1.*another out_dir.*resume=False"
+    ):
         train(dataset, small_config(lr=0.1), result.out_dir, progress=False)
 
 
@@ -250,7 +274,13 @@ def test_test_accuracy_monitor_and_early_stop(dataset, tmp_path):
         seen.append(record["epoch"])
         return record["epoch"] >= 2
 
-    result = train(dataset, small_config(eval_test_every_epoch=True, epochs=4), tmp_path, progress=False, callbacks=[stop_after_two])
+    result = train(
+        dataset,
+        small_config(eval_test_every_epoch=True, epochs=4),
+        tmp_path,
+        progress=False,
+        callbacks=[stop_after_two],
+    )
     assert seen == [1, 2] and result.metrics["stopped_early"] and result.metrics["epochs"] == 2
     assert all("test_acc_monitor" in r for r in result.history)
 
@@ -298,12 +328,17 @@ def test_fast_recipe_initializes_fastnet_whitening(dataset, tmp_path):
 
 def test_airbench_parameter_groups():
     from cifarkit.models import build_model
-    from cifarkit.train import make_optimizer
+    from cifarkit.training.optim import make_optimizer
 
     keras = backend.keras()
 
     config = resolve_recipe("fast")
-    assert (config.freeze_whitening, config.whiten_bias_epochs, config.bn_bias_lr_scale, config.lookahead_every) == (True, 3, 64.0, 5)
+    assert (config.freeze_whitening, config.whiten_bias_epochs, config.bn_bias_lr_scale, config.lookahead_every) == (
+        True,
+        3,
+        64.0,
+        5,
+    )
     model = build_model("fastnet", input_shape=(32, 32, 3), num_classes=4, block_widths=[16, 32, 32])
     model.get_layer("stem_conv").kernel.trainable = False
     groups = {g["name"]: g for g in make_optimizer(model, config).param_groups}
@@ -322,7 +357,7 @@ def test_airbench_parameter_groups():
 
 
 def test_whitening_kernel_stays_and_its_bias_freezes_after_its_epochs(dataset, tmp_path):
-    from cifarkit.train import CHECKPOINT_NAME
+    from cifarkit.training.checkpoint import CHECKPOINT_NAME
 
     seen = []
 
@@ -331,7 +366,9 @@ def test_whitening_kernel_stays_and_its_bias_freezes_after_its_epochs(dataset, t
         values = dict(zip(state["variable_paths"], state["variables"]))
         seen.append({k: values[k].numpy().copy() for k in ("stem_conv/kernel", "stem_conv/bias")})
 
-    config = resolve_recipe("fast", epochs=3, batch_size=64, whiten_bias_epochs=1, model_options={"block_widths": [16, 32, 32]})
+    config = resolve_recipe(
+        "fast", epochs=3, batch_size=64, whiten_bias_epochs=1, model_options={"block_widths": [16, 32, 32]}
+    )
     result = train(dataset, config, tmp_path, progress=False, callbacks=[snapshot])
     assert np.isfinite(result.history[-1]["train_loss_aug"]) and len(seen) == 3
     assert np.abs(seen[0]["stem_conv/bias"]).max() > 0  # trained in epoch 1 (it starts at zero)
@@ -345,7 +382,9 @@ def test_whiten_eps_sets_the_frozen_whitening_gain(dataset, tmp_path):
     # each whitening filter is v / sqrt(lam + eps) (and its negative), so its norm is 1 / sqrt(lam + eps)
     norms = {}
     for eps in (5e-4, 10.0):
-        config = resolve_recipe("fast", epochs=1, batch_size=64, whiten_eps=eps, model_options={"block_widths": [16, 32, 32]})
+        config = resolve_recipe(
+            "fast", epochs=1, batch_size=64, whiten_eps=eps, model_options={"block_widths": [16, 32, 32]}
+        )
         result = train(dataset, config, tmp_path / str(eps), progress=False)
         kernel = result.model.get_layer("stem_conv").kernel.numpy()
         norms[eps] = np.linalg.norm(kernel.reshape(-1, kernel.shape[-1]), axis=0)
@@ -360,7 +399,7 @@ def test_lookahead_pulls_toward_the_average_and_ends_there():
     import torch
 
     from cifarkit.models import build_model
-    from cifarkit.train import Lookahead
+    from cifarkit.training.optim import Lookahead
 
     model = build_model("simple_cnn", input_shape=(8, 8, 3), num_classes=2, widths=[4], dense_units=4)
     la = Lookahead(model, every=2, total_steps=10)
@@ -416,10 +455,31 @@ def test_cli_bad_input_exits_2_with_a_message(argv, message, tmp_path, capsys):
 
 def _cli_train(out: Path, *extra):
     args = [
-        sys.executable, "-m", "cifarkit", "train", "--model", "simple_cnn", "--data", "synthetic:400",
-        "--epochs", "4", "--batch-size", "32", "--lr", "0.05", "--deterministic", "--no-progress",
-        "--set", "model_options=" + json.dumps(SMALL_CNN), "--set", "lookahead_every=3", "--set", "bn_bias_lr_scale=4",
-        "--out", str(out), *extra,
+        sys.executable,
+        "-m",
+        "cifarkit",
+        "train",
+        "--model",
+        "simple_cnn",
+        "--data",
+        "synthetic:400",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "32",
+        "--lr",
+        "0.05",
+        "--deterministic",
+        "--no-progress",
+        "--set",
+        "model_options=" + json.dumps(SMALL_CNN),
+        "--set",
+        "lookahead_every=3",
+        "--set",
+        "bn_bias_lr_scale=4",
+        "--out",
+        str(out),
+        *extra,
     ]
     env = dict(os.environ, KERAS_BACKEND="torch", PYTHONPATH=str(REPO))
     return args, env
@@ -470,7 +530,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
 def test_auto_precision_uses_bf16_only_on_cpus_with_native_bf16(tmp_path, monkeypatch):
     import torch
 
-    from cifarkit import train as train_module
+    from cifarkit.training import precision
 
     amx = tmp_path / "amx"
     amx.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f amx_bf16 amx_tile\n\nprocessor\t: 1\nflags\t\t: fpu\n")
@@ -481,10 +541,10 @@ def test_auto_precision_uses_bf16_only_on_cpus_with_native_bf16(tmp_path, monkey
 
     auto, off, bf16 = (resolve_recipe("default", mixed_precision=m) for m in ("auto", "off", "bf16"))
     monkeypatch.setattr(backend, "cpu_native_bf16", lambda: True)
-    assert train_module._autocast_dtype(auto, "cpu") == torch.bfloat16
-    assert train_module._autocast_dtype(off, "cpu") is None
+    assert precision.autocast_dtype(auto, "cpu") == torch.bfloat16
+    assert precision.autocast_dtype(off, "cpu") is None
     monkeypatch.setattr(backend, "cpu_native_bf16", lambda: False)
-    assert train_module._autocast_dtype(auto, "cpu") is None
-    assert train_module._autocast_dtype(bf16, "cpu") == torch.bfloat16
+    assert precision.autocast_dtype(auto, "cpu") is None
+    assert precision.autocast_dtype(bf16, "cpu") == torch.bfloat16
     with pytest.raises(ValueError, match="fp16' needs a GPU"):
-        train_module._autocast_dtype(resolve_recipe("default", mixed_precision="fp16"), "cpu")
+        precision.autocast_dtype(resolve_recipe("default", mixed_precision="fp16"), "cpu")

@@ -1,4 +1,4 @@
-"""Tests of hyperparameter tuning (cifarkit.tune, ``python -m cifarkit tune``).
+"""Tests of hyperparameter tuning (cifarkit.analysis.tuning, ``python -m cifarkit tune``).
 
 Every trial trains a narrow ``simple_cnn`` for one to three epochs on the
 synthetic shapes at 16x16 pixels with Optuna (the real engine) and an SQLite
@@ -25,11 +25,7 @@ import pytest
 from optuna.trial import TrialState
 
 from cifarkit import backend  # noqa: F401  (configures the Keras backend first)
-from cifarkit.cli import main
-from cifarkit.data import load_dataset
-from cifarkit.models import list_models, model_info
-from cifarkit.recipes import resolve_recipe
-from cifarkit.tune import (
+from cifarkit.analysis.tuning import (
     SPACES,
     Param,
     TuneError,
@@ -50,6 +46,10 @@ from cifarkit.tune import (
     tune,
     tuned_settings,
 )
+from cifarkit.cli import main
+from cifarkit.data import load_dataset
+from cifarkit.models import list_models, model_info
+from cifarkit.training import resolve_recipe
 
 REPO = Path(__file__).resolve().parent.parent
 #: A narrow simple_cnn: every trial uses it (the searched parameters come on top).
@@ -76,7 +76,9 @@ def ds():
 
 
 def run(ds, out, **kwargs):
-    settings = dict(model="simple_cnn", recipe="default", space="lr", epochs=1, n_trials=2, overrides=SMALL, progress=False)
+    settings = dict(
+        model="simple_cnn", recipe="default", space="lr", epochs=1, n_trials=2, overrides=SMALL, progress=False
+    )
     settings.update(kwargs)
     return tune(ds, out_dir=out, **settings)
 
@@ -87,8 +89,17 @@ def run(ds, out, **kwargs):
 def test_space_registry_covers_the_knobs_and_adapts_to_each_model():
     assert {"default", "optimizer", "regularization", "lr"} <= set(list_spaces())
     names = {p.name for p in get_space("default").params}
-    assert {"lr", "weight_decay", "batch_size", "dropout", "width_multiplier", "crop", "cutout",
-            "label_smoothing", "schedule"} <= names
+    assert {
+        "lr",
+        "weight_decay",
+        "batch_size",
+        "dropout",
+        "width_multiplier",
+        "crop",
+        "cutout",
+        "label_smoothing",
+        "schedule",
+    } <= names
     for model in list_models():
         base = resolve_recipe("default", model=model)
         dists, skipped = resolve_space("default", base, n_train=5000)
@@ -119,7 +130,9 @@ def test_space_registry_covers_the_knobs_and_adapts_to_each_model():
 
 
 def test_settings_merge_model_options():
-    merged = merge_settings({"lr": 1.0, "model_options": {"widths": [8]}}, {"model_options": {"dropout": 0.1}}, {"lr": 2.0})
+    merged = merge_settings(
+        {"lr": 1.0, "model_options": {"widths": [8]}}, {"model_options": {"dropout": 0.1}}, {"lr": 2.0}
+    )
     assert merged == {"lr": 2.0, "model_options": {"widths": [8], "dropout": 0.1}}
 
 
@@ -134,7 +147,9 @@ def test_bad_input_fails_before_any_trial(ds, tmp_path):
     with pytest.raises(TuneError, match="Unknown pruner"):
         run(ds, tmp_path / "a", pruner="sometimes")
     url = "postgresql://nobody@127.0.0.1:1/x"
-    with pytest.raises(TuneError, match=r"Cannot connect to the Optuna storage postgresql://nobody@127.0.0.1:1/x.*running"):
+    with pytest.raises(
+        TuneError, match=r"Cannot connect to the Optuna storage postgresql://nobody@127.0.0.1:1/x.*running"
+    ):
         run(ds, tmp_path / "a", storage=url)
     with pytest.raises(TuneError, match="Cannot parse the storage URL"):
         run(ds, tmp_path / "a", storage="not a url")
@@ -180,17 +195,26 @@ def test_sqlite_study_resumes_and_counts(ds, tmp_path):
     values = [t.value for t in d.study.get_trials(states=(TrialState.COMPLETE,))]
     assert best["value"] == max(values) and best["model"] == "simple_cnn" and best["epochs"] == 1
     assert best["study_name"] == "simple_cnn-default-lr-1ep" and best["space"] == "lr"
-    assert best["settings"]["lr"] == best["params"]["lr"] and best["settings"]["model_options"] == SMALL["model_options"]
+    assert (
+        best["settings"]["lr"] == best["params"]["lr"] and best["settings"]["model_options"] == SMALL["model_options"]
+    )
     assert best == {**best_trial_record(d.study), "storage": best["storage"], "written_at": best["written_at"]}
     table = trials_table(d.study)
     assert list(table["trial"]) == [0, 1, 2, 3, 4] and set(table["state"]) == {"complete"}
-    assert epoch_budget(d.study) == {"epochs_run": 5, "epochs_without_pruning": 5, "saved_epochs": 0,
-                                     "saved_fraction": 0.0, "trials": 5, "pruned": 0}
+    assert epoch_budget(d.study) == {
+        "epochs_run": 5,
+        "epochs_without_pruning": 5,
+        "saved_epochs": 0,
+        "saved_fraction": 0.0,
+        "trials": 5,
+        "pruned": 0,
+    }
 
 
 def test_failed_trials_are_recorded_and_the_study_goes_on(ds, tmp_path, capsys):
-    result = run(ds, tmp_path, space="test_wide_lr", n_trials=3, epochs=1, progress=True,
-                 enqueue=[{"lr": 1e9}, {"lr": 0.05}])
+    result = run(
+        ds, tmp_path, space="test_wide_lr", n_trials=3, epochs=1, progress=True, enqueue=[{"lr": 1e9}, {"lr": 0.05}]
+    )
     trials = result.study.get_trials()
     assert trials[0].state == TrialState.FAIL and trials[0].params == {"lr": 1e9}
     assert trials[0].user_attrs["fail_reason"].startswith("TrainingDivergedError: Training diverged")
@@ -201,13 +225,27 @@ def test_failed_trials_are_recorded_and_the_study_goes_on(ds, tmp_path, capsys):
     assert result.best["trial_number"] != 0
     # a study that only fails stops: it is a setup problem, not bad hyperparameters
     with pytest.raises(RuntimeError, match="2 trials in a row failed.*TrainingDivergedError"):
-        run(ds, tmp_path / "b", space="test_wide_lr", n_trials=4, max_consecutive_failures=2,
-            enqueue=[{"lr": 1e9}, {"lr": 3e8}])
+        run(
+            ds,
+            tmp_path / "b",
+            space="test_wide_lr",
+            n_trials=4,
+            max_consecutive_failures=2,
+            enqueue=[{"lr": 1e9}, {"lr": 3e8}],
+        )
 
 
 def test_pruning_stops_poor_trials_early(ds, tmp_path):
-    result = run(ds, tmp_path, space="test_wide_lr", epochs=3, n_trials=7, pruner="median", seed=1,
-                 enqueue=[{"lr": 0.05}, {"lr": 0.1}, {"lr": 0.03}])
+    result = run(
+        ds,
+        tmp_path,
+        space="test_wide_lr",
+        epochs=3,
+        n_trials=7,
+        pruner="median",
+        seed=1,
+        enqueue=[{"lr": 0.05}, {"lr": 0.1}, {"lr": 0.03}],
+    )
     pruned = result.study.get_trials(states=(TrialState.PRUNED,))
     assert pruned, trials_table(result.study)
     assert all(t.user_attrs["epochs_run"] < 3 for t in pruned)
@@ -269,20 +307,30 @@ def test_tuned_settings_feed_training(ds, tmp_path):
     run_dir = tmp_path / "run"
     none = tuned_settings("auto", run_dir, model="simple_cnn", recipe="default")
     assert none["applied"] is False and "no tuned parameters" in none["note"]
-    run(ds, run_dir / "tune", space="default", n_trials=1,
-        overrides={"model_options": SMALL["model_options"]}, enqueue=[{"batch_size": 64}])
+    run(
+        ds,
+        run_dir / "tune",
+        space="default",
+        n_trials=1,
+        overrides={"model_options": SMALL["model_options"]},
+        enqueue=[{"batch_size": 64}],
+    )
     best = json.loads((run_dir / "tune" / "best_params.json").read_text())
     rec = tuned_settings("auto", run_dir, model="simple_cnn", recipe="default")
     assert rec["applied"] and rec["source"] == str(run_dir / "tune" / "best_params.json")
     assert rec["settings"]["batch_size"] == 64 and rec["settings"]["lr"] == best["params"]["lr"]
     # explicit settings of the training run come after the tuned ones
-    config = resolve_recipe("default", **merge_settings(rec["settings"], {"lr": 0.01}, {"model": "simple_cnn", "epochs": 1}))
+    config = resolve_recipe(
+        "default", **merge_settings(rec["settings"], {"lr": 0.01}, {"model": "simple_cnn", "epochs": 1})
+    )
     assert config.lr == 0.01 and config.batch_size == 64
     assert config.model_options["dropout"] == best["params"]["dropout"]
     # tuned for another model: auto leaves them out, an explicit path drops the options the model lacks
     other = tuned_settings("auto", run_dir, model="densenet_bc_100", recipe="default")
     assert other["applied"] is False and "tuned for model 'simple_cnn'" in other["note"]
-    explicit = tuned_settings(str(run_dir / "tune" / "best_params.json"), run_dir, model="densenet_bc_100", recipe="default")
+    explicit = tuned_settings(
+        str(run_dir / "tune" / "best_params.json"), run_dir, model="densenet_bc_100", recipe="default"
+    )
     assert explicit["applied"] and set(explicit["settings"]["model_options"]) == {"dropout"}
     assert "width_multiplier" in explicit["note"]
     assert tuned_settings("none", run_dir, model="simple_cnn", recipe="default")["applied"] is False
@@ -295,12 +343,32 @@ def test_tuned_settings_feed_training(ds, tmp_path):
 
 def cli(*args, cwd, timeout=300):
     env = dict(os.environ, OMP_NUM_THREADS="1", KERAS_BACKEND="torch")
-    return subprocess.run([sys.executable, "-m", "cifarkit", "tune", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "cifarkit", "tune", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
-TINY_CLI = ["--data", "synthetic:40", "--image-size", "16", "--model", "simple_cnn", "--space", "lr", "--epochs", "1",
-            "--set", "batch_size=32", "--set", 'model_options={"widths": [8, 16, 16], "dense_units": 16}']
+TINY_CLI = [
+    "--data",
+    "synthetic:40",
+    "--image-size",
+    "16",
+    "--model",
+    "simple_cnn",
+    "--space",
+    "lr",
+    "--epochs",
+    "1",
+    "--set",
+    "batch_size=32",
+    "--set",
+    'model_options={"widths": [8, 16, 16], "dense_units": 16}',
+]
 
 
 def test_cli_runs_a_study_and_rejects_bad_input(tmp_path, capsys):
@@ -313,7 +381,9 @@ def test_cli_runs_a_study_and_rejects_bad_input(tmp_path, capsys):
     assert best["study_name"] == "cli" and best["model"] == "simple_cnn"
     p = cli(*TINY_CLI, "--out", str(out), "--storage", "postgresql://nobody@127.0.0.1:1/x", cwd=tmp_path)
     assert p.returncode == 2 and p.stderr.strip() == p.stderr.strip().splitlines()[0]
-    assert p.stderr.startswith("cifarkit tune: error: Cannot connect to the Optuna storage postgresql://nobody@127.0.0.1:1/x")
+    assert p.stderr.startswith(
+        "cifarkit tune: error: Cannot connect to the Optuna storage postgresql://nobody@127.0.0.1:1/x"
+    )
     # the same entry point in this process (spares starting Python and torch again)
     assert main(["tune", *TINY_CLI, "--n-trials", "2", "--total", "--out", str(out), "--study", "cli"]) == 0
     assert "0 trial(s) run here" in capsys.readouterr().out
@@ -375,11 +445,33 @@ def postgres_url():
     port = _free_port()
     started = False
     try:
-        subprocess.run([*prefix, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-                       check=True, capture_output=True, text=True, timeout=120)
-        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o",
-                        f"-p {port} -k {sock} -c listen_addresses=127.0.0.1", "start"],
-                       check=True, capture_output=True, text=True, timeout=90)
+        subprocess.run(
+            [*prefix, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        subprocess.run(
+            [
+                *prefix,
+                pg_ctl,
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {port} -k {sock} -c listen_addresses=127.0.0.1",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
         started = True
         import psycopg2
 
@@ -393,7 +485,9 @@ def postgres_url():
         pytest.fail(f"could not start PostgreSQL: {e.cmd}: {e.stderr}\n{server_log}")
     finally:
         if started:
-            subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True, timeout=60)
+            subprocess.run(
+                [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True, timeout=60
+            )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -403,10 +497,30 @@ def test_two_workers_share_a_postgres_study(postgres_url, tmp_path):
     n = (3, 2)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "cifarkit", "tune", *TINY_CLI, "--epochs", "2", "--pruner", "median",
-             "--n-trials", str(k), "--study", "shared", "--storage", postgres_url, "--out", str(tmp_path / f"w{i}")],
-            cwd=tmp_path, env=dict(os.environ, OMP_NUM_THREADS="1", KERAS_BACKEND="torch"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "cifarkit",
+                "tune",
+                *TINY_CLI,
+                "--epochs",
+                "2",
+                "--pruner",
+                "median",
+                "--n-trials",
+                str(k),
+                "--study",
+                "shared",
+                "--storage",
+                postgres_url,
+                "--out",
+                str(tmp_path / f"w{i}"),
+            ],
+            cwd=tmp_path,
+            env=dict(os.environ, OMP_NUM_THREADS="1", KERAS_BACKEND="torch"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for i, k in enumerate(n)
     ]
@@ -434,4 +548,3 @@ def test_two_workers_share_a_postgres_study(postgres_url, tmp_path):
     # the study as a whole is reachable from a third process, as the notebook would open it
     assert trial_counts(load_study("shared", postgres_url))["total"] == sum(n)
     open_storage(postgres_url)
-

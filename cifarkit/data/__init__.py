@@ -14,6 +14,8 @@ from .cifar10 import CIFAR10_CLASSES
 from .dataset import Dataset
 from .errors import DataError
 from .loader import load_dataset
+from .peek import peek_class_names
+from .study_data import load_study_data, parse_class_names
 from .synthetic import make_synthetic, write_synthetic_cifar_archive, write_synthetic_image_folder
 
 __all__ = [
@@ -21,6 +23,9 @@ __all__ = [
     "DataError",
     "Dataset",
     "load_dataset",
+    "peek_class_names",
+    "load_study_data",
+    "parse_class_names",
     "make_synthetic",
     "write_synthetic_cifar_archive",
     "write_synthetic_image_folder",

@@ -78,7 +78,9 @@ def save_entry(cache_dir: Path, key: str, arrays: dict, meta: dict) -> None:
         tmp = None
     except OSError as exc:
         if not (root / key).is_dir():  # else another process wrote the same entry first: fine
-            warnings.warn(f"Could not write the decode cache {root / key} ({exc}); the next load decodes again.", stacklevel=3)
+            warnings.warn(
+                f"Could not write the decode cache {root / key} ({exc}); the next load decodes again.", stacklevel=3
+            )
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

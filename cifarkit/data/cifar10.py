@@ -12,7 +12,6 @@ import io
 import os
 import pickle
 import re
-import socket
 import tempfile
 import time
 import urllib.error
@@ -22,6 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
+from .folder_source import follow_link, link_problem
+from .options import Limits, TooLarge, read_capped
+from .sources import OFFICIAL_MEMBER, batch_too_large
 
 # Module constants (not defaults baked into signatures) so tests can point them at a local server.
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -119,7 +121,9 @@ def _get(d: dict, key: str, source_name: str):
 def parse_meta(data: bytes, source_name: str) -> list[str]:
     meta = restricted_loads(data, source_name)
     if not isinstance(meta, dict):
-        raise DataError(f"{source_name} holds a {type(meta).__name__}, expected a dict; it is not CIFAR-10's batches.meta.")
+        raise DataError(
+            f"{source_name} holds a {type(meta).__name__}, expected a dict; it is not CIFAR-10's batches.meta."
+        )
     names = _get(meta, "label_names", source_name)
     if not isinstance(names, (list, tuple)) or not all(isinstance(n, (bytes, str)) for n in names):
         raise DataError(f"{source_name}: 'label_names' is not a list of strings.")
@@ -139,16 +143,44 @@ def parse_batch(data: bytes, source_name: str, num_classes: int) -> tuple[np.nda
     if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072:
         got = f"{x.dtype} array of shape {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
         raise DataError(f"{source_name}: 'data' should be a uint8 array of shape (N, 3072), got {got}.")
-    try:
-        y = np.asarray(labels, dtype=np.int64).reshape(-1)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{source_name}: 'labels' is not a list of integers ({exc}).") from exc
+    y = _labels(labels, source_name)
     if len(y) != len(x):
         raise DataError(f"{source_name}: {len(x)} images but {len(y)} labels.")
     if len(y) and (y.min() < 0 or y.max() >= num_classes):
         raise DataError(f"{source_name}: labels range {y.min()}..{y.max()}, outside 0..{num_classes - 1}.")
     # Rows are 1024 red, 1024 green, 1024 blue values, each plane row-major.
     return np.ascontiguousarray(x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)), y
+
+
+def _labels(labels, source_name: str) -> np.ndarray:
+    """A batch's labels as int64, refusing anything that is not integer-typed.
+
+    CIFAR-10 stores labels as a list of Python ints. Float labels are refused
+    even when every value is whole (3.0): they mean the file was written by
+    something else (one-hot or smoothed targets, normalised values), and the
+    cast to int that used to be applied silently truncated 2.7 to class 2.
+    Refusing every float dtype is one clear rule with a one-line fix for whole
+    values, where accepting "whole floats" would let a batch with a single
+    2.7 among them pass or fail by chance. Booleans, strings and integers too
+    large for int64 (an object array) are refused too.
+    """
+    try:
+        arr = np.asarray(labels)
+    except (TypeError, ValueError) as exc:  # ragged nested lists
+        raise DataError(f"{source_name}: 'labels' is not a list of integers ({exc}).") from exc
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if arr.dtype.kind not in "iu" or (arr.dtype.kind == "u" and arr.max() > np.iinfo(np.int64).max):
+        flat = arr.reshape(-1)
+        odd = [v for v in flat[:100_000].tolist() if not isinstance(v, int) or isinstance(v, bool)]
+        example = next((v for v in odd if isinstance(v, float) and not v.is_integer()), odd[0] if odd else flat[0])
+        raise DataError(
+            f"{source_name}: 'labels' must be integer class indices, got {arr.dtype} values (e.g. {example!r}). "
+            "Non-integer labels are refused, even whole floats like 3.0, because converting them would silently "
+            "truncate any that are not whole. If yours are whole class indices, write them as ints "
+            "(labels = [int(v) for v in labels]) and save the batch again."
+        )
+    return arr.astype(np.int64).reshape(-1)
 
 
 def _batch_number(name: str) -> int:
@@ -161,36 +193,74 @@ def parse_members(members: dict[str, bytes], where: str):
     Returns:
         ``(x_train, y_train, x_test, y_test, class_names)``.
     """
+    check_official_names(members, where)
     data_names = sorted((n for n in members if re.fullmatch(r"data_batch_\d+", n)), key=_batch_number)
-    missing = [n for n in ("batches.meta", "test_batch") if n not in members]
-    if not data_names:
+    names = parse_meta(members.pop("batches.meta"), f"{where}/batches.meta")
+    parts = [parse_batch(members.pop(n), f"{where}/{n}", len(names)) for n in data_names]
+    x_test, y_test = parse_batch(members.pop("test_batch"), f"{where}/test_batch", len(names))
+    x_train = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
+    y_train = np.concatenate([p[1] for p in parts])
+    for split, y, files in (("training", y_train, ", ".join(data_names)), ("test", y_test, "test_batch")):
+        if len(y) == 0:
+            raise DataError(
+                f"{where}: the {split} batches ({files}) hold no images, so the {split} split would be empty. "
+                "The archive or folder is incomplete or was written wrongly; download or write it again."
+            )
+    return x_train, y_train, x_test, y_test, names
+
+
+def check_official_names(names, where: str) -> None:
+    """DataError when the official batch files named in ``names`` (basenames) are incomplete."""
+    missing = [n for n in ("batches.meta", "test_batch") if n not in names]
+    if not any(re.fullmatch(r"data_batch_\d+", n) for n in names):
         missing.insert(0, "data_batch_1")
     if missing:
         raise DataError(
             f"{where} looks like CIFAR-10's python format but lacks {', '.join(missing)}. "
             "The archive or folder is incomplete; download or copy it again."
         )
-    names = parse_meta(members.pop("batches.meta"), f"{where}/batches.meta")
-    parts = [parse_batch(members.pop(n), f"{where}/{n}", len(names)) for n in data_names]
-    x_test, y_test = parse_batch(members.pop("test_batch"), f"{where}/test_batch", len(names))
-    x_train = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
-    y_train = np.concatenate([p[1] for p in parts])
-    return x_train, y_train, x_test, y_test, names
 
 
 def find_batches_dir(path: Path) -> Path | None:
     """The folder holding the batch files: ``path`` itself or its ``cifar-10-batches-py`` child."""
     for candidate in (path, path / CIFAR10_DIR_NAME):
-        if candidate.is_dir() and any((candidate / n).is_file() for n in ("batches.meta", "data_batch_1", "test_batch")):
+        if candidate.is_dir() and any(
+            (candidate / n).is_file() for n in ("batches.meta", "data_batch_1", "test_batch")
+        ):
             return candidate
     return None
 
 
-def read_batches_dir(folder: Path) -> dict[str, bytes]:
+def read_batches_dir(folder: Path, root: Path | None = None, limits=None, only=None) -> dict[str, bytes]:
+    """The batch files in ``folder`` by name (``only``: a regex of the names to read).
+
+    Symbolic links must stay inside ``root`` (default: ``folder``), as in any
+    data folder; a file over the batch cap is refused before it is read.
+    """
+    limits = limits or Limits()
+    root_real = os.path.realpath(root or folder)
     members = {}
-    for child in folder.iterdir():
-        if child.is_file() and re.fullmatch(r"data_batch_\d+|test_batch|batches\.meta", child.name):
-            members[child.name] = child.read_bytes()
+    try:
+        if folder.is_symlink():
+            follow_link(str(folder), root_real)
+        for child in sorted(folder.iterdir()):
+            if not OFFICIAL_MEMBER.match(child.name) or (only is not None and not re.fullmatch(only, child.name)):
+                continue
+            if child.is_symlink():
+                try:
+                    follow_link(str(child), root_real)
+                except OSError as exc:
+                    raise DataError(f"Cannot read {child}: {link_problem(str(child), exc)}.") from exc
+            if not child.is_file():
+                continue
+            if child.stat().st_size > limits.max_batch_bytes:
+                raise batch_too_large(str(child), child.stat().st_size, limits)
+            with open(child, "rb") as f:
+                members[child.name] = read_capped(f, limits.max_batch_bytes)
+    except TooLarge as exc:
+        raise DataError(f"{folder}: a batch file grew past the cap while it was read ({exc}).") from exc
+    except OSError as exc:
+        raise DataError(f"Cannot read the CIFAR-10 batch files in {folder}: {exc}. Check their permissions.") from exc
     return members
 
 
@@ -233,10 +303,7 @@ def _check_official(path: Path, size: int, digests: dict[str, str]) -> str | Non
     """None when the file is the official archive, else a description of the mismatch."""
     if size == CIFAR10_SIZE and digests["md5"] == CIFAR10_MD5:
         return None
-    return (
-        f"expected {CIFAR10_SIZE:,} bytes with md5 {CIFAR10_MD5}, "
-        f"got {size:,} bytes with md5 {digests['md5']}"
-    )
+    return f"expected {CIFAR10_SIZE:,} bytes with md5 {CIFAR10_MD5}, got {size:,} bytes with md5 {digests['md5']}"
 
 
 def ensure_official_archive(cache_dir: Path, *, download: bool, progress: bool) -> tuple[Path, str]:
@@ -268,7 +335,9 @@ def _download(target: Path, cache_dir: Path, *, progress: bool) -> tuple[Path, s
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DataError(f"Cannot create the cache folder {cache_dir}: {exc}. Set $CIFARKIT_DATA_DIR or pass cache_dir.") from exc
+        raise DataError(
+            f"Cannot create the cache folder {cache_dir}: {exc}. Set $CIFARKIT_DATA_DIR or pass cache_dir."
+        ) from exc
     fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=f".{CIFAR10_ARCHIVE_NAME}.", suffix=".part")
     tmp = Path(tmp_name)
     md5, sha256, size = hashlib.md5(), hashlib.sha256(), 0
@@ -278,8 +347,12 @@ def _download(target: Path, cache_dir: Path, *, progress: bool) -> tuple[Path, s
                 length = response.headers.get("Content-Length")
                 total = int(length) if length and length.isdigit() else None
                 with tqdm(
-                    total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                    desc=f"Downloading {CIFAR10_ARCHIVE_NAME}", disable=not progress,
+                    total=total,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    desc=f"Downloading {CIFAR10_ARCHIVE_NAME}",
+                    disable=not progress,
                 ) as bar:
                     while chunk := response.read(1 << 20):
                         out.write(chunk)
@@ -292,7 +365,7 @@ def _download(target: Path, cache_dir: Path, *, progress: bool) -> tuple[Path, s
                 f"Could not download CIFAR-10 from {url}: the server answered HTTP {exc.code} {exc.reason}. "
                 f"{_local_copy_advice(cache_dir)}"
             ) from exc
-        except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as exc:
+        except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise DataError(
                 f"Could not download CIFAR-10 from {url} ({reason}). This machine may have no network "

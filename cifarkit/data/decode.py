@@ -176,6 +176,8 @@ def resize_array(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     out = np.empty((len(x), target_h, target_w, 3), dtype=np.uint8)
     box = centre_box(x.shape[2], x.shape[1], target_w, target_h)
     for i, img in enumerate(x):
-        im = Image.fromarray(img, "RGB").resize((target_w, target_h), Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
+        im = Image.fromarray(img, "RGB").resize(
+            (target_w, target_h), Image.Resampling.LANCZOS, box=box, reducing_gap=2.0
+        )
         out[i] = np.asarray(im)
     return out

@@ -44,23 +44,15 @@ def _strip_wrapper(entries: list[Entry]) -> list[Entry]:
     images = [e for e in relevant if e.is_image]
     if top.lower() in SPLIT_ALIASES or not images or any(len(e.parts) < 3 for e in images):
         return entries
-    return [Entry(e.parts[1:], e.is_dir, e.size, e.mtime_ns, e.ref) for e in entries if e.parts[0] == top and len(e.parts) > 1]
+    return [
+        Entry(e.parts[1:], e.is_dir, e.size, e.mtime_ns, e.ref)
+        for e in entries
+        if e.parts[0] == top and len(e.parts) > 1
+    ]
 
 
-def plan_folder(entries: list[Entry], where: str) -> FolderPlan:
-    """Classes, given splits and labels of an image folder's entries.
-
-    Args:
-        entries: files and folders relative to the root (hidden ones already dropped).
-        where: how to name the root in error messages.
-    """
-    if not any(e.is_image for e in entries):
-        raise DataError(
-            f"No image files found in {where}. Expected class folders of images "
-            f"({', '.join(sorted(IMAGE_EXTENSIONS))}), e.g. {where}/train/<class>/<image> "
-            f"or {where}/<class>/<image>; hidden files and __MACOSX are ignored."
-        )
-    entries = _strip_wrapper(entries)
+def _split_folders(entries: list[Entry], where: str) -> dict[str, list[str]]:
+    """Canonical split name -> the folder names that hold it (``{}`` for an unsplit folder)."""
     tops: dict[str, list[str]] = {}
     for e in entries:
         if (e.is_dir or len(e.parts) > 1) and e.parts[0].lower() in SPLIT_ALIASES:
@@ -79,7 +71,11 @@ def plan_folder(entries: list[Entry], where: str) -> FolderPlan:
             f"{where} has split folders ({', '.join(n for v in tops.values() for n in v)}) but no 'train' "
             "folder. Add one, or put the class folders directly in the root for a seeded random split."
         )
+    return tops
 
+
+def _collect(entries: list[Entry], tops: dict[str, list[str]]):
+    """Images and class folders per split (``"all"`` when unsplit), and the images that belong to no class."""
     split_of_top = {names[0]: canonical for canonical, names in tops.items()}
     depth = 1 if tops else 0  # index of the class component in an entry's parts
     images: dict[str, dict[str, list[Entry]]] = {}
@@ -104,10 +100,10 @@ def plan_folder(entries: list[Entry], where: str) -> FolderPlan:
         dirs.setdefault(split, set()).add(cls)
         if e.is_image:
             images.setdefault(split, {}).setdefault(cls, []).append(e)
+    return images, dirs, loose
 
-    base = "train" if tops else "all"
-    prefix = (lambda split: f"{where}/{tops[split][0]}") if tops else (lambda split: where)
-    class_names = sorted(dirs.get(base, set()))
+
+def _check_classes(images, dirs, class_names, prefix, base) -> None:
     for split, names in dirs.items():
         for cls in sorted(names):
             if not images.get(split, {}).get(cls):
@@ -127,6 +123,27 @@ def plan_folder(entries: list[Entry], where: str) -> FolderPlan:
             "Put each class's images in its own folder."
         )
 
+
+def plan_folder(entries: list[Entry], where: str) -> FolderPlan:
+    """Classes, given splits and labels of an image folder's entries.
+
+    Args:
+        entries: files and folders relative to the root (hidden ones already dropped).
+        where: how to name the root in error messages.
+    """
+    if not any(e.is_image for e in entries):
+        raise DataError(
+            f"No image files found in {where}. Expected class folders of images "
+            f"({', '.join(sorted(IMAGE_EXTENSIONS))}), e.g. {where}/train/<class>/<image> "
+            f"or {where}/<class>/<image>; hidden files and __MACOSX are ignored."
+        )
+    entries = _strip_wrapper(entries)
+    tops = _split_folders(entries, where)
+    images, dirs, loose = _collect(entries, tops)
+    base = "train" if tops else "all"
+    prefix = (lambda split: f"{where}/{tops[split][0]}") if tops else (lambda split: where)
+    class_names = sorted(dirs.get(base, set()))
+    _check_classes(images, dirs, class_names, prefix, base)
     label_of = {c: i for i, c in enumerate(class_names)}
     splits = {}
     class_dirs = {}

@@ -1,10 +1,36 @@
-"""``load_dataset``: one entry point for every supported data source."""
+"""``load_dataset``: one entry point for every supported data source.
+
+Sources:
+    - ``None`` or ``"cifar10"``: the official CIFAR-10 python archive from the
+      cache folder, downloaded there first if missing (``download=True``).
+    - a path to a CIFAR-10 python archive (any file name) or to its extracted
+      ``cifar-10-batches-py`` folder (or that folder's parent).
+    - a path to an image folder, as a directory or a ``.tar``, ``.tar.gz``,
+      ``.tgz`` or ``.zip`` archive (members are streamed, never extracted):
+      ``root/<split>/<class>/...`` with splits ``train``,
+      ``val``/``valid``/``validation``, ``test``, or ``root/<class>/...``
+      (then split at random, stratified, seeded), optionally inside one
+      wrapper folder. Symbolic links must stay inside the folder.
+    - ``"synthetic"`` or ``"synthetic:N"``: :func:`make_synthetic` shapes,
+      ``N`` images per class (default 200) split like an unsplit folder.
+
+Splits: validation (and test, when the source has none) always come out of
+the training data, class by class, with the given fractions and seed. A class
+too small to give every such split one image is refused (DataError).
+
+Images: every image becomes RGB uint8 of ``image_size``. Policy: the shorter
+side is resized to the target (aspect ratio kept), then the centre is cropped;
+images with alpha are composited on black; 16-bit images are scaled to 8
+bits; images already at the target size are not resampled (see
+``cifarkit.data.decode`` for the details). Format is detected from content,
+not the file extension. Unreadable files, and files over the per-image cap
+(see ``cifarkit.data.options``), are skipped and listed in ``Dataset.skipped``
+(``strict=True`` raises on the first instead).
+"""
 
 from __future__ import annotations
 
 import hashlib
-import os
-import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,45 +42,13 @@ from .cache import cache_key, load_entry, resolve_cache_dir, save_entry
 from .dataset import SPLITS, Dataset
 from .decode import StrictFailure, decode_many, resize_array
 from .errors import DataError
+from .folder_source import DirSource
 from .image_folder import plan_folder
-from .splits import shuffle_order, stratified_split, stratified_subset
+from .options import DEFAULT_MAX_IMAGE_BYTES, Limits, check_args, resolve_limits
+from .options import image_size as parse_image_size
+from .source_spec import SYNTHETIC_CLASSES, guarded, local_path, synthetic_spec
+from .splits import check_class_sizes, shuffle_order, stratified_split, stratified_subset
 from .synthetic import make_synthetic
-
-DEFAULT_IMAGE_SIZE = (32, 32)
-SYNTHETIC_DEFAULT_PER_CLASS = 200
-
-
-def _image_size(image_size) -> tuple[int, int]:
-    if image_size is None:
-        return DEFAULT_IMAGE_SIZE
-    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
-        size = (int(image_size), int(image_size))
-    elif (
-        isinstance(image_size, (tuple, list))
-        and len(image_size) == 2
-        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in image_size)
-    ):
-        size = (int(image_size[0]), int(image_size[1]))
-    else:
-        raise ValueError(f"image_size must be None, an int or (height, width), got {image_size!r}.")
-    if min(size) < 1 or max(size) > 4096:
-        raise ValueError(f"image_size must be between 1 and 4096 pixels per side, got {size}.")
-    return size
-
-
-def _check_args(val_fraction, test_fraction, subset, seed) -> None:
-    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-            raise ValueError(f"{name} must be a number in [0, 1), got {value!r}.")
-    if val_fraction + test_fraction >= 1.0:
-        raise ValueError(
-            f"val_fraction + test_fraction must be below 1 so that training data remains, "
-            f"got {val_fraction} + {test_fraction}."
-        )
-    if subset is not None and (isinstance(subset, bool) or not isinstance(subset, (int, np.integer)) or subset < 1):
-        raise ValueError(f"subset must be None or a positive int (images per class per split), got {subset!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
 
 
 def _listing_sha256(lines) -> str:
@@ -81,32 +75,17 @@ def load_dataset(
     download: bool = True,
     use_cache: bool = True,
     progress: bool = True,
+    max_image_bytes=None,
+    max_total_bytes=None,
 ) -> Dataset:
     """Load an image classification dataset as uint8 arrays with train/val/test splits.
 
-    Sources:
-        - ``None`` or ``"cifar10"``: the official CIFAR-10 python archive from the
-          cache folder, downloaded there first if missing (``download=True``).
-        - a path to a CIFAR-10 python archive (any file name) or to its extracted
-          ``cifar-10-batches-py`` folder (or that folder's parent).
-        - a path to an image folder, as a directory or a ``.tar``, ``.tar.gz``,
-          ``.tgz`` or ``.zip`` archive read in memory: ``root/<split>/<class>/...``
-          with splits ``train``, ``val``/``valid``/``validation``, ``test``, or
-          ``root/<class>/...`` (then split at random, stratified, seeded),
-          optionally inside one wrapper folder.
-        - ``"synthetic"`` or ``"synthetic:N"``: :func:`make_synthetic` shapes,
-          ``N`` images per class (default 200) split like an unsplit folder.
-
-    Splits: validation (and test, when the source has none) always come out of
-    the training data, class by class, with the given fractions and seed.
-
-    Images: every image becomes RGB uint8 of ``image_size``. Policy: the shorter
-    side is resized to the target (aspect ratio kept), then the centre is
-    cropped; images with alpha are composited on black; 16-bit images are
-    scaled to 8 bits; images already at the target size are not resampled
-    (see ``cifarkit.data.decode`` for the details). Format is detected from
-    content, not the file extension. Unreadable files are skipped and listed in
-    ``Dataset.skipped`` (``strict=True`` raises on the first instead).
+    The sources, how splits are made and how images are converted are described
+    in this module's docstring (``help(cifarkit.data.loader)``). In short:
+    ``None``/``"cifar10"`` (the official archive, downloaded once), a CIFAR-10
+    python archive or extracted folder, an image folder or its ``.tar[.gz]``/
+    ``.zip``, or ``"synthetic[:N]"``. Unreadable files (and files over the
+    per-image cap) are skipped and listed in ``Dataset.skipped``.
 
     Args:
         source: see above.
@@ -122,80 +101,102 @@ def load_dataset(
         download: allow downloading the official archive.
         use_cache: read and write decoded arrays in ``<cache_dir>/decoded/``.
         progress: show progress bars (download and decoding).
+        max_image_bytes: per-image cap in bytes (or ``"128MiB"``); default
+            ``$CIFARKIT_MAX_IMAGE_BYTES``, else 64 MiB. See :mod:`cifarkit.data.options`.
+        max_total_bytes: cap on an archive's total uncompressed size; default
+            ``$CIFARKIT_MAX_TOTAL_BYTES``, else 8 GiB.
 
     Returns:
         A :class:`Dataset`.
 
     Raises:
         FileNotFoundError: ``source`` names a path that does not exist.
-        DataError: the data is unreadable, unsafe, incomplete or laid out wrongly.
+        DataError: the data is unreadable, unsafe, incomplete, too large or laid out wrongly.
         ValueError: an argument is invalid.
     """
     start = time.perf_counter()
-    size = _image_size(image_size)
-    _check_args(val_fraction, test_fraction, subset, seed)
+    size = parse_image_size(image_size)
+    check_args(val_fraction, test_fraction, subset, seed)
+    limits = resolve_limits(max_image_bytes, max_total_bytes)
     options = dict(val_fraction=float(val_fraction), test_fraction=float(test_fraction), seed=int(seed), subset=subset)
 
-    spec = source.strip().lower() if isinstance(source, str) else None
-    if spec is not None and re.fullmatch(r"synthetic(:\d+)?", spec):
-        per_class = int(spec.split(":")[1]) if ":" in spec else SYNTHETIC_DEFAULT_PER_CLASS
-        if per_class < 1:
-            raise ValueError(f"'synthetic:N' needs N >= 1 images per class, got {source!r}.")
+    per_class = synthetic_spec(source)
+    if per_class is not None:
         ds = _load_synthetic(per_class, size, **options)
         ds.load_seconds = time.perf_counter() - start
         return ds
 
     cache_root = resolve_cache_dir(cache_dir)
-    entries = None  # a folder's listing, reused after the cache lookup
-    if source is None or spec == "cifar10":
-        path, sha = cifar10.ensure_official_archive(cache_root, download=download, progress=progress)
-        kind = "cifar10-archive"
-    else:
-        if not isinstance(source, (str, os.PathLike)):
-            raise ValueError(f"source must be None, 'cifar10', 'synthetic[:N]' or a path, got {type(source).__name__}.")
-        path = Path(source).expanduser()
-        if not path.exists():
-            raise FileNotFoundError(
-                f"Data source not found: {path}. Pass an existing path to an image folder (directory, "
-                ".tar.gz, .tgz, .tar or .zip), a CIFAR-10 python archive or its extracted "
-                "cifar-10-batches-py folder; or 'cifar10' to use (and download) the official archive."
-            )
-        path = path.resolve()
-        kind, sha, entries = _fingerprint(path)
-
-    key = cache_key(source_sha256=sha, image_size=list(size), **options)
+    path, kind, sha, reader = _locate(source, cache_root, download=download, progress=progress, limits=limits)
+    fields = dict(source_sha256=sha, image_size=list(size), **options)
+    if limits.max_image_bytes != DEFAULT_MAX_IMAGE_BYTES:  # a cap changes which images are skipped
+        fields["max_image_bytes"] = limits.max_image_bytes
+    key = cache_key(**fields)
+    ds = _from_cache(cache_root, key, path, sha, size, strict, options, start) if use_cache else None
+    if ds is not None:
+        return ds
+    ds, unreadable = guarded(
+        path, _decode_source, kind, path, reader, size, strict=strict, progress=progress, options=options, limits=limits
+    )
+    ds.source_sha256 = sha
     if use_cache:
-        hit = load_entry(cache_root, key, size)
-        if hit is not None:
-            arrays, meta = hit
-            if strict and meta.get("unreadable"):
-                bad_path, reason = meta["unreadable"][0]
-                raise DataError(_strict_message(bad_path, reason))
-            return Dataset(
-                **arrays,
-                class_names=meta["class_names"],
-                source=str(path),
-                source_kind=meta["source_kind"],
-                source_sha256=sha,
-                image_size=size,
-                skipped=[tuple(s) for s in meta["skipped"]],
-                image_info=meta["image_info"],
-                split_origin=meta["split_origin"],
-                load_seconds=time.perf_counter() - start,
-                from_cache=True,
-                **options,
-            )
+        _save_to_cache(cache_root, key, ds, unreadable)
+    ds.load_seconds = time.perf_counter() - start
+    return ds
 
+
+def _locate(source, cache_root, *, download, progress, limits):
+    """``(path, kind, sha256, reader or None)`` of a non-synthetic source, before anything is decoded."""
+    if source is None or (isinstance(source, str) and source.strip().lower() == "cifar10"):
+        path, sha = cifar10.ensure_official_archive(cache_root, download=download, progress=progress)
+        return path, "cifar10-archive", sha, None
+    path = local_path(source)
+    kind, sha, reader = guarded(path, _fingerprint, path, limits)  # a folder's reader keeps its listing
+    return path, kind, sha, reader
+
+
+def _from_cache(cache_root, key, path, sha, size, strict, options, start) -> Dataset | None:
+    """The decoded dataset from the cache, or None on a miss."""
+    hit = load_entry(cache_root, key, size)
+    if hit is None:
+        return None
+    arrays, meta = hit
+    if strict and meta.get("unreadable"):
+        bad_path, reason = meta["unreadable"][0]
+        raise DataError(_strict_message(bad_path, reason))
+    return Dataset(
+        **arrays,
+        class_names=meta["class_names"],
+        source=str(path),
+        source_kind=meta["source_kind"],
+        source_sha256=sha,
+        image_size=size,
+        skipped=[tuple(s) for s in meta["skipped"]],
+        image_info=meta["image_info"],
+        split_origin=meta["split_origin"],
+        load_seconds=time.perf_counter() - start,
+        from_cache=True,
+        **options,
+    )
+
+
+def _decode_source(kind, path, reader, size, *, strict, progress, options, limits: Limits):
+    """Read and decode a local source: ``(dataset, unreadable files)``."""
     unreadable: list[tuple[str, str]] = []
     if kind == "cifar10-dir":
         batches = cifar10.find_batches_dir(path)
-        ds = _load_official(cifar10.read_batches_dir(batches), str(batches), size, **options)
+        members = cifar10.read_batches_dir(batches, path, limits)
+        ds = _load_official(members, str(batches), size, **options)
     elif kind == "image-folder":
-        ds, unreadable = _load_image_folder(path, sources.DirSource(path), entries, size, strict=strict, progress=progress, **options)
+        ds, unreadable = _load_image_folder(path, reader, size, strict=strict, progress=progress, **options)
     else:  # an archive: official format or an image folder, known once its members are listed
-        _check_official_size(path)
-        reader = sources.open_source(path)
-        members = dict(reader.official_members()) if isinstance(reader, sources.TarSource) else {}
+        check_official_size(path)
+        reader = sources.open_source(path, limits)
+        try:
+            members = dict(reader.official_members())
+        except BaseException:
+            reader.close()
+            raise
         if members:
             reader.close()  # frees the decompressed archive before the batches are parsed
             del reader
@@ -203,28 +204,32 @@ def load_dataset(
             ds = _load_official(members, f"{path}::{cifar10.CIFAR10_DIR_NAME}", size, **options)
         else:
             kind = "image-folder"
-            ds, unreadable = _load_image_folder(path, reader, None, size, strict=strict, progress=progress, **options)
-    ds.source, ds.source_kind, ds.source_sha256 = str(path), kind, sha
-    if use_cache:
-        meta = {
-            "class_names": ds.class_names,
-            "skipped": [list(s) for s in ds.skipped],
-            "unreadable": [list(s) for s in unreadable],
-            "image_info": ds.image_info,
-            "split_origin": ds.split_origin,
-            "source_kind": kind,
-            "source_sha256": sha,
-        }
-        save_entry(cache_root, key, {n: getattr(ds, n) for n in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}, meta)
-    ds.load_seconds = time.perf_counter() - start
-    return ds
+            ds, unreadable = _load_image_folder(path, reader, size, strict=strict, progress=progress, **options)
+    ds.source, ds.source_kind = str(path), kind
+    return ds, unreadable
 
 
-def _fingerprint(path: Path):
-    """``(kind, sha256, listing)`` of a local source, without decoding or (for archives) listing it.
+def _save_to_cache(cache_root, key, ds: Dataset, unreadable) -> None:
+    meta = {
+        "class_names": ds.class_names,
+        "skipped": [list(s) for s in ds.skipped],
+        "unreadable": [list(s) for s in unreadable],
+        "image_info": ds.image_info,
+        "split_origin": ds.split_origin,
+        "source_kind": ds.source_kind,
+        "source_sha256": ds.source_sha256,
+    }
+    save_entry(
+        cache_root, key, {n: getattr(ds, n) for n in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}, meta
+    )
+
+
+def _fingerprint(path: Path, limits: Limits):
+    """``(kind, sha256, reader)`` of a local source, without decoding or (for archives) listing it.
 
     An archive's kind ("archive") is only settled once its members are read. A
-    folder's sha256 hashes its listing (relative path, size, mtime_ns).
+    folder's sha256 hashes its listing (relative path, size, mtime_ns); its
+    reader (holding that listing) is returned for the decode, else None.
     """
     if path.is_dir():
         batches = cifar10.find_batches_dir(path)
@@ -235,9 +240,9 @@ def _fingerprint(path: Path):
                 if p.is_file() and sources.OFFICIAL_MEMBER.match(p.name)
             ]
             return "cifar10-dir", _listing_sha256(lines), None
-        entries = sources.DirSource(path).entries()
-        lines = [f"{e.name}\t{e.size}\t{e.mtime_ns}" for e in entries if e.is_image]
-        return "image-folder", _listing_sha256(lines), entries
+        reader = DirSource(path, limits)
+        lines = [f"{e.name}\t{e.size}\t{e.mtime_ns}" for e in reader.entries() if e.is_image]
+        return "image-folder", _listing_sha256(lines), reader
     if not path.is_file():
         raise DataError(f"{path} is neither a file nor a folder; point at an archive or an image folder.")
     try:
@@ -247,7 +252,7 @@ def _fingerprint(path: Path):
     return "archive", sha, None
 
 
-def _check_official_size(path: Path) -> None:
+def check_official_size(path: Path) -> None:
     """A file with the official archive's exact size is held to its md5 too."""
     if path.stat().st_size == cifar10.CIFAR10_SIZE:
         md5 = cifar10.file_digests(path, ("md5",))["md5"]
@@ -262,7 +267,9 @@ def _check_official_size(path: Path) -> None:
 
 
 def _load_synthetic(per_class, size, *, val_fraction, test_fraction, seed, subset) -> Dataset:
-    x, y, names = make_synthetic(per_class, 4, size, seed)
+    x, y, names = make_synthetic(per_class, SYNTHETIC_CLASSES, size, seed)
+    fractions = {"val_fraction": val_fraction, "test_fraction": test_fraction}
+    check_class_sizes(y, fractions, names, f"synthetic:{per_class} ({per_class} images per class)")
     rest, val, test = stratified_split(y, [val_fraction, test_fraction], seed)
     parts = {}
     for split, idx in (("train", rest), ("val", val), ("test", test)):
@@ -290,6 +297,7 @@ def _load_synthetic(per_class, size, *, val_fraction, test_fraction, seed, subse
 def _load_official(members, where, size, *, val_fraction, test_fraction, seed, subset) -> Dataset:
     x_train, y_train, x_test, y_test, names = cifar10.parse_members(members, where)
     del members
+    check_class_sizes(y_train, {"val_fraction": val_fraction}, names, f"{where} (training batches)")
     train_idx, val_idx = stratified_split(y_train, [val_fraction], seed)
     parts = {}
     for split, x, y, idx in (
@@ -321,7 +329,9 @@ def _load_official(members, where, size, *, val_fraction, test_fraction, seed, s
 
 
 def _strict_message(path: str, reason: str) -> str:
-    return f"Cannot read image {path} ({reason}). Fix or remove the file, or pass strict=False to skip unreadable images."
+    return (
+        f"Cannot read image {path} ({reason}). Fix or remove the file, or pass strict=False to skip unreadable images."
+    )
 
 
 def _split_origin(given: set[str]) -> str:
@@ -334,58 +344,60 @@ def _split_origin(given: set[str]) -> str:
     return "given train only; val and test from train"
 
 
-def _load_image_folder(path, reader, entries, size, *, strict, progress, val_fraction, test_fraction, seed, subset):
-    """Decode the images an image folder's plan selects; returns ``(dataset, unreadable files)``."""
-    try:
-        if entries is None:
-            entries = reader.entries()
-        plan = plan_folder(entries, str(path))
-        # Carve the missing splits out of the training images, then subset, all before decoding.
-        train_entries, train_labels = plan.splits["train"]
-        carve = [s for s in ("val", "test") if s not in plan.splits]
-        fractions = [val_fraction if s == "val" else test_fraction for s in carve]
-        pieces = stratified_split(train_labels, fractions, seed)
-        chosen: dict[str, tuple[list, np.ndarray, str]] = {}
-        chosen["train"] = ([train_entries[i] for i in pieces[0]], train_labels[pieces[0]], "train")
-        for s, idx in zip(carve, pieces[1:]):
-            chosen[s] = ([train_entries[i] for i in idx], train_labels[idx], "train")
-        for s in ("val", "test"):
-            if s in plan.splits:
-                chosen[s] = (*plan.splits[s], s)
-        if plan.layout == "unsplit":
-            origin = "stratified split of unsplit folder"
-        else:
-            origin = _split_origin(set(plan.splits))
+def carved_fractions(plan, val_fraction: float, test_fraction: float) -> dict[str, float]:
+    """``{"val_fraction": ..., "test_fraction": ...}`` for the splits a folder lacks, in carving order."""
+    return {
+        f"{s}_fraction": (val_fraction if s == "val" else test_fraction)
+        for s in ("val", "test")
+        if s not in plan.splits
+    }
 
-        # One output buffer for all splits; each split's images land in a seeded shuffled order.
-        items, labels, origins, offsets = [], [], [], {}
-        for s in SPLITS:
-            split_entries, split_labels, from_dir = chosen[s]
-            keep = stratified_subset(split_labels, subset, seed, s)
-            order = shuffle_order(len(keep), seed, s)
-            slots = np.empty(len(keep), dtype=np.int64)
-            slots[order] = np.arange(len(keep))
-            base = len(labels)
-            offsets[s] = (base, base + len(keep))
-            split_y = np.empty(len(keep), dtype=np.int64)
-            split_y[slots] = split_labels[keep]
-            labels.extend(split_y.tolist())
-            origins.extend([from_dir] * len(keep))
-            items.extend((base + int(slot), split_entries[i]) for slot, i in zip(slots, keep))
-        labels = np.asarray(labels, dtype=np.int64)
-        out = np.empty((len(labels), size[0], size[1], 3), dtype=np.uint8)
 
-        from tqdm.auto import tqdm
+def _choose_splits(plan, where, *, val_fraction, test_fraction, seed):
+    """Each split's ``(entries, labels, folder it came from)``: given splits as they are, missing ones carved
+    (stratified, seeded) out of the training images, before anything is decoded. A class too small to give
+    every carved split (with a fraction above 0) one image is a DataError."""
+    train_entries, train_labels = plan.splits["train"]
+    carve = carved_fractions(plan, val_fraction, test_fraction)
+    check_class_sizes(train_labels, carve, plan.class_names, where)
+    fractions = list(carve.values())
+    carve = [name.removesuffix("_fraction") for name in carve]
+    pieces = stratified_split(train_labels, fractions, seed)
+    chosen: dict[str, tuple[list, np.ndarray, str]] = {}
+    chosen["train"] = ([train_entries[i] for i in pieces[0]], train_labels[pieces[0]], "train")
+    for s, idx in zip(carve, pieces[1:]):
+        chosen[s] = ([train_entries[i] for i in idx], train_labels[idx], "train")
+    for s in ("val", "test"):
+        if s in plan.splits:
+            chosen[s] = (*plan.splits[s], s)
+    return chosen
 
-        with tqdm(total=len(items), desc="Decoding images", unit="img", disable=not progress, mininterval=0.5) as bar:
-            try:
-                ok, failures, info = decode_many(reader.read(items), size, out, strict=strict, on_progress=bar.update)
-            except StrictFailure as exc:
-                raise DataError(_strict_message(exc.name, exc.reason)) from None
-    finally:
-        reader.close()
 
-    # A class folder none of whose images could be read is an error, not a silently missing class.
+def _decode_order(chosen, *, subset, seed):
+    """Where each chosen image goes in one output buffer: each split's images land in a seeded shuffled order.
+
+    Returns ``(items, labels, origins, offsets)``: ``(slot, entry)`` pairs to decode, the label and source
+    folder of every slot, and each split's ``(start, end)`` slots.
+    """
+    items, labels, origins, offsets = [], [], [], {}
+    for s in SPLITS:
+        split_entries, split_labels, from_dir = chosen[s]
+        keep = stratified_subset(split_labels, subset, seed, s)
+        order = shuffle_order(len(keep), seed, s)
+        slots = np.empty(len(keep), dtype=np.int64)
+        slots[order] = np.arange(len(keep))
+        base = len(labels)
+        offsets[s] = (base, base + len(keep))
+        split_y = np.empty(len(keep), dtype=np.int64)
+        split_y[slots] = split_labels[keep]
+        labels.extend(split_y.tolist())
+        origins.extend([from_dir] * len(keep))
+        items.extend((base + int(slot), split_entries[i]) for slot, i in zip(slots, keep))
+    return items, np.asarray(labels, dtype=np.int64), origins, offsets
+
+
+def _check_every_class_read(plan, labels, origins, ok, failures) -> None:
+    """A class folder none of whose images could be read is an error, not a silently missing class."""
     tried = Counter(zip(origins, labels.tolist()))
     read = Counter(zip(np.asarray(origins)[ok].tolist(), labels[ok].tolist())) if len(labels) else Counter()
     for (from_dir, label), n in sorted(tried.items()):
@@ -397,16 +409,31 @@ def _load_image_folder(path, reader, entries, size, *, strict, progress, val_fra
                 "Replace the broken files or remove the folder."
             )
 
+
+def _load_image_folder(path, reader, size, *, strict, progress, val_fraction, test_fraction, seed, subset):
+    """Decode the images an image folder's plan selects; returns ``(dataset, unreadable files)``."""
+    from tqdm.auto import tqdm
+
+    try:
+        plan = plan_folder(reader.entries(), str(path))
+        chosen = _choose_splits(plan, str(path), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+        items, labels, origins, offsets = _decode_order(chosen, subset=subset, seed=seed)
+        out = np.empty((len(labels), size[0], size[1], 3), dtype=np.uint8)
+        with tqdm(total=len(items), desc="Decoding images", unit="img", disable=not progress, mininterval=0.5) as bar:
+            try:
+                ok, failures, info = decode_many(reader.read(items), size, out, strict=strict, on_progress=bar.update)
+            except StrictFailure as exc:
+                raise DataError(_strict_message(exc.name, exc.reason)) from None
+    finally:
+        reader.close()
+    _check_every_class_read(plan, labels, origins, ok, failures)
     parts = {}
     for s in SPLITS:
         lo, hi = offsets[s]
-        if ok[lo:hi].all():
-            parts[f"x_{s}"], parts[f"y_{s}"] = out[lo:hi], labels[lo:hi]
-        else:
-            keep = np.flatnonzero(ok[lo:hi]) + lo
-            parts[f"x_{s}"], parts[f"y_{s}"] = out[keep], labels[keep]
+        keep = slice(lo, hi) if ok[lo:hi].all() else np.flatnonzero(ok[lo:hi]) + lo
+        parts[f"x_{s}"], parts[f"y_{s}"] = out[keep], labels[keep]
     unreadable = [(name, reason) for _, name, reason in failures]
-    skipped = unreadable + [(reader.display(e), why) for e, why in plan.loose]
+    origin = "stratified split of unsplit folder" if plan.layout == "unsplit" else _split_origin(set(plan.splits))
     ds = Dataset(
         **parts,
         class_names=plan.class_names,
@@ -414,7 +441,7 @@ def _load_image_folder(path, reader, entries, size, *, strict, progress, val_fra
         source_kind="image-folder",
         source_sha256=None,
         image_size=size,
-        skipped=skipped,
+        skipped=unreadable + [(reader.display(e), why) for e, why in plan.loose] + list(reader.skipped),
         image_info={k: dict(sorted(v.items())) for k, v in info.items()},
         split_origin=origin + _subset_note(subset),
         val_fraction=val_fraction,

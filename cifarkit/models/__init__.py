@@ -24,6 +24,7 @@ from cifarkit.models.fastnet import init_whitening  # noqa: E402
 
 __all__ = [
     "build_model",
+    "check_model_options",
     "count_flops",
     "count_params",
     "get_builder",

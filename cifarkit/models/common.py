@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+
 from cifarkit import backend
 from cifarkit.models.layers import BiasConv2D, FusedBatchNorm, Preprocess
 
@@ -161,7 +162,9 @@ def model_input(input_shape, mean=None, std=None, *, min_size: int = 1, model: s
     return inputs, x
 
 
-def conv2d(filters, kernel_size=3, *, strides=1, padding="same", use_bias=False, kernel_initializer="he_normal", name=None):
+def conv2d(
+    filters, kernel_size=3, *, strides=1, padding="same", use_bias=False, kernel_initializer="he_normal", name=None
+):
     """A ``Conv2D`` in the backend's layout; no bias by default because a batch norm follows.
 
     With ``use_bias=True`` it is a :class:`~cifarkit.models.layers.BiasConv2D`
@@ -203,9 +206,10 @@ def classifier_head(x, num_classes: int, *, dropout: float = 0.0, pool: str = "a
 # --------------------------------------------------------------------------- cost
 
 
-def count_params(model) -> int:
-    """Number of scalars in all of the model's weights (trainable and non-trainable, e.g. BN statistics)."""
-    return int(sum(math.prod(int(d) for d in w.shape) for w in model.weights))
+def count_params(model, *, trainable_only: bool = False) -> int:
+    """Number of scalars in the model's weights: all of them (BN statistics included), or only the trainable ones."""
+    weights = model.trainable_weights if trainable_only else model.weights
+    return int(sum(math.prod(int(d) for d in w.shape) for w in weights))
 
 
 def _functional_graph(model):
@@ -310,4 +314,3 @@ def count_flops(model, input_shape=None, *, per_layer: bool = False):
     # compute_output_spec walks the graph the same way.
     graph._run_through_graph([keras.KerasTensor((1,) + shape, dtype=ref.dtype)], operation_fn=record)
     return costs if per_layer else int(sum(costs.values()))
-

@@ -29,6 +29,8 @@ def _bn_relu_conv(x, filters, kernel_size, *, dropout, prefix, suffix=""):
     reference_params=800_000,
     reference_error_pct=4.51,
     reference_source="Table 2, DenseNet-BC (L=100, k=12), C10+ (standard augmentation, no dropout)",
+    reference_epochs=300,
+    paper_recipe="paper_densenet",
     notes="The paper's 0.8M counts trainable parameters; Keras also counts the BN moving statistics.",
     depth=100,
     growth_rate=12,

@@ -65,8 +65,15 @@ def _bn(scale, name):
     return common.batch_norm(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, scale=scale, name=name)
 
 
-@register("fastnet", family="fastnet", paper=_PAPER, notes="airbench94 reaches 94.0% in ~10 epochs with its own recipe "
-          "(label smoothing, flip + translate, lookahead, TTA); no reference number applies to other recipes.")
+@register(
+    "fastnet",
+    family="fastnet",
+    paper=_PAPER,
+    paper_recipe="fast",
+    whitening_layer="stem_conv",
+    notes="airbench94 reaches 94.0% in ~10 epochs with its own recipe "
+    "(label smoothing, flip + translate, lookahead, TTA); no reference number applies to other recipes.",
+)
 def build_fastnet(
     *,
     input_shape=(32, 32, 3),

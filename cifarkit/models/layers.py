@@ -91,7 +91,9 @@ class FusedBatchNorm(layers.BatchNormalization):
         x = inputs
         # PyTorch's CPU and CUDA kernels take bf16 activations with float32 statistics and affine
         # parameters (what torch.autocast hands them); other mixes are computed in float32.
-        if x.dtype != self.moving_mean.value.dtype and not (x.dtype == torch.bfloat16 and self.moving_mean.value.dtype == torch.float32):
+        if x.dtype != self.moving_mean.value.dtype and not (
+            x.dtype == torch.bfloat16 and self.moving_mean.value.dtype == torch.float32
+        ):
             x = x.float()
         out = F.batch_norm(
             x,

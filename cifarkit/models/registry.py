@@ -1,16 +1,20 @@
-"""Model registry: a plain string (``"resnet20"``) names a builder and the paper behind it.
+"""Model registry: a plain string (``"resnet20"``) names a builder and every fact about the model.
 
-Each architecture module registers its builders with :func:`register`; importing
-:mod:`cifarkit.models` imports them all. Notebooks then pick a model with a
-string parameter and tests loop over :func:`list_models`.
+Each architecture module registers its builders with :func:`register`, beside
+the model's facts (as timm's ``default_cfgs``): the paper, its published
+CIFAR-10 error and the epochs behind it, the recipe that reproduces the paper,
+and special layers the training loop treats apart. Importing
+:mod:`cifarkit.models` imports them all. Notebooks pick a model with a string
+parameter and tests loop over :func:`list_models`.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 #: Arguments every builder takes; build_model passes them explicitly.
 COMMON_ARGS = ("input_shape", "num_classes", "mean", "std")
@@ -28,6 +32,9 @@ class ModelEntry:
     reference_params: int | None = None
     reference_error_pct: float | None = None
     reference_source: str | None = None
+    reference_epochs: int | None = None
+    paper_recipe: str | None = None
+    whitening_layer: str | None = None
     notes: str = ""
 
 
@@ -42,6 +49,9 @@ def register(
     reference_params: int | None = None,
     reference_error_pct: float | None = None,
     reference_source: str | None = None,
+    reference_epochs: int | None = None,
+    paper_recipe: str | None = None,
+    whitening_layer: str | None = None,
     notes: str = "",
     **fixed_options,
 ):
@@ -58,6 +68,11 @@ def register(
         reference_error_pct: CIFAR-10 test error (%) the paper reports, if any.
         reference_source: where in the paper (table) the numbers come from and
             the setting they were measured in.
+        reference_epochs: epochs the published number was trained for.
+        paper_recipe: the recipe (``cifarkit.training.RECIPES``) that follows
+            the paper's training; ``"paper"`` resolves to it for this model.
+        whitening_layer: name of a first convolution that the training loop
+            initializes from the data (``whiten_init``), if the model has one.
         notes: anything a reader of the numbers should know.
         **fixed_options: builder keyword arguments this name fixes.
 
@@ -81,6 +96,9 @@ def register(
             reference_params=reference_params,
             reference_error_pct=reference_error_pct,
             reference_source=reference_source,
+            reference_epochs=reference_epochs,
+            paper_recipe=paper_recipe,
+            whitening_layer=whitening_layer,
             notes=notes,
         )
         return builder
@@ -135,7 +153,8 @@ def model_info(name: str) -> dict:
     Returns:
         A dict with ``name``, ``family``, ``paper``, ``reference_params`` (int or
         None), ``reference_error_pct`` (published CIFAR-10 test error in percent
-        or None), ``reference_source``, ``notes``, ``builder`` (dotted path),
+        or None), ``reference_source``, ``reference_epochs``, ``paper_recipe``,
+        ``whitening_layer``, ``notes``, ``builder`` (dotted path),
         ``fixed_options`` and ``options`` (keyword options build_model accepts).
     """
     entry = _entry(name)
@@ -146,6 +165,9 @@ def model_info(name: str) -> dict:
         "reference_params": entry.reference_params,
         "reference_error_pct": entry.reference_error_pct,
         "reference_source": entry.reference_source,
+        "reference_epochs": entry.reference_epochs,
+        "paper_recipe": entry.paper_recipe,
+        "whitening_layer": entry.whitening_layer,
         "notes": entry.notes,
         "builder": f"{entry.builder.__module__}.{entry.builder.__name__}",
         "fixed_options": dict(entry.fixed_options),
@@ -180,8 +202,7 @@ def build_model(name: str, input_shape=(32, 32, 3), num_classes: int = 10, mean=
     unknown = sorted(k for k in options if k not in accepted)
     if unknown:
         raise TypeError(
-            f"Model '{name}' does not accept option(s) {', '.join(unknown)}. "
-            f"Options it accepts: {', '.join(accepted)}."
+            f"Model '{name}' does not accept option(s) {', '.join(unknown)}. Options it accepts: {', '.join(accepted)}."
         )
     if "name" in accepted:
         options.setdefault("name", name)

@@ -90,17 +90,62 @@ def basic_block(x, filters, *, strides=1, shortcut="A", prefix):
     return layers.Activation("relu", name=f"{prefix}_out")(y)
 
 
-@register("resnet20", family="resnet", paper=_PAPER, reference_params=270_000, reference_error_pct=8.75,
-          reference_source=_SOURCE, depth=20)
-@register("resnet32", family="resnet", paper=_PAPER, reference_params=460_000, reference_error_pct=7.51,
-          reference_source=_SOURCE, depth=32)
-@register("resnet44", family="resnet", paper=_PAPER, reference_params=660_000, reference_error_pct=7.17,
-          reference_source=_SOURCE, depth=44)
-@register("resnet56", family="resnet", paper=_PAPER, reference_params=850_000, reference_error_pct=6.97,
-          reference_source=_SOURCE, depth=56)
-@register("resnet110", family="resnet", paper=_PAPER, reference_params=1_700_000, reference_error_pct=6.43,
-          reference_source=_SOURCE, notes="6.43% is the best of 5 runs; the paper gives 6.61 +/- 0.16 as mean.",
-          depth=110)
+@register(
+    "resnet20",
+    family="resnet",
+    paper=_PAPER,
+    reference_params=270_000,
+    reference_error_pct=8.75,
+    reference_source=_SOURCE,
+    reference_epochs=164,
+    paper_recipe="paper",
+    depth=20,
+)
+@register(
+    "resnet32",
+    family="resnet",
+    paper=_PAPER,
+    reference_params=460_000,
+    reference_error_pct=7.51,
+    reference_source=_SOURCE,
+    reference_epochs=164,
+    paper_recipe="paper",
+    depth=32,
+)
+@register(
+    "resnet44",
+    family="resnet",
+    paper=_PAPER,
+    reference_params=660_000,
+    reference_error_pct=7.17,
+    reference_source=_SOURCE,
+    reference_epochs=164,
+    paper_recipe="paper",
+    depth=44,
+)
+@register(
+    "resnet56",
+    family="resnet",
+    paper=_PAPER,
+    reference_params=850_000,
+    reference_error_pct=6.97,
+    reference_source=_SOURCE,
+    reference_epochs=164,
+    paper_recipe="paper",
+    depth=56,
+)
+@register(
+    "resnet110",
+    family="resnet",
+    paper=_PAPER,
+    reference_params=1_700_000,
+    reference_error_pct=6.43,
+    reference_source=_SOURCE,
+    reference_epochs=164,
+    paper_recipe="paper",
+    notes="6.43% is the best of 5 runs; the paper gives 6.61 +/- 0.16 as mean.",
+    depth=110,
+)
 def build_resnet(
     *,
     input_shape=(32, 32, 3),
@@ -136,7 +181,9 @@ def build_resnet(
         A ``keras.Model`` from images to logits.
     """
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-        raise ValueError(f"ResNet depth must be 6n + 2 with n >= 1 (20, 32, 44, 56, 110, ...); received depth={depth!r}.")
+        raise ValueError(
+            f"ResNet depth must be 6n + 2 with n >= 1 (20, 32, 44, 56, 110, ...); received depth={depth!r}."
+        )
     if shortcut not in ("A", "B"):
         raise ValueError(f"shortcut must be 'A' (zero-padding) or 'B' (projection); received shortcut={shortcut!r}.")
     name = name or f"resnet{depth}"

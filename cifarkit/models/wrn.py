@@ -39,6 +39,7 @@ def wide_block(x, filters, *, strides, dropout, prefix):
     reference_params=2_700_000,
     reference_error_pct=5.02,
     reference_source="Table 6, WRN-16-4 without dropout, CIFAR-10 with flip + crop augmentation",
+    reference_epochs=200,
     depth=16,
     widen_factor=4,
 )
@@ -49,6 +50,7 @@ def wide_block(x, filters, *, strides, dropout, prefix):
     reference_params=36_500_000,
     reference_error_pct=3.89,
     reference_source="Table 6, WRN-28-10 with dropout 0.3 in every block (4.00% without dropout)",
+    reference_epochs=200,
     notes="Pass dropout=0.3 to match the 3.89% setting.",
     depth=28,
     widen_factor=10,

@@ -1,0 +1,380 @@
+"""Notebook 06's analysis: architectures trained in one run compared on accuracy and cost, beside published numbers.
+
+Notebook ``06_architectures_and_ensembles`` trains (or reloads, when they are
+already in the run folder) several registered models under the profile's
+budget, then compares accuracy with cost and builds ensembles
+(:mod:`cifarkit.analysis.ensembles`). The model trained by ``03_train`` in the
+same run is always a member.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cifarkit import run_folder
+from cifarkit.analysis import ensembles, stats
+from cifarkit.training.inference import predict_logits, softmax
+
+
+def short_citation(paper: str) -> str:
+    """``"He, Zhang, Ren & Sun 2016, Deep Residual ..."`` -> ``"He et al. 2016"``; two authors stay named."""
+    m = re.match(r"\s*([^,]+?)\s+(\d{4})\b", paper.split(",")[0]) if "," not in paper.split(" 20")[0] else None
+    if m:
+        return f"{m[1]} {m[2]}"
+    m = re.match(r"\s*([^,&]+?)\s*[,&].*?\b(\d{4})\b", paper)
+    return f"{m[1]} et al. {m[2]}" if m else paper
+
+
+def published_results() -> dict:
+    """Published CIFAR-10 test errors (%) from the model registry: ``{model: {"error", "epochs", "source"}}``."""
+    from cifarkit.models import list_models, model_info
+
+    out = {}
+    infos = [model_info(name) for name in list_models()]
+    families = ["resnet", "densenet", "wrn"]  # the papers in the order they appeared
+    infos.sort(
+        key=lambda i: (
+            families.index(i["family"]) if i["family"] in families else len(families),
+            i["reference_params"] or 0,
+        )
+    )
+    for info in infos:
+        name = info["name"]
+        if info["reference_error_pct"] is not None and info["reference_epochs"]:
+            source = (
+                f"{short_citation(info['paper'])}, {info['reference_source']}"
+                if info["paper"]
+                else info["reference_source"]
+            )
+            out[name] = {"error": info["reference_error_pct"], "epochs": info["reference_epochs"], "source": source}
+    return out
+
+
+@dataclass
+class ArchSpec:
+    """One architecture to train: a registered model, a recipe and an epoch budget (0 = the recipe's)."""
+
+    model: str
+    recipe: str = "default"
+    epochs: int = 0
+    overrides: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.model}/{self.recipe}" + (f"/{self.epochs}ep" if self.epochs else "")
+
+    @property
+    def folder(self) -> str:
+        return f"06_{self.model}_{self.recipe}" + (f"_{self.epochs}ep" if self.epochs else "")
+
+
+def parse_architectures(text: str) -> list[ArchSpec]:
+    """``"resnet20:default:8, simple_cnn"`` -> specs (``model[:recipe[:epochs]]``, comma-separated).
+
+    Unknown model or recipe names raise ``ValueError`` listing the known ones.
+    """
+    from cifarkit.models import list_models
+    from cifarkit.training import RECIPES
+
+    specs = []
+    for item in [t.strip() for t in (text or "").split(",") if t.strip()]:
+        parts = item.split(":")
+        if len(parts) > 3:
+            raise ValueError(
+                f"Cannot read architecture {item!r}: use model[:recipe[:epochs]], e.g. resnet20:default:8."
+            )
+        model = parts[0]
+        recipe = parts[1] if len(parts) > 1 and parts[1] else "default"
+        try:
+            epochs = int(parts[2]) if len(parts) > 2 else 0
+        except ValueError:
+            raise ValueError(f"Epochs in {item!r} must be an integer, like resnet20:default:8.") from None
+        if model not in list_models():
+            raise ValueError(f"Unknown model {model!r} in ARCHITECTURES. Known models: {', '.join(list_models())}.")
+        if recipe not in RECIPES:
+            raise ValueError(f"Unknown recipe {recipe!r} in ARCHITECTURES. Known recipes: {', '.join(RECIPES)}.")
+        if epochs < 0:
+            raise ValueError(f"Epochs must be >= 0 (0 keeps the recipe's); got {epochs} in {item!r}.")
+        specs.append(ArchSpec(model, recipe, epochs))
+    return specs
+
+
+@dataclass
+class Member:
+    """A trained model of the run with its predictions on the validation and test splits."""
+
+    name: str
+    arch: str  # the registered model name
+    model_path: str
+    origin: str
+    epochs: int
+    recipe: str
+    train_seconds: float | None
+    params: int
+    flops: int | None
+    val_probs: np.ndarray
+    test_probs: np.ndarray
+    inference_images_per_sec: float
+
+    def val_acc(self, y_val) -> float:
+        return float(np.mean(self.val_probs.argmax(axis=1) == np.asarray(y_val)))
+
+    def test_acc(self, y_test) -> float:
+        return float(np.mean(self.test_probs.argmax(axis=1) == np.asarray(y_test)))
+
+
+def measure_inference(model, x: np.ndarray, *, batch_size: int = 512, max_images: int = 2048) -> float:
+    """Images per second of a forward pass (eval mode) over up to ``max_images`` images, after one warm-up batch."""
+    x = x[:max_images]
+    predict_logits(model, x[: min(len(x), 64)], batch_size=batch_size)
+    t0 = time.perf_counter()
+    predict_logits(model, x, batch_size=batch_size)
+    return len(x) / max(time.perf_counter() - t0, 1e-9)
+
+
+def member_from_model(name, arch, model, model_path, ds, *, origin, epochs, recipe, train_seconds) -> Member:
+    """Predict the validation and test splits with ``model`` and measure its cost."""
+    from cifarkit.models import count_flops, count_params
+
+    try:
+        flops = int(count_flops(model))
+    except Exception:  # noqa: BLE001 - a model the analytic counter does not know still gets compared
+        flops = None
+    return Member(
+        name=name,
+        arch=arch,
+        model_path=str(model_path),
+        origin=origin,
+        epochs=int(epochs),
+        recipe=recipe,
+        train_seconds=train_seconds,
+        params=count_params(model),
+        flops=flops,
+        val_probs=softmax(predict_logits(model, ds.x_val)),
+        test_probs=softmax(predict_logits(model, ds.x_test)),
+        inference_images_per_sec=measure_inference(model, ds.x_test),
+    )
+
+
+def train_member(ds, spec: ArchSpec, run_dir, *, seed: int = 0, progress: bool = True) -> Member:
+    """Train ``spec`` into ``<run_dir>/models/<spec.folder>`` (or reload it when it finished there before)."""
+    from cifarkit.training import resolve_recipe, train
+
+    settings = dict(spec.overrides, model=spec.model, seed=seed)
+    if spec.epochs:
+        settings["epochs"] = spec.epochs
+    config = resolve_recipe(spec.recipe, **settings)
+    out_dir = run_folder.model_dir(run_dir, spec.folder)
+    res = train(ds, config, out_dir, resume=True, progress=progress)
+    return member_from_model(
+        spec.label,
+        spec.model,
+        res.model,
+        res.paths["model"],
+        ds,
+        origin="trained in 06",
+        epochs=res.metrics["epochs"],
+        recipe=spec.recipe,
+        train_seconds=res.metrics.get("train_seconds"),
+    )
+
+
+def member_from_training_notebook(ds, run_dir) -> Member:
+    """The model trained by the training notebook (``03_train``) of this run, found through its metrics file."""
+    m = run_folder.load_metrics(run_dir, run_folder.TRAIN)
+    path = run_folder.resolve_model_path(run_dir)
+    model = run_folder.load_model(path, ds.num_classes)
+    label = f"{m['model']}/{m.get('recipe', '?')}/{m.get('epochs_run', '?')}ep"
+    return member_from_model(
+        label,
+        m["model"],
+        model,
+        path,
+        ds,
+        origin=run_folder.TRAIN,
+        epochs=m.get("epochs_run", 0),
+        recipe=m.get("recipe", "?"),
+        train_seconds=m.get("train_seconds"),
+    )
+
+
+def unique_names(members: list[Member]) -> list[Member]:
+    """Make member names unique (``name``, ``name #2``, ...) so that tables and plots keep them apart."""
+    seen: dict[str, int] = {}
+    for m in members:
+        seen[m.name] = seen.get(m.name, 0) + 1
+        if seen[m.name] > 1:
+            m.name = f"{m.name} #{seen[m.name]}"
+    return members
+
+
+def comparison_table(members: list[Member], y_val, y_test, *, n_boot: int = 2000, seed: int = 0):
+    """One row per member: validation and test accuracy (with a bootstrap CI), size, FLOPs, training and inference speed."""
+    import pandas as pd
+
+    rows = []
+    for m in members:
+        pred = m.test_probs.argmax(axis=1)
+        ci = stats.accuracy_ci(y_test, pred, n_boot=n_boot, seed=seed)
+        rows.append(
+            {
+                "model": m.name,
+                "origin": m.origin,
+                "epochs": m.epochs,
+                "val_acc": m.val_acc(y_val),
+                "test_acc": ci["accuracy"],
+                "ci_low": ci["ci_low"],
+                "ci_high": ci["ci_high"],
+                "params": m.params,
+                "mflops": m.flops / 1e6 if m.flops else None,
+                "train_seconds": m.train_seconds,
+                "inference_img_per_s": m.inference_images_per_sec,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def pareto_mask(cost, acc) -> np.ndarray:
+    """True for the points no other point beats on both lower-or-equal cost and higher-or-equal accuracy (one strictly)."""
+    cost = np.asarray(cost, dtype=float)
+    acc = np.asarray(acc, dtype=float)
+    mask = np.ones(len(cost), dtype=bool)
+    for i in range(len(cost)):
+        dominated = (cost <= cost[i]) & (acc >= acc[i]) & ((cost < cost[i]) | (acc > acc[i]))
+        mask[i] = not dominated.any()
+    return mask
+
+
+def pairwise_mcnemar(members: list[Member], y_test):
+    """McNemar p-values between every pair of members (a symmetric DataFrame, 1.0 on the diagonal)."""
+    import pandas as pd
+
+    names = [m.name for m in members]
+    p = pd.DataFrame(np.ones((len(members), len(members))), index=names, columns=names)
+    for i, a in enumerate(members):
+        for j in range(i + 1, len(members)):
+            r = stats.mcnemar(y_test, a.test_probs.argmax(axis=1), members[j].test_probs.argmax(axis=1))
+            p.iloc[i, j] = p.iloc[j, i] = r["p_value"]
+    return p
+
+
+def full_cifar10(ds) -> tuple[bool, str]:
+    """Whether ``ds`` is the whole CIFAR-10, recognized by its content (class names and image counts), not its file.
+
+    Returns:
+        ``(is_full, why)`` with a sentence saying what was found.
+    """
+    from cifarkit.data import CIFAR10_CLASSES
+
+    if [str(c).lower() for c in ds.class_names] != list(CIFAR10_CLASSES):
+        return False, "the data's classes are not CIFAR-10's"
+    n_train, n_test = len(ds.y_train) + len(ds.y_val), len(ds.y_test)
+    if (n_train, n_test) != (50_000, 10_000):
+        return False, (
+            f"the run used {n_train:,} training and {n_test:,} test images of CIFAR-10, not all 50,000 and 10,000"
+        )
+    return True, "the run used all of CIFAR-10 (recognized by its classes and image counts)"
+
+
+def replication_table(members: list[Member], y_val, y_test, *, full_data: bool = False):
+    """Published CIFAR-10 errors beside this run's, for the published architectures this run trained.
+
+    A row is a **replication** only when the model trained with the paper's recipe, for at
+    least the paper's epochs, on the full CIFAR-10 (``full_data``); otherwise the published
+    number is there for reference and ``comparison`` says why it does not compare (epochs,
+    recipe, data). The member with the best validation accuracy stands for its architecture.
+    """
+    import pandas as pd
+
+    from cifarkit.models import model_info
+
+    rows = []
+    for name, pub in published_results().items():
+        ours = [m for m in members if m.arch == name]
+        if not ours:
+            continue
+        best = max(ours, key=lambda m: m.val_acc(y_val))
+        paper_recipe = model_info(name).get("paper_recipe")
+        reasons = []
+        if best.epochs < pub["epochs"]:
+            reasons.append(f"{best.epochs} of the paper's {pub['epochs']} epochs")
+        if best.recipe not in ("paper", paper_recipe):
+            reasons.append(f"recipe {best.recipe!r}, not the paper's")
+        if not full_data:
+            reasons.append("not the full CIFAR-10")
+        rows.append(
+            {
+                "model": name,
+                "recipe": best.recipe,
+                "epochs_run": best.epochs,
+                "measured_error_pct": round(100 * (1 - best.test_acc(y_test)), 2),
+                "published_error_pct": pub["error"],
+                "published_epochs": pub["epochs"],
+                "comparison": "replication" if not reasons else "for reference only: " + "; ".join(reasons),
+                "source": pub["source"],
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "model",
+            "recipe",
+            "epochs_run",
+            "measured_error_pct",
+            "published_error_pct",
+            "published_epochs",
+            "comparison",
+            "source",
+        ],
+    )
+
+
+def evaluate_ensembles(members: list[Member], y_val, y_test, *, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Soft, hard and weighted votes over ``members``, with the gain over the best member (chosen on validation).
+
+    Returns:
+        ``{"members", "best_member", "best_member_test_acc", "methods": {method: {...}}, "best_method",
+        "ensemble_gain", "ensemble_gain_ci"}``; the best method is also chosen on validation.
+    """
+    if len(members) < 2:
+        raise ValueError(
+            f"An ensemble needs at least two trained models; this run has {len(members)}. "
+            "Add architectures to ARCHITECTURES."
+        )
+    val = np.stack([m.val_probs for m in members])
+    test = np.stack([m.test_probs for m in members])
+    val_accs = [m.val_acc(y_val) for m in members]
+    best = int(np.argmax(val_accs))
+    best_pred = members[best].test_probs.argmax(axis=1)
+    weights = ensembles.fit_weights(val, y_val)
+    out = {
+        "members": [m.name for m in members],
+        "best_member": members[best].name,
+        "best_member_val_acc": val_accs[best],
+        "best_member_test_acc": float(np.mean(best_pred == y_test)),
+        "methods": {},
+    }
+    for method in ensembles.METHODS:
+        w = weights if method == "weighted" else None
+        val_pred = ensembles.ensemble_predictions(val, method=method, weights=w)
+        pred = ensembles.ensemble_predictions(test, method=method, weights=w)
+        ci = stats.accuracy_ci(y_test, pred, n_boot=n_boot, seed=seed)
+        gain = stats.paired_difference_ci(y_test, pred, best_pred, n_boot=n_boot, seed=seed)
+        out["methods"][method] = {
+            "val_acc": float(np.mean(val_pred == y_val)),
+            "test_acc": ci["accuracy"],
+            "test_acc_ci": [ci["ci_low"], ci["ci_high"]],
+            "gain": gain["difference"],
+            "gain_ci": [gain["ci_low"], gain["ci_high"]],
+            "mcnemar_vs_best": stats.mcnemar(y_test, pred, best_pred),
+            "weights": [float(x) for x in w] if w is not None else None,
+        }
+    chosen = max(ensembles.METHODS, key=lambda k: out["methods"][k]["val_acc"])
+    out["best_method"] = chosen
+    out["ensemble_gain"] = out["methods"][chosen]["gain"]
+    out["ensemble_gain_ci"] = out["methods"][chosen]["gain_ci"]
+    return out

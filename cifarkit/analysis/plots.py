@@ -1,0 +1,448 @@
+"""Figures for the notebooks: each function draws one figure and returns it.
+
+Figures are sized for the printed report: at most :data:`PAGE_WIDTH` inches wide, so
+they print at (about) their own size and no text is smaller than 7 pt. Text that
+comes from the data (class and model names) goes through :func:`cifarkit.escape.plain`.
+"""
+
+from __future__ import annotations
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from cifarkit.escape import plain
+
+#: Widest figure, in inches: the text width of an A4 page with 12 mm margins is about 7.3 in.
+PAGE_WIDTH = 7.0
+
+sns.set_theme(style="whitegrid", context="paper")
+mpl.rcParams.update(
+    {
+        "figure.dpi": 96,  # a figure prints at its own size (the report's CSS counts 96 px per inch)
+        "font.size": 9,
+        "axes.titlesize": 10,
+        "axes.labelsize": 9,
+        "xtick.labelsize": 8,
+        "ytick.labelsize": 8,
+        "legend.fontsize": 8,
+        "figure.titlesize": 11,
+    }
+)
+
+
+def _size(width: float, height: float) -> tuple[float, float]:
+    """A figure size no wider than the page; a wider request is scaled down, aspect kept."""
+    if width <= PAGE_WIDTH:
+        return width, height
+    return PAGE_WIDTH, height * PAGE_WIDTH / width
+
+
+def class_counts_bar(counts: pd.DataFrame):
+    """Grouped bars: images per class in each split (``explore.class_counts`` table)."""
+    df = counts.drop(index="all", errors="ignore").drop(columns="total", errors="ignore")
+    long = df.reset_index().melt(id_vars="class", var_name="split", value_name="images")
+    long["class"] = long["class"].map(plain)
+    fig, ax = plt.subplots(figsize=_size(max(6, 0.7 * len(df)), 3.8))
+    sns.barplot(data=long, x="class", y="images", hue="split", ax=ax)
+    ax.set_xlabel("")
+    ax.set_title("Images per class and split")
+    ax.tick_params(axis="x", rotation=45 if len(df) > 6 else 0)
+    ax.legend(title="split", loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never over them
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(x: np.ndarray, y: np.ndarray, class_names, per_class: int = 8, seed: int = 0, title=None):
+    """``per_class`` random images of every class, one row per class."""
+    rng = np.random.default_rng(seed)
+    k = len(class_names)
+    fig, axes = plt.subplots(k, per_class, figsize=_size(per_class * 0.9 + 1.2, k * 0.9 + 0.4), squeeze=False)
+    for c in range(k):
+        idx = np.flatnonzero(y == c)
+        pick = rng.choice(idx, min(per_class, len(idx)), replace=False) if len(idx) else []
+        for j in range(per_class):
+            ax = axes[c, j]
+            ax.axis("off")
+            if j < len(pick):
+                ax.imshow(x[pick[j]], interpolation="nearest")
+        axes[c, 0].text(-0.1, 0.5, plain(class_names[c]), transform=axes[c, 0].transAxes, ha="right", va="center")
+    fig.suptitle(title or "Random training images per class")
+    fig.tight_layout()
+    return fig
+
+
+def pixel_histograms(hist: np.ndarray, title="Pixel intensities per channel (training split)"):
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for c, colour in enumerate(("tab:red", "tab:green", "tab:blue")):
+        ax.plot(np.arange(256), hist[c] / hist[c].sum(), color=colour, label="RGB"[c])
+    ax.set_xlabel("intensity (0-255)")
+    ax.set_ylabel("fraction of pixels")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def mean_images(means: np.ndarray, class_names):
+    k = len(class_names)
+    cols = min(k, 10)
+    rows = int(np.ceil(k / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=_size(cols * 1.2, rows * 1.4), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for c in range(k):
+        ax = axes.ravel()[c]
+        ax.imshow(means[c], interpolation="nearest")
+        ax.set_title(plain(class_names[c]), fontsize=8)
+    fig.suptitle("Mean training image per class")
+    fig.tight_layout()
+    return fig
+
+
+def embedding_scatter(points: np.ndarray, labels: np.ndarray, class_names, title: str):
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    palette = sns.color_palette("tab10" if len(class_names) <= 10 else "husl", len(class_names))
+    for c, name in enumerate(class_names):
+        sel = labels == c
+        ax.scatter(points[sel, 0], points[sel, 1], s=6, alpha=0.6, color=palette[c], label=plain(name))
+    ax.set_title(plain(title))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(history: pd.DataFrame):
+    """Train vs validation loss and accuracy per epoch (training metrics are on augmented data)."""
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.2))
+    for ax, metric, label in ((axes[0], "loss", "loss"), (axes[1], "acc", "accuracy")):
+        train_col = metric if metric in history else f"train_{metric}_aug"
+        if train_col in history:
+            ax.plot(history["epoch"], history[train_col], marker="o", label=f"train (augmented) {label}")
+        if f"val_{metric}" in history:
+            ax.plot(history["epoch"], history[f"val_{metric}"], marker="o", label=f"validation {label}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.legend()
+    axes[0].set_title("Loss")
+    axes[1].set_title("Accuracy")
+    fig.tight_layout()
+    return fig
+
+
+def lr_schedule(values: np.ndarray, steps_per_epoch: int):
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.plot(np.arange(len(values)) / max(steps_per_epoch, 1), values)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate")
+    ax.set_title("Learning-rate schedule")
+    fig.tight_layout()
+    return fig
+
+
+def throughput(history: pd.DataFrame):
+    fig, ax = plt.subplots(figsize=(7, 3))
+    col = "images_per_sec" if "images_per_sec" in history else None
+    if col:
+        ax.bar(history["epoch"], history[col])
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training images / s")
+    ax.set_title("Training throughput per epoch")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- 06: architectures and ensembles
+
+
+def accuracy_vs_cost(table: pd.DataFrame, cost: str = "mflops", pareto=None, title=None):
+    """Test accuracy (with CI bars) against a cost column; Pareto-optimal models drawn as filled stars."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    t = table.dropna(subset=[cost])
+    pareto = np.zeros(len(t), dtype=bool) if pareto is None else np.asarray(pareto)[table[cost].notna().to_numpy()]
+    yerr = np.vstack([t["test_acc"] - t["ci_low"], t["ci_high"] - t["test_acc"]]) * 100
+    ax.errorbar(t[cost], t["test_acc"] * 100, yerr=yerr, fmt="none", ecolor="grey", capsize=3)
+    ax.scatter(t[cost][~pareto], t["test_acc"][~pareto] * 100, s=60, label="dominated")
+    ax.scatter(t[cost][pareto], t["test_acc"][pareto] * 100, s=160, marker="*", color="C3", label="Pareto-optimal")
+    front = t[pareto].sort_values(cost)
+    ax.plot(front[cost], front["test_acc"] * 100, color="C3", lw=1, ls="--")
+    for _, row in t.iterrows():
+        ax.annotate(
+            row["model"], (row[cost], row["test_acc"] * 100), textcoords="offset points", xytext=(5, 5), fontsize=8
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel(
+        {
+            "mflops": "MFLOPs per image (log scale)",
+            "params": "parameters (log scale)",
+            "train_seconds": "training seconds (log scale)",
+        }.get(cost, cost)
+    )
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title or "Accuracy against cost")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def pvalue_heatmap(p: pd.DataFrame, title="McNemar p-values between models"):
+    """Heatmap of pairwise p-values (log colour scale)."""
+    import seaborn as sns
+    from matplotlib.colors import LogNorm
+
+    fig, ax = plt.subplots(figsize=_size(1.2 * len(p) + 3, 0.9 * len(p) + 2))
+    p = p.rename(index=plain, columns=plain)
+    sns.heatmap(
+        p.clip(lower=1e-300),
+        annot=p.map(lambda v: "<0.001" if v < 0.001 else f"{v:.3f}"),
+        fmt="",
+        norm=LogNorm(vmin=1e-6, vmax=1),
+        cmap="viridis_r",
+        cbar_kws={"label": "p-value"},
+        ax=ax,
+    )
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def ensemble_bars(best_member: str, best_acc: float, methods: dict, title="Ensembles against the best single model"):
+    """Bars (from zero) of the best member's and each ensemble method's test accuracy, CI bars on the ensembles."""
+    names = [f"best single\n({plain(best_member)})"] + [f"{k} vote" for k in methods]
+    accs = [best_acc] + [m["test_acc"] for m in methods.values()]
+    lo = [0] + [m["test_acc"] - m["test_acc_ci"][0] for m in methods.values()]
+    hi = [0] + [m["test_acc_ci"][1] - m["test_acc"] for m in methods.values()]
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.4))
+    bars = ax.bar(
+        names, np.array(accs) * 100, yerr=np.array([lo, hi]) * 100, capsize=4, color=["grey"] + ["C0"] * len(methods)
+    )
+    for bar, acc in zip(bars, accs):
+        ax.text(
+            bar.get_x() + bar.get_width() / 2,
+            acc * 100 / 2,
+            f"{acc:.1%}",
+            ha="center",
+            va="center",
+            color="white",
+            fontsize=9,
+        )
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- 04: evaluation
+
+
+def per_class_bars(table: pd.DataFrame, title="Per-class precision, recall and F1 (test split)"):
+    """Grouped bars of precision, recall and F1 per class (``evaluate.per_class_table``; average rows dropped)."""
+    df = table.drop(index=[i for i in table.index if str(i).endswith(" avg")])
+    long = (
+        df[["precision", "recall", "f1"]]
+        .reset_index()
+        .melt(id_vars=df.index.name or "index", var_name="metric", value_name="score")
+    )
+    key = df.index.name or "index"
+    long[key] = long[key].map(plain)
+    fig, ax = plt.subplots(figsize=_size(max(6, 0.8 * len(df) + 2), 3.8))
+    sns.barplot(data=long, x=key, y="score", hue="metric", ax=ax)
+    ax.set_xlabel("")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(title)
+    ax.tick_params(axis="x", rotation=45 if len(df) > 6 else 0)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def confusion_heatmaps(cm, class_names, title="Confusion matrix (test split)"):
+    """One heatmap, rows normalized to the true class (recall on the diagonal), each cell annotated with its
+    share and, below it, its count of images."""
+    cm = np.asarray(cm)
+    totals = cm.sum(axis=1, keepdims=True)
+    norm = np.divide(cm, totals, out=np.zeros(cm.shape, dtype=float), where=totals > 0)
+    k = len(class_names)
+    labels = [plain(c) for c in class_names]
+    side = min(PAGE_WIDTH - 1.2, max(3.5, 0.6 * k + 1.5))
+    fig, ax = plt.subplots(figsize=(side + 1.2, side))
+    annot = np.array([[f"{norm[i, j]:.2f}\n{cm[i, j]}" for j in range(k)] for i in range(k)]) if k <= 20 else False
+    sns.heatmap(
+        norm,
+        annot=annot,
+        fmt="",
+        cmap="Blues",
+        vmin=0,
+        vmax=1,
+        xticklabels=labels,
+        yticklabels=labels,
+        annot_kws={"fontsize": 7},
+        cbar_kws={"label": "share of the true class"},
+        ax=ax,
+    )
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title + ": share of each true class (count below)")
+    fig.tight_layout()
+    return fig
+
+
+def prediction_gallery(x, y_true, probs, indices, class_names, title="Misclassified test images", cols: int = 8):
+    """Images with their true label, predicted label and the predicted class's probability."""
+    indices = np.asarray(indices)
+    n = len(indices)
+    cols = max(1, min(cols, n)) if n else 1
+    rows = max(1, int(np.ceil(n / cols)))
+    fig, axes = plt.subplots(rows, cols, figsize=(PAGE_WIDTH, rows * 1.55 + 0.4), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), indices):
+        pred = int(np.argmax(probs[i]))
+        ax.imshow(x[i], interpolation="nearest")
+        colour = "tab:green" if pred == int(y_true[i]) else "tab:red"
+        ax.set_title(
+            f"true: {plain(class_names[int(y_true[i])])}\npred: {plain(class_names[pred])}\n{probs[i][pred]:.0%}",
+            fontsize=7,
+            color=colour,
+        )
+    if n == 0:
+        axes[0, 0].text(0.5, 0.5, "no images to show", ha="center", va="center")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def reliability_diagrams(curves: dict, title="Reliability diagram (test split)"):
+    """One reliability diagram per entry of ``curves``: ``{label: (bins, ece)}`` with ``evaluate.reliability_bins`` bins.
+
+    Bars are the accuracy per confidence bin, the diagonal is perfect calibration,
+    and a histogram below shows how many images fall in each bin.
+    """
+    n = len(curves)
+    fig, axes = plt.subplots(2, n, figsize=_size(4.2 * n, 5.4), squeeze=False, gridspec_kw={"height_ratios": [3, 1]})
+    for j, (label, (bins, ece)) in enumerate(curves.items()):
+        edges = np.asarray(bins["edges"])
+        width = np.diff(edges)
+        acc = np.nan_to_num(np.asarray(bins["accuracy"], dtype=float))
+        conf = np.asarray(bins["confidence"], dtype=float)
+        ax = axes[0, j]
+        ax.bar(edges[:-1], acc, width=width, align="edge", edgecolor="black", linewidth=0.5, label="accuracy")
+        gap_top = np.where(np.isnan(conf), acc, conf)
+        ax.bar(
+            edges[:-1],
+            gap_top - acc,
+            bottom=acc,
+            width=width,
+            align="edge",
+            fill=False,
+            hatch="///",
+            edgecolor="tab:red",
+            linewidth=0.5,
+            label="gap to mean confidence",
+        )
+        ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{label}\nECE = {ece:.3f}")
+        ax.legend(loc="upper left", fontsize=7)
+        axes[1, j].bar(edges[:-1], bins["count"], width=width, align="edge", color="grey")
+        axes[1, j].set_xlim(0, 1)
+        axes[1, j].set_xlabel("confidence (top-class probability)")
+        axes[1, j].set_ylabel("images")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def corruption_examples(image: np.ndarray, corrupted: dict, title="One test image under each corruption"):
+    """The clean image and its corrupted versions: ``corrupted`` maps kind -> list of images by severity."""
+    kinds = list(corrupted)
+    sev = max(len(v) for v in corrupted.values())
+    fig, axes = plt.subplots(
+        len(kinds), sev + 1, figsize=_size((sev + 1) * 1.4 + 1.5, len(kinds) * 1.4 + 0.5), squeeze=False
+    )
+    for r, kind in enumerate(kinds):
+        axes[r, 0].imshow(image, interpolation="nearest")
+        axes[r, 0].set_ylabel(kind.replace("_", " "), rotation=0, ha="right", va="center", fontsize=8)
+        for c, img in enumerate(corrupted[kind], start=1):
+            axes[r, c].imshow(img, interpolation="nearest")
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_title("clean", fontsize=8)
+    for c in range(1, sev + 1):
+        axes[0, c].set_title(f"severity {c}", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def robustness_curves(table: pd.DataFrame, clean_acc: float, title="Accuracy under corruptions"):
+    """Accuracy against severity for each corruption (``evaluate.robustness_table``), clean accuracy at severity 0."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for kind, row in table.iterrows():
+        sev = [0] + [int(s) for s in row.index]
+        ax.plot(sev, [clean_acc * 100] + list(row.to_numpy() * 100), marker="o", label=str(kind).replace("_", " "))
+    ax.set_xticks(range(0, len(table.columns) + 1))
+    ax.set_ylim(0, 101)
+    ax.set_xlabel("severity (0 = clean)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def saliency_grid(x, maps, captions, method: str, title=None):
+    """Each image above its saliency map overlaid in a heat colour map; ``method`` names how the maps were made."""
+    n = len(maps)
+    fig, axes = plt.subplots(2, max(n, 1), figsize=_size(max(n, 1) * 1.9, 4.3), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for j in range(n):
+        axes[0, j].imshow(x[j], interpolation="nearest")
+        axes[0, j].set_title(plain(captions[j]), fontsize=7)
+        axes[1, j].imshow(x[j], interpolation="nearest")
+        axes[1, j].imshow(maps[j], cmap="jet", alpha=0.5, vmin=0, vmax=1, interpolation="bilinear")
+    if n == 0:
+        axes[0, 0].text(0.5, 0.5, "no images to show", ha="center", va="center")
+    fig.suptitle(title or f"Saliency: {method}")
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_comparison(
+    frame: pd.DataFrame, num_classes: int | None = None, title: str = "Test accuracy with 95% bootstrap CI"
+):
+    """Horizontal bars of test accuracy with CI error bars; CNNs highlighted, the best CNN darkest.
+
+    ``frame`` has columns ``method``, ``kind`` ("CNN" or "baseline"), ``test_acc``,
+    ``ci_low``, ``ci_high`` and optionally ``best_cnn`` (as made by
+    ``cifarkit.analysis.baselines.comparison_frame``). A dashed line marks chance when
+    ``num_classes`` is given.
+    """
+    df = frame.sort_values("test_acc").reset_index(drop=True)
+    best = df["best_cnn"] if "best_cnn" in df else pd.Series(False, index=df.index)
+    colours = ["tab:red" if b else ("salmon" if k == "CNN" else "tab:gray") for k, b in zip(df["kind"], best)]
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 0.5 * len(df) + 1.5))
+    err = np.vstack([df["test_acc"] - df["ci_low"], df["ci_high"] - df["test_acc"]]).clip(min=0)
+    ax.barh(np.arange(len(df)), df["test_acc"], xerr=err, color=colours, capsize=3, ecolor="black")
+    ax.set_yticks(np.arange(len(df)))
+    ax.set_yticklabels([plain(f"{m} (CNN)" if k == "CNN" else m) for m, k in zip(df["method"], df["kind"])])
+    for i, (a, hi) in enumerate(zip(df["test_acc"], df["ci_high"])):
+        ax.text(hi + 0.01, i, f"{a:.1%}", va="center", fontsize=9)
+    if num_classes:
+        ax.axvline(1 / num_classes, color="black", linestyle="--", linewidth=1, label=f"chance ({1 / num_classes:.0%})")
+        ax.legend(loc="best")
+    ax.set_xlim(0, float(df["ci_high"].max()) + 0.12)
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}" if v <= 1 else ""))
+    ax.set_xlabel("test accuracy")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

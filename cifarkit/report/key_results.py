@@ -1,0 +1,312 @@
+"""The key-results box that opens every report: headline numbers with intervals, and what follows from them.
+
+Everything here is computed from what the notebook recorded (``metrics/NN_name.json``)
+when the report is rendered, so the box can never disagree with the notebook's own
+numbers. Each sentence of conclusion is chosen by a rule on those numbers (an
+interval that excludes zero, accuracy at chance, a pruned trial count...), never
+written by hand. Values from data or parameters are escaped.
+"""
+
+from __future__ import annotations
+
+import math
+
+from cifarkit import escape, run_folder
+
+
+def _num(value) -> float | None:
+    return (
+        float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        else None
+    )
+
+
+def pct(value, digits: int = 2) -> str:
+    v = _num(value)
+    return "-" if v is None else f"{100 * v:.{digits}f}%"
+
+
+def points(value, digits: int = 2) -> str:
+    """A difference of accuracies in percentage points, signed."""
+    v = _num(value)
+    return "-" if v is None else f"{100 * v:+.{digits}f} points"
+
+
+def ci_text(ci, digits: int = 2) -> str:
+    if not ci or len(ci) != 2 or _num(ci[0]) is None or _num(ci[1]) is None:
+        return ""
+    return f" (95% CI {100 * ci[0]:.{digits}f} to {100 * ci[1]:.{digits}f}%)"
+
+
+def ci_points(ci, digits: int = 2) -> str:
+    if not ci or len(ci) != 2 or _num(ci[0]) is None or _num(ci[1]) is None:
+        return ""
+    return f" (95% CI {100 * ci[0]:+.{digits}f} to {100 * ci[1]:+.{digits}f})"
+
+
+def _counts(metrics: dict) -> dict:
+    return ((metrics.get("data") or {}).get("counts")) or {}
+
+
+# --------------------------------------------------------------------------- one function per notebook
+def _explore(m: dict) -> tuple[list, list]:
+    counts = m.get("counts") or {}
+    per_split = {s: sum((counts.get(s) or {}).values()) for s in ("train", "val", "test")}
+    rows = [
+        (
+            "Images",
+            f"{m.get('total_images', 0):,} in {m.get('num_classes', '?')} classes: "
+            f"{per_split['train']:,} training, {per_split['val']:,} validation, {per_split['test']:,} test",
+        ),
+        (
+            "Class balance",
+            f"largest / smallest class {m['class_imbalance_ratio']:.2f}"
+            if _num(m.get("class_imbalance_ratio"))
+            else "-",
+        ),
+        ("Unreadable or skipped files", f"{m.get('skipped_files', 0):,}"),
+    ]
+    across = ((m.get("duplicates") or {}).get("across")) or {}
+    leak = int(across.get("train-test", 0) or 0) + int(across.get("val-test", 0) or 0)
+    rows.append(("Exact duplicates across splits", ", ".join(f"{k}: {v}" for k, v in across.items()) or "-"))
+    says = []
+    if leak:
+        says.append(
+            f"{leak} test image(s) also appear in the training or validation split: test accuracies are "
+            "optimistic by up to that many images."
+        )
+    else:
+        says.append("No test image duplicates a training or validation image exactly.")
+    ratio = _num(m.get("class_imbalance_ratio"))
+    if ratio is not None and ratio >= 1.5:
+        says.append(
+            f"The classes are imbalanced (ratio {ratio:.1f}): read balanced accuracy and per-class recall, "
+            "not accuracy alone."
+        )
+    return rows, says
+
+
+def _tune(m: dict) -> tuple[list, list]:
+    counts = m.get("counts") or {}
+    rows = [
+        (
+            "Best validation accuracy",
+            f"{pct(m.get('best_value'))} (trial {m.get('best_trial', '-')}, "
+            f"{m.get('epochs_per_trial', '?')} epoch(s) per trial)",
+        ),
+        ("The recipe's own settings", pct(m.get("baseline_value"))),
+        (
+            "Trials",
+            f"{counts.get('complete', 0)} complete, {counts.get('pruned', 0)} pruned, {counts.get('failed', 0)} failed",
+        ),
+    ]
+    if _num(m.get("pruning_saved_fraction")) is not None:
+        rows.append(("Epochs saved by pruning", pct(m["pruning_saved_fraction"], 0)))
+    signal = m.get("tuning_signal") or {}
+    says = []
+    if signal.get("margin") is not None:
+        rows.append(
+            (
+                "Margin over the recipe",
+                points(signal["margin"])
+                + ci_points(signal.get("ci"))
+                + f" on {signal.get('n_val', '?'):,} validation images",
+            )
+        )
+        if signal.get("reliable"):
+            says.append("Tuning beat the recipe's settings by more than the validation noise; 03_train applies them.")
+        else:
+            says.append(
+                "The study found no reliable improvement: the margin lies within the validation noise, "
+                "so 03_train keeps the recipe's settings."
+            )
+    elif m.get("best_value") is None:
+        says.append("No trial completed, so there is nothing to apply.")
+    return rows, says
+
+
+def _train(m: dict) -> tuple[list, list]:
+    cfg = m.get("config") or {}
+    n_test = _counts(m).get("test")
+    rows = [
+        (
+            "Test accuracy",
+            pct(m.get("test_acc")) + ci_text(m.get("test_acc_ci")) + (f" on {n_test:,} test images" if n_test else ""),
+        ),
+        ("Validation accuracy", pct(m.get("val_acc"))),
+        (
+            "Model",
+            f"{escape.html(m.get('model', '-'))}, recipe {escape.html(m.get('recipe', '-'))}, "
+            f"{m.get('epochs_run', '?')} epoch(s), batch {cfg.get('batch_size', '?')}",
+        ),
+        (
+            "Training time",
+            f"{m['train_seconds']:.0f} s at {m.get('median_images_per_s', 0):,.0f} images/s"
+            if _num(m.get("train_seconds")) is not None
+            else "-",
+        ),
+    ]
+    if m.get("seeds"):
+        s = m["seeds"]
+        rows.insert(
+            1,
+            (
+                "Over seeds",
+                f"{pct(s.get('mean'))} ± {100 * s.get('sd', 0):.2f} points (mean ± sd of {s.get('n')} seeds)",
+            ),
+        )
+    says = []
+    history = m.get("history") or []
+    vals = [_num(r.get("val_acc")) for r in history if _num(r.get("val_acc")) is not None]
+    if len(vals) >= 3 and vals[-1] >= max(vals[:-1]):
+        says.append("Validation accuracy was still at its best in the last epoch: more epochs would likely help.")
+    elif len(vals) >= 3 and max(vals) - vals[-1] > 0.02:
+        says.append(
+            f"Validation accuracy peaked at {pct(max(vals))} and ended {points(vals[-1] - max(vals))} "
+            "below it: the run overfits at the end."
+        )
+    tuned = m.get("tuned_params") or {}
+    if tuned.get("applied"):
+        says.append("Trained with the settings tuned in 02_tune.")
+    elif tuned.get("note"):
+        says.append("Trained with the recipe's own settings (" + escape.html(tuned["note"]) + ").")
+    return rows, says
+
+
+def _evaluate(m: dict) -> tuple[list, list]:
+    n = m.get("n_test")
+    rows = [
+        ("Test accuracy", pct(m.get("test_acc")) + ci_text(m.get("test_acc_ci")) + (f" on {n:,} images" if n else "")),
+        (
+            "Macro F1 / balanced accuracy",
+            f"{m['macro_f1']:.3f} / {pct(m.get('balanced_acc'))}" if _num(m.get("macro_f1")) is not None else "-",
+        ),
+        (
+            "Calibration (ECE)",
+            f"{m['ece_before']:.3f} before, {m['ece_after']:.3f} after temperature scaling"
+            if _num(m.get("ece_before")) is not None and _num(m.get("ece_after")) is not None
+            else "-",
+        ),
+    ]
+    says = []
+    if m.get("tta") and _num(m.get("tta_gain")) is not None:
+        rows.append(("Flip test-time augmentation", points(m["tta_gain"]) + ci_points(m.get("tta_gain_ci"))))
+        ci = m.get("tta_gain_ci") or [None, None]
+        if _num(ci[0]) is not None and ci[0] > 0:
+            says.append("Flip TTA improves accuracy beyond noise.")
+        elif _num(ci[1]) is not None and ci[1] < 0:
+            says.append("Flip TTA lowers accuracy beyond noise.")
+        else:
+            says.append("Flip TTA changes accuracy within noise.")
+    if _num(m.get("robustness_mean_acc")) is not None:
+        rows.append(
+            (
+                "Mean accuracy under corruptions",
+                f"{pct(m['robustness_mean_acc'])} on {m.get('robustness_n', '?')} images",
+            )
+        )
+    classes = m.get("per_class") or {}
+    if isinstance(classes, dict) and classes:
+        worst = min(classes.items(), key=lambda kv: (kv[1] or {}).get("f1", 1.0))
+        says.append(f"The hardest class is {escape.html(worst[0])} (F1 {(worst[1] or {}).get('f1', 0):.3f}).")
+    return rows, says
+
+
+def _baselines(m: dict) -> tuple[list, list]:
+    best, cnn = m.get("best_baseline") or {}, m.get("cnn") or {}
+    base = next((b for b in m.get("baselines") or [] if b.get("name") == best.get("name")), {})
+    rows = [
+        (
+            "Best CNN",
+            f"{escape.html(cnn.get('name', '-'))}: {pct(cnn.get('test_acc'))}{ci_text(cnn.get('test_acc_ci'))}",
+        ),
+        (
+            "Best non-CNN baseline",
+            f"{escape.html(best.get('title') or best.get('name') or '-')}: "
+            f"{pct(best.get('test_acc'))}{ci_text(base.get('test_acc_ci'))}",
+        ),
+    ]
+    if _num(cnn.get("test_acc")) is not None and _num(best.get("test_acc")) is not None:
+        p = ((m.get("mcnemar") or {}).get(best.get("name")) or {}).get("p_text", "")
+        rows.append(
+            ("CNN minus best baseline", points(cnn["test_acc"] - best["test_acc"]) + (f" (McNemar {p})" if p else ""))
+        )
+    says = [
+        "The CNN beats every baseline, each with McNemar's test at p &lt; 0.001."
+        if m.get("all_cnn_beat_baselines_p001")
+        else "The CNN does not beat every baseline at p &lt; 0.001 (see the table)."
+    ]
+    return rows, says
+
+
+def _architectures(m: dict) -> tuple[list, list]:
+    rows = []
+    for r in m.get("comparison") or []:
+        rows.append(
+            (
+                f"{r.get('model')} ({r.get('epochs', '?')} epochs)",
+                f"test {pct(r.get('test_acc'))}{ci_text([r.get('ci_low'), r.get('ci_high')])}, "
+                f"validation {pct(r.get('val_acc'))}",
+            )
+        )
+    ens = m.get("ensembles") or {}
+    says = []
+    if ens:
+        method = ens.get("best_method")
+        rows.append(
+            (
+                f"Ensemble ({method} vote, chosen on validation)",
+                f"{pct((ens.get('methods') or {}).get(method, {}).get('test_acc'))}, "
+                f"{points(m.get('ensemble_gain'))}{ci_points(m.get('ensemble_gain_ci'))} over the best member",
+            )
+        )
+        ci = m.get("ensemble_gain_ci") or [None, None]
+        if _num(ci[0]) is not None and ci[0] > 0:
+            says.append("The ensemble beats its best member beyond noise.")
+        elif _num(ci[1]) is not None and ci[1] < 0:
+            says.append("The ensemble is worse than its best member: use the single model.")
+        else:
+            says.append("The ensemble's gain over its best member is within noise.")
+        weights = ((ens.get("methods") or {}).get("weighted") or {}).get("weights") or []
+        if weights and max(weights) >= 0.95:
+            says.append(f"The weighted vote is degenerate: one member carries {max(weights):.2f} of the weight.")
+    return rows, says
+
+
+_BUILDERS = {
+    run_folder.EXPLORE: _explore,
+    run_folder.TUNE: _tune,
+    run_folder.TRAIN: _train,
+    run_folder.EVALUATE: _evaluate,
+    run_folder.BASELINES: _baselines,
+    run_folder.ARCHITECTURES: _architectures,
+}
+
+
+def key_results(name: str, metrics: dict) -> tuple[list[tuple[str, str]], list[str]]:
+    """``(rows, conclusions)`` for notebook ``name`` from what it recorded; empty when it recorded nothing.
+
+    Rows are ``(label, value)``: labels are plain text, values already escaped HTML; conclusions are
+    sentences of escaped HTML.
+    """
+    build = _BUILDERS.get(name)
+    if build is None or not metrics:
+        return [], []
+    try:
+        return build(metrics)
+    except (KeyError, TypeError, ValueError, AttributeError):  # a metrics file of an older version
+        return [], []
+
+
+def key_results_html(name: str, metrics: dict) -> str:
+    """The box as HTML (``""`` when there is nothing to show)."""
+    rows, says = key_results(name, metrics)
+    if not rows:
+        return ""
+    body = "".join(f"<tr><th>{escape.html(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    text = "".join(f"<li>{s}</li>" for s in says)
+    return (
+        '<section class="ck-key" id="ck-key"><h2>Key results</h2>'
+        f'<table class="ck-kv">{body}</table>' + (f"<ul>{text}</ul>" if text else "") + "</section>"
+    )

@@ -1,0 +1,317 @@
+"""Planning a run before any notebook runs: which notebooks, with which parameters.
+
+:func:`plan_run` checks the profile, the notebook selection and every parameter
+name against what the notebooks declare, so that a typo fails at once with the
+valid names instead of after an hour of training.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from cifarkit import secrets
+from cifarkit.report import notebooks as nbsource
+from cifarkit.report import profiles
+
+# Parameters every notebook may declare; the runner fills them in.
+RUN_PARAMETERS = ("RUN_DIR", "DATA")
+
+
+def notebook_parameters(spec: profiles.NotebookSpec) -> dict:
+    """The parameters a notebook declares in its cell tagged ``parameters`` (read from its script)."""
+    if not spec.source.is_file():
+        raise FileNotFoundError(
+            f"Notebook {spec.name} is listed in cifarkit/report/profiles.py but its source {spec.source} does not "
+            f"exist. Restore it (git checkout -- notebooks/) or leave it out with --skip {spec.name[:2]}."
+        )
+    return nbsource.parameters(nbsource.read_source(spec.source))
+
+
+def parse_value(text: str):
+    """Turn a ``-p NAME VALUE`` string into a Python value the way YAML reads it ("3" -> 3, "true" -> True)."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return text if value is None and text.strip() not in ("null", "~", "") else value
+
+
+def select_notebooks(only=None, skip=None) -> list[profiles.NotebookSpec]:
+    specs = list(profiles.NOTEBOOKS)
+    if only:
+        wanted = {profiles.notebook_spec(n).name for n in only}
+        specs = [s for s in specs if s.name in wanted]
+    if skip:
+        unwanted = {profiles.notebook_spec(n).name for n in skip}
+        specs = [s for s in specs if s.name not in unwanted]
+    if not specs:
+        raise ValueError("No notebook left to run after --only/--skip.")
+    return specs
+
+
+def absolute_data(data: str | None) -> str | None:
+    """Notebooks run with the run directory as working directory, so a relative path to
+    existing data is made absolute here; names like ``synthetic:60`` pass through."""
+    if not data:
+        return data
+    path = Path(data).expanduser()
+    return str(path.resolve()) if path.exists() else str(data)
+
+
+def domain_parameters(image_size=None, class_names=None) -> dict:
+    """Notebook parameters for a custom data set: ``IMAGE_SIZE`` and ``CLASS_NAMES``.
+
+    Args:
+        image_size: side in pixels of the square images the models see (``None`` keeps the profile's).
+        class_names: display names for the data's classes, in the order of its own
+            class names: ``"a,b,c"``, ``"a b c"`` or a list (``None``/empty keeps the data's own).
+
+    Returns:
+        ``{"IMAGE_SIZE": int, "CLASS_NAMES": "a,b,c"}`` with only the given ones.
+    """
+    from cifarkit.data import parse_class_names
+
+    params = {}
+    if image_size is not None:
+        try:
+            size = int(image_size)
+        except (TypeError, ValueError):
+            size = None
+        if size is None or size != float(image_size) or size < 8:
+            raise ValueError(
+                f"--image-size must be a whole number of pixels, at least 8; received {image_size!r}. "
+                "Example: --image-size 64."
+            )
+        params["IMAGE_SIZE"] = size
+    if class_names:
+        if isinstance(class_names, str):  # "a,b,c" or "a b c"
+            class_names = class_names.split(",") if "," in class_names else class_names.split()
+        names = parse_class_names(list(class_names))
+        params["CLASS_NAMES"] = ",".join(names)
+    return params
+
+
+def plan_run(
+    profile_name: str,
+    overrides: dict | None = None,
+    only=None,
+    skip=None,
+    data: str | None = None,
+    *,
+    image_size=None,
+    class_names=None,
+):
+    """Check everything that can be checked before a notebook runs.
+
+    ``image_size``/``class_names`` (see :func:`domain_parameters`) set ``IMAGE_SIZE``
+    and ``CLASS_NAMES`` for every selected notebook that declares them.
+
+    Returns ``(profile, [(spec, parameters), ...])``. Unknown profile, notebook or
+    parameter names raise ``ValueError`` listing the valid ones; a notebook file
+    missing from ``notebooks/`` raises ``FileNotFoundError``.
+    """
+    profile = profiles.load_profile(profile_name)
+    if not only:  # the profile's own skip list; naming a notebook in --only runs it anyway
+        skip = list(skip or []) + list(profile.skip)
+    specs = select_notebooks(only, skip)
+    overrides = dict(overrides or {})
+    domain = domain_parameters(image_size, class_names)
+    declared = {spec.name: notebook_parameters(spec) for spec in specs}
+    _check_names(profile, specs, declared, overrides, domain)
+    plan = []
+    for spec in specs:
+        params = profile.parameters_for(spec.name)
+        params.update(overrides)
+        params.update(domain)
+        params = {k: v for k, v in params.items() if k in declared[spec.name]}
+        origins = {k: _origin(k, profile, overrides, domain) for k in params}
+        check_parameters(spec.name, params, declared[spec.name], origins)
+        if data is not None and "DATA" in declared[spec.name]:
+            params["DATA"] = absolute_data(data)
+        plan.append((spec, params))
+    _check_registered(plan)
+    _check_class_count(plan, data)
+    return profile, plan
+
+
+def _check_names(profile, specs, declared: dict, overrides: dict, domain: dict) -> None:
+    """Every parameter set by ``overrides``, ``domain`` or the profile is declared by a selected notebook."""
+    all_declared = set().union(*declared.values())
+    unknown = sorted(set(overrides) - all_declared)
+    if unknown:
+        raise ValueError(
+            f"Unknown parameter(s) {', '.join(unknown)} for the selected notebooks. "
+            f"Valid parameters: {', '.join(sorted(all_declared - set(RUN_PARAMETERS)))}."
+        )
+    for name in domain:
+        if name not in all_declared:
+            option = "--image-size" if name == "IMAGE_SIZE" else "--class-names"
+            raise ValueError(
+                f"{option} sets {name}, but none of the selected notebooks "
+                f"({', '.join(s.name for s in specs)}) declares that parameter."
+            )
+    for spec in specs:
+        bad = sorted(set(profile.notebooks.get(spec.name) or {}) - set(declared[spec.name]))
+        if bad:
+            raise ValueError(f"Profile {profile.name!r} sets unknown parameter(s) {bad} for notebook {spec.name}.")
+
+
+def plan_model(plan) -> str | None:
+    """The ``MODEL`` of the first planned notebook that sets one (the run's model)."""
+    return next((params["MODEL"] for _, params in plan if "MODEL" in params), None)
+
+
+# ------------------------------------------------------------------ checking values
+# A parameter's comment may open with its range, "[lo, hi]" (either side may be empty), or its choices, "{a, b}".
+_RANGE = re.compile(r"^\s*\[\s*([^\],]*?)\s*,\s*([^\]]*?)\s*\]")
+_CHOICES = re.compile(r"^\s*\{([^}]*)\}")
+_TYPES = {
+    "int": "a whole number (int)",
+    "float": "a number (float)",
+    "bool": "true or false (bool)",
+    "str": "a text (str)",
+    "dict": "a mapping (dict) such as {key: value}",
+}
+
+
+def parameter_rule(info: dict) -> dict:
+    """What a notebook allows for one parameter, from papermill's reading of its declaration.
+
+    Returns ``{"type": "int"|"float"|"bool"|"str"|"dict"|None, "lo": number|None, "hi": number|None,
+    "choices": [str, ...]|None}``, read from the annotation and the start of the comment.
+    """
+    help_text = info.get("help") or ""
+    rule = {"type": info.get("inferred_type_name"), "lo": None, "hi": None, "choices": None}
+    if rule["type"] not in _TYPES:
+        rule["type"] = None
+    m = _RANGE.match(help_text)
+    if m:
+        rule["lo"], rule["hi"] = (float(x) if x else None for x in m.groups())
+    m = _CHOICES.match(help_text)
+    if m:
+        rule["choices"] = [c.strip() for c in m.group(1).split(",") if c.strip()]
+    return rule
+
+
+def _allowed(rule: dict) -> str:
+    """A rule in words: ``a whole number (int) from 0 to 10000``, ``one of median, halving``."""
+    if rule["choices"]:
+        return "one of " + ", ".join(rule["choices"])
+    text = _TYPES.get(rule["type"], "any value")
+    lo, hi = (_number(v) if v is not None else None for v in (rule["lo"], rule["hi"]))
+    if lo and hi:
+        return f"{text} from {lo} to {hi}"
+    if lo or hi:
+        return f"{text} of at {'least ' + lo if lo else 'most ' + hi}"
+    return text
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+def _type_name(value) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _fits(value, rule: dict) -> bool:
+    kind = rule["type"]
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "int" and not (number and isinstance(value, int)):
+        return False
+    if kind == "float" and not (number and math.isfinite(value)):
+        return False
+    if kind in ("bool", "str", "dict") and not isinstance(value, {"bool": bool, "str": str, "dict": dict}[kind]):
+        return False
+    if number and rule["lo"] is not None and value < rule["lo"]:
+        return False
+    if number and rule["hi"] is not None and value > rule["hi"]:
+        return False
+    return not rule["choices"] or (isinstance(value, str) and value in rule["choices"])
+
+
+def check_parameters(notebook: str, params: dict, declared: dict, origins: dict | None = None) -> None:
+    """Every value of ``params`` has its declared type, range and choices, else a ``ValueError`` that names
+    the parameter, the notebook, what was received (and from where) and what is allowed."""
+    origins = origins or {}
+    for name, value in params.items():
+        rule = parameter_rule(declared.get(name) or {})
+        if _fits(value, rule):
+            continue
+        received = secrets.mask(value) if isinstance(value, str) else value
+        hint = ""
+        if rule["type"] == "str" and isinstance(value, (int, float, bool)):
+            hint = f" To pass it as text, quote it for YAML: -p {name} '\"{value}\"'."
+        where = f", set by {origins[name]}" if origins.get(name) else ""
+        raise ValueError(
+            f"Parameter {name} of notebook {notebook} must be {_allowed(rule)}; received {received!r} "
+            f"({_type_name(value)}{where}).{hint}"
+        )
+
+
+def _origin(name: str, profile, overrides: dict, domain: dict) -> str:
+    if name in domain:
+        return "--image-size" if name == "IMAGE_SIZE" else "--class-names"
+    if name in overrides:
+        return f"-p {name}"
+    return f"profile {profile.name!r}"
+
+
+def _check_registered(plan) -> None:
+    """``MODEL`` names a registered model and ``RECIPE`` a named recipe, in every notebook that sets them."""
+    wanted = {name for _, params in plan for name in ("MODEL", "RECIPE") if name in params}
+    if not wanted:
+        return
+    known = {}
+    if "MODEL" in wanted:
+        known["MODEL"] = registered_models()
+    if "RECIPE" in wanted:
+        from cifarkit.training import list_recipes
+
+        known["RECIPE"] = list_recipes()
+    for spec, params in plan:
+        for name, names in known.items():
+            if names and name in params and params[name] not in names:
+                raise ValueError(
+                    f"Parameter {name} of notebook {spec.name} must be one of {', '.join(names)}; "
+                    f"received {params[name]!r}."
+                )
+
+
+def registered_models() -> list[str] | None:
+    """``cifarkit.models.list_models()``. Importing the models imports Keras and PyTorch (about 450 MB
+    that the runner would hold for the whole run), so unless they are imported already the names are
+    asked of a short-lived Python process."""
+    if "cifarkit.models" in sys.modules:
+        return sys.modules["cifarkit.models"].list_models()
+    code = "from cifarkit.models import list_models; print(' '.join(list_models()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    return out.stdout.split() if out.returncode == 0 else None  # None: the notebook reports the import error
+
+
+def _check_class_count(plan, data) -> None:
+    """``CLASS_NAMES`` gives one name per class of the data (checked on the data's listing, nothing decoded)."""
+    given = next((p["CLASS_NAMES"] for _, p in plan if p.get("CLASS_NAMES")), None)
+    if not given:
+        return
+    names = [n.strip() for n in str(given).split(",") if n.strip()]
+    try:
+        from cifarkit.data import CIFAR10_CLASSES, DataError, peek_class_names
+    except ImportError:  # an older cifarkit.data without peek_class_names: the notebooks check it
+        return
+    try:
+        classes = list(CIFAR10_CLASSES) if not data else peek_class_names(data)
+    except DataError as exc:
+        raise ValueError(str(exc)) from None
+    if len(names) != len(classes):
+        source = data or "(the official CIFAR-10)"
+        raise ValueError(
+            f"CLASS_NAMES (--class-names) gives {len(names)} name(s) ({', '.join(names)}) but the data {source} has "
+            f"{len(classes)} classes ({', '.join(classes)}). Give one display name per class, in this order."
+        )

@@ -1,0 +1,513 @@
+"""Run the study's notebooks with papermill and render them as HTML and PDF reports.
+
+``run_all.py`` is a thin command-line front to :func:`run_study`; the notebook
+tests call it too, so they exercise the same code path. A run fills
+``<out>/<run-id>/`` (its layout: :mod:`cifarkit.run_folder`) and updates
+``<out>/index.html``, the list of every run in ``<out>`` (only where that page is cifarkit's).
+``run_study(resume=RUN_DIR)`` continues such a folder: it keeps the notebooks that succeeded and
+runs the others.
+
+Everything that can be checked is checked before a file is written or a kernel starts: the
+profile, the notebooks, every parameter value against its notebook's declaration
+(:func:`cifarkit.report.plan.plan_run`), the output folder. A run folder is written by one
+process at a time: its lock (:func:`cifarkit.run_folder.acquire_lock`) is taken before the
+first write and held to the end of the session. Passwords in parameter values (a database
+URL) are masked in everything written (:mod:`cifarkit.secrets`); the kernel gets the real
+value through its environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cifarkit import files, paths, provenance, run_folder, secrets
+from cifarkit.report import profiles
+from cifarkit.report.execute import choose_renderers, execute_notebook, has_facts, render_reports, short_error
+from cifarkit.report.manifest import describe_data, load_manifest, new_manifest, resume_options, totals
+from cifarkit.report.plan import (
+    RUN_PARAMETERS,
+    absolute_data,
+    domain_parameters,
+    notebook_parameters,
+    parse_value,
+    plan_model,
+    plan_run,
+    select_notebooks,
+)
+
+# run_all.py and the tests reach planning and the manifest through this module too.
+__all__ = [
+    "RUN_PARAMETERS",
+    "NotebookResult",
+    "RunResult",
+    "absolute_data",
+    "describe_data",
+    "domain_parameters",
+    "load_manifest",
+    "new_run_id",
+    "notebook_parameters",
+    "parse_value",
+    "plan_run",
+    "render_html",
+    "render_reports",
+    "run_study",
+    "select_notebooks",
+]
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    status: str  # "ok" | "failed" | "skipped"
+    seconds: float = 0.0
+    error: str | None = None
+    outputs: dict = field(default_factory=dict)
+    reused: bool = False  # True: succeeded in an earlier session of a resumed run, not run again
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    notebooks: list[NotebookResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(nb.status == "ok" for nb in self.notebooks)
+
+
+def render_html(notebook_path: Path, html_path: Path, *, no_code: bool = False) -> Path:
+    """Render an executed notebook to self-contained HTML (see :func:`cifarkit.report.render.render_html`)."""
+    from cifarkit.report import render
+
+    return render.render_html(notebook_path, html_path, no_code=no_code)
+
+
+def new_run_id(profile: str) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{profile}"
+
+
+@dataclass
+class _Session:
+    """One call of :func:`run_study`: the run folder it writes and what it did so far."""
+
+    run_id: str
+    run_dir: Path
+    out_dir: Path
+    manifest: dict
+    log: Callable
+    no_code: bool = False
+    code: bool = False
+    pdf: bool = True
+    chromium: str | None = None
+    done: set[str] = field(default_factory=set)  # notebooks kept from earlier sessions
+    index: int = 0  # 0: the run's first session; k: its k-th resumption
+    prior_seconds: float = 0.0  # the duration of the earlier sessions
+    results: list[NotebookResult] = field(default_factory=list)
+    status: dict[str, str] = field(default_factory=dict)
+    plan: list = field(default_factory=list)  # [(spec, parameters)] with the real parameter values
+    lock: run_folder.RunLock | None = None  # held from before the first write to the end of the session
+    told: set[str] = field(default_factory=set)  # notes already logged once
+
+    def __post_init__(self):
+        self.status = {name: "ok" for name in self.done}
+
+    def save_manifest(self) -> None:
+        """Write the manifest; any password left in it is masked (:mod:`cifarkit.secrets`)."""
+        files.atomic_write_json(self.run_dir / run_folder.MANIFEST, secrets.mask_values(self.manifest))
+
+    def note_once(self, key: str, message: str) -> None:
+        if key not in self.told:
+            self.told.add(key)
+            self.log(message)
+
+    def update_dashboards(self, index_too: bool = False) -> None:
+        from cifarkit.report import dashboard
+
+        try:
+            if index_too and dashboard.write_index(self.out_dir) is None:  # first: the run's page links to it
+                self.note_once(
+                    "index",
+                    f"note: {self.out_dir / 'index.html'} was not written by cifarkit; it is left as it is "
+                    f"(this run's page is {self.run_dir / 'index.html'})",
+                )
+            dashboard.write_run_dashboard(self.run_dir)
+        except Exception as exc:  # a dashboard problem never costs the run
+            self.log(f"warning: could not write the dashboard: {short_error(exc)}")
+
+
+def run_study(
+    profile: str | None = None,
+    *,
+    data: str | None = None,
+    out: str | os.PathLike | None = None,
+    overrides: dict | None = None,
+    only=None,
+    skip=None,
+    run_id: str | None = None,
+    no_code: bool = False,
+    code: bool = False,
+    pdf: bool = True,
+    image_size: int | None = None,
+    class_names=None,
+    resume: str | os.PathLike | None = None,
+    log=print,
+) -> RunResult:
+    """Execute the study's notebooks under ``profile`` and render each to HTML and PDF.
+
+    A failing notebook does not stop the others, except those that need its
+    outputs (``NotebookSpec.requires``), which are marked skipped.
+
+    Args:
+        profile: a profile from ``params/`` (default: ``profiles.DEFAULT_PROFILE``, or the resumed run's).
+        data: the data source (default: the official CIFAR-10, or the resumed run's).
+        out: the folder that receives ``<run-id>/`` (default: ``reports/``).
+        overrides: notebook parameters to set, ``{"EPOCHS": 3}``.
+        only, skip: notebook names or numbers to run or leave out.
+        run_id: the run folder's name (default: time stamp and profile).
+        no_code: leave code cells out of the HTML and PDF reports (by default the HTML folds them and the
+            PDF leaves them out).
+        code: keep the code in the PDF reports.
+        pdf: print a PDF of every report with Chromium (skipped, with a message, when Chromium is absent).
+        image_size: ``IMAGE_SIZE`` for every notebook that declares it.
+        class_names: ``CLASS_NAMES`` for every notebook that declares it (``"a,b,c"`` or a list).
+        resume: an existing run folder to continue: its profile, data, image size, class
+            names and overrides are reused (a conflicting ``profile``/``data``/... raises
+            ``ValueError``), notebooks that succeeded there are kept, the others selected run.
+        log: where progress lines go.
+
+    Returns:
+        a :class:`RunResult`; reused notebooks of a resumed run have ``reused=True``.
+    """
+    import papermill  # noqa: F401 - missing, it fails here, before the run folder is touched
+
+    options = {"no_code": no_code, "code": code, "pdf": pdf, "log": _masking(log)}
+    domain = {"image_size": image_size, "class_names": class_names}
+    if resume:
+        run = _open_resumed(Path(resume).expanduser(), profile, data, overrides, only, skip, domain, options)
+    else:
+        run = _open_new(out, run_id, profile, data, overrides, only, skip, domain, options)
+    t_run = time.time()
+    socket_dir = tempfile.mkdtemp(prefix="cifarkit-kernel-")
+    try:
+        _rerender_kept(run)
+        run.update_dashboards(index_too=True)
+        todo = [(spec, params) for spec, params in run.plan if spec.name not in run.done]
+        for i, (spec, params) in enumerate(todo, 1):
+            _run_notebook(run, spec, params, f"[{i}/{len(todo)}]", socket_dir)
+    finally:
+        session_seconds = _finish(run, t_run, socket_dir)
+    result = RunResult(run.run_id, run.run_dir, run.results)
+    _log_summary(run, session_seconds)
+    return result
+
+
+# ------------------------------------------------------------------ starting a session
+def _masking(log: Callable) -> Callable:
+    """``log`` with every password in its lines masked."""
+
+    def masked(*parts):
+        log(*(secrets.mask_text(p) for p in parts))
+
+    return masked
+
+
+def _command_line() -> str:
+    """This process's command line as recorded in the manifest (passwords masked)."""
+    return " ".join(secrets.mask_text(a) for a in [os.path.basename(sys.argv[0])] + sys.argv[1:])
+
+
+def _open_resumed(run_dir: Path, profile, data, overrides, only, skip, domain: dict, options: dict):
+    """Lock ``run_dir``, read its manifest under the lock, plan the session and record it.
+
+    Raises before anything is written (the lock file is removed again) when the
+    folder is no run, another process writes it, or the options do not fit.
+    """
+    load_manifest(run_dir)  # a run at all? (refused before the lock file is created)
+    at = provenance.now_iso()
+    lock = run_folder.acquire_lock(run_dir, at)
+    try:
+        manifest = load_manifest(run_dir)  # again, under the lock: as its last writer left it
+        profile, data, image_size, class_names, overrides = resume_options(
+            run_dir, manifest, profile, data, domain["image_size"], domain["class_names"], overrides
+        )
+        prof, plan = plan_run(profile, overrides, only, skip, data, image_size=image_size, class_names=class_names)
+        renderers, chromium = choose_renderers(options["pdf"])
+        session = {"at": at, "command": _command_line()}
+        run = _resume_session(run_dir, manifest, prof, plan, session, overrides, renderers, **options)
+        run.lock, run.chromium = lock, chromium
+        _start(run, prof, renderers)
+    except BaseException:
+        lock.release()
+        raise
+    return run
+
+
+def _open_new(out, run_id, profile, data, overrides, only, skip, domain: dict, options: dict):
+    """Plan a new run, then create its folder (a name no other run has), lock it and write its manifest."""
+    prof, plan = plan_run(profile or profiles.DEFAULT_PROFILE, overrides, only, skip, data, **domain)
+    renderers, chromium = choose_renderers(options["pdf"])
+    out_dir = Path(out).expanduser() if out else paths.REPORTS_DIR
+    run_dir = run_folder.create_run_dir(out_dir, run_id or new_run_id(prof.name), exact=bool(run_id))
+    at = provenance.now_iso()
+    lock = run_folder.acquire_lock(run_dir, at)
+    try:
+        session = {"at": at, "command": _command_line()}
+        manifest = new_manifest(
+            run_dir.name,
+            prof,
+            plan,
+            data=data,
+            domain=domain_parameters(**domain),
+            overrides=secrets.mask_values(overrides or {}),
+            no_code=options["no_code"],
+            renderers=renderers,
+            command=session["command"],
+            started_at=at,
+        )
+        run = _Session(run_dir.name, run_dir, out_dir, manifest, lock=lock, chromium=chromium, **options)
+        run.plan = plan
+        _start(run, prof, renderers)
+    except BaseException:
+        lock.release()
+        run_folder.remove_if_empty(run_dir)
+        raise
+    return run
+
+
+def _resume_session(run_dir: Path, manifest: dict, prof, plan, session: dict, overrides, renderers, **options):
+    """A later session of ``run_dir``: the notebooks that succeeded are kept, the session is recorded."""
+    earlier = manifest.get("notebooks") or {}
+    done = {name for name, e in earlier.items() if isinstance(e, dict) and e.get("status") == "ok"}
+    prior_seconds = manifest.get("duration_seconds") or totals(manifest)["execute_seconds"]
+    run = _Session(run_dir.name, run_dir, run_dir.parent, manifest, done=done, prior_seconds=prior_seconds, **options)
+    run.plan = plan
+    sessions = manifest.get("resumed_at") or []
+    if "finished_at" not in manifest or (sessions and "finished_at" not in sessions[-1]):
+        run.log(
+            f"note: the earlier session of {run.run_id} recorded no end (interrupted?); notebooks it did not "
+            f"finish run again"
+        )
+    _record_session(run, session, plan, overrides, renderers)
+    run.log(
+        f"cifarkit run {run.run_id}: resuming (profile '{prof.name}'); kept from earlier: "
+        f"{', '.join(sorted(done)) or 'nothing'}"
+    )
+    return run
+
+
+def _record_session(run: _Session, session: dict, plan, overrides, renderers: dict) -> None:
+    """Append this session to the manifest's ``resumed_at``, with what it runs and on what."""
+    overrides = secrets.mask_values(overrides or {})
+    session.update(
+        overrides=overrides,
+        no_code=run.no_code,
+        versions=provenance.package_versions(),
+        hardware=provenance.hardware_info(),
+        git=provenance.git_info(),
+        renderers=renderers,
+        notebooks=[spec.name for spec, _ in plan if spec.name not in run.done],
+    )
+    manifest = run.manifest
+    manifest.setdefault("resumed_at", []).append(session)
+    manifest["overrides"] = overrides
+    manifest["renderers"] = renderers  # the latest session's; each session keeps its own too
+    if not manifest.get("model"):
+        manifest["model"] = plan_model(plan)
+    run.index = len(manifest["resumed_at"])
+
+
+def _start(run: _Session, prof, renderers: dict) -> None:
+    """Say what runs and where, and write the manifest (the run's lock is held already)."""
+    run.log(f"cifarkit run {run.run_id}: profile '{prof.name}' ({prof.description})")
+    run.log(f"expected duration on a 2-core CPU: about {prof.expected_minutes:g} min; output: {run.run_dir}")
+    if renderers["pdf_skipped"]:
+        run.log(f"note: PDF reports are skipped: {renderers['pdf_skipped']}")
+    run.save_manifest()
+
+
+# ------------------------------------------------------------------ the notebooks
+def _rerender_kept(run: _Session) -> None:
+    """Results for the notebooks kept from earlier sessions, in the study's order.
+
+    Their reports are rendered again when an earlier session made them before
+    PDFs (a PDF is missing and Chromium is here) or facts existed.
+    """
+    order = [s.name for s in profiles.NOTEBOOKS]
+    for name in sorted(run.done, key=lambda n: order.index(n) if n in order else len(order)):
+        entry = run.manifest["notebooks"][name]
+        run.results.append(
+            NotebookResult(
+                name, "ok", entry.get("execute_seconds") or 0.0, None, entry.get("outputs") or {}, reused=True
+            )
+        )
+        missing_pdf = run.chromium is not None and not (entry.get("outputs") or {}).get("pdf")
+        if missing_pdf or not has_facts(run.run_dir / f"{name}.html"):
+            run.log(f"re-rendering the reports of {name} (kept from the earlier session)")
+            rendered = render_reports(run.run_dir, name, run.manifest, no_code=run.no_code, pdf=run.pdf, code=run.code)
+            if rendered["error"]:
+                run.log(f"warning: {name}: {rendered['error']}")
+            else:
+                entry.update(
+                    render_seconds=rendered["render_seconds"],
+                    outputs=rendered["outputs"],
+                    pdf_skipped=rendered["pdf_skipped"],
+                    rendered_again_at=provenance.now_iso(),
+                )
+                run.save_manifest()
+
+
+def _new_entry(run: _Session, spec: profiles.NotebookSpec, params: dict) -> dict:
+    """The manifest entry of a notebook about to run; an earlier attempt's entry goes in ``previous_attempts``."""
+    params = secrets.mask_values(dict(params))  # what is written: the executed notebook, manifest, reports
+    if "RUN_DIR" in notebook_parameters(spec):
+        params["RUN_DIR"] = str(run.run_dir.resolve())
+    entry = {"parameters": params, "started_at": provenance.now_iso(), "status": "running"}
+    if run.index:
+        entry["resumed"] = run.index
+    old = run.manifest["notebooks"].get(spec.name)
+    if isinstance(old, dict):  # an earlier failed or unfinished attempt: keep its record
+        attempts = old.pop("previous_attempts", [])
+        entry["previous_attempts"] = attempts + [old]
+    return entry
+
+
+def _run_notebook(run: _Session, spec: profiles.NotebookSpec, params: dict, step: str, socket_dir: str) -> None:
+    """Run one notebook of the plan and record it (``step``: ``[i/n]`` in the log).
+
+    Skipped when a notebook it needs did not succeed; else executed by papermill
+    and rendered. The manifest and the run's dashboard follow every step.
+    """
+    entry = _new_entry(run, spec, params)
+    missing = [r for r in spec.requires if run.status.get(r) not in (None, "ok")]
+    if missing:
+        error = f"needs {', '.join(missing)}, which did not succeed"
+        run.log(f"{step} {spec.name}: skipped ({error})")
+        run.results.append(NotebookResult(spec.name, "skipped", error=error))
+        run.status[spec.name] = "skipped"
+        entry.update(status="skipped", error=error)
+        run.manifest["notebooks"][spec.name] = entry
+        run.save_manifest()
+        return
+    run.manifest["notebooks"][spec.name] = entry
+    run.save_manifest()
+    run.update_dashboards()
+    run.log(f"{step} {spec.name} ({spec.title}) ...")
+    nb_out = run.run_dir / f"{spec.name}.ipynb"
+    t0 = time.time()
+    env = _secret_environment(run, spec, params)
+    error = execute_notebook(spec.source, nb_out, entry["parameters"], run.run_dir, socket_dir, env=env)
+    error = secrets.mask_text(error)
+    exec_seconds = time.time() - t0
+    entry.update(
+        status="failed" if error else "ok",
+        error=error,
+        finished_at=provenance.now_iso(),
+        execute_seconds=round(exec_seconds, 2),
+    )
+    outputs = {"notebook": nb_out.name if nb_out.exists() else None, "html": None, "pdf": None}
+    if nb_out.exists():
+        rendered = render_reports(run.run_dir, spec.name, run.manifest, no_code=run.no_code, pdf=run.pdf, code=run.code)
+        error = error or rendered["error"]
+        outputs = rendered["outputs"]
+        entry.update(render_seconds=rendered["render_seconds"], pdf_skipped=rendered["pdf_skipped"])
+    res = NotebookResult(spec.name, "failed" if error else "ok", exec_seconds, error, outputs)
+    run.results.append(res)
+    run.status[spec.name] = res.status
+    entry.update(status=res.status, error=error, outputs=outputs)
+    run.save_manifest()
+    run.update_dashboards(index_too=True)  # the folder index shows the run's progress, not "0/0" until the end
+    word = "ok" if not error else "FAILED"
+    rs = entry.get("render_seconds") or {}
+    timing = f"executed in {exec_seconds:.1f} s, HTML {rs.get('html') or 0:.1f} s" + (
+        f", PDF {rs['pdf']:.1f} s" if rs.get("pdf") is not None else ""
+    )
+    run.log(f"{step} {spec.name}: {word}, {timing}" + (f" -- {error}" if error else ""))
+
+
+def _secret_environment(run: _Session, spec, params: dict) -> dict:
+    """The real values of the notebook's password-bearing parameters, for the kernel's environment.
+
+    A value that is masked already (a resumed run's, from its manifest) can only be revealed
+    from ``CIFARKIT_SECRET_<PARAM>`` set by the user: said once when it is not.
+    """
+    for name, value in params.items():
+        if secrets.is_masked(value) and secrets.reveal(name, value) == value:
+            run.note_once(
+                f"masked-{name}",
+                f"warning: {name} of {spec.name} is {value}: its password was not recorded. Give it again "
+                f"(-p {name} URL, or export {secrets.env_name(name)}=URL) or the notebook cannot connect.",
+            )
+    return secrets.secret_environment(params)
+
+
+# ------------------------------------------------------------------ finishing
+def _finish(run: _Session, t_run: float, socket_dir: str) -> float:
+    """Close the session, even after an error or ^C: totals and status in the manifest, the lock
+    released (even when the manifest cannot be written), the dashboards written. Returns the session's seconds."""
+    try:
+        os.rmdir(socket_dir)
+    except OSError:
+        pass
+    session_seconds = round(time.time() - t_run, 2)
+    manifest = run.manifest
+    manifest["finished_at"] = provenance.now_iso()
+    for entry in manifest["notebooks"].values():
+        if isinstance(entry, dict) and entry.get("status") == "running":  # stopped by an exception or ^C
+            entry.update(status="interrupted", error="the run stopped before this notebook finished")
+    if run.index:
+        manifest["resumed_at"][-1].update(finished_at=manifest["finished_at"], duration_seconds=session_seconds)
+        manifest["duration_seconds"] = round(run.prior_seconds + session_seconds, 2)  # all sessions together
+    else:
+        manifest["duration_seconds"] = session_seconds
+    entries = [e for e in manifest["notebooks"].values() if isinstance(e, dict)]
+    manifest["status"] = "ok" if entries and all(e.get("status") == "ok" for e in entries) else "failed"
+    manifest["totals"] = totals(manifest)
+    try:
+        _write_study_book(run)
+        run.save_manifest()
+    finally:
+        run.lock.release()  # before the dashboards, which then show the run finished
+    run.update_dashboards(index_too=True)
+    return session_seconds
+
+
+def _write_study_book(run: _Session) -> None:
+    """study.html/.pdf/.bib from what the run recorded; a problem with the book never costs the run."""
+    from cifarkit.report.book import write_study_book
+
+    try:
+        book = write_study_book(run.run_dir, pdf=run.pdf and run.chromium is not None)
+        run.manifest["study_book"] = {
+            k: (Path(v).name if k in ("html", "pdf", "bib") and v else v) for k, v in book.items()
+        }
+    except Exception as exc:  # noqa: BLE001
+        run.manifest["study_book"] = {"error": short_error(exc)}
+        run.log(f"warning: could not write the study book: {short_error(exc)}")
+
+
+def _log_summary(run: _Session, session_seconds: float) -> None:
+    """The lines printed at the end: each notebook's outcome, the cost of rendering, where the reports are."""
+    log = run.log
+    log("")
+    log(f"summary of run {run.run_id} ({session_seconds:.0f} s in this session):")
+    for r in run.results:
+        log(
+            f"  {r.name:20s} {r.status:8s} {r.seconds:7.1f} s"
+            + ("  (kept from earlier)" if r.reused else "")
+            + (f"  {r.error}" if r.error else "")
+        )
+    sums = run.manifest["totals"]
+    if sums.get("render_percent_of_execute") is not None:
+        pdf_time = f" + PDF {sums['render_pdf_seconds']:.1f} s" if sums["render_pdf_seconds"] else ""
+        log(
+            f"rendering (HTML {sums['render_html_seconds']:.1f} s{pdf_time}) adds "
+            f"{sums['render_percent_of_execute']:.1f}% to the {sums['execute_seconds']:.1f} s of execution"
+        )
+    log(f"reports in {run.run_dir} (open {run.run_dir / 'index.html'}; the study book: {run.run_dir / 'study.html'})")

@@ -1,0 +1,166 @@
+"""Named training recipes: partial :class:`~cifarkit.training.config.TrainConfig` settings taken from the papers.
+
+``resolve_recipe(name, **overrides)`` starts from the config defaults, applies
+the recipe, then the caller's overrides, and validates the result::
+
+    config = resolve_recipe("paper", model="resnet56", epochs=30)
+
+What a model needs from a recipe (the paper's recipe, a whitening layer) is a
+fact of the model registry (:func:`cifarkit.models.model_info`). How the
+``fast`` recipe's choices were measured is in ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+from cifarkit.training.config import TrainConfig, _check_keys
+
+# He et al. 2016 ("Deep Residual Learning", section 4.2): SGD, momentum 0.9, L2 weight decay 1e-4, batch 128,
+# lr 0.1 divided by 10 at 50% and 75% of 164 epochs (32k and 48k of 64k iterations), 4-pixel zero padding +
+# random crop and horizontal flip.
+_PAPER = dict(
+    epochs=164,
+    batch_size=128,
+    base_batch_size=128,
+    lr=0.1,
+    optimizer="sgd",
+    momentum=0.9,
+    nesterov=False,
+    weight_decay=1e-4,
+    weight_decay_mode="l2",
+    schedule="step",
+    milestones=(0.5, 0.75),
+    gamma=0.1,
+    warmup_epochs=0.0,
+    crop=4,
+    pad_mode="zero",
+    flip=True,
+)
+
+#: Named recipes: settings that differ from the TrainConfig defaults.
+RECIPES: dict[str, dict] = {
+    # A sensible start for any model: SGD with Nesterov momentum 0.9, lr 0.1 at batch 128, weight decay 5e-4,
+    # one warmup epoch then cosine decay to zero over 30 epochs, 4-pixel reflect crop + flip.
+    "default": dict(
+        epochs=30,
+        batch_size=128,
+        base_batch_size=128,
+        lr=0.1,
+        optimizer="sgd",
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=5e-4,
+        weight_decay_mode="l2",
+        schedule="cosine",
+        warmup_epochs=1.0,
+        crop=4,
+        pad_mode="reflect",
+        flip=True,
+    ),
+    "paper": dict(_PAPER),
+    # Huang et al. 2017 (DenseNet, section 4.2): He et al.'s schedule with Nesterov momentum, 300 epochs, batch 64.
+    "paper_densenet": dict(
+        _PAPER,
+        model="densenet_bc_100",
+        epochs=300,
+        batch_size=64,
+        base_batch_size=64,
+        nesterov=True,
+    ),
+    # Time to accuracy for fastnet, after Keller Jordan's airbench94: SGD with Nesterov momentum 0.85, lr 1.5 per
+    # 1024 images and L2 weight decay 1.33e-3 (airbench's summed-loss lr and decay rewritten for a mean loss),
+    # label smoothing 0.2, lr ramp from 0.2x over the first 23% of steps then linear decay to 0.07x, 2-pixel
+    # reflect translation + flip, a frozen data-whitening first layer whose bias trains 3 epochs, batch-norm
+    # shifts at 64x the lr, lookahead every 5 steps. Batch 256 instead of airbench's 1024 (lr scaled linearly):
+    # faster per image on a 2-core CPU and better per epoch there (benchmarks/README.md).
+    "fast": dict(
+        model="fastnet",
+        whiten_init=True,
+        freeze_whitening=True,
+        whiten_bias_epochs=3,
+        bn_bias_lr_scale=64.0,
+        lookahead_every=5,
+        epochs=18,
+        batch_size=256,
+        base_batch_size=1024,
+        lr=1.5,
+        optimizer="sgd",
+        momentum=0.85,
+        nesterov=True,
+        weight_decay=1.33e-3,
+        weight_decay_mode="l2",
+        schedule="onecycle",
+        warmup_start_factor=0.2,
+        final_lr_factor=0.07,
+        label_smoothing=0.2,
+        crop=2,
+        pad_mode="reflect",
+        flip=True,
+    ),
+}
+
+#: Recipes whose warmup is a fraction of training (airbench: 23% of the steps): unless
+#: ``warmup_epochs`` is overridden, it is that fraction of the run's ``epochs``.
+_WARMUP_FRACTION = {"fast": 0.23}
+
+#: Models the ``paper`` recipe warms up for, as He et al. did for ResNet-110 (one epoch from 0.1x).
+_PAPER_WARMUP_MODELS = ("resnet110", "resnet1202")
+
+
+def list_recipes() -> list[str]:
+    """Names of the recipes, sorted."""
+    return sorted(RECIPES)
+
+
+def _model_facts(model) -> dict:
+    """The registry's facts about ``model`` (empty for a name the registry does not know: the config check says so)."""
+    from cifarkit.models import model_info
+
+    try:
+        return model_info(str(model))
+    except ValueError:
+        return {}
+
+
+def resolve_recipe(name: str = "default", **overrides) -> TrainConfig:
+    """Build the :class:`TrainConfig` of a named recipe, with overrides applied last.
+
+    ``paper`` resolves to the model's own paper recipe (``paper_densenet`` for
+    DenseNets) and, for ``resnet110``, adds the paper's warmup. Recipes that
+    name a model (``fast`` -> fastnet) use it unless ``model`` is overridden;
+    ``whiten_init`` from a recipe is dropped for models without a whitening
+    layer (asking for it explicitly with such a model is an error). ``fast``
+    warms up over 23% of training (``warmup_epochs`` is derived from
+    ``epochs`` unless given).
+
+    Raises:
+        ValueError: unknown recipe, unknown setting or invalid value; the
+            message lists the valid names.
+    """
+    if name not in RECIPES:
+        raise ValueError(f"Unknown recipe {name!r}. Known recipes: {', '.join(list_recipes())}.")
+    _check_keys(overrides)
+    model = overrides.get("model", RECIPES[name].get("model", TrainConfig.model))
+    facts = _model_facts(model)
+    if name == "paper" and facts.get("paper_recipe") in RECIPES:
+        name = facts["paper_recipe"]
+    settings = dict(RECIPES[name])
+    if name == "paper" and model in _PAPER_WARMUP_MODELS:
+        settings.update(warmup_epochs=1.0, warmup_start_factor=0.1)
+    if not facts.get("whitening_layer") and "whiten_init" not in overrides:
+        settings.pop("whiten_init", None)
+    if name in _WARMUP_FRACTION and "warmup_epochs" not in overrides:
+        epochs = overrides.get("epochs", settings.get("epochs", TrainConfig.epochs))
+        settings["warmup_epochs"] = _WARMUP_FRACTION[name] * epochs
+    settings.update(overrides)
+    if not settings.get("whiten_init"):
+        for key in ("freeze_whitening", "whiten_bias_epochs"):
+            if key not in overrides:
+                settings.pop(key, None)
+    if settings.get("whiten_init") and not _model_facts(settings.get("model", TrainConfig.model)).get(
+        "whitening_layer"
+    ):
+        raise ValueError(
+            f"whiten_init=True needs the fastnet model (it initializes fastnet's whitening layer); "
+            f"got model {settings.get('model')!r}. Drop whiten_init or use model='fastnet'."
+        )
+    return TrainConfig(**settings)

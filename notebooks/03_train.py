@@ -1,0 +1,246 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Training
+#
+# This notebook trains one registered architecture with a named recipe and reports what a
+# reader needs to judge the run: the model and its size, the learning-rate schedule, the
+# learning curves, the throughput and wall time, and the final validation and test accuracy.
+# Validation data comes out of the training split; the test split is evaluated once, at the
+# end, and is never used to choose anything.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from cifarkit import escape, run_folder
+from cifarkit.analysis import plots, stats, verdicts
+from cifarkit.analysis.tuning import merge_settings, tuned_settings
+from cifarkit.data import load_study_data
+from cifarkit.training import TrainConfig, lr_schedule_values, predict_logits, resolve_recipe, train
+
+# %% tags=["parameters"]
+DATA: str = ""  # data source; empty for the official CIFAR-10 archive, or a folder, archive, synthetic:200
+RUN_DIR: str = ""  # run directory set by run_all.py; empty means reports/interactive
+DATA_SUBSET: int = 0  # [0, ] images per class per split to load; 0 loads all
+IMAGE_SIZE: int = 32  # [8, 1024] images are resized (shorter side, then centre crop) to IMAGE_SIZE x IMAGE_SIZE
+VAL_FRACTION: float = 0.1  # [0, 0.9] share of the training data held out for validation (stratified)
+CLASS_NAMES: str = ""  # comma-separated display names for the classes; empty keeps the data names
+SEED: int = 0  # [0, ] seed for splits, initialisation and augmentation
+MODEL: str = "fastnet"  # a registered model name, see cifarkit.models.list_models()
+RECIPE: str = "fast"  # a named recipe from cifarkit.training.RECIPES
+EPOCHS: int = 0  # [0, 10000] passes over the training set; 0 keeps the recipe's own
+BATCH_SIZE: int = 0  # [0, 65536] 0 keeps the recipe's own
+LR: float = 0.0  # [0, 1000] base learning rate; 0 keeps the recipe's own
+AUGMENT: str = "recipe"  # {recipe, none, flip, crop+flip, crop+flip+cutout} augmentation; recipe keeps its own
+CLASS_WEIGHT: str = "none"  # {none, balanced} balanced weights each class by its rarity (imbalanced data)
+PRETRAINED: str = ""  # a saved .keras model or .weights.h5 of the same architecture to fine-tune; empty: from scratch
+DEVICE: str = "auto"  # {auto, cpu, gpu} where to train
+DETERMINISTIC: bool = False  # bit-reproducible CPU run (slower)
+OVERRIDES: dict = {}  # any other recipe setting, for example {"weight_decay": 5e-4}
+TUNED_PARAMS: str = "auto"  # auto: 02_tune's best settings when they beat the recipe beyond noise; none; or a JSON path
+N_BOOT: int = 2000  # [100, 1000000] bootstrap resamples for the test accuracy's confidence interval
+
+# %%
+run_dir = run_folder.resolve_run_dir(RUN_DIR)
+ds = load_study_data(
+    DATA, image_size=IMAGE_SIZE, subset=DATA_SUBSET, val_fraction=VAL_FRACTION, seed=SEED, class_names=CLASS_NAMES
+)
+# tuned settings first, then every explicit setting of this notebook on top of them
+tuned = tuned_settings(TUNED_PARAMS, run_dir, model=MODEL, recipe=RECIPE)
+settings = merge_settings(tuned["settings"], OVERRIDES)
+settings.update(model=MODEL, seed=SEED, device=DEVICE, deterministic=DETERMINISTIC)
+if CLASS_WEIGHT != "none":
+    settings["class_weight"] = CLASS_WEIGHT
+if PRETRAINED:
+    settings["pretrained"] = PRETRAINED
+if EPOCHS:
+    settings["epochs"] = EPOCHS
+if BATCH_SIZE:
+    settings["batch_size"] = BATCH_SIZE
+if LR:
+    settings["lr"] = LR
+augment_presets = {
+    "none": dict(crop=0, flip=False, cutout=0),
+    "flip": dict(crop=0, flip=True, cutout=0),
+    "crop+flip": dict(crop=4, flip=True, cutout=0),
+    "crop+flip+cutout": dict(crop=4, flip=True, cutout=8),
+}
+if AUGMENT != "recipe":
+    if AUGMENT not in augment_presets:
+        raise ValueError(f"Unknown AUGMENT {AUGMENT!r}. Use one of: recipe, {', '.join(augment_presets)}.")
+    settings.update(augment_presets[AUGMENT])
+config = resolve_recipe(RECIPE, **settings)
+out_dir = run_folder.model_dir(run_dir, MODEL)
+defaults = TrainConfig(model=config.model).to_dict()
+changed = {k: v for k, v in config.to_dict().items() if v != defaults.get(k) and k not in ("model", "seed")}
+display(
+    Markdown(
+        f"**Data:** {escape.code(ds.source)} ({ds.source_kind}); {len(ds.x_train)} training, {len(ds.x_val)} "
+        f"validation, {len(ds.x_test)} test images of {ds.num_classes} classes at "
+        f"{ds.image_size[0]}x{ds.image_size[1]}  \n"
+        f"**Model:** {escape.code(config.model)}, **recipe:** {escape.code(RECIPE)}, **epochs:** {config.epochs}, "
+        f"**batch:** {config.batch_size}, **seed:** {config.seed}  \n"
+        f"**Learning rate:** the recipe gives {config.lr:g} at a batch of {config.base_batch_size}; this run's batch "
+        f"is {config.batch_size}, so with {config.lr_scaling} scaling the schedule peaks at **{config.peak_lr():.4g}**.  \n"
+        + (
+            f"**Tuned settings applied** from study {escape.code(tuned['study_name'])}, trial {tuned['trial_number']}: "
+            + escape.md(", ".join(f"{k} = {v}" for k, v in tuned["settings"].items()))
+            + "; explicit parameters of this notebook override them"
+            + (f" ({escape.md(tuned['note'])})" if tuned["note"] else "")
+            if tuned["applied"]
+            else f"**Tuned settings:** not applied: {escape.md(tuned['note'])}"
+        )
+    )
+)
+display(
+    Markdown(
+        "The settings that differ from the defaults of `cifarkit.training.TrainConfig` (the whole configuration "
+        "is recorded in the run's metrics):"
+    )
+)
+display(pd.Series({k: str(v) for k, v in changed.items()}, name="value", dtype=object).to_frame())
+
+# %% [markdown]
+# ## Training
+#
+# The loop checkpoints after every epoch into the run's model folder: re-running this
+# notebook (or `python -m cifarkit train ... --resume`) with the same settings continues from
+# the last finished epoch instead of starting again. Training accuracy is measured on
+# augmented batches while the weights change, so it is not comparable to the validation
+# accuracy.
+
+# %%
+result = train(ds, config, out_dir, resume=True, progress=True)
+model = result.model
+history = pd.DataFrame(result.history)
+metrics = result.metrics
+pre = metrics.get("pretrained") or {}
+display(
+    Markdown(
+        (
+            f"**Fine-tuned** from {escape.code(pre['path'])} ({pre['layers_copied']} layers copied)"
+            if pre.get("path")
+            else "**Trained from scratch** (no pretrained weights given)"
+        )
+        + (
+            "; class weights "
+            + escape.md(", ".join(f"{n}: {w:.2f}" for n, w in zip(ds.class_names, metrics["class_weights"])))
+            if metrics.get("class_weights")
+            else "; no class weighting"
+        )
+    )
+)
+
+# %% [markdown]
+# ## The model
+#
+# The layer-by-layer summary and the parameter count. Every model takes raw 0-255 RGB
+# images; its first layer normalizes them with the training split's per-channel mean and
+# standard deviation, so the saved `.keras` file is self-contained.
+
+# %%
+model.summary(line_length=110, expand_nested=False)
+print(f"parameters: {model.count_params():,}")
+
+# %% [markdown]
+# ## Learning-rate schedule
+#
+# The learning rate at every optimizer step, as the recipe defines it for this number of
+# epochs and batch size: its peak is the batch-scaled rate stated above.
+
+# %%
+steps_per_epoch = int(np.ceil(len(ds.x_train) / config.batch_size))
+plots.lr_schedule(lr_schedule_values(config, steps_per_epoch), steps_per_epoch)
+plt.show()
+
+# %% [markdown]
+# ## Learning curves
+#
+# Training (on augmented batches) and validation loss and accuracy after every epoch. A
+# validation loss that turns upward while the training loss keeps falling is overfitting;
+# curves still falling at the last epoch say that more epochs would help.
+
+# %%
+plots.learning_curves(history)
+plt.show()
+display(Markdown(verdicts.learning_curves(history)))
+columns = [c for c in ("epoch", "train_loss_aug", "train_acc_aug", "val_loss", "val_acc", "lr", "epoch_seconds")]
+display(history[[c for c in columns if c in history]].round(4).set_index("epoch"))
+
+# %% [markdown]
+# ## Throughput and wall time
+#
+# Training images per second in each epoch (the first epoch includes warm-up), and the
+# time spent training.
+
+# %%
+plots.throughput(history)
+plt.show()
+print(
+    f"training wall time: {metrics['train_seconds']:.1f} s over {len(history)} epochs; "
+    f"median {history['images_per_sec'].median():.0f} images/s on {metrics.get('device', '?')}"
+)
+
+# %% [markdown]
+# ## Final accuracy
+#
+# Validation accuracy is on the held-out part of the training data; test accuracy is on
+# the test split, evaluated once here, with a 95% percentile-bootstrap interval over the test
+# images (the same interval, from the same predictions, as in the evaluation and
+# architectures reports). Both are for the number of epochs stated.
+
+# %%
+test_pred = predict_logits(model, ds.x_test).argmax(1)
+test_ci = stats.accuracy_ci(ds.y_test, test_pred, n_boot=N_BOOT, seed=SEED)
+display(
+    Markdown(
+        f"After **{len(history)} epochs** of {escape.code(config.model)} (recipe {escape.code(RECIPE)}): "
+        f"validation accuracy **{metrics['val_acc']:.2%}**, test accuracy **{metrics['test_acc']:.2%}** "
+        f"(95% CI {test_ci['ci_low']:.2%} to {test_ci['ci_high']:.2%}, {len(ds.x_test)} test images)."
+    )
+)
+
+# %% [markdown]
+# The trained model is saved as `model.keras` in the run's model folder, beside its history
+# and metrics; the key numbers are recorded in `metrics/03_train.json`, where the later
+# notebooks find the model.
+
+# %%
+path = run_folder.record_metrics(
+    run_dir,
+    "03_train",
+    {
+        "model": config.model,
+        "recipe": RECIPE,
+        "config": config.to_dict(),
+        "data": ds.to_dict(),
+        "epochs_run": int(len(history)),
+        "params": int(model.count_params()),
+        "val_acc": metrics["val_acc"],
+        "test_acc": metrics["test_acc"],
+        "test_acc_ci": [test_ci["ci_low"], test_ci["ci_high"]],
+        "n_boot": N_BOOT,
+        "val_loss": metrics.get("val_loss"),
+        "test_loss": metrics.get("test_loss"),
+        "train_seconds": metrics["train_seconds"],
+        "median_images_per_s": float(history["images_per_sec"].median()),
+        "peak_rss_mib": metrics.get("peak_rss_mib"),
+        "device": metrics.get("device"),
+        "class_weights": metrics.get("class_weights"),
+        "pretrained": metrics.get("pretrained"),
+        "model_path": str(result.paths["model"]),
+        "history": result.history,
+        "tuned_params": tuned,
+    },
+)

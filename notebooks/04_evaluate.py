@@ -1,0 +1,378 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · Evaluation
+#
+# This notebook evaluates the model that 03_train trained in this run (or the saved model
+# given as `MODEL_PATH`) on the test split, which no earlier step used for any choice. It
+# reports the accuracy with a bootstrap confidence interval and top-k accuracy; precision,
+# recall and F1 per class; the confusion matrix and the pairs of classes the model mixes up;
+# the mistakes themselves; how well the predicted probabilities are calibrated, before and
+# after temperature scaling fitted on the validation split; the effect of test-time
+# augmentation; the accuracy under synthetic corruptions; and Grad-CAM saliency maps.
+# Every number shown is also written to `metrics/04_evaluate.json`.
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from cifarkit import escape, run_folder
+from cifarkit.analysis import evaluation, plots, robustness, saliency, stats, verdicts
+from cifarkit.data import load_study_data
+from cifarkit.training import predict_logits, predict_probs, softmax
+
+# %% tags=["parameters"]
+DATA: str = ""  # data source; empty for the official CIFAR-10 archive, or a folder, archive, synthetic:200
+RUN_DIR: str = ""  # run directory set by run_all.py; empty means reports/interactive
+DATA_SUBSET: int = 0  # [0, ] images per class per split to load; 0 loads all
+IMAGE_SIZE: int = 32  # [8, 1024] images are resized (shorter side, then centre crop) to IMAGE_SIZE x IMAGE_SIZE
+VAL_FRACTION: float = 0.1  # [0, 0.9] share of the training data held out for validation (stratified)
+CLASS_NAMES: str = ""  # comma-separated display names for the classes; empty keeps the data names
+SEED: int = 0  # [0, ] seed for splits, bootstrap, subsamples and corruption noise
+MODEL_PATH: str = ""  # empty uses the model trained by 03_train in this run
+TTA: bool = True  # also evaluate with horizontal-flip test-time augmentation
+CORRUPTION_SAMPLES: int = 2000  # [0, ] test images used for the corruption study; 0 uses all
+GALLERY_SIZE: int = 16  # [0, 256] misclassified images shown per gallery
+SALIENCY_EXAMPLES: int = 4  # [0, 64] correct and as many incorrect images explained with Grad-CAM
+N_BOOT: int = 2000  # [100, 1000000] bootstrap resamples for confidence intervals
+
+# %%
+t_start = time.perf_counter()
+run_dir = run_folder.resolve_run_dir(RUN_DIR)
+ds = load_study_data(
+    DATA, image_size=IMAGE_SIZE, subset=DATA_SUBSET, val_fraction=VAL_FRACTION, seed=SEED, class_names=CLASS_NAMES
+)
+model_path = run_folder.resolve_model_path(run_dir, MODEL_PATH)
+model = run_folder.load_model(model_path, num_classes=ds.num_classes, input_shape=ds.input_shape)
+trained = run_folder.training_info(model_path)
+model_name = trained.get("model") or model.name
+epochs_run = trained.get("epochs_run")
+epochs_text = (
+    f"{epochs_run} epoch{'s' if epochs_run != 1 else ''}" if epochs_run is not None else "an unknown number of epochs"
+)
+mismatch = evaluation.data_mismatch(trained.get("dataset", {}), ds.to_dict())
+names = ds.class_names
+x_test, y_test = ds.x_test, ds.y_test
+display(
+    Markdown(
+        f"**Model:** {escape.code(model_name)} from {escape.code(model_path)}, trained for **{epochs_text}**  \n"
+        f"**Data:** {escape.code(ds.source)}; {len(ds.x_val)} validation and **{len(x_test)} test images** of "
+        f"{ds.num_classes} classes ({escape.names(names)}) at {ds.image_size[0]}x{ds.image_size[1]}"
+    )
+)
+if mismatch:
+    display(
+        Markdown(
+            "**Warning:** the data settings differ from those the model was trained with, so test images "
+            "may have been training images: " + escape.md("; ".join(mismatch))
+        )
+    )
+
+# %% [markdown]
+# ## Test accuracy
+#
+# One forward pass over the test split. The 95% interval is a percentile bootstrap over
+# test images: it shows how much the accuracy could move with another test sample of the
+# same size, not how much it moves between training runs. Top-k accuracy counts a
+# prediction as right when the true class is among the k most probable (k is capped at the
+# number of classes, where it is trivially 100%).
+
+# %%
+logits_test = predict_logits(model, x_test)
+probs_test = softmax(logits_test)
+m = evaluation.classification_metrics(y_test, probs_test, names, n_boot=N_BOOT, seed=SEED)
+lo, hi = m["accuracy_ci"]
+display(
+    Markdown(
+        f"After **{epochs_text}** of {escape.code(model_name)}: test accuracy **{m['accuracy']:.2%}** "
+        f"(95% CI {lo:.2%} to {hi:.2%}, {N_BOOT} bootstrap resamples) on **{m['n']} test images**; "
+        f"balanced accuracy {m['balanced_accuracy']:.2%}, macro F1 {m['macro']['f1']:.3f}."
+    )
+)
+display(escape.table(pd.DataFrame({f"top-{k}": [v] for k, v in m["top_k"].items()}, index=["test accuracy"]), "{:.2%}"))
+
+# %% [markdown]
+# ## Per-class precision, recall and F1
+#
+# Precision is the share of images predicted as a class that belong to it; recall, the
+# share of a class's images that are found; F1 their harmonic mean; support, the number of
+# test images of the class. The macro average weighs every class equally; the weighted
+# average weighs classes by support (its recall equals the accuracy).
+
+# %%
+table = evaluation.per_class_table(m)
+display(escape.table(table, {"precision": "{:.3f}", "recall": "{:.3f}", "f1": "{:.3f}", "support": "{:d}"}))
+plots.per_class_bars(table, title=f"Per-class scores on {m['n']} test images ({model_name}, {epochs_text})")
+plt.show()
+
+# %% [markdown]
+# ## Confusion matrix
+#
+# Rows are the true classes and columns the predictions. Each cell shows the share of the true
+# class's test images predicted as the column's class (so the diagonal is each class's recall)
+# and, below it, their count. The table lists the off-diagonal cells with the most images: the
+# pairs of classes this model confuses most.
+
+# %%
+plots.confusion_heatmaps(
+    m["confusion_matrix"], names, title=f"Confusion matrix on {m['n']} test images ({model_name}, {epochs_text})"
+)
+plt.show()
+confused = pd.DataFrame(m["most_confused"], columns=["true", "predicted", "count", "share_of_true"])
+display(
+    escape.table(confused, {"share_of_true": "{:.1%}"})
+    if len(confused)
+    else Markdown("No test image is misclassified.")
+)
+
+# %% [markdown]
+# ## Misclassified images
+#
+# A random sample of the misclassified test images, then the mistakes the model makes with
+# the highest confidence (the probability it gives to the wrong class). Confident mistakes
+# often show label noise, ambiguous images or a shortcut the model has learned.
+
+# %%
+n_wrong = int((probs_test.argmax(1) != y_test).sum())
+sample_wrong = evaluation.misclassified(y_test, probs_test, GALLERY_SIZE, seed=SEED)
+plots.prediction_gallery(
+    x_test,
+    y_test,
+    probs_test,
+    sample_wrong,
+    names,
+    title=f"Random misclassified test images ({len(sample_wrong)} of {n_wrong})",
+)
+plt.show()
+confident_wrong = evaluation.misclassified(y_test, probs_test, GALLERY_SIZE, most_confident=True)
+plots.prediction_gallery(x_test, y_test, probs_test, confident_wrong, names, title="The most confident mistakes")
+plt.show()
+confident_table = pd.DataFrame(
+    {
+        "test index": confident_wrong,
+        "true": [names[y_test[i]] for i in confident_wrong],
+        "predicted": [names[probs_test[i].argmax()] for i in confident_wrong],
+        "confidence": [probs_test[i].max() for i in confident_wrong],
+    }
+)
+display(escape.table(confident_table.head(10), {"confidence": "{:.1%}"}))
+
+# %% [markdown]
+# ## Calibration and temperature scaling
+#
+# A model is calibrated when, among the images it predicts with confidence p, a share p is
+# right. The expected calibration error (ECE) averages the gap between accuracy and
+# confidence over 15 equal-width confidence bins, weighted by the images in each bin.
+# Temperature scaling divides the logits by one number T, fitted to minimise the negative
+# log-likelihood on the **validation** split (never the test split); it leaves every
+# prediction, and so the accuracy, unchanged. T above 1 means the model was overconfident.
+
+# %%
+ece_before = evaluation.expected_calibration_error(probs_test, y_test, n_bins=15)
+nll_before = evaluation.nll(logits_test, y_test)
+if len(ds.x_val):
+    logits_val = predict_logits(model, ds.x_val)
+    temperature = evaluation.fit_temperature(logits_val, ds.y_val)
+else:
+    temperature = None
+    display(Markdown("There is no validation split (VAL_FRACTION is 0), so no temperature is fitted."))
+T = temperature or 1.0
+probs_cal = softmax(logits_test, T)
+ece_after = evaluation.expected_calibration_error(probs_cal, y_test, n_bins=15)
+nll_after = evaluation.nll(logits_test, y_test, T)
+curves = {"before scaling (T = 1)": (evaluation.reliability_bins(probs_test, y_test, 15), ece_before)}
+if temperature is not None:
+    curves[f"after scaling (T = {T:.2f})"] = (evaluation.reliability_bins(probs_cal, y_test, 15), ece_after)
+plots.reliability_diagrams(curves, title=f"Reliability on {m['n']} test images ({model_name}, {epochs_text})")
+plt.show()
+display(
+    pd.DataFrame(
+        {"ECE (15 bins)": [ece_before, ece_after], "NLL": [nll_before, nll_after]},
+        index=["before", f"after (T = {T:.3f})"],
+    ).round(4)
+)
+if temperature is not None:
+    display(
+        Markdown(
+            f"The fitted temperature is **T = {T:.2f}**: before scaling the model was "
+            f"{'over' if T > 1 else 'under'}confident on the validation split. On the {m['n']} test images the ECE goes "
+            f"from {ece_before:.3f} to {ece_after:.3f} ({model_name}, {epochs_text})."
+        )
+    )
+
+# %% [markdown]
+# ## Test-time augmentation
+#
+# With `TTA` on, each test image is also classified mirrored left to right, and the two
+# softmax outputs are averaged. The gain is the change in test accuracy; the paired
+# bootstrap interval and McNemar's test compare the two predictions on the same images.
+
+# %%
+if TTA:
+    probs_tta = predict_probs(model, x_test, tta=True, base_probs=probs_test)
+    pred_plain, pred_tta = probs_test.argmax(1), probs_tta.argmax(1)
+    tta_acc = float(np.mean(pred_tta == y_test))
+    tta_gain = tta_acc - m["accuracy"]
+    tta_diff = stats.paired_difference_ci(y_test, pred_tta, pred_plain, n_boot=N_BOOT, seed=SEED)
+    tta_test = stats.mcnemar(y_test, pred_tta, pred_plain)
+    display(
+        Markdown(
+            f"Flip TTA: test accuracy **{tta_acc:.2%}** against {m['accuracy']:.2%} without "
+            f"(McNemar {stats.format_p(tta_test['p_value'])}, {tta_test['b']} images fixed, {tta_test['c']} broken, "
+            f"on {m['n']} test images after {epochs_text}). "
+            + verdicts.gain(tta_gain, (tta_diff["ci_low"], tta_diff["ci_high"]), "Flip TTA")
+        )
+    )
+else:
+    tta_acc = tta_gain = tta_diff = tta_test = None
+    display(Markdown("Test-time augmentation is off (TTA = False)."))
+
+# %% [markdown]
+# ## Robustness to corruptions
+#
+# Accuracy on test images corrupted in five ways at three severities, numbered 1 to 3 here:
+# Gaussian noise, Gaussian blur, lower contrast, JPEG compression and higher brightness. Their
+# strengths are those of CIFAR-10-C's severities 1, 3 and 5 (Hendrycks & Dietterich 2019; listed
+# in `cifarkit.analysis.robustness.SEVERITIES`), computed here with numpy and Pillow on the uint8
+# images, so the numbers are comparable in spirit, not identical, to published CIFAR-10-C
+# results. The noise is seeded, so the table is reproducible. The first figure shows one test
+# image under every corruption.
+
+# %%
+example = x_test[:1]
+plots.corruption_examples(
+    example[0],
+    {kind: [robustness.corrupt(example, kind, s, seed=SEED)[0] for s in (1, 2, 3)] for kind in robustness.CORRUPTIONS},
+)
+plt.show()
+robust = robustness.robustness_table(model, x_test, y_test, samples=CORRUPTION_SAMPLES, seed=SEED)
+clean_acc, n_robust = robust.attrs["clean_acc"], robust.attrs["n"]
+subset_note = (
+    "all test images"
+    if n_robust == len(x_test)
+    else f"a random subsample of {n_robust} of the {len(x_test)} test images (CORRUPTION_SAMPLES)"
+)
+display(
+    Markdown(
+        f"Evaluated on {subset_note}; clean accuracy on the same images: **{clean_acc:.2%}** "
+        f"({model_name}, {epochs_text})."
+    )
+)
+display((robust * 100).round(1).rename(columns=lambda s: f"severity {s} (%)"))
+plots.robustness_curves(robust, clean_acc, title=f"Accuracy under corruptions, {n_robust} test images")
+plt.show()
+mean_corrupted = float(robust.to_numpy().mean())
+at_chance = [
+    f"{kind.replace('_', ' ')} at severity {sev}"
+    for kind, row in robust.iterrows()
+    for sev, acc in row.items()
+    if verdicts.chance_level(acc, ds.num_classes, n_robust)
+]
+display(
+    Markdown(
+        f"Mean accuracy over all corruptions and severities: **{mean_corrupted:.2%}** (clean {clean_acc:.2%}). "
+        + (
+            f"The model is at chance level (within two standard errors of {1 / ds.num_classes:.0%}) under "
+            + ", ".join(at_chance)
+            + ": it has learned features that this corruption destroys."
+            if at_chance
+            else f"No corruption brings it down to chance level ({1 / ds.num_classes:.0%})."
+        )
+    )
+)
+
+# %% [markdown]
+# ## Saliency
+#
+# Grad-CAM weighs the feature maps of the last convolutional layer by the gradient of the
+# predicted class's logit and keeps the positive part: warm regions are those that raised
+# that logit. The top row shows correctly classified test images, then the most confident
+# mistakes, each explained for the class the model predicted. Where Grad-CAM cannot run,
+# occlusion sensitivity is used instead and the figure title says so.
+
+# %%
+right = evaluation.correctly_classified(y_test, probs_test, SALIENCY_EXAMPLES, seed=SEED)
+wrong = evaluation.misclassified(y_test, probs_test, SALIENCY_EXAMPLES, most_confident=True)
+explain = np.concatenate([right, wrong]).astype(int)
+maps, saliency_method = saliency.saliency(model, x_test[explain])
+captions = [
+    f"{'right' if probs_test[i].argmax() == y_test[i] else 'wrong'}: {names[probs_test[i].argmax()]}"
+    f"\ntrue {names[y_test[i]]}"
+    for i in explain
+]
+plots.saliency_grid(
+    x_test[explain],
+    maps,
+    captions,
+    saliency_method,
+    title=f"{saliency_method}: {len(right)} correct and {len(wrong)} incorrect test images",
+)
+plt.show()
+
+# %% [markdown]
+# Every number above is recorded in `metrics/04_evaluate.json` in the run folder, and the test
+# predictions in `predictions/04_evaluate_test.npz` (what `python -m cifarkit compare` reads). The
+# other models of this run are compared in the architectures report (06), which runs after this one.
+
+# %%
+run_folder.save_predictions(run_dir, "04_evaluate", x=x_test, y_true=y_test, probs=probs_test, class_names=names)
+eval_seconds = time.perf_counter() - t_start
+path = run_folder.record_metrics(
+    run_dir,
+    "04_evaluate",
+    {
+        "model": model_name,
+        "model_path": str(model_path),
+        "epochs_run": epochs_run,
+        "data": ds.to_dict(),
+        "data_mismatch": mismatch,
+        "n_test": m["n"],
+        "test_acc": m["accuracy"],
+        "test_acc_ci": m["accuracy_ci"],
+        "ci_level": m["ci_level"],
+        "n_boot": N_BOOT,
+        "top_k": {str(k): v for k, v in m["top_k"].items()},
+        "balanced_acc": m["balanced_accuracy"],
+        "macro_f1": m["macro"]["f1"],
+        "weighted_f1": m["weighted"]["f1"],
+        "macro": m["macro"],
+        "weighted": m["weighted"],
+        "per_class": m["per_class"],
+        "confusion_matrix": m["confusion_matrix"],
+        "most_confused": m["most_confused"],
+        "n_misclassified": n_wrong,
+        "most_confident_mistakes": confident_table.to_dict(orient="records"),
+        "ece_bins": 15,
+        "ece_before": ece_before,
+        "ece_after": ece_after,
+        "nll_before": nll_before,
+        "nll_after": nll_after,
+        "temperature": temperature,
+        "tta": bool(TTA),
+        "tta_acc": tta_acc,
+        "tta_gain": tta_gain,
+        "tta_gain_ci": [tta_diff["ci_low"], tta_diff["ci_high"]] if tta_diff else None,
+        "tta_mcnemar_p": tta_test["p_value"] if tta_test else None,
+        "robustness": robustness.robustness_dict(robust),
+        "robustness_clean_acc": clean_acc,
+        "robustness_n": n_robust,
+        "robustness_mean_acc": mean_corrupted,
+        "corruption_severities": {k: list(v) for k, v in robustness.SEVERITIES.items()},
+        "saliency_method": saliency_method,
+        "saliency_indices": explain,
+        "corruptions_at_chance": at_chance,
+        "eval_seconds": eval_seconds,
+    },
+)

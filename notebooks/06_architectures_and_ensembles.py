@@ -1,0 +1,250 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Architectures and ensembles
+#
+# Which architecture buys the most accuracy for its cost, and do several models together beat
+# the best one alone? This notebook trains the architectures this profile lists (or reloads them
+# when this run already trained them), puts them beside the model from `03_train`, and compares
+# test accuracy with a 95% bootstrap confidence interval against parameters, FLOPs, training time
+# and inference speed. It places the measured errors beside the published ones, then combines the
+# models by soft, hard and weighted voting. Every choice (the best single model, the vote weights,
+# the best ensemble method) is made on the validation split; the test split is only scored.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from cifarkit import escape, run_folder
+from cifarkit.analysis import compare_architectures as architectures
+from cifarkit.analysis import plots, stats, verdicts
+from cifarkit.data import load_study_data
+
+# %% tags=["parameters"]
+DATA: str = ""  # data source; empty for the official CIFAR-10 archive, or a folder, archive, synthetic:200
+RUN_DIR: str = ""  # run directory set by run_all.py; empty means reports/interactive
+DATA_SUBSET: int = 0  # [0, ] images per class per split to load; 0 loads all
+IMAGE_SIZE: int = 32  # [8, 1024] images are resized (shorter side, then centre crop) to IMAGE_SIZE x IMAGE_SIZE
+VAL_FRACTION: float = 0.1  # [0, 0.9] share of the training data held out for validation (stratified)
+CLASS_NAMES: str = ""  # comma-separated display names for the classes; empty keeps the data names
+SEED: int = 0  # [0, ] seed for splits, initialisation and augmentation
+ARCHITECTURES: str = "simple_cnn:default:10,resnet20:default:10"  # model:recipe:epochs, comma-separated
+N_BOOT: int = 2000  # [100, 1000000] bootstrap resamples for confidence intervals
+
+# %%
+run_dir = run_folder.resolve_run_dir(RUN_DIR)
+ds = load_study_data(
+    DATA, image_size=IMAGE_SIZE, subset=DATA_SUBSET, val_fraction=VAL_FRACTION, seed=SEED, class_names=CLASS_NAMES
+)
+specs = architectures.parse_architectures(ARCHITECTURES)
+display(
+    Markdown(
+        f"**Data:** {escape.code(ds.source)}: {len(ds.x_train)} training, {len(ds.x_val)} validation and "
+        f"{len(ds.x_test)} test images of {ds.num_classes} classes ({escape.names(ds.class_names)}) at "
+        f"{ds.image_size[0]}x{ds.image_size[1]}.  \n"
+        f"**Architectures this notebook trains:** {escape.names(s.label for s in specs) or 'none'}; they are "
+        "compared with the model from `03_train`."
+    )
+)
+
+# %% [markdown]
+# ## Training the architectures
+#
+# The model from `03_train` is reloaded from this run's folder. Each listed architecture trains
+# with its recipe for the stated epochs, checkpointing every epoch into
+# `models/06_<model>_<recipe>_<epochs>ep/`; re-running the notebook reloads a finished model
+# instead of training it again.
+
+# %%
+members = [architectures.member_from_training_notebook(ds, run_dir)]
+for spec in specs:
+    members.append(architectures.train_member(ds, spec, run_dir, seed=SEED, progress=False))
+members = architectures.unique_names(members)
+display(
+    pd.DataFrame(
+        [
+            {
+                "model": m.name,
+                "from": m.origin,
+                "epochs": m.epochs,
+                "validation accuracy": f"{m.val_acc(ds.y_val):.2%}",
+                "training seconds": "-" if m.train_seconds is None else f"{m.train_seconds:.0f}",
+            }
+            for m in members
+        ]
+    ).set_index("model")
+)
+
+# %% [markdown]
+# ## Accuracy against cost
+#
+# Test accuracy with its 95% bootstrap interval, model size, forward-pass FLOPs per image,
+# training wall time and inference throughput (images per second on this machine, batch 512).
+# Models trained for different numbers of epochs are not a fair race of architectures: the
+# epochs column says what each one got.
+
+# %%
+table = architectures.comparison_table(members, ds.y_val, ds.y_test, n_boot=N_BOOT, seed=SEED)
+pareto = architectures.pareto_mask(table["mflops"].fillna(np.inf), table["test_acc"])
+table["pareto_optimal"] = pareto
+display(
+    escape.table(
+        table,
+        {
+            "val_acc": "{:.2%}",
+            "test_acc": "{:.2%}",
+            "ci_low": "{:.2%}",
+            "ci_high": "{:.2%}",
+            "params": "{:,}",
+            "mflops": "{:.1f}",
+            "train_seconds": "{:.0f}",
+            "inference_img_per_s": "{:.0f}",
+        },
+    )
+)
+
+# %% [markdown]
+# The Pareto plot marks the models that no other model beats on both cost and accuracy: those
+# are the only reasonable choices at their cost.
+
+# %%
+plots.accuracy_vs_cost(table, "mflops", pareto, title=f"Test accuracy against FLOPs ({len(ds.x_test)} test images)")
+plt.show()
+plots.accuracy_vs_cost(
+    table,
+    "train_seconds",
+    architectures.pareto_mask(table["train_seconds"].fillna(np.inf), table["test_acc"]),
+    title="Test accuracy against training time on this machine",
+)
+plt.show()
+
+# %% [markdown]
+# ## Are the differences real?
+#
+# McNemar's test compares two models on the same test images, counting the images only one
+# of them gets right. A small p-value says the accuracy difference is not a fluke of this
+# test set.
+
+# %%
+pvals = architectures.pairwise_mcnemar(members, ds.y_test)
+plots.pvalue_heatmap(pvals)
+plt.show()
+
+# %% [markdown]
+# ## Published results beside this run's
+#
+# Published CIFAR-10 test errors of the architectures trained here. A row is a
+# **replication** only when the model trained with the paper's recipe, for the paper's
+# epochs, on all of CIFAR-10; otherwise the published number is there for reference, and the
+# `comparison` column says what differs (the budget of this profile, the recipe, the data).
+
+# %%
+full_data, data_note = architectures.full_cifar10(ds)
+replication = architectures.replication_table(members, ds.y_val, ds.y_test, full_data=full_data)
+if len(replication):
+    display(replication.set_index("model"))
+    n_rep = int((replication["comparison"] == "replication").sum())
+    display(
+        Markdown(
+            escape.md(data_note[0].upper() + data_note[1:])
+            + f". {n_rep} of the {len(replication)} rows {'is a replication' if n_rep == 1 else 'are replications'}"
+            + ("." if n_rep else "; the others give the published numbers for reference only.")
+        )
+    )
+else:
+    display(Markdown("None of the architectures of this run has a published CIFAR-10 result in the model registry."))
+
+# %% [markdown]
+# ## Ensembles
+#
+# Three ways to combine the models: a **soft vote** averages their class probabilities, a **hard
+# vote** takes the majority class, and a **weighted vote** averages the probabilities with
+# weights that minimize the validation loss. The gain is measured against the single model with
+# the best validation accuracy, with a paired bootstrap interval on the same test images.
+
+# %%
+ens = architectures.evaluate_ensembles(members, ds.y_val, ds.y_test, n_boot=N_BOOT, seed=SEED)
+rows = [
+    {
+        "method": k,
+        "val_acc": v["val_acc"],
+        "test_acc": v["test_acc"],
+        "ci_low": v["test_acc_ci"][0],
+        "ci_high": v["test_acc_ci"][1],
+        "gain_vs_best": v["gain"],
+        "gain_ci_low": v["gain_ci"][0],
+        "gain_ci_high": v["gain_ci"][1],
+        "mcnemar_p": v["mcnemar_vs_best"]["p_value"],
+        "weights": ", ".join(f"{w:.2f}" for w in v["weights"]) if v["weights"] else "",
+    }
+    for k, v in ens["methods"].items()
+]
+display(
+    escape.table(
+        pd.DataFrame(rows).set_index("method"),
+        {c: "{:.2%}" for c in ["val_acc", "test_acc", "ci_low", "ci_high"]}
+        | {c: "{:+.2%}" for c in ["gain_vs_best", "gain_ci_low", "gain_ci_high"]}
+        | {"mcnemar_p": "{:.2g}"},
+    )
+)
+plots.ensemble_bars(ens["best_member"], ens["best_member_test_acc"], ens["methods"])
+plt.show()
+best = ens["methods"][ens["best_method"]]
+weights = ens["methods"].get("weighted", {}).get("weights") or []
+display(
+    Markdown(
+        f"The best single model on validation is **{escape.md(ens['best_member'])}** "
+        f"({ens['best_member_test_acc']:.2%} test). The ensemble method chosen on validation, the "
+        f"**{ens['best_method']} vote**, scores **{best['test_acc']:.2%}** "
+        f"(McNemar against the best member {stats.format_p(best['mcnemar_vs_best']['p_value'])}). "
+        + verdicts.gain(best["gain"], best["gain_ci"], "The ensemble", of="the best member's ")
+        + (
+            f" The weighted vote is degenerate: one member carries {max(weights):.2f} of the weight, so it is "
+            "that member rather than an ensemble."
+            if weights and max(weights) >= 0.95
+            else ""
+        )
+    )
+)
+
+# %% [markdown]
+# Every number above is recorded in `metrics/06_architectures_and_ensembles.json`.
+
+# %%
+path = run_folder.record_metrics(
+    run_dir,
+    "06_architectures_and_ensembles",
+    {
+        "data": ds.to_dict(),
+        "models": [
+            {
+                "name": m.name,
+                "arch": m.arch,
+                "model_path": m.model_path,
+                "origin": m.origin,
+                "epochs": m.epochs,
+                "recipe": m.recipe,
+            }
+            for m in members
+        ],
+        "comparison": table.to_dict(orient="records"),
+        "mcnemar_pvalues": pvals.to_dict(),
+        "replication": replication.to_dict(orient="records"),
+        "full_cifar10": full_data,
+        "ensembles": ens,
+        "ensemble_gain": ens["ensemble_gain"],
+        "ensemble_gain_ci": ens["ensemble_gain_ci"],
+        "best_single": {"name": ens["best_member"], "test_acc": ens["best_member_test_acc"]},
+        "n_test": int(len(ds.y_test)),
+    },
+)

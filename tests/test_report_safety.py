@@ -1,0 +1,113 @@
+"""User text reaches reports escaped, and a report with active content that the renderer did not write is refused."""
+
+import pandas as pd
+import pytest
+
+from cifarkit import escape
+from cifarkit.report import safety
+from cifarkit.report.key_results import key_results_html
+
+PAYLOADS = [
+    '"><img src=x onerror=alert(1)>',
+    "<svg onload=alert(2)>",
+    "<script>alert(3)</script>",
+    "[click](javascript:alert(4))",
+    "![x](javascript:alert(5))",
+    "`</code><img src=x onerror=alert(6)>`",
+    "<a href='javascript:alert(7)'>x</a>",
+    "<iframe src=//example.org></iframe>",
+]
+
+
+def _tags(html: str) -> set[str]:
+    from html.parser import HTMLParser
+
+    class Tags(HTMLParser):
+        found: set = set()
+
+        def handle_starttag(self, tag, attrs):
+            self.found.add(tag)
+
+    parser = Tags()
+    parser.found = set()
+    parser.feed(html)
+    return parser.found
+
+
+def _rendered_markdown(text: str) -> str:
+    """What nbconvert makes of a Markdown output: mistune, as the HTML exporter uses it."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    return markdown2html_mistune(text)
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_markdown_helpers_neutralize_each_payload(payload):
+    for text in (escape.md(payload), escape.code(payload), f"**Classes:** {escape.names([payload, 'cat'])}"):
+        html = _rendered_markdown(text)
+        safety.check_html(html)  # no tag, handler or javascript: URL survives
+        assert not _tags(html) & {"a", "img", "svg", "script", "iframe"}, html
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_tables_escape_cells_and_labels(payload):
+    frame = pd.DataFrame({payload: [payload, "ok"], "acc": [0.5, 0.25]}, index=[payload, "b"])
+    html = escape.table(frame, {"acc": "{:.1%}"}).to_html()
+    safety.check_html(html)
+    assert "50.0%" in html and not _tags(html) & {"a", "img", "svg", "script", "iframe"}
+
+
+@pytest.mark.parametrize(
+    "html, found",
+    [
+        ("<p>ok</p><img src=x onerror=alert(1)>", "event handler onerror="),
+        ("<svg onload=alert(2)></svg>", "event handler onload="),
+        ("<script>alert(3)</script>", "the renderer did not write"),
+        ("<script src='https://cdn.example/x.js'></script>", "<script src="),
+        ("<a href=' javascript:alert(4)'>x</a>", "javascript: URL"),
+        ("<iframe src='x'></iframe>", "<iframe>"),
+    ],
+)
+def test_check_html_refuses_active_content(html, found):
+    with pytest.raises(safety.UnsafeReportError) as err:
+        safety.check_html("<html><body>" + html + "</body></html>")
+    assert found in str(err.value)
+
+
+def test_check_html_allows_the_renderers_own_scripts_and_data_blocks():
+    own = "(function () { document.title = 'x'; })();"
+    page = f"<script>{own}</script><script type='application/json'>{{\"a\": 1}}</script>&lt;script&gt;"
+    safety.check_html(page, allowed_scripts=[own])
+    safety.check_html(page, allowed_scripts=[safety.script_digest(own)])
+    with pytest.raises(safety.UnsafeReportError):
+        safety.check_html(page)
+
+
+def test_plain_keeps_matplotlib_from_reading_mathtext():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.set_title(escape.plain("$\\frac{1}{0$ costs"))  # unbalanced mathtext would raise when drawn
+    fig.canvas.draw()
+    plt.close(fig)
+
+
+def test_key_results_box_escapes_names_from_the_run():
+    metrics = {
+        "model": "<svg onload=alert(1)>",
+        "recipe": "fast",
+        "test_acc": 0.9,
+        "test_acc_ci": [0.89, 0.91],
+        "val_acc": 0.9,
+        "epochs_run": 3,
+        "config": {"batch_size": 8},
+        "train_seconds": 1.0,
+        "median_images_per_s": 10.0,
+        "history": [],
+    }
+    html = key_results_html("03_train", metrics)
+    safety.check_html(html)
+    assert "90.00%" in html and "(95% CI 89.00 to 91.00%)" in html and "&lt;svg" in html

@@ -1,0 +1,343 @@
+"""The study book (cifarkit.report.book): written into a copy of the smoke study's run folder, checked on the files.
+
+The smoke study (``smoke_study`` in conftest) runs once per session and is shared, so
+every test here writes its book into its own copy of the run folder. The assertions
+read the rendered ``study.html``, ``study.pdf`` (through ``pdftotext``) and ``study.bib``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from cifarkit import escape
+from cifarkit.report import book, safety
+
+REPO = Path(__file__).resolve().parents[1]
+PAYLOAD = "<img src=x onerror=alert(1)>"
+
+pytestmark = pytest.mark.notebook
+
+
+# ------------------------------------------------------------------ helpers
+class _Page(HTMLParser):
+    """Ids, links, headings and the TOC's links of a page."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.ids, self.hrefs, self.toc_hrefs, self.headings = set(), [], [], []
+        self._in_toc = 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(a["id"])
+        if tag == "nav" and a.get("class") == "toc":
+            self._in_toc = 1
+        if tag == "a" and (a.get("href") or "").startswith("#"):
+            self.hrefs.append(a["href"][1:])
+            if self._in_toc:
+                self.toc_hrefs.append(a["href"][1:])
+        if tag in ("h2", "h3", "h4") and a.get("id") and not self._in_toc:
+            self.headings.append(a["id"])
+
+    def handle_endtag(self, tag):
+        if tag == "nav":
+            self._in_toc = 0
+
+
+def _parse(page: str) -> _Page:
+    parser = _Page()
+    parser.feed(page)
+    return parser
+
+
+def _text(html_fragment: str) -> str:
+    import html
+
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", html_fragment)).split())
+
+
+def _section(page: str, start_id: str, end_id: str) -> str:
+    return page[page.index(f'id="{start_id}"') : page.index(f'id="{end_id}"')]
+
+
+def _copy_run(smoke_study, tmp_path_factory, name: str) -> Path:
+    target = tmp_path_factory.mktemp(name) / smoke_study.run_dir.name
+    shutil.copytree(smoke_study.run_dir, target)
+    for stale in ("study.html", "study.pdf", "study.bib"):
+        (target / stale).unlink(missing_ok=True)
+    return target
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _require_pdf(result: dict):
+    if result["pdf"] is None:
+        if os.environ.get("CIFARKIT_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"the study book's PDF was skipped: {result['pdf_skipped']}")
+        pytest.skip(f"no PDF: {result['pdf_skipped']}")
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+
+
+# ------------------------------------------------------------------ the book of the smoke study
+@pytest.fixture(scope="module")
+def written(smoke_study, tmp_path_factory):
+    run_dir = _copy_run(smoke_study, tmp_path_factory, "book")
+    result = book.write_study_book(run_dir)
+    page = Path(result["html"]).read_text(encoding="utf-8")
+    return run_dir, result, page
+
+
+def test_files_written_and_returned(written):
+    run_dir, result, page = written
+    assert Path(result["html"]) == run_dir / "study.html"
+    assert Path(result["bib"]) == run_dir / "study.bib"
+    assert (result["pdf"] is None) == (result["pdf_skipped"] is not None)
+    safety.check_html(page, allowed_scripts=[])  # no script at all
+    assert "<script" not in page and "http://" not in page.split("<body", 1)[0]
+    assert 'src="data:image/png;base64,' in page  # figures embedded, nothing fetched
+    assert not list(run_dir.glob(".study.*.tmp"))
+
+
+def test_toc_links_resolve_to_every_section(written):
+    _, _, page = written
+    parsed = _parse(page)
+    assert parsed.toc_hrefs, "the page has no table of contents"
+    unresolved = [h for h in parsed.hrefs if h not in parsed.ids]
+    assert not unresolved, f"links to missing ids: {unresolved[:5]}"
+    missing = [h for h in parsed.headings if h not in parsed.toc_hrefs]
+    assert not missing, f"sections absent from the TOC: {missing}"
+    for anchor in ("summary", "methods", "results", "limitations", "references", "appendix", "reproduce"):
+        assert anchor in parsed.toc_hrefs
+    order = [parsed.toc_hrefs.index(a) for a in ("summary", "methods", "results", "limitations", "references")]
+    assert order == sorted(order)
+
+
+def test_methods_hold_this_runs_numbers(written):
+    run_dir, _, page = written
+    m3 = _load(run_dir / "metrics" / "03_train.json")
+    m1 = _load(run_dir / "metrics" / "01_explore_data.json")
+    cfg = m3["config"]
+    peak = cfg["lr"] * cfg["batch_size"] / cfg["base_batch_size"] if cfg["lr_scaling"] == "linear" else cfg["lr"]
+    methods = _text(_section(page, "methods", "results"))
+    assert f"{peak:.4g}" in methods
+    assert f"{cfg['epochs']} planned, {m3['epochs_run']} run" in methods
+    assert f"Batch size {cfg['batch_size']}" in methods
+    for split, label in (("train", "training"), ("val", "validation"), ("test", "test")):
+        assert f"{sum(m1['counts'][split].values()):,} {label}" in methods
+    for name in m1["class_names"]:
+        assert name in methods
+    assert f"{m1['channel_mean'][0]:.4f}" in methods  # the training split's normalization
+
+
+def test_summary_and_limitations_are_computed(written):
+    run_dir, _, page = written
+    m3 = _load(run_dir / "metrics" / "03_train.json")
+    summary = _text(_section(page, "summary", "contents"))
+    assert f"{100 * m3['test_acc']:.2f}%" in summary
+    assert f"95% CI {100 * m3['test_acc_ci'][0]:.2f} to {100 * m3['test_acc_ci'][1]:.2f}%" in summary
+    assert "All 6 notebooks ran" in summary
+    limits = _text(_section(page, "limitations", "references"))
+    subset = _load(run_dir / "manifest.json")["notebooks"]["03_train"]["parameters"]["DATA_SUBSET"]
+    assert f"DATA_SUBSET = {subset}" in limits
+    assert "One training seed" in limits  # the smoke run trains once
+    width = 100 * (m3["test_acc_ci"][1] - m3["test_acc_ci"][0])
+    assert f"{width:.2f} points wide" in limits
+
+
+def test_results_without_code_and_figures_numbered(written):
+    _, _, page = written
+    results = _section(page, "results", "limitations")
+    assert "import matplotlib" not in results and "load_study_data(" not in results
+    assert "RUN_DIR" not in results  # the papermill-injected parameters cell is left out
+    assert "TqdmWarning" not in page and "Traceback" not in page
+    figures = [int(n) for n in re.findall(r"<figcaption><b>Figure (\d+)\.</b>", page)]
+    tables = [int(n) for n in re.findall(r"<figcaption><b>Table (\d+)\.</b>", page)]
+    assert figures == list(range(1, len(figures) + 1)) and len(figures) >= 10
+    assert tables == list(range(1, len(tables) + 1)) and tables
+    assert re.search(r"Figure \d+\.</b> Confusion matrix \(04 Evaluation\)", page)
+    listed = _section(page, "list-of-figures", "list-of-tables")
+    assert len(re.findall(r'href="#fig-\d+"', listed)) == len(figures)
+
+
+def test_references_and_bibtex(written):
+    run_dir, result, page = written
+    cited = set(re.findall(r'href="#ref-([\w-]+)"', page))
+    listed = re.findall(r'<li id="ref-([\w-]+)"', page)
+    assert cited and cited <= set(listed)
+    assert set(listed) == cited | {"krizhevsky2009cifar"}
+    refs = _text(_section(page, "references", "appendix"))
+    assert "Krizhevsky, A. (2009). Learning Multiple Layers of Features from Tiny Images" in refs
+    assert "[Efron & Tibshirani 1993]" in refs and "[McNemar 1947]" in refs
+    bib = Path(result["bib"]).read_text()
+    depth = 0
+    for ch in bib:
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        assert depth >= 0
+    assert depth == 0
+    keys = re.findall(r"^@\w+\{([\w-]+),", bib, flags=re.M)
+    assert sorted(keys) == sorted(listed) and len(keys) == len(set(keys))
+    assert bib.count("@") == len(keys)
+
+
+def test_appendix_holds_the_reproduce_command(written):
+    run_dir, _, page = written
+    manifest = _load(run_dir / "manifest.json")
+    argv = book.reproduce_command(manifest)
+    assert argv[:3] == ["run_all.py", "--profile", "smoke"]
+    assert argv[argv.index("--data") + 1] == manifest["data"]["argument"]
+    command = "python " + " ".join(shlex.quote(a) for a in argv)
+    assert escape.html(command) in page[page.index('id="reproduce-command"') :]
+    appendix = _text(page[page.index('id="appendix"') :])
+    assert manifest["run_id"] in page and (manifest["git"].get("commit") or "unknown") in appendix
+    for name, entry in manifest["notebooks"].items():
+        assert name in appendix and entry["status"] in appendix
+
+
+def test_pdf_title_page_and_no_noise(written):
+    run_dir, result, _ = written
+    _require_pdf(result)
+    m3 = _load(run_dir / "metrics" / "03_train.json")
+    first = " ".join(
+        subprocess.run(
+            ["pdftotext", "-f", "1", "-l", "1", result["pdf"], "-"], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    assert "A CNN study: " + book.title(book.StudyRun.load(run_dir)) in first
+    assert f"{100 * m3['test_acc']:.2f}%" in first
+    pages = subprocess.run(["pdftotext", result["pdf"], "-"], capture_output=True, text=True, check=True).stdout.split(
+        "\f"
+    )
+    assert len(pages) > 10
+    for i, text in enumerate(pages, 1):
+        for bad in ("Traceback", "it/s", "Warning"):
+            assert bad not in text, f"page {i} of study.pdf holds {bad!r}"
+    start = next(i for i, text in enumerate(pages) if "Each notebook's own results" in text)
+    numbers = [int(n) for n in re.findall(r"^Figure (\d+)\. ", "\n".join(pages[start:]), flags=re.M)]
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 10
+
+
+# ------------------------------------------------------------------ variations of the run folder
+def test_missing_notebook_is_said(smoke_study, tmp_path_factory, monkeypatch):
+    """A notebook without metrics is named as missing; without Chromium the PDF is skipped and the result says why."""
+    monkeypatch.setenv("CIFARKIT_CHROMIUM", "/nonexistent/chromium")
+    run_dir = _copy_run(smoke_study, tmp_path_factory, "book-missing")
+    (run_dir / "metrics" / "05_baselines.json").unlink()
+    manifest = _load(run_dir / "manifest.json")
+    manifest["notebooks"]["05_baselines"].update(status="failed", error="ValueError: the baselines broke")
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    result = book.write_study_book(run_dir)
+    assert result["pdf"] is None and "Chromium" in result["pdf_skipped"]
+    assert not (run_dir / "study.pdf").exists() and (run_dir / "study.bib").is_file()
+    page = Path(result["html"]).read_text()
+    summary = _text(_section(page, "summary", "contents"))
+    assert "1 of 6 notebooks recorded no results" in summary
+    assert "05_baselines (failed: ValueError: the baselines broke)" in summary
+    assert "Missing notebook." in _text(_section(page, "limitations", "references"))
+
+
+def test_text_from_data_is_escaped(smoke_study, tmp_path_factory):
+    run_dir = _copy_run(smoke_study, tmp_path_factory, "book-hostile")
+    manifest = _load(run_dir / "manifest.json")
+    manifest["data"].update(source=f"/data/{PAYLOAD}.zip", path=f"/data/{PAYLOAD}.zip", argument=f"/data/{PAYLOAD}.zip")
+    manifest["class_names"] = [PAYLOAD, "b"]
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    for path in (run_dir / "metrics").glob("*.json"):
+        metrics = _load(path)
+        if isinstance(metrics.get("data"), dict):
+            metrics["data"]["source"] = f"/data/{PAYLOAD}.zip"
+        if metrics.get("class_names"):
+            first = metrics["class_names"][0]
+            metrics["class_names"][0] = PAYLOAD
+            for split in (metrics.get("counts") or {}).values():
+                if isinstance(split, dict) and first in split:
+                    split[PAYLOAD] = split.pop(first)
+        path.write_text(json.dumps(metrics))
+    result = book.write_study_book(run_dir, pdf=False)  # check_html ran before writing
+    page = Path(result["html"]).read_text()
+    safety.check_html(page, allowed_scripts=[])
+    assert PAYLOAD not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "onerror=" not in page.replace("&lt;img src=x onerror=alert(1)&gt;", "")
+
+
+def test_cli_refuses_a_folder_that_is_not_a_run(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "cifarkit.report.book", str(tmp_path)], capture_output=True, text=True, cwd=REPO
+    )
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not a run folder" in lines[0]
+    assert not (tmp_path / "study.html").exists()
+
+
+def test_reproduce_command_round_trips_parameters():
+    """Every override is given back as a string that run_all.py reads as the same value."""
+    sys.path.insert(0, str(REPO))
+    try:
+        import run_all
+    finally:
+        sys.path.remove(str(REPO))
+    from cifarkit.report.plan import parse_value
+
+    overrides = {
+        "EPOCHS": 3,
+        "LR": 1e-05,
+        "MODEL": "resnet20",
+        "TTA": False,
+        "VAL_FRACTION": 0.2,
+        "OVERRIDES": {"weight_decay": 0.0005},
+        "CLASS_WEIGHT": "true",
+        "STUDY_NAME": "a b'c",
+    }
+    manifest = {
+        "profile": "quick",
+        "data": {"argument": "/data/my images.zip"},
+        "image_size": 64,
+        "class_names": ["dent", "ok"],
+        "overrides": overrides,
+        "notebooks": {},
+    }
+    argv = book.reproduce_command(manifest)
+    args = run_all.build_parser().parse_args(argv[1:])
+    assert args.profile == "quick" and args.data == "/data/my images.zip" and args.image_size == 64
+    assert args.class_names == ["dent,ok"]
+    assert {name: parse_value(value) for name, value in args.param} == overrides
+    assert shlex.split(book.reproduce_text(manifest))[1:] == argv
+
+
+@pytest.mark.slow
+def test_reproduce_command_reproduces_the_metrics(smoke_study, tmp_path):
+    """The appendix's command, run from the repository root, gives the same accuracies and counts."""
+    run_dir = smoke_study.run_dir
+    manifest = _load(run_dir / "manifest.json")
+    argv = book.reproduce_command(manifest)
+    out = subprocess.run(
+        [sys.executable, *argv, "--out", str(tmp_path), "--no-pdf"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    (new_run,) = [p for p in tmp_path.iterdir() if (p / "manifest.json").is_file()]
+    old3, new3 = _load(run_dir / "metrics" / "03_train.json"), _load(new_run / "metrics" / "03_train.json")
+    assert (new3["test_acc"], new3["val_acc"]) == (old3["test_acc"], old3["val_acc"])
+    old1, new1 = (
+        _load(run_dir / "metrics" / "01_explore_data.json"),
+        _load(new_run / "metrics" / "01_explore_data.json"),
+    )
+    assert new1["counts"] == old1["counts"]
