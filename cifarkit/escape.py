@@ -7,7 +7,7 @@ trusted: every such value reaches a report through one of these helpers.
 - :func:`md` for text inside Markdown (``IPython.display.Markdown``): HTML is
   escaped and Markdown punctuation is backslash-escaped, so a name can neither
   open a tag nor make a link or emphasis.
-- :func:`code` for a value shown as inline code (a path, a model name).
+- :func:`code` for a value shown as inline code (a path, a model name): a Markdown code span.
 - :func:`html` for text placed in HTML the code builds itself.
 - :func:`table` for a pandas table rendered with a ``Styler``: cells and labels escaped.
 - :func:`plain` for matplotlib text (titles, labels, captions): ``$`` would start mathtext.
@@ -35,9 +35,12 @@ def md(value) -> str:
 
 
 def code(value) -> str:
-    """``value`` as inline code inside Markdown: a ``<code>`` element whose content is escaped as :func:`md`
-    escapes it (Markdown still reads inside inline HTML, so HTML escaping alone would let a link through)."""
-    return f"<code>{md(value)}</code>"
+    """``value`` as inline code inside Markdown: a code span, whose content Markdown shows as text (no tag,
+    link or escape is read inside it); the fence is longer than any run of backticks in the value."""
+    text = str(value).replace("\n", " ").replace("\r", " ")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def names(values, sep: str = ", ") -> str:

@@ -24,7 +24,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from cifarkit import escape, run_folder
-from cifarkit.analysis import explore, plots
+from cifarkit.analysis import explore, interactive, plots
 from cifarkit.data import load_study_data
 
 # %% tags=["parameters"]
@@ -167,7 +167,8 @@ plt.show()
 # ## How separable are the classes in pixel space?
 #
 # Two 2-D embeddings of a stratified sample of training images, coloured by class: the first
-# two principal components, and t-SNE on the first 50 principal components. Heavily mixed
+# two principal components, and t-SNE on the first 50 principal components (in the HTML report
+# the t-SNE is interactive: hover a point for its class and image). Heavily mixed
 # colours mean that raw pixels do not separate the classes, which is why a linear model on
 # pixels stays far below a CNN (see the baselines notebook).
 
@@ -181,8 +182,11 @@ plots.embedding_scatter(
 )
 plt.show()
 tsne_pts, tsne_y, tsne_info = explore.embed_2d(ds.x_train, ds.y_train, method="tsne", n=TSNE_SAMPLES, seed=SEED)
-plots.embedding_scatter(tsne_pts, tsne_y, ds.class_names, f"t-SNE of raw pixels ({tsne_info['n']} images)")
-plt.show()
+tsne_title = f"t-SNE of raw pixels ({tsne_info['n']} images)"
+interactive.show(
+    interactive.embedding_figure(tsne_pts, tsne_y, ds.class_names, tsne_title),
+    plots.embedding_scatter(tsne_pts, tsne_y, ds.class_names, tsne_title),
+)
 
 # %% [markdown]
 # The key numbers of this notebook are recorded in `metrics/01_explore_data.json` in the run

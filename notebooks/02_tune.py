@@ -24,7 +24,6 @@
 # The best settings go to `tune/best_params.json`, which `03_train` applies (its `TUNED_PARAMS`).
 
 # %%
-import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -146,8 +145,7 @@ display(
 # would likely help; a flat one says the search has settled for this budget.
 
 # %%
-fig, reason = tuning.plot_study(study, "history")
-plt.show() if fig else print(f"Not drawn: {reason}.")
+tuning.show(study, "history")
 
 # %% [markdown]
 # ## Validation accuracy per epoch
@@ -157,8 +155,7 @@ plt.show() if fig else print(f"Not drawn: {reason}.")
 # same epoch.
 
 # %%
-fig, reason = tuning.plot_study(study, "intermediate")
-plt.show() if fig else print(f"Not drawn: {reason}.")
+tuning.show(study, "intermediate")
 
 # %% [markdown]
 # ## Parameter importances
@@ -168,8 +165,7 @@ plt.show() if fig else print(f"Not drawn: {reason}.")
 # they need at least two complete trials with different settings.
 
 # %%
-fig, reason = tuning.plot_study(study, "importances")
-plt.show() if fig else print(f"Not drawn: {reason}.")
+tuning.show(study, "importances")
 importances = tuning.importances(study)
 
 # %% [markdown]
@@ -180,10 +176,8 @@ importances = tuning.importances(study)
 # of bright lines, or as clusters of high points in a slice.
 
 # %%
-fig, reason = tuning.plot_study(study, "parallel")
-plt.show() if fig else print(f"Not drawn: {reason}.")
-fig, reason = tuning.plot_study(study, "slice")
-plt.show() if fig else print(f"Not drawn: {reason}.")
+tuning.show(study, "parallel")
+tuning.show(study, "slice")
 
 # %% [markdown]
 # ## Best trial, and whether it beats the recipe beyond noise

@@ -29,7 +29,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from cifarkit import escape, run_folder
-from cifarkit.analysis import evaluation, plots, robustness, saliency, stats, verdicts
+from cifarkit.analysis import evaluation, interactive, plots, robustness, saliency, stats, verdicts
 from cifarkit.data import load_study_data
 from cifarkit.training import predict_logits, predict_probs, softmax
 
@@ -123,13 +123,16 @@ plt.show()
 # Rows are the true classes and columns the predictions. Each cell shows the share of the true
 # class's test images predicted as the column's class (so the diagonal is each class's recall)
 # and, below it, their count. The table lists the off-diagonal cells with the most images: the
-# pairs of classes this model confuses most.
+# pairs of classes this model confuses most. In the HTML report the matrix is interactive: hover a
+# cell for its count.
 
 # %%
-plots.confusion_heatmaps(
-    m["confusion_matrix"], names, title=f"Confusion matrix on {m['n']} test images ({model_name}, {epochs_text})"
+cm_title = f"Confusion matrix on {m['n']} test images ({model_name}, {epochs_text})"
+interactive.show(
+    interactive.confusion_figure(m["confusion_matrix"], names, cm_title),
+    plots.confusion_heatmaps(m["confusion_matrix"], names, title=cm_title),
+    height=max(420, 34 * len(names) + 160),
 )
-plt.show()
 confused = pd.DataFrame(m["most_confused"], columns=["true", "predicted", "count", "share_of_true"])
 display(
     escape.table(confused, {"share_of_true": "{:.1%}"})

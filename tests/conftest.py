@@ -41,3 +41,45 @@ def smoke_study(tmp_path_factory):
 
 
 SMOKE_DATA = "synthetic:40"
+
+
+def require_tool(tool: str) -> str:
+    """The path of ``chromium`` (as the renderer finds it), ``chromedriver`` or a poppler tool; skip without it,
+    fail on CI (``CIFARKIT_REQUIRE_SERVICES=1``)."""
+    import shutil
+
+    from cifarkit.report import render
+
+    path = render.find_chromium() if tool == "chromium" else shutil.which(tool)
+    if path:
+        return path
+    message = f"{tool} is not installed (apt-get install chromium chromium-driver poppler-utils)"
+    if os.environ.get("CIFARKIT_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{message}, and CIFARKIT_REQUIRE_SERVICES=1 requires it")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def chromium_driver(tmp_path_factory):
+    """A real headless Chromium driven by Selenium through the Debian chromedriver (no download)."""
+    chromium, chromedriver = require_tool("chromium"), require_tool("chromedriver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1400",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    yield driver
+    driver.quit()

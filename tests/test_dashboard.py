@@ -8,6 +8,7 @@ or chromedriver the browser tests skip with the reason, except on CI
 (``CIFARKIT_REQUIRE_SERVICES=1``), where they fail.
 """
 
+import base64
 import json
 import os
 import re
@@ -19,7 +20,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from cifarkit.report import dashboard, render, runner
+from cifarkit.report import dashboard, headline, render, runner
 
 
 def require(tool: str) -> str:
@@ -67,6 +68,120 @@ def test_headline_metrics_tolerate_absent_and_differently_shaped_keys():
     assert h["best_value"] == 0.7 and h["ensemble_gain"] == 0.012
 
 
+# ------------------------------------------------------------------ labelled results, captions, study book (no run needed)
+def _png(colour: int) -> str:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 6), (colour, 0, 0)).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _figure_cell(colour: int) -> dict:
+    return {
+        "cell_type": "code",
+        "source": "plot()",
+        "outputs": [{"output_type": "display_data", "data": {"image/png": _png(colour)}}],
+    }
+
+
+def _fake_run(root: Path) -> Path:
+    """A finished run of 02 and 06 written by hand: metrics, a notebook with figures under headings, a study book."""
+    run = root / "20260101-000000-fake"
+    (run / "metrics").mkdir(parents=True)
+    hostile = "<img src=x onerror=alert(1)>"
+    cells = [
+        {"cell_type": "markdown", "source": "# Hyperparameter tuning\n\nText.\n\n## Optimization **history**"},
+        _figure_cell(10),
+        {"cell_type": "markdown", "source": ["## Parameter importances\n", "```\n# not a heading\n```\n"]},
+        _figure_cell(20),
+        _figure_cell(30),
+        {"cell_type": "markdown", "source": f"### Slices of `{hostile}` \\_x"},
+        _figure_cell(40),
+    ]
+    (run / "02_tune.ipynb").write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    (run / "metrics" / "02_tune.json").write_text(
+        json.dumps({"model": "fastnet", "epochs_per_trial": 2, "epochs_run": 10, "best_value": 0.7, "best_trial": 3})
+    )
+    comparison = [
+        {"model": "fastnet", "epochs": 10, "test_acc": 0.91, "ci_low": 0.90, "ci_high": 0.92, "val_acc": 0.9},
+        {"model": "resnet20", "epochs": 1, "test_acc": 0.55, "ci_low": 0.53, "ci_high": 0.57, "val_acc": 0.5},
+    ]
+    (run / "metrics" / "06_architectures_and_ensembles.json").write_text(
+        json.dumps(
+            {
+                "comparison": comparison,
+                "ensemble_gain": 0.012,
+                "ensemble_gain_ci": [-0.003, 0.027],
+                "ensembles": {"best_method": "soft"},
+            }
+        )
+    )
+    (run / "study.html").write_text("<html></html>")
+    (run / "study.bib").write_text("")
+    entry = {"status": "ok", "parameters": {"MODEL": "fastnet"}}
+    manifest = {
+        "run_id": run.name,
+        "profile": "smoke",
+        "status": "ok",
+        "started_at": "2026-01-01T00:00:00+0000",
+        "finished_at": "2026-01-01T00:01:00+0000",
+        "notebooks": {"02_tune": entry, "06_architectures_and_ensembles": entry},
+        "study_book": {"html": "study.html", "pdf": None, "bib": "study.bib", "pdf_skipped": "PDF not requested"},
+    }
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    return run
+
+
+def test_rows_label_validation_and_test_and_give_epochs_per_trial():
+    tune = {"model": "fastnet", "epochs_per_trial": 2, "epochs_run": 10, "best_value": 0.7, "best_trial": 3}
+    assert headline.model_text("02_tune", tune) == "fastnet (2 epochs per trial)"
+    assert headline.result_lines("02_tune", tune) == [
+        ("best validation accuracy", "70.00% (trial 3, 2 epochs per trial)")
+    ]
+    train = {"model": "simple_cnn", "epochs_run": 1, "val_acc": 0.5, "test_acc": 0.25, "test_acc_ci": [0.1, 0.4]}
+    assert headline.model_text("03_train", train) == "simple_cnn (1 epoch)"
+    assert headline.result_lines("03_train", train) == [
+        ("validation accuracy", "50.00% after 1 epoch"),
+        ("test accuracy", "25.00% [10.00%, 40.00%]"),
+    ]
+    labels = [
+        label
+        for label, _ in headline.result_lines("04_evaluate", {"test_acc": 0.5, "macro_f1": 0.4, "balanced_acc": 0.45})
+    ]
+    assert labels == ["test accuracy", "macro F1, test", "balanced accuracy, test"]
+    assert headline.result_lines("06_architectures_and_ensembles", {}) == []
+
+
+def test_run_page_of_a_hand_made_run(tmp_path):
+    run = _fake_run(tmp_path)
+    page = dashboard.write_run_dashboard(run).read_text()
+    row = re.search(r'<tr class="ok" id="nb-02_tune">.*?</tr>', page, re.S).group(0)
+    assert "fastnet (2 epochs per trial)" in row and "(10 epochs)" not in row
+    assert "best validation accuracy:</span> 70.00% (trial 3, 2 epochs per trial)" in row
+    row = re.search(r'<tr class="ok" id="nb-06_architectures_and_ensembles">.*?</tr>', page, re.S).group(0)
+    assert "fastnet, 10 epochs, test accuracy:</span> 91.00% [90.00%, 92.00%]" in row
+    assert "resnet20, 1 epoch, test accuracy:</span> 55.00% [53.00%, 57.00%]" in row
+    assert "ensemble (soft vote) gain over its best member, test accuracy:</span> +1.20 pp [-0.30 pp, +2.70 pp]" in row
+    # thumbnails captioned with the heading above them in the notebook, escaped; never a file name
+    captions = re.findall(r"<figcaption[^>]*>(.*?)</figcaption>", page)
+    assert captions == [
+        "Optimization history",
+        "Parameter importances (1 of 2)",
+        "Parameter importances (2 of 2)",
+        "Slices of &lt;img src=x onerror=alert(1)&gt; _x",
+    ]
+    assert "<img src=x" not in page and "02_tune_1.png</figcaption>" not in page
+    # the study book, at the top: the files that exist, and why the PDF is missing
+    top = page[: page.index("<h2>")]
+    assert 'href="study.html"' in top and 'href="study.bib"' in top and 'href="study.pdf"' not in top
+    assert "study.pdf skipped: PDF not requested" in top
+    index = dashboard.write_index(tmp_path).read_text()
+    assert "No comparison reports in this folder yet" in index and "python -m cifarkit compare RUN_A RUN_B" in index
+
+
 def test_rebuild_of_an_empty_folder_and_a_bad_path(tmp_path):
     assert dashboard.rebuild(tmp_path) == [tmp_path / "index.html"]
     assert "No runs here yet" in (tmp_path / "index.html").read_text()
@@ -104,6 +219,12 @@ def test_run_pages_hold_metrics_links_figures_and_failures(runs):
     page = (first.run_dir / "index.html").read_text()
     metrics = json.loads((first.run_dir / "metrics" / "03_train.json").read_text())
     assert f"{100 * metrics['test_acc']:.2f}%" in page and "simple_cnn (1 epoch)" in page
+    row = re.search(r'<tr class="ok" id="nb-03_train">.*?</tr>', page, re.S).group(0)
+    assert f"validation accuracy:</span> {100 * metrics['val_acc']:.2f}% after 1 epoch" in row
+    assert f"test accuracy:</span> {100 * metrics['test_acc']:.2f}% [" in row
+    assert "<figcaption" in page and "Learning curves</figcaption>" in page  # captions: the notebook's headings
+    assert not re.search(r"<figcaption[^>]*>[^<]*\.png</figcaption>", page)
+    assert 'href="study.html"' in page[: page.index("<h2>")]  # the study book, at the top
     for name in ("01_explore_data", "03_train"):
         nb = json.loads((first.run_dir / f"{name}.ipynb").read_text())
         pngs = sum("image/png" in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", []))
@@ -137,6 +258,7 @@ def test_index_lists_runs_newest_first_and_rebuild_reproduces_it(runs):
     assert re.search(rf'<tr class="failed"><td><a href="{failing.run_id}/index.html">', index)
     acc = json.loads((first.run_dir / "metrics" / "03_train.json").read_text())["test_acc"]
     assert f"{100 * acc:.2f}%" in index
+    assert "Comparisons of runs" in index and "python -m cifarkit compare RUN_A RUN_B" in index
     before = {p: p.read_bytes() for p in [out / "index.html"] + [r.run_dir / "index.html" for r in runs[1:]]}
     res = subprocess.run([sys.executable, "-m", "cifarkit.report.dashboard", str(out)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr

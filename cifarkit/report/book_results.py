@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from cifarkit import escape
+from cifarkit.analysis import interactive
 
 #: Plain-text outputs longer than this are left out of the book (the notebook's own report has them).
 MAX_TEXT_LINES = 25
@@ -148,6 +149,9 @@ def _output_block(out: dict, heading: str) -> Block | None:
         return Block("figure", f"data:image/png;base64,{_joined(data['image/png']).strip()}", heading)
     if data.get("image/jpeg"):
         return Block("figure", f"data:image/jpeg;base64,{_joined(data['image/jpeg']).strip()}", heading)
+    static = interactive.static_png(_joined(data.get("text/html")))
+    if static:  # an interactive figure: the book, like print, shows its static image
+        return Block("figure", f"data:image/png;base64,{static}", heading)
     if _joined(data.get("text/html")).strip():
         body = _joined(data["text/html"])
         return Block("table" if "<table" in body else "html", body, heading)

@@ -47,6 +47,7 @@ figcaption { font-size: 8.5pt; color: #455a64; margin-top: 2pt; }
   break-inside: avoid; page-break-inside: avoid; }
 .verdict .headline { font-size: 11.5pt; font-weight: 600; margin: 0 0 4pt 0; }
 .verdict ul { margin: 2pt 0 0 0; padding-left: 14pt; }
+.keep { break-inside: avoid; page-break-inside: avoid; }
 .up { color: #1b5e20; } .down { color: #b71c1c; }
 @media print { body { max-width: none; margin: 0; padding: 0; } }
 """
@@ -150,8 +151,10 @@ def learning_curves_figure(result: dict) -> str:
                     [p[0] for p in pts],
                     [p[1] for p in pts],
                     marker=MARKERS[i % len(MARKERS)],
-                    markersize=7 - min(i, 3),
-                    alpha=0.85,
+                    markersize=9 - 1.5 * min(i, 3),  # hollow, larger first: runs that coincide all stay visible
+                    markerfacecolor="none",
+                    markeredgewidth=1.5,
+                    alpha=0.9,
                     label=label,
                 )
     for ax, title, ylabel in (
@@ -217,7 +220,7 @@ def _runs_section(result: dict, out_dir: Path) -> str:
             where = f'<a href="{esc(quote(relative_link(page, out_dir)))}">{esc(r["dir"])}</a>'
         rows.append(
             f"<tr><td><b>{esc(r['letter'])}</b></td><td>{esc(r['run_id'])}</td><td>{esc(r['profile'])}</td>"
-            f'<td>{esc(r["model"])}</td><td class="num">{esc(r["epochs"])}</td><td>{esc(r["started_at"])}</td>'
+            f'<td>{esc(r["model"])}</td><td class="num">{esc(r["epochs"])}</td><td class="num">{esc(r["started_at"])}</td>'
             f"<td>{where}</td></tr>"
         )
     return (
@@ -293,8 +296,9 @@ def _metrics_section(result: dict) -> str:
         "04_evaluate; validation accuracy, training time and epochs from 03_train."
         + (f" Note: {b['note']}." if b.get("note") else "")
     )
-    return f"<table><thead><tr><th>Metric</th>{heads}</tr></thead><tbody>{''.join(rows)}</tbody></table>" + (
-        f'<p class="muted">{esc(note)}</p>'
+    return (
+        f'<div class="keep"><table><thead><tr><th>Metric</th>{heads}</tr></thead><tbody>{"".join(rows)}</tbody>'
+        f'</table><p class="muted">{esc(note)}</p></div>'
     )
 
 
@@ -305,7 +309,7 @@ def _mcnemar_section(result: dict) -> str:
         rows.append(
             f"<tr><td>{esc(p['a'])} vs {esc(p['b'])}</td>"
             f'<td class="num">{p["both_right"]}</td><td class="num">{mc["b"]}</td><td class="num">{mc["c"]}</td>'
-            f'<td class="num">{p["both_wrong"]}</td><td class="num">{mc["statistic"]:.3f}</td>'
+            f'<td class="num">{p["both_wrong"]}</td><td class="num">{_statistic(mc)}</td>'
             f'<td>{esc(mc["method"])}</td><td class="num">{esc(mc["p_text"])}</td>'
             f'<td class="num">{esc(points(p["difference"]))}<br><span class="muted">{esc(ci_points(p["ci"]))}'
             "</span></td></tr>"
@@ -319,6 +323,11 @@ def _mcnemar_section(result: dict) -> str:
         '<p class="muted">McNemar\'s test uses only the images on which the two runs disagree (b and c): exact '
         "binomial test when b + c &lt; 25, else chi-squared with continuity correction.</p>"
     )
+
+
+def _statistic(mc: dict) -> str:
+    """The exact test's statistic is a count (the smaller of b and c); chi-squared's a real number."""
+    return f"{int(mc['statistic'])}" if mc["method"] == "exact" else f"{mc['statistic']:.3f}"
 
 
 def _per_class_section(result: dict) -> str:
@@ -354,8 +363,26 @@ def _curves_section(result: dict) -> str:
     note = f'<p class="muted">No 03_train history recorded for run(s) {esc(", ".join(missing))}.</p>' if missing else ""
     return (
         f"<figure>{learning_curves_figure(result)}<figcaption>Validation accuracy and loss after each epoch of "
-        "03_train, one line per run (labelled by run id).</figcaption></figure>" + note
+        f"03_train, one line per run (labelled by run id).{esc(_coinciding(result))}</figcaption></figure>" + note
     )
+
+
+def _coinciding(result: dict) -> str:
+    """A note on the epochs where runs' curves lie on each other (e.g. the same seed's first epochs), or ""."""
+    runs = result["runs"]
+    notes = []
+    for a in range(len(runs)):
+        for b in range(a + 1, len(runs)):
+            ca, cb = (result["curves"].get(runs[i]["letter"]) or [] for i in (a, b))
+            same = [
+                x["epoch"]
+                for x, y in zip(ca, cb)
+                if x["epoch"] == y["epoch"] and (x["val_acc"], x["val_loss"]) == (y["val_acc"], y["val_loss"])
+            ]
+            if same:
+                when = f"epoch {same[0]}" if len(same) == 1 else f"epochs {same[0]}-{same[-1]}"
+                notes.append(f"{runs[a]['letter']} and {runs[b]['letter']} coincide at {when}")
+    return f" The curves of {'; '.join(notes)}: their markers lie on each other." if notes else ""
 
 
 def _section(anchor: str, title: str, body: str) -> str:
@@ -372,7 +399,7 @@ def build_page(result: dict, out_dir: Path) -> str:
     body = [
         f"<h1>{esc(title)}</h1>",
         f'<p class="muted">Written {esc(result["written_at"])} by <code>python -m cifarkit compare</code>. '
-        f"All {len(runs)} runs were evaluated on the same {n:,} test images (fingerprint {esc(fp[:16])}&hellip;), "
+        f"{'Both' if len(runs) == 2 else f'All {len(runs)}'} runs were evaluated on the same {n:,} test images (fingerprint {esc(fp[:16])}&hellip;), "
         "so every difference below is paired, image by image.</p>",
         _runs_section(result, out_dir),
         _section("verdict-section", "Verdict", _verdict_section(result)),

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from cifarkit import files, run_folder
+from cifarkit.analysis import interactive
 from cifarkit.files import read_json
 
 
@@ -29,7 +30,11 @@ def _notebook_figures(nb) -> list[tuple[bytes, str]]:
             heading = _last_heading(cell.get("source")) or heading
             continue
         for output in cell.get("outputs", []) or []:
-            data = (output.get("data") or {}).get("image/png") if isinstance(output, dict) else None
+            bundle = (output.get("data") or {}) if isinstance(output, dict) else {}
+            html_text = bundle.get("text/html") or ""
+            data = bundle.get("image/png") or interactive.static_png(
+                "".join(html_text) if isinstance(html_text, list) else html_text
+            )
             if not data:
                 continue
             try:
@@ -41,6 +46,7 @@ def _notebook_figures(nb) -> list[tuple[bytes, str]]:
 
 
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
 _MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 
 
@@ -54,12 +60,26 @@ def _last_heading(source) -> str:
             continue
         match = None if fenced else _HEADING.match(line)
         if match:
-            heading = _MD_LINK.sub(r"\1", match.group(2))
-            heading = re.sub(r"(?<!\\)(\*\*|__|\*|`)", "", heading)  # emphasis and code marks
-            heading = re.sub(r"\\([\\`*_{}\[\]()#+\-.!|~>])", r"\1", heading)  # escaped punctuation
-            heading = re.sub(r"<[^>]*>", "", heading)
-            heading = html.unescape(heading).strip()
+            heading = _plain(match.group(2))
     return heading
+
+
+def _plain(markdown: str) -> str:
+    """Inline Markdown as the text a reader sees: code spans literal, links as their text, no emphasis or tags."""
+    out, pos = [], 0
+    for code in _CODE_SPAN.finditer(markdown):
+        out += [_plain_prose(markdown[pos : code.start()]), code.group(2).strip()]
+        pos = code.end()
+    out.append(_plain_prose(markdown[pos:]))
+    return "".join(out).strip()
+
+
+def _plain_prose(text: str) -> str:
+    text = _MD_LINK.sub(r"\1", text)
+    text = re.sub(r"(?<!\\)(\*\*|__|\*)", "", text)  # emphasis marks
+    text = re.sub(r"\\([\\`*_{}\[\]()#+\-.!|~>])", r"\1", text)  # escaped punctuation
+    text = re.sub(r"<[^>]*>", "", text)  # inline HTML
+    return html.unescape(text)
 
 
 def extract_figures(run_dir: str | os.PathLike, name: str) -> list[Path]:

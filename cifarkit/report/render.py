@@ -55,6 +55,9 @@ img { max-width: 100%; height: auto; }
 .ck-code-toggle { position: fixed; top: 8px; right: 12px; z-index: 10; font: 12px sans-serif; padding: 3px 8px;
   border: 1px solid #90a4ae; border-radius: 4px; background: #eceff1; color: #263238; cursor: pointer; }
 .ck-keep { break-inside: avoid; page-break-inside: avoid; }
+/* interactive figures on screen, their static images in print */
+@media screen { img.ck-static { display: none; } }
+@media print { .ck-interactive { display: none !important; } img.ck-static { display: block; } }
 .ck-status-ok { color: #1b5e20; font-weight: 600; }
 @page { size: A4; margin: 12mm; }
 @media print {
@@ -125,6 +128,31 @@ TOGGLE_SCRIPT = """
   });
 })();
 """
+
+# Draws the interactive figures of cifarkit.analysis.interactive from their JSON data blocks. Inline, no network.
+PLOTLY_LOADER = """
+(function () {
+  function draw() {
+    if (!window.Plotly) return;
+    document.querySelectorAll("div.ck-plotly").forEach(function (div) {
+      var data = document.getElementById(div.getAttribute("data-ck-figure"));
+      if (!data || div.getAttribute("data-ck-drawn")) return;
+      var spec = JSON.parse(data.textContent);
+      Plotly.newPlot(div, spec.data || [], spec.layout || {}, {responsive: true, displaylogo: false});
+      div.setAttribute("data-ck-drawn", "1");
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw); else draw();
+})();
+"""
+
+
+def plotly_bundle() -> str:
+    """The plotly.js that the installed plotly package ships (embedded whole, so a report works offline)."""
+    import plotly
+
+    return (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text(encoding="utf-8")
+
 
 # nbconvert's lab template without the CDN scripts, plus our CSS and the facts/provenance blocks.
 _TEMPLATE_NAME = "cifarkit_report.html.j2"
@@ -288,6 +316,19 @@ def provenance_html(sections: dict) -> str:
 
 
 # ------------------------------------------------------------------ HTML
+def _has_interactive(nb) -> bool:
+    """Whether a cell's HTML output holds an interactive figure (:mod:`cifarkit.analysis.interactive`)."""
+    from cifarkit.analysis.interactive import PLOTLY_CLASS
+
+    marker = f'class="{PLOTLY_CLASS}"'
+    for cell in nb.cells:
+        for output in cell.get("outputs") or []:
+            html_text = (output.get("data") or {}).get("text/html")
+            if html_text and marker in ("".join(html_text) if isinstance(html_text, list) else html_text):
+                return True
+    return False
+
+
 def _keep_headings_with_content(nb) -> None:
     """Mark each Markdown cell that holds a heading, and the next cell that shows something, as one block
     that printing keeps on one page (``ck_keep_start``/``ck_keep_end`` in the cells' metadata)."""
@@ -354,6 +395,8 @@ def render_html(
         embed_images=True,
     )
     scripts = [PRINT_SCRIPT] + ([] if no_code else [TOGGLE_SCRIPT])
+    if _has_interactive(nb):
+        scripts += [plotly_bundle(), PLOTLY_LOADER]
     toggle = "" if no_code else '<button id="ck-code-toggle" class="ck-code-toggle" type="button">Show code</button>'
     body_class = "" if no_code else "ck-fold-code" + ("" if print_code else " ck-print-fold")
     resources = {

@@ -7,7 +7,7 @@ sampler and pruner), ``results`` and ``plots`` (what a study found), ``trials`` 
 trial) and ``study`` (:func:`tune`).
 """
 
-from cifarkit.analysis.tuning.plots import PLOTS, plot_study
+from cifarkit.analysis.tuning.plots import PLOTS, plot_study, plot_study_interactive, show
 from cifarkit.analysis.tuning.results import (
     BEST_PARAMS_NAME,
     TuneResult,
@@ -87,6 +87,8 @@ __all__ = [
     "write_best_params",
     "load_study",
     "plot_study",
+    "plot_study_interactive",
+    "show",
     "importances",
     "tuned_settings",
 ]

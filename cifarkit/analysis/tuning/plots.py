@@ -73,6 +73,59 @@ def plot_study(study, kind: str):
     return fig, None
 
 
+def show(study, kind: str) -> None:
+    """Display a plot of the study in a notebook: interactive in the HTML report with the static figure for
+    print (:mod:`cifarkit.analysis.interactive`), or why it cannot be drawn."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Markdown, display
+
+    from cifarkit.analysis import interactive
+
+    fig, reason = plot_study(study, kind)
+    if fig is None:
+        display(Markdown(f"Not drawn: {reason}."))
+        return
+    live = plot_study_interactive(study, kind)
+    if live is None:
+        plt.show()
+    else:
+        interactive.show(live, fig, height=420)
+
+
+def plot_study_interactive(study, kind: str):
+    """Optuna's own plotly version of a plot of :func:`plot_study` (for the HTML report), or None when
+    :func:`plot_study` cannot draw it either."""
+    from optuna.trial import TrialState
+    from optuna.visualization import (
+        plot_intermediate_values,
+        plot_optimization_history,
+        plot_parallel_coordinate,
+        plot_param_importances,
+        plot_slice,
+    )
+
+    funcs = {
+        "history": plot_optimization_history,
+        "intermediate": plot_intermediate_values,
+        "importances": plot_param_importances,
+        "parallel": plot_parallel_coordinate,
+        "slice": plot_slice,
+    }
+    if kind not in funcs:
+        raise ValueError(f"Unknown plot {kind!r}. Known plots: {', '.join(PLOTS)}.")
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) and kind != "intermediate":
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            fig = funcs[kind](study)
+        except (ValueError, RuntimeError, ZeroDivisionError):
+            return None
+    if kind in ("history", "slice", "parallel"):
+        fig.update_layout(yaxis_title="validation accuracy")
+    return fig
+
+
 def _axis_values(complete, name):
     """A parameter's values scaled to 0..1 (log scale for a log distribution, choice index for a choice),
     and the labels of its two ends."""
