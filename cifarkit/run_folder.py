@@ -48,6 +48,7 @@ MODEL_FILE = "model.keras"
 TUNE_DIR = "tune"
 FIGURES_DIR = "figures"
 PREDICTIONS_DIR = "predictions"
+LOGS_DIR = "logs"
 
 
 # ---------------------------------------------------------------- metrics files
@@ -138,6 +139,25 @@ def load_predictions(run_dir, notebook: str = EVALUATE, split: str = "test") -> 
     out["class_names"] = [str(c) for c in out["class_names"]]
     out["fingerprint"] = str(out["fingerprint"])
     return out
+
+
+def capture_warnings(run_dir: str | os.PathLike, notebook: str) -> Path:
+    """Send the warnings of the rest of a notebook to ``<run_dir>/logs/<notebook>.log`` instead of its output.
+
+    A library's warning (a deprecation, a missing optional widget) is a note for the developer, not a result:
+    it is kept, with where it came from, in the run's log, and never printed into a report.
+    """
+    import warnings
+
+    path = Path(run_dir) / LOGS_DIR / f"{notebook}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def to_log(message, category, filename, lineno, file=None, line=None):
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(f"{now_iso()} {category.__name__}: {message} ({filename}:{lineno})\n")
+
+    warnings.showwarning = to_log
+    return path
 
 
 def resolve_run_dir(run_dir: str | os.PathLike | None) -> Path:

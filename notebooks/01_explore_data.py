@@ -41,6 +41,7 @@ TSNE_SAMPLES: int = 2000  # [0, 50000] images in the t-SNE plot (t-SNE is slow: 
 
 # %%
 run_dir = run_folder.resolve_run_dir(RUN_DIR)
+run_folder.capture_warnings(run_dir, "01_explore_data")  # warnings go to the run's log, not the report
 ds = load_study_data(
     DATA, image_size=IMAGE_SIZE, subset=DATA_SUBSET, val_fraction=VAL_FRACTION, seed=SEED, class_names=CLASS_NAMES
 )

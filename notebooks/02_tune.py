@@ -53,6 +53,7 @@ DEVICE: str = "auto"  # {auto, cpu, gpu} where to train
 
 # %%
 run_dir = run_folder.resolve_run_dir(RUN_DIR)
+run_folder.capture_warnings(run_dir, "02_tune")  # warnings go to the run's log, not the report
 tune_dir = run_dir / run_folder.TUNE_DIR
 ds = load_study_data(
     DATA, image_size=IMAGE_SIZE, subset=DATA_SUBSET, val_fraction=VAL_FRACTION, seed=SEED, class_names=CLASS_NAMES

@@ -53,6 +53,7 @@ N_BOOT: int = 2000  # [100, 1000000] bootstrap resamples for the test accuracy's
 
 # %%
 run_dir = run_folder.resolve_run_dir(RUN_DIR)
+run_folder.capture_warnings(run_dir, "03_train")  # warnings go to the run's log, not the report
 ds = load_study_data(
     DATA, image_size=IMAGE_SIZE, subset=DATA_SUBSET, val_fraction=VAL_FRACTION, seed=SEED, class_names=CLASS_NAMES
 )
@@ -95,7 +96,7 @@ display(
         f"is {config.batch_size}, so with {config.lr_scaling} scaling the schedule peaks at **{config.peak_lr():.4g}**.  \n"
         + (
             f"**Tuned settings applied** from study {escape.code(tuned['study_name'])}, trial {tuned['trial_number']}: "
-            + escape.md(", ".join(f"{k} = {v}" for k, v in tuned["settings"].items()))
+            + escape.md(", ".join(f"{k} = {plots.short(v)}" for k, v in tuned["settings"].items()))
             + "; explicit parameters of this notebook override them"
             + (f" ({escape.md(tuned['note'])})" if tuned["note"] else "")
             if tuned["applied"]
@@ -109,7 +110,7 @@ display(
         "is recorded in the run's metrics):"
     )
 )
-display(pd.Series({k: str(v) for k, v in changed.items()}, name="value", dtype=object).to_frame())
+display(pd.Series({k: plots.short(v) for k, v in changed.items()}, name="value", dtype=object).to_frame())
 
 # %% [markdown]
 # ## Training

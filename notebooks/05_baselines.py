@@ -46,6 +46,7 @@ N_BOOT: int = 2000  # [100, 1000000] bootstrap resamples for the confidence inte
 
 # %%
 run_dir = run_folder.resolve_run_dir(RUN_DIR)
+run_folder.capture_warnings(run_dir, "05_baselines")  # warnings go to the run's log, not the report
 ds = load_study_data(
     DATA, image_size=IMAGE_SIZE, subset=DATA_SUBSET, val_fraction=VAL_FRACTION, seed=SEED, class_names=CLASS_NAMES
 )

@@ -43,6 +43,7 @@ N_BOOT: int = 2000  # [100, 1000000] bootstrap resamples for confidence interval
 
 # %%
 run_dir = run_folder.resolve_run_dir(RUN_DIR)
+run_folder.capture_warnings(run_dir, "06_architectures_and_ensembles")  # warnings go to the run's log, not the report
 ds = load_study_data(
     DATA, image_size=IMAGE_SIZE, subset=DATA_SUBSET, val_fraction=VAL_FRACTION, seed=SEED, class_names=CLASS_NAMES
 )
@@ -153,14 +154,17 @@ full_data, data_note = architectures.full_cifar10(ds)
 replication = architectures.replication_table(members, ds.y_val, ds.y_test, full_data=full_data)
 if len(replication):
     display(replication.set_index("model"))
-    n_rep = int((replication["comparison"] == "replication").sum())
-    display(
-        Markdown(
-            escape.md(data_note[0].upper() + data_note[1:])
-            + f". {n_rep} of the {len(replication)} rows {'is a replication' if n_rep == 1 else 'are replications'}"
-            + ("." if n_rep else "; the others give the published numbers for reference only.")
+    n_rep, n_rows = int((replication["comparison"] == "replication").sum()), len(replication)
+    if n_rep == n_rows:
+        verdict = f"{'The row is a replication' if n_rows == 1 else f'All {n_rows} rows are replications'}."
+    elif n_rep == 0:
+        verdict = "The published numbers are given for reference only: none of these models had the paper's "
+        verdict += "recipe, epochs and data here."
+    else:
+        verdict = (
+            f"{n_rep} of the {n_rows} rows are replications; the others give the published numbers for reference only."
         )
-    )
+    display(Markdown(escape.md(data_note[0].upper() + data_note[1:]) + ". " + verdict))
 else:
     display(Markdown("None of the architectures of this run has a published CIFAR-10 result in the model registry."))
 

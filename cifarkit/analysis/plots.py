@@ -33,6 +33,22 @@ mpl.rcParams.update(
 )
 
 
+# Tables show their cells whole (pandas would cut long ones with "..."), at most 60 rows.
+pd.set_option("display.max_colwidth", None)
+pd.set_option("display.max_rows", 60)
+
+
+def short(value) -> str:
+    """A setting as a reader wants it: floats with 4 significant digits, containers shortened the same way."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {short(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(short(v) for v in value) + "]"
+    return str(value)
+
+
 def _size(width: float, height: float) -> tuple[float, float]:
     """A figure size no wider than the page; a wider request is scaled down, aspect kept."""
     if width <= PAGE_WIDTH:
