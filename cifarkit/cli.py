@@ -41,6 +41,29 @@ class UsageError(ValueError):
 # --------------------------------------------------------------------------- train
 
 
+def add_data_arguments(p: argparse.ArgumentParser, subset_use: str, val_use: str) -> None:
+    """The data options ``train`` and ``tune`` share."""
+    p.add_argument(
+        "--data",
+        default="cifar10",
+        help="data source: cifar10, synthetic[:N], an image folder or archive (default: %(default)s)",
+    )
+    p.add_argument("--subset", type=int, help=f"at most N images per class per split ({subset_use})")
+    p.add_argument("--image-size", type=int, help="resize images to N x N (default: 32)")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help=f"fraction of the training data held out for validation{val_use} (default: %(default)s)",
+    )
+    p.add_argument(
+        "--data-seed", type=int, default=0, help="seed of the train/val split and subsets (default: %(default)s)"
+    )
+    p.add_argument(
+        "--cache-dir", help="download and decode cache folder (default: $CIFARKIT_DATA_DIR or the user cache)"
+    )
+
+
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model", help="model name (default: the recipe's, else resnet20); see cifarkit.models.list_models()"
@@ -50,11 +73,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         default="default",
         help="training recipe: default, paper, paper_densenet, fast (default: %(default)s)",
     )
-    p.add_argument(
-        "--data",
-        default="cifar10",
-        help="data source: cifar10, synthetic[:N], an image folder or archive (default: %(default)s)",
-    )
+    add_data_arguments(p, "quick runs", "")
     p.add_argument("--out", required=True, help="run folder for checkpoints, history, model and metrics")
     p.add_argument("--epochs", type=int, help="override the recipe's number of epochs")
     p.add_argument(
@@ -71,20 +90,6 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="continue from the run folder's checkpoint (default: yes)",
-    )
-    p.add_argument("--subset", type=int, help="at most N images per class per split (quick runs)")
-    p.add_argument("--image-size", type=int, help="resize images to N x N (default: 32)")
-    p.add_argument(
-        "--val-fraction",
-        type=float,
-        default=0.1,
-        help="fraction of the training data held out for validation (default: %(default)s)",
-    )
-    p.add_argument(
-        "--data-seed", type=int, default=0, help="seed of the train/val split and subsets (default: %(default)s)"
-    )
-    p.add_argument(
-        "--cache-dir", help="download and decode cache folder (default: $CIFARKIT_DATA_DIR or the user cache)"
     )
     p.add_argument(
         "--set",
@@ -220,25 +225,7 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
         default="runs/tune",
         help="tuning folder: default SQLite storage, best_params.json, trial histories (default: %(default)s)",
     )
-    p.add_argument(
-        "--data",
-        default="cifar10",
-        help="data source: cifar10, synthetic[:N], an image folder or archive (default: %(default)s)",
-    )
-    p.add_argument("--subset", type=int, help="at most N images per class per split (quick studies)")
-    p.add_argument("--image-size", type=int, help="resize images to N x N (default: 32)")
-    p.add_argument(
-        "--val-fraction",
-        type=float,
-        default=0.1,
-        help="fraction of the training data held out for validation, which scores the trials (default: %(default)s)",
-    )
-    p.add_argument(
-        "--data-seed", type=int, default=0, help="seed of the train/val split and subsets (default: %(default)s)"
-    )
-    p.add_argument(
-        "--cache-dir", help="download and decode cache folder (default: $CIFARKIT_DATA_DIR or the user cache)"
-    )
+    add_data_arguments(p, "quick studies", ", which scores the trials")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="where to train (default: auto)")
     p.add_argument(
         "--set",

@@ -38,7 +38,7 @@ IMAGE_SIZE: int = 32  # [8, 1024] images are resized (shorter side, then centre 
 VAL_FRACTION: float = 0.1  # [0, 0.9] share of the training data held out for validation (stratified)
 CLASS_NAMES: str = ""  # comma-separated display names for the classes; empty keeps the data names
 SEED: int = 0  # [0, ] seed for splits, initialisation and augmentation
-ARCHITECTURES: str = "simple_cnn:default:10,resnet20:default:10"  # model:recipe:epochs, comma-separated
+ARCHITECTURES: str = "simple_cnn:default:10,resnet20:default:10"  # model:recipe:epochs[:seed], comma-separated
 N_BOOT: int = 2000  # [100, 1000000] bootstrap resamples for confidence intervals
 
 # %%
@@ -78,12 +78,33 @@ display(
                 "model": m.name,
                 "from": m.origin,
                 "epochs": m.epochs,
+                "seed": "-" if m.seed is None else m.seed,
                 "validation accuracy": f"{m.val_acc(ds.y_val):.2%}",
                 "training seconds": "-" if m.train_seconds is None else f"{m.train_seconds:.0f}",
             }
             for m in members
         ]
     ).set_index("model")
+)
+
+# %% [markdown]
+# ## Seed variation
+#
+# When the profile trains the training notebook's model again with other seeds, the spread of
+# their test accuracies says how much the headline moves from one training run to the next: the
+# bootstrap interval of a single run covers only the sampling of test images.
+
+# %%
+seeds = architectures.seed_variation(members, ds.y_test)
+display(
+    Markdown(
+        f"{escape.md(seeds['model'])} over {seeds['n']} seeds ({', '.join(map(str, seeds['seeds']))}): test accuracy "
+        f"**{seeds['mean']:.2%} ± {100 * seeds['sd']:.2f} points** (mean ± standard deviation; single runs: "
+        + ", ".join(f"{a:.2%}" for a in seeds["test_accs"])
+        + ")."
+        if seeds
+        else "This profile trains the model with one seed only, so there is no seed variation to show."
+    )
 )
 
 # %% [markdown]
@@ -173,8 +194,11 @@ else:
 #
 # Three ways to combine the models: a **soft vote** averages their class probabilities, a **hard
 # vote** takes the majority class, and a **weighted vote** averages the probabilities with
-# weights that minimize the validation loss. The gain is measured against the single model with
-# the best validation accuracy, with a paired bootstrap interval on the same test images.
+# weights that minimize the validation loss. Everything is chosen on the validation split: the
+# members (those within 3 points of the best validation accuracy: a much weaker model pulls a vote
+# down), one temperature per member so that their probabilities are calibrated before they vote
+# (Guo et al. 2017), the weights, and the method reported. The gain is measured against the member
+# with the best validation accuracy, with a paired bootstrap interval on the same test images.
 
 # %%
 ens = architectures.evaluate_ensembles(members, ds.y_val, ds.y_test, n_boot=N_BOOT, seed=SEED)
@@ -207,6 +231,11 @@ best = ens["methods"][ens["best_method"]]
 weights = ens["methods"].get("weighted", {}).get("weights") or []
 display(
     Markdown(
+        f"Members: {escape.names(ens['members'])} (temperatures "
+        + ", ".join(f"{t:.2f}" for t in ens["temperatures"])
+        + ")"
+        + (f"; left out as too weak on validation: {escape.names(ens['left_out'])}" if ens["left_out"] else "")
+        + ".  \n"
         f"The best single model on validation is **{escape.md(ens['best_member'])}** "
         f"({ens['best_member_test_acc']:.2%} test). The ensemble method chosen on validation, the "
         f"**{ens['best_method']} vote**, scores **{best['test_acc']:.2%}** "
@@ -238,6 +267,7 @@ path = run_folder.record_metrics(
                 "origin": m.origin,
                 "epochs": m.epochs,
                 "recipe": m.recipe,
+                "seed": m.seed,
             }
             for m in members
         ],
@@ -249,6 +279,7 @@ path = run_folder.record_metrics(
         "ensemble_gain": ens["ensemble_gain"],
         "ensemble_gain_ci": ens["ensemble_gain_ci"],
         "best_single": {"name": ens["best_member"], "test_acc": ens["best_member_test_acc"]},
+        "seeds": seeds,
         "n_test": int(len(ds.y_test)),
     },
 )

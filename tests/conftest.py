@@ -66,16 +66,12 @@ def chromium_driver(tmp_path_factory):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    from cifarkit.report.render import CHROMIUM_FLAGS
+
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for arg in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        *CHROMIUM_FLAGS,
         "--window-size=1280,1400",
         f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
     ):

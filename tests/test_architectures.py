@@ -216,3 +216,49 @@ def test_class_weights_and_pretrained_backbone(tmp_path, tiny_ds):
         train(ds, base.replace(pretrained=str(tmp_path / "nope.keras")), tmp_path / "bad", progress=False)
     with pytest.raises(ValueError, match="class_weight must be one of"):
         base.replace(class_weight="heavy")
+
+
+def test_seeds_parse_and_train_into_their_own_folders():
+    (a, b) = architectures.parse_architectures("fastnet:fast:0:1, resnet20:default:8")
+    assert (a.model, a.recipe, a.epochs, a.seed) == ("fastnet", "fast", 0, 1) and b.seed is None
+    assert (
+        a.folder == "06_fastnet_fast_seed1"
+        and a.label == "fastnet/fast/seed1"
+        and b.folder == "06_resnet20_default_8ep"
+    )
+    with pytest.raises(ValueError, match="integers"):
+        architectures.parse_architectures("fastnet:fast:0:x")
+    with pytest.raises(ValueError, match=">= 0"):
+        architectures.parse_architectures("fastnet:fast:0:-1")
+
+
+def test_seed_variation_of_the_training_notebooks_model():
+    y = np.array([0, 1, 0, 1])
+    right, half = np.eye(2)[y], np.eye(2)[[0, 0, 0, 0]]
+    m0, m1, other = (
+        _member("a", right, right, epochs=3),
+        _member("b", half, half, epochs=3),
+        _member("c", right, right, arch="resnet20"),
+    )
+    m0.seed, m1.seed, other.seed = 0, 1, 2
+    v = architectures.seed_variation([m0, m1, other], y)
+    assert v["n"] == 2 and v["seeds"] == [0, 1] and v["test_accs"] == [1.0, 0.5]
+    assert v["mean"] == 0.75 and v["sd"] == pytest.approx(np.std([1.0, 0.5], ddof=1))
+    m1.seed = 0
+    assert architectures.seed_variation([m0, m1], y) is None  # one seed: no spread to report
+
+
+def test_ensemble_members_are_chosen_and_calibrated_on_validation():
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 10, 800)
+    strong = [_noisy_probs(y, 0.8, 10, rng) for _ in range(3)]
+    weak = _noisy_probs(y, 0.3, 10, rng)
+    members = [_member(f"m{i}", p, p) for i, p in enumerate(strong)] + [_member("weak", weak, weak)]
+    ens = architectures.evaluate_ensembles(members, y, y, n_boot=100)
+    assert ens["left_out"] == ["weak"] and ens["members"] == ["m0", "m1", "m2"]
+    assert len(ens["temperatures"]) == 3 and all(t > 0 for t in ens["temperatures"])
+    # a confident and an unconfident copy of the same predictions vote on one scale after calibration
+    sharp = np.eye(10)[strong[0].argmax(1)] * 0.99 + 0.001
+    val_cal, test_cal, temps = ensemble.calibrate(np.stack([strong[0], sharp]), np.stack([strong[0], sharp]), y)
+    assert temps[1] > temps[0] and np.allclose(val_cal.sum(axis=2), 1.0)
+    assert (val_cal.argmax(axis=2) == np.stack([strong[0], sharp]).argmax(axis=2)).all()  # no prediction changes

@@ -10,27 +10,20 @@ or chromedriver the browser tests skip with the reason, except on CI
 
 import base64
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
+from conftest import require_tool
 
-from cifarkit.report import dashboard, headline, render, runner
+from cifarkit.report import dashboard, headline, runner
 
 
 def require(tool: str) -> str:
-    path = render.find_chromium() if tool == "chromium" else shutil.which(tool)
-    if path:
-        return path
-    message = f"{tool} is not installed (apt-get install {'chromium' if tool == 'chromium' else 'chromium-driver'})"
-    if os.environ.get("CIFARKIT_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{message}, and CIFARKIT_REQUIRE_SERVICES=1 requires it")
-    pytest.skip(message)
+    return require_tool(tool)
 
 
 # ------------------------------------------------------------------ tolerant metrics (no run needed)
@@ -227,7 +220,11 @@ def test_run_pages_hold_metrics_links_figures_and_failures(runs):
     assert 'href="study.html"' in page[: page.index("<h2>")]  # the study book, at the top
     for name in ("01_explore_data", "03_train"):
         nb = json.loads((first.run_dir / f"{name}.ipynb").read_text())
-        pngs = sum("image/png" in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", []))
+        pngs = sum(  # PNG outputs, and the static images of interactive figures
+            "image/png" in o.get("data", {}) or 'class="ck-static"' in "".join(o.get("data", {}).get("text/html", ""))
+            for c in nb["cells"]
+            for o in c.get("outputs", [])
+        )
         figures = sorted((first.run_dir / "figures").glob(f"{name}_*.png"))
         assert len(figures) == pngs > 0 and all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
         shown = re.findall(rf'<img src="figures/{name}_\d+\.png"', page)
@@ -267,28 +264,8 @@ def test_index_lists_runs_newest_first_and_rebuild_reproduces_it(runs):
 
 # ------------------------------------------------------------------ in a real browser
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    chromium, chromedriver = require("chromium"), require("chromedriver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,1400",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(chromedriver), options=options)  # no Selenium Manager download
-    yield driver
-    driver.quit()
+def browser(chromium_driver):
+    return chromium_driver  # tests/conftest.py: real headless Chromium through chromedriver
 
 
 def open_and_check(driver, page: Path, screenshot: Path) -> dict:

@@ -7,7 +7,7 @@ import yaml
 from conftest import REPO
 
 # conda-forge names that differ from PyPI names
-CONDA_TO_PIP = {"pytorch": "torch"}
+CONDA_TO_PIP = {"pytorch": "torch", "opencv": "opencv-python"}
 
 
 def _split(req: str):
@@ -20,9 +20,9 @@ def test_environment_matches_pyproject():
     pip = dict(_split(r) for r in pyproject["dependencies"] + pyproject["optional-dependencies"]["test"])
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     conda = {}
-    for dep in env["dependencies"]:
-        if not isinstance(dep, str):
-            continue
+    deps = [d for d in env["dependencies"] if isinstance(d, str)]
+    deps += [d for entry in env["dependencies"] if isinstance(entry, dict) for d in entry.get("pip", [])]
+    for dep in deps:
         name, spec = _split(dep)
         if name in ("python", "pip"):
             continue

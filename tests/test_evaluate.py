@@ -1,7 +1,6 @@
-"""cifarkit.evaluate: metrics against scikit-learn and hand computations, calibration, corruptions,
+"""Evaluation (cifarkit.analysis.evaluation, saliency, inference): metrics against scikit-learn and hand computations, calibration, corruptions,
 saliency on the registered models, model loading, and notebook 04 run through run_all's code path."""
 
-import colorsys
 import json
 
 import numpy as np
@@ -9,7 +8,7 @@ import pytest
 from sklearn import metrics as skm
 
 from cifarkit import backend, run_folder
-from cifarkit.analysis import evaluation, robustness, saliency
+from cifarkit.analysis import corruptions, evaluation, saliency
 from cifarkit.training import inference
 
 keras = backend.keras()
@@ -183,97 +182,6 @@ def test_temperature_scaling_recovers_the_overconfidence_and_improves_nll_and_ec
 
 
 # --------------------------------------------------------------------------- corruptions
-
-
-def test_every_corruption_is_deterministic_keeps_the_shape_and_grows_with_severity():
-    x = _images(6, 32, seed=1)  # 32 px: blur sigmas are stated for 32-pixel images
-    x = (x // 2 + 64).astype(np.uint8)  # keep away from 0/255 so no clipping hides a change
-    for kind in robustness.CORRUPTIONS:
-        errors = []
-        for s in (1, 2, 3):
-            out = robustness.corrupt(x, kind, s, seed=3)
-            assert out.dtype == np.uint8 and out.shape == x.shape, kind
-            assert np.array_equal(out, robustness.corrupt(x, kind, s, seed=3)), kind
-            errors.append(np.abs(out.astype(float) - x).mean())
-        assert 0 < errors[0] < errors[1] < errors[2], (kind, errors)
-
-
-def test_gaussian_noise_has_the_stated_std_and_depends_on_the_seed():
-    x = np.full((4, 32, 32, 3), 128, np.uint8)
-    for s, sigma in enumerate(robustness.SEVERITIES["gaussian_noise"], start=1):
-        out = robustness.corrupt(x, "gaussian_noise", s, seed=0).astype(float)
-        assert out.std() == pytest.approx(sigma * 255, rel=0.05)
-        assert out.mean() == pytest.approx(128, abs=1)
-    assert not np.array_equal(
-        robustness.corrupt(x, "gaussian_noise", 1, seed=0), robustness.corrupt(x, "gaussian_noise", 1, seed=1)
-    )
-
-
-def test_blur_smooths_edges_but_keeps_flat_images_and_the_mean():
-    flat = np.full((2, 16, 16, 3), 77, np.uint8)
-    assert np.array_equal(robustness.corrupt(flat, "gaussian_blur", 3), flat)
-    x = _images(4, 32, seed=2)
-    out = robustness.corrupt(x, "gaussian_blur", 3).astype(float)
-    tv = lambda a: np.abs(np.diff(a.astype(float), axis=2)).mean()  # noqa: E731
-    assert tv(out) < tv(x) / 3
-    assert out.mean() == pytest.approx(x.mean(), abs=1.0)
-
-
-def test_contrast_scales_deviations_from_each_channel_mean():
-    x = (_images(3, 16, seed=4) // 4 + 96).astype(np.uint8)
-    for s, factor in enumerate(robustness.SEVERITIES["contrast"], start=1):
-        out = robustness.corrupt(x, "contrast", s).astype(float)
-        np.testing.assert_allclose(out.mean(axis=(1, 2)), x.mean(axis=(1, 2)), atol=0.6)
-        np.testing.assert_allclose(out.std(axis=(1, 2)), factor * x.astype(float).std(axis=(1, 2)), atol=0.6)
-
-
-def test_brightness_raises_the_hsv_value_and_keeps_hue_and_saturation():
-    x = np.array([[[[40, 80, 120], [0, 0, 0]], [[200, 100, 50], [10, 10, 10]]]], np.uint8)
-    shift = robustness.SEVERITIES["brightness"][0]
-    out = robustness.corrupt(x, "brightness", 1)
-    for before, after in zip(x.reshape(-1, 3) / 255.0, out.reshape(-1, 3) / 255.0):
-        h0, s0, v0 = colorsys.rgb_to_hsv(*before)
-        h1, s1, v1 = colorsys.rgb_to_hsv(*after)
-        assert v1 == pytest.approx(min(v0 + shift, 1.0), abs=2 / 255)
-        if s0 > 0:
-            assert (h1, s1) == pytest.approx((h0, s0), abs=0.02)
-
-
-def test_jpeg_is_lossy_and_worse_at_lower_quality():
-    x = _images(4, 32, seed=5)
-    errs = [np.abs(robustness.corrupt(x, "jpeg", s).astype(float) - x).mean() for s in (1, 2, 3)]
-    assert 0 < errs[0] < errs[2]
-    flat = np.full((1, 16, 16, 3), 128, np.uint8)
-    assert np.abs(robustness.corrupt(flat, "jpeg", 3).astype(int) - 128).max() <= 2
-
-
-def test_corrupt_rejects_bad_arguments():
-    x = _images(1, 8)
-    with pytest.raises(ValueError, match="Known corruptions: gaussian_noise"):
-        robustness.corrupt(x, "fog", 1)
-    with pytest.raises(ValueError, match="severity must be an integer from 1 to 3"):
-        robustness.corrupt(x, "jpeg", 4)
-    with pytest.raises(ValueError, match="uint8"):
-        robustness.corrupt(x.astype(np.float32), "jpeg", 1)
-
-
-def test_robustness_table_on_a_model_with_a_known_answer():
-    model = _brightness_model(8)
-    rng = np.random.default_rng(0)
-    x = rng.integers(95, 125, size=(40, 8, 8, 3), dtype=np.uint8)  # all darker than 128 -> class 1
-    y = np.ones(40, dtype=int)
-    df = robustness.robustness_table(model, x, y, samples=30, seed=0)
-    assert df.attrs["n"] == 30 and df.attrs["clean_acc"] == 1.0
-    assert list(df.index) == list(robustness.CORRUPTIONS) and list(df.columns) == [1, 2, 3]
-    # +0.3 in HSV value lifts every pixel far above 128; contrast keeps the mean; noise and blur barely move it
-    assert df.loc["brightness", 3] == 0.0 and df.loc["brightness", 1] == 1.0
-    assert (df.loc["contrast"] == 1.0).all() and (df.loc["gaussian_blur"] == 1.0).all()
-    assert df.equals(robustness.robustness_table(model, x, y, samples=30, seed=0))
-    assert robustness.robustness_dict(df)["brightness"] == {"1": 1.0, "2": df.loc["brightness", 2], "3": 0.0}
-    assert len(robustness.subsample(40, 0)) == 40 and len(robustness.subsample(40, 100)) == 40
-
-
-# --------------------------------------------------------------------------- predictions and saliency
 
 
 def test_predict_probs_and_flip_tta():
@@ -476,8 +384,13 @@ def test_evaluate_notebook_records_consistent_metrics(smoke_study):
     assert m["temperature"] > 0 and m["nll_after"] <= m["nll_before"] + 1e-9  # fitted on validation, so usually
     assert m["tta"] is True and 0 <= m["tta_acc"] <= 1
     assert m["tta_gain"] == pytest.approx(m["tta_acc"] - m["test_acc"])
-    assert set(m["robustness"]) == set(robustness.CORRUPTIONS)
-    assert all(set(v) == {"1", "2", "3"} and all(0 <= a <= 1 for a in v.values()) for v in m["robustness"].values())
+    assert list(m["robustness"]) == list(corruptions.CORRUPTIONS_C)  # the CIFAR-10-C protocol: 15 x 5
+    assert all(
+        set(v) == {"1", "2", "3", "4", "5"} and all(0 <= a <= 1 for a in v.values()) for v in m["robustness"].values()
+    )
+    cells = [a for v in m["robustness"].values() for a in v.values()]
+    assert m["robustness_mean_acc"] == pytest.approx(np.mean(cells))
+    assert m["robustness_reference_points"]["robustbench_standard_wrn_28_10"]["mean_corruption_acc"] == 73.46
     assert m["robustness_n"] == n  # CORRUPTION_SAMPLES is 0 in the smoke profile: all test images
     assert m["robustness_clean_acc"] == pytest.approx(m["test_acc"])
     assert m["saliency_method"].startswith("Grad-CAM")

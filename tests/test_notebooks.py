@@ -186,7 +186,15 @@ def test_architectures_notebook_records_members_and_ensembles(smoke_run):
     ens = m["ensembles"]
     assert set(ens["methods"]) == {"soft", "hard", "weighted"}
     w = ens["methods"]["weighted"]["weights"]
-    assert len(w) == 3 and sum(w) == pytest.approx(1.0)
+    # members chosen on validation (within 3 points of the best), each calibrated by its own temperature
+    assert sorted(ens["members"] + ens["left_out"]) == sorted(r["model"] for r in m["comparison"])
+    assert len(w) == len(ens["members"]) == len(ens["temperatures"]) >= 2 and sum(w) == pytest.approx(1.0)
+    assert all(t > 0 for t in ens["temperatures"]) and ens["degenerate"] == (max(w) >= 0.95)
+    # 03's model again with seed 1: two seeds of one model, their spread reported
+    seeds = m["seeds"]
+    assert seeds["n"] == 2 and seeds["seeds"] == [0, 1] and seeds["test_accs"][0] == pytest.approx(train["test_acc"])
+    assert seeds["mean"] == pytest.approx(np.mean(seeds["test_accs"]))
+    assert seeds["sd"] == pytest.approx(np.std(seeds["test_accs"], ddof=1))
     best = ens["methods"][ens["best_method"]]
     assert m["ensemble_gain"] == pytest.approx(best["test_acc"] - ens["best_member_test_acc"])
     assert [r["model"] for r in m["replication"]] == ["resnet20"]  # the only published architecture trained

@@ -16,14 +16,13 @@ Without Chromium or poppler these tests skip with the reason, except on CI
 import base64
 import io
 import json
-import os
 import re
-import shutil
 import subprocess
 
 import nbformat
 import numpy as np
 import pytest
+from conftest import require_tool
 from PIL import Image
 
 from cifarkit.report import render, runner
@@ -34,14 +33,7 @@ MARGIN = 12 * MM  # @page margin in render.REPORT_CSS
 
 def require(tool: str) -> str:
     """The path of ``tool`` (``chromium`` means :func:`render.find_chromium`); skip, or fail on CI, without it."""
-    path = render.find_chromium() if tool == "chromium" else shutil.which(tool)
-    if path:
-        return path
-    hint = "apt-get install chromium" if tool == "chromium" else "apt-get install poppler-utils"
-    message = f"{tool} is not installed ({hint})"
-    if os.environ.get("CIFARKIT_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{message}, and CIFARKIT_REQUIRE_SERVICES=1 requires it")
-    pytest.skip(message)
+    return require_tool(tool)
 
 
 # ------------------------------------------------------------------ PDF inspection

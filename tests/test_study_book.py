@@ -153,7 +153,9 @@ def test_summary_and_limitations_are_computed(written):
     limits = _text(_section(page, "limitations", "references"))
     subset = _load(run_dir / "manifest.json")["notebooks"]["03_train"]["parameters"]["DATA_SUBSET"]
     assert f"DATA_SUBSET = {subset}" in limits
-    assert "One training seed" in limits  # the smoke run trains once
+    seeds = _load(run_dir / "metrics" / "06_architectures_and_ensembles.json")["seeds"]
+    assert "One training seed" not in limits  # the smoke profile trains 03's model again with seed 1 in 06
+    assert f"Over {seeds['n']} training seeds: {100 * seeds['mean']:.2f}%" in summary
     width = 100 * (m3["test_acc_ci"][1] - m3["test_acc_ci"][0])
     assert f"{width:.2f} points wide" in limits
 

@@ -56,26 +56,38 @@ def published_results() -> dict:
 
 @dataclass
 class ArchSpec:
-    """One architecture to train: a registered model, a recipe and an epoch budget (0 = the recipe's)."""
+    """One architecture to train: a registered model, a recipe, an epoch budget (0 = the recipe's) and a seed
+    (None = the notebook's)."""
 
     model: str
     recipe: str = "default"
     epochs: int = 0
     overrides: dict = field(default_factory=dict)
+    seed: int | None = None
 
     @property
     def label(self) -> str:
-        return f"{self.model}/{self.recipe}" + (f"/{self.epochs}ep" if self.epochs else "")
+        return (
+            f"{self.model}/{self.recipe}"
+            + (f"/{self.epochs}ep" if self.epochs else "")
+            + (f"/seed{self.seed}" if self.seed is not None else "")
+        )
 
     @property
     def folder(self) -> str:
-        return f"06_{self.model}_{self.recipe}" + (f"_{self.epochs}ep" if self.epochs else "")
+        return (
+            f"06_{self.model}_{self.recipe}"
+            + (f"_{self.epochs}ep" if self.epochs else "")
+            + (f"_seed{self.seed}" if self.seed is not None else "")
+        )
 
 
 def parse_architectures(text: str) -> list[ArchSpec]:
-    """``"resnet20:default:8, simple_cnn"`` -> specs (``model[:recipe[:epochs]]``, comma-separated).
+    """``"resnet20:default:8, fastnet:fast:0:1"`` -> specs (``model[:recipe[:epochs[:seed]]]``, comma-separated).
 
-    Unknown model or recipe names raise ``ValueError`` listing the known ones.
+    A seed trains another instance of an architecture (a deep-ensemble member, and a seed of the
+    headline); without one the notebook's seed is used. Unknown model or recipe names raise
+    ``ValueError`` listing the known ones.
     """
     from cifarkit.models import list_models
     from cifarkit.training import RECIPES
@@ -83,23 +95,25 @@ def parse_architectures(text: str) -> list[ArchSpec]:
     specs = []
     for item in [t.strip() for t in (text or "").split(",") if t.strip()]:
         parts = item.split(":")
-        if len(parts) > 3:
+        if len(parts) > 4:
             raise ValueError(
-                f"Cannot read architecture {item!r}: use model[:recipe[:epochs]], e.g. resnet20:default:8."
+                f"Cannot read architecture {item!r}: use model[:recipe[:epochs[:seed]]], e.g. resnet20:default:8 "
+                "or fastnet:fast:0:1."
             )
         model = parts[0]
         recipe = parts[1] if len(parts) > 1 and parts[1] else "default"
         try:
-            epochs = int(parts[2]) if len(parts) > 2 else 0
+            epochs = int(parts[2]) if len(parts) > 2 and parts[2] else 0
+            seed = int(parts[3]) if len(parts) > 3 else None
         except ValueError:
-            raise ValueError(f"Epochs in {item!r} must be an integer, like resnet20:default:8.") from None
+            raise ValueError(f"Epochs and seed in {item!r} must be integers, like fastnet:fast:0:1.") from None
         if model not in list_models():
             raise ValueError(f"Unknown model {model!r} in ARCHITECTURES. Known models: {', '.join(list_models())}.")
         if recipe not in RECIPES:
             raise ValueError(f"Unknown recipe {recipe!r} in ARCHITECTURES. Known recipes: {', '.join(RECIPES)}.")
-        if epochs < 0:
-            raise ValueError(f"Epochs must be >= 0 (0 keeps the recipe's); got {epochs} in {item!r}.")
-        specs.append(ArchSpec(model, recipe, epochs))
+        if epochs < 0 or (seed is not None and seed < 0):
+            raise ValueError(f"Epochs and seed must be >= 0 (epochs 0 keeps the recipe's); got {item!r}.")
+        specs.append(ArchSpec(model, recipe, epochs, seed=seed))
     return specs
 
 
@@ -119,6 +133,7 @@ class Member:
     val_probs: np.ndarray
     test_probs: np.ndarray
     inference_images_per_sec: float
+    seed: int | None = None
 
     def val_acc(self, y_val) -> float:
         return float(np.mean(self.val_probs.argmax(axis=1) == np.asarray(y_val)))
@@ -136,7 +151,7 @@ def measure_inference(model, x: np.ndarray, *, batch_size: int = 512, max_images
     return len(x) / max(time.perf_counter() - t0, 1e-9)
 
 
-def member_from_model(name, arch, model, model_path, ds, *, origin, epochs, recipe, train_seconds) -> Member:
+def member_from_model(name, arch, model, model_path, ds, *, origin, epochs, recipe, train_seconds, seed=None) -> Member:
     """Predict the validation and test splits with ``model`` and measure its cost."""
     from cifarkit.models import count_flops, count_params
 
@@ -157,6 +172,7 @@ def member_from_model(name, arch, model, model_path, ds, *, origin, epochs, reci
         val_probs=softmax(predict_logits(model, ds.x_val)),
         test_probs=softmax(predict_logits(model, ds.x_test)),
         inference_images_per_sec=measure_inference(model, ds.x_test),
+        seed=seed,
     )
 
 
@@ -164,6 +180,7 @@ def train_member(ds, spec: ArchSpec, run_dir, *, seed: int = 0, progress: bool =
     """Train ``spec`` into ``<run_dir>/models/<spec.folder>`` (or reload it when it finished there before)."""
     from cifarkit.training import resolve_recipe, train
 
+    seed = seed if spec.seed is None else spec.seed
     settings = dict(spec.overrides, model=spec.model, seed=seed)
     if spec.epochs:
         settings["epochs"] = spec.epochs
@@ -180,6 +197,7 @@ def train_member(ds, spec: ArchSpec, run_dir, *, seed: int = 0, progress: bool =
         epochs=res.metrics["epochs"],
         recipe=spec.recipe,
         train_seconds=res.metrics.get("train_seconds"),
+        seed=seed,
     )
 
 
@@ -199,7 +217,32 @@ def member_from_training_notebook(ds, run_dir) -> Member:
         epochs=m.get("epochs_run", 0),
         recipe=m.get("recipe", "?"),
         train_seconds=m.get("train_seconds"),
+        seed=(m.get("config") or {}).get("seed"),
     )
+
+
+def seed_variation(members: list[Member], y_test) -> dict | None:
+    """Test accuracy over seeds of the training notebook's model: the members with its architecture, recipe
+    and epochs (the training notebook's own run and the seeds trained in 06). None with fewer than two seeds.
+
+    Returns:
+        ``{"model", "n", "seeds", "test_accs", "mean", "sd"}`` (``sd`` with ``ddof=1``).
+    """
+    if not members:
+        return None
+    ref = members[0]
+    same = [m for m in members if (m.arch, m.recipe, m.epochs) == (ref.arch, ref.recipe, ref.epochs)]
+    if len({m.seed for m in same}) < 2:
+        return None
+    accs = [m.test_acc(y_test) for m in same]
+    return {
+        "model": f"{ref.arch}/{ref.recipe}/{ref.epochs}ep",
+        "n": len(same),
+        "seeds": [m.seed for m in same],
+        "test_accs": accs,
+        "mean": float(np.mean(accs)),
+        "sd": float(np.std(accs, ddof=1)),
+    }
 
 
 def unique_names(members: list[Member]) -> list[Member]:
@@ -333,28 +376,43 @@ def replication_table(members: list[Member], y_val, y_test, *, full_data: bool =
     )
 
 
-def evaluate_ensembles(members: list[Member], y_val, y_test, *, n_boot: int = 2000, seed: int = 0) -> dict:
-    """Soft, hard and weighted votes over ``members``, with the gain over the best member (chosen on validation).
+def evaluate_ensembles(
+    members: list[Member], y_val, y_test, *, n_boot: int = 2000, seed: int = 0, margin: float = 0.03
+) -> dict:
+    """Soft, hard and weighted votes of calibrated members, with the gain over the best member.
+
+    Everything is chosen on validation: the members (those within ``margin`` of the best validation
+    accuracy, so that a much weaker model does not pull the vote down), each member's temperature
+    (:func:`cifarkit.analysis.ensembles.calibrate`), the weights of the weighted vote, the best member
+    and the method reported.
 
     Returns:
-        ``{"members", "best_member", "best_member_test_acc", "methods": {method: {...}}, "best_method",
-        "ensemble_gain", "ensemble_gain_ci"}``; the best method is also chosen on validation.
+        ``{"members", "left_out", "temperatures", "best_member", "best_member_test_acc", "methods":
+        {method: {...}}, "best_method", "ensemble_gain", "ensemble_gain_ci", "degenerate"}``.
     """
-    if len(members) < 2:
+    val_accs = [m.val_acc(y_val) for m in members]
+    chosen = ensembles.select_members(val_accs, margin=margin) if len(y_val) else list(range(len(members)))
+    if len(chosen) < 2:
+        chosen = list(range(len(members)))
+    if len(chosen) < 2:
         raise ValueError(
             f"An ensemble needs at least two trained models; this run has {len(members)}. "
             "Add architectures to ARCHITECTURES."
         )
-    val = np.stack([m.val_probs for m in members])
-    test = np.stack([m.test_probs for m in members])
-    val_accs = [m.val_acc(y_val) for m in members]
-    best = int(np.argmax(val_accs))
-    best_pred = members[best].test_probs.argmax(axis=1)
+    picked = [members[i] for i in chosen]
+    val, test, temps = ensembles.calibrate(
+        np.stack([m.val_probs for m in picked]), np.stack([m.test_probs for m in picked]), y_val
+    )
+    best = int(np.argmax([val_accs[i] for i in chosen]))
+    best_pred = picked[best].test_probs.argmax(axis=1)
     weights = ensembles.fit_weights(val, y_val)
     out = {
-        "members": [m.name for m in members],
-        "best_member": members[best].name,
-        "best_member_val_acc": val_accs[best],
+        "members": [m.name for m in picked],
+        "left_out": [m.name for i, m in enumerate(members) if i not in chosen],
+        "selection": f"members within {margin:.0%} of the best validation accuracy",
+        "temperatures": temps,
+        "best_member": picked[best].name,
+        "best_member_val_acc": val_accs[chosen[best]],
         "best_member_test_acc": float(np.mean(best_pred == y_test)),
         "methods": {},
     }
@@ -373,8 +431,9 @@ def evaluate_ensembles(members: list[Member], y_val, y_test, *, n_boot: int = 20
             "mcnemar_vs_best": stats.mcnemar(y_test, pred, best_pred),
             "weights": [float(x) for x in w] if w is not None else None,
         }
-    chosen = max(ensembles.METHODS, key=lambda k: out["methods"][k]["val_acc"])
-    out["best_method"] = chosen
-    out["ensemble_gain"] = out["methods"][chosen]["gain"]
-    out["ensemble_gain_ci"] = out["methods"][chosen]["gain_ci"]
+    method = max(ensembles.METHODS, key=lambda k: out["methods"][k]["val_acc"])
+    out["best_method"] = method
+    out["ensemble_gain"] = out["methods"][method]["gain"]
+    out["ensemble_gain_ci"] = out["methods"][method]["gain_ci"]
+    out["degenerate"] = bool(max(weights) >= 0.95)
     return out

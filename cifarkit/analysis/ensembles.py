@@ -1,8 +1,8 @@
-"""Ensembles of trained classifiers: soft, hard and weighted voting.
+"""Ensembles of trained classifiers: calibrated members, soft, hard and weighted voting.
 
 Every function takes per-model class probabilities as an array of shape
-``(n_models, n_examples, n_classes)``. Weights of the weighted vote are fitted
-on the validation split only; the test split is only scored.
+``(n_models, n_examples, n_classes)``. Temperatures and the weights of the weighted
+vote are fitted on the validation split only; the test split is only scored.
 """
 
 from __future__ import annotations
@@ -86,6 +86,37 @@ def fit_weights(val_probs, y_val, *, max_iter: int = 500) -> np.ndarray:
 
     res = minimize(nll, np.zeros(p.shape[0]), jac=grad, method="L-BFGS-B", options={"maxiter": max_iter})
     return softmax(res.x)
+
+
+def calibrate(val_probs, test_probs, y_val) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """Temperature-scale each member (Guo et al. 2017) on the validation split before voting.
+
+    A member's log-probabilities serve as its logits (softmax is unchanged by a shift); one
+    temperature per member minimizes its validation NLL. Members of different confidence then
+    vote on a common scale; no prediction of a single member changes.
+
+    Returns:
+        ``(calibrated validation probs, calibrated test probs, temperatures)``.
+    """
+    from cifarkit.analysis.evaluation import fit_temperature
+    from cifarkit.training.inference import softmax
+
+    val, test = _check_probs(val_probs), _check_probs(test_probs)
+    temps, val_out, test_out = [], [], []
+    for v, t in zip(val, test):
+        lv, lt = np.log(np.clip(v, 1e-12, None)), np.log(np.clip(t, 1e-12, None))
+        temp = fit_temperature(lv, y_val) if len(y_val) else 1.0
+        temps.append(float(temp))
+        val_out.append(softmax(lv, temp))
+        test_out.append(softmax(lt, temp))
+    return np.stack(val_out), np.stack(test_out), temps
+
+
+def select_members(val_accs, *, margin: float = 0.03) -> list[int]:
+    """Indices of the members whose validation accuracy is within ``margin`` of the best: an ensemble of
+    members of similar strength (a much weaker member pulls a vote down). Chosen on validation only."""
+    accs = np.asarray(val_accs, dtype=float)
+    return [int(i) for i in np.flatnonzero(accs >= accs.max() - margin)]
 
 
 def ensemble_predictions(test_probs, *, method: str, weights=None) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 The functions are pure: they take arrays of labels, probabilities and logits
 and return numbers, arrays or tables; notebook ``04_evaluate`` strings them
-together with :mod:`cifarkit.analysis.robustness`, :mod:`cifarkit.analysis.saliency`
+together with :mod:`cifarkit.analysis.corruptions`, :mod:`cifarkit.analysis.saliency`
 and the figures of :mod:`cifarkit.analysis.plots`. Labels are integer class
 indices, ``probs`` are ``(N, K)`` softmax rows and ``logits`` raw model outputs.
 """

@@ -377,15 +377,15 @@ def reliability_diagrams(curves: dict, title="Reliability diagram (test split)")
 
 
 def corruption_examples(image: np.ndarray, corrupted: dict, title="One test image under each corruption"):
-    """The clean image and its corrupted versions: ``corrupted`` maps kind -> list of images by severity."""
+    """The clean image and its corrupted versions: ``corrupted`` maps name -> list of images by severity."""
     kinds = list(corrupted)
     sev = max(len(v) for v in corrupted.values())
     fig, axes = plt.subplots(
-        len(kinds), sev + 1, figsize=_size((sev + 1) * 1.4 + 1.5, len(kinds) * 1.4 + 0.5), squeeze=False
+        len(kinds), sev + 1, figsize=_size((sev + 1) * 0.62 + 1.6, len(kinds) * 0.62 + 0.6), squeeze=False
     )
     for r, kind in enumerate(kinds):
         axes[r, 0].imshow(image, interpolation="nearest")
-        axes[r, 0].set_ylabel(kind.replace("_", " "), rotation=0, ha="right", va="center", fontsize=8)
+        axes[r, 0].set_ylabel(plain(kind.replace("_", " ")), rotation=0, ha="right", va="center", fontsize=8)
         for c, img in enumerate(corrupted[kind], start=1):
             axes[r, c].imshow(img, interpolation="nearest")
         for ax in axes[r]:
@@ -395,22 +395,37 @@ def corruption_examples(image: np.ndarray, corrupted: dict, title="One test imag
     for c in range(1, sev + 1):
         axes[0, c].set_title(f"severity {c}", fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(h_pad=0.2, w_pad=0.2)
     return fig
 
 
-def robustness_curves(table: pd.DataFrame, clean_acc: float, title="Accuracy under corruptions"):
-    """Accuracy against severity for each corruption (``evaluate.robustness_table``), clean accuracy at severity 0."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for kind, row in table.iterrows():
-        sev = [0] + [int(s) for s in row.index]
-        ax.plot(sev, [clean_acc * 100] + list(row.to_numpy() * 100), marker="o", label=str(kind).replace("_", " "))
-    ax.set_xticks(range(0, len(table.columns) + 1))
+def robustness_curves(table: pd.DataFrame, clean_acc: float, title="Accuracy under corruptions", references=None):
+    """Mean accuracy against severity for each corruption group and over all corruptions (clean at severity 0),
+    with published mean accuracies as dashed reference lines (``{label: accuracy}``)."""
+    from cifarkit.analysis.corruptions import GROUPS
+
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.8))
+    sev = [0] + [int(s) for s in table.columns]
+    for group, names in GROUPS.items():
+        rows = table.loc[[n for n in names if n in table.index]]
+        if len(rows):
+            ax.plot(sev, [clean_acc * 100] + list(rows.mean().to_numpy() * 100), marker="o", label=f"{group} (mean)")
+    ax.plot(
+        sev,
+        [clean_acc * 100] + list(table.mean().to_numpy() * 100),
+        marker="s",
+        color="black",
+        lw=2,
+        label="all 15 (mean)",
+    )
+    for i, (label, acc) in enumerate((references or {}).items()):
+        ax.axhline(acc * 100, ls="--", lw=1, color=f"C{5 + i}", label=f"published: {plain(label)} ({acc:.1%})")
+    ax.set_xticks(sev)
     ax.set_ylim(0, 101)
     ax.set_xlabel("severity (0 = clean)")
     ax.set_ylabel("accuracy (%)")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
 

@@ -145,7 +145,7 @@ def _headline(run: StudyRun) -> str:
         + (f" on {n:,} test images" if isinstance(n, int) else "")
         + f"; validation accuracy {pct(m3.get('val_acc'))}."
     )
-    seeds = m3.get("seeds") or {}
+    seeds = run.m(run_folder.ARCHITECTURES).get("seeds") or m3.get("seeds") or {}  # 06 trains the extra seeds
     if _num(seeds.get("mean")) is not None:
         text += (
             f" Over {seeds.get('n', '?')} training seeds: {pct(seeds['mean'])} ± "
@@ -310,7 +310,7 @@ def _limit_training(run: StudyRun) -> str | None:
 
 def _limit_seeds(run: StudyRun) -> str | None:
     m3 = run.m(run_folder.TRAIN)
-    if not m3 or m3.get("seeds"):
+    if not m3 or m3.get("seeds") or run.m(run_folder.ARCHITECTURES).get("seeds"):
         return None
     seed = (m3.get("config") or {}).get("seed", run.manifest.get("seed"))
     return (

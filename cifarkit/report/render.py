@@ -25,6 +25,19 @@ from pathlib import Path
 
 from cifarkit import files
 
+#: How cifarkit starts Chromium: headless, no sandbox (it runs as root in containers), and nothing that would
+#: reach the network (update checks, sync, component downloads).
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--mute-audio",
+)
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 INSTALL_HINT = (
     "Install Chromium to get PDF reports: `sudo apt-get install chromium` on Debian/Ubuntu "
@@ -474,15 +487,7 @@ def render_pdf(
         with tempfile.TemporaryDirectory(prefix="cifarkit-chromium-") as profile:
             cmd = [
                 chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-extensions",
-                "--mute-audio",
+                *CHROMIUM_FLAGS,
                 f"--user-data-dir={profile}",
                 "--no-pdf-header-footer",
                 f"--print-to-pdf={tmp}",
