@@ -8,8 +8,12 @@ Examples:
     python run_all.py -p EPOCHS 3 -p MODEL resnet20
     python run_all.py --profile quick --data my_images/ --image-size 64 --class-names benign,malignant
     python run_all.py --resume reports/20260101-120000-standard     # continue a run: the notebooks not yet ok
+    python run_all.py --profile quick --budget 8                   # fit the run into 8 minutes on this machine
     python run_all.py --list
     CIFARKIT_STORAGE=postgresql://user:password@host/db python run_all.py --only 02   # no password on the command line
+
+Before the first notebook, the run is timed on this machine (a few training steps of every model it trains)
+and the estimate per notebook is printed; --budget MINUTES plans epochs, trials and subset sizes to fit.
 
 Every notebook is written as NN_name.ipynb (executed), NN_name.html and NN_name.pdf (the PDF needs
 Chromium: apt-get install chromium); <out>/<run-id>/index.html and <out>/index.html are the dashboards.
@@ -76,15 +80,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--code", action="store_true", help="keep the code in the PDF reports (left out by default)")
     p.add_argument("--no-pdf", action="store_true", help="do not print PDF reports (HTML only)")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="fit the run into MINUTES on this machine: epochs, tuning trials and subset sizes are planned from "
+        "measured speeds and the changes printed; refused when even the minimum settings need longer "
+        "(default: the profile's settings, the same on every machine)",
+    )
     p.add_argument("--list", action="store_true", help="list profiles, notebooks and parameters, then exit")
     return p
 
 
 def list_everything() -> None:
-    print("profiles:")
+    print(
+        "profiles (reference durations from params/*.yaml, measured elsewhere; a run estimates its own on this machine):"
+    )
     for name in profiles.list_profiles():
         prof = profiles.load_profile(name)
-        print(f"  {name:9s} ~{prof.expected_minutes:g} min  {prof.description}")
+        print(f"  {name:9s} reference ~{prof.expected_minutes:g} min  {prof.description}")
     print("notebooks and their parameters:")
     for spec in profiles.NOTEBOOKS:
         try:
@@ -122,6 +137,7 @@ def main(argv=None) -> int:
             image_size=args.image_size,
             class_names=class_names,
             resume=args.resume,
+            budget=args.budget,
         )
     except (ValueError, FileNotFoundError) as exc:
         return _error(str(exc))

@@ -252,8 +252,13 @@ def _architectures(m: dict) -> tuple[list, list]:
         )
     seeds = m.get("seeds") or {}
     if _num(seeds.get("mean")) is not None:
-        rows.insert(0, (f"{seeds.get('model')} over {seeds.get('n')} seeds",
-                        f"test {pct(seeds['mean'])} ± {100 * seeds.get('sd', 0):.2f} points (mean ± sd)"))
+        rows.insert(
+            0,
+            (
+                f"{seeds.get('model')} over {seeds.get('n')} seeds",
+                f"test {pct(seeds['mean'])} ± {100 * seeds.get('sd', 0):.2f} points (mean ± sd)",
+            ),
+        )
     ens = m.get("ensembles") or {}
     says = []
     if ens:

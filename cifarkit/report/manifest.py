@@ -175,6 +175,7 @@ def totals(manifest: dict) -> dict:
         "execute_seconds": total(lambda e: e.get("execute_seconds")),
         "render_html_seconds": total(lambda e: render_seconds(e, "html")),
         "render_pdf_seconds": total(lambda e: render_seconds(e, "pdf")),
+        "planned_seconds": total(lambda e: e.get("planned_seconds")),  # the time estimate made before the run
     }
     if out["execute_seconds"]:
         out["render_percent_of_execute"] = round(

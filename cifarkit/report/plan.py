@@ -106,11 +106,14 @@ def plan_run(
     *,
     image_size=None,
     class_names=None,
+    notebook_overrides: dict | None = None,
 ):
     """Check everything that can be checked before a notebook runs.
 
     ``image_size``/``class_names`` (see :func:`domain_parameters`) set ``IMAGE_SIZE``
     and ``CLASS_NAMES`` for every selected notebook that declares them.
+    ``notebook_overrides`` (``{notebook: {NAME: value}}``, what a ``--budget`` plan sets) apply to one
+    notebook each, after everything else.
 
     Returns ``(profile, [(spec, parameters), ...])``. Unknown profile, notebook or
     parameter names raise ``ValueError`` listing the valid ones; a notebook file
@@ -129,8 +132,13 @@ def plan_run(
         params = profile.parameters_for(spec.name)
         params.update(overrides)
         params.update(domain)
+        own = (notebook_overrides or {}).get(spec.name) or {}
+        bad = sorted(set(own) - set(declared[spec.name]))
+        if bad:
+            raise ValueError(f"Notebook {spec.name} declares no parameter(s) {', '.join(bad)} (set by --budget).")
+        params.update(own)
         params = {k: v for k, v in params.items() if k in declared[spec.name]}
-        origins = {k: _origin(k, profile, overrides, domain) for k in params}
+        origins = {k: "--budget" if k in own else _origin(k, profile, overrides, domain) for k in params}
         check_parameters(spec.name, params, declared[spec.name], origins)
         if data is not None and "DATA" in declared[spec.name]:
             params["DATA"] = absolute_data(data)

@@ -7,6 +7,11 @@ tests call it too, so they exercise the same code path. A run fills
 ``run_study(resume=RUN_DIR)`` continues such a folder: it keeps the notebooks that succeeded and
 runs the others.
 
+Before the first notebook the run is estimated on this machine (:mod:`cifarkit.report.estimate`:
+a few measured training steps of every model it trains, the data's image counts): the table is
+printed, recorded in the manifest (``time_plan``, and ``planned_seconds`` beside each notebook's
+``execute_seconds``), and ``budget=MINUTES`` plans settings that fit (:mod:`cifarkit.report.estimate_budget`).
+
 Everything that can be checked is checked before a file is written or a kernel starts: the
 profile, the notebooks, every parameter value against its notebook's declaration
 (:func:`cifarkit.report.plan.plan_run`), the output folder. A run folder is written by one
@@ -18,6 +23,7 @@ value through its environment.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import tempfile
@@ -27,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cifarkit import files, paths, provenance, run_folder, secrets
-from cifarkit.report import profiles
+from cifarkit.report import estimate, profiles
+from cifarkit.report.estimate_budget import budget_lines
 from cifarkit.report.execute import choose_renderers, execute_notebook, has_facts, render_reports, short_error
 from cifarkit.report.manifest import describe_data, load_manifest, new_manifest, resume_options, totals
 from cifarkit.report.plan import (
@@ -113,6 +120,7 @@ class _Session:
     status: dict[str, str] = field(default_factory=dict)
     plan: list = field(default_factory=list)  # [(spec, parameters)] with the real parameter values
     lock: run_folder.RunLock | None = None  # held from before the first write to the end of the session
+    time_plan: estimate.TimePlan | None = None  # this session's time estimate (None: none could be made)
     told: set[str] = field(default_factory=set)  # notes already logged once
 
     def __post_init__(self):
@@ -157,6 +165,7 @@ def run_study(
     image_size: int | None = None,
     class_names=None,
     resume: str | os.PathLike | None = None,
+    budget: float | None = None,
     log=print,
 ) -> RunResult:
     """Execute the study's notebooks under ``profile`` and render each to HTML and PDF.
@@ -180,6 +189,10 @@ def run_study(
         resume: an existing run folder to continue: its profile, data, image size, class
             names and overrides are reused (a conflicting ``profile``/``data``/... raises
             ``ValueError``), notebooks that succeeded there are kept, the others selected run.
+        budget: minutes the run may take on this machine: epochs, trial counts and subset sizes are planned
+            to fit (:mod:`cifarkit.report.estimate_budget`) and applied as per-notebook overrides; a budget
+            that cannot be met is refused (``ValueError``) before anything is written. Without it the
+            profile's settings stay as they are.
         log: where progress lines go.
 
     Returns:
@@ -189,10 +202,18 @@ def run_study(
 
     options = {"no_code": no_code, "code": code, "pdf": pdf, "log": _masking(log)}
     domain = {"image_size": image_size, "class_names": class_names}
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) or budget <= 0
+    ):
+        raise ValueError(f"--budget must be a positive number of minutes; received {budget!r}. Example: --budget 15.")
     if resume:
+        if budget is not None:
+            raise ValueError(
+                "--budget does not go with --resume: a resumed run keeps the settings its first session planned."
+            )
         run = _open_resumed(Path(resume).expanduser(), profile, data, overrides, only, skip, domain, options)
     else:
-        run = _open_new(out, run_id, profile, data, overrides, only, skip, domain, options)
+        run = _open_new(out, run_id, profile, data, overrides, only, skip, domain, options, budget)
     t_run = time.time()
     socket_dir = tempfile.mkdtemp(prefix="cifarkit-kernel-")
     try:
@@ -237,11 +258,23 @@ def _open_resumed(run_dir: Path, profile, data, overrides, only, skip, domain: d
         profile, data, image_size, class_names, overrides = resume_options(
             run_dir, manifest, profile, data, domain["image_size"], domain["class_names"], overrides
         )
-        prof, plan = plan_run(profile, overrides, only, skip, data, image_size=image_size, class_names=class_names)
+        prof, plan = plan_run(
+            profile,
+            overrides,
+            only,
+            skip,
+            data,
+            image_size=image_size,
+            class_names=class_names,
+            notebook_overrides=manifest.get("notebook_overrides"),
+        )
         renderers, chromium = choose_renderers(options["pdf"])
         session = {"at": at, "command": _command_line()}
         run = _resume_session(run_dir, manifest, prof, plan, session, overrides, renderers, **options)
         run.lock, run.chromium = lock, chromium
+        todo = [(spec, params) for spec, params in plan if spec.name not in run.done]
+        run.time_plan, _ = estimate.plan_time(todo, log=run.log) if todo else (None, {})
+        manifest["resumed_at"][-1]["time_plan"] = run.time_plan.to_dict() if run.time_plan else None
         _start(run, prof, renderers)
     except BaseException:
         lock.release()
@@ -249,9 +282,13 @@ def _open_resumed(run_dir: Path, profile, data, overrides, only, skip, domain: d
     return run
 
 
-def _open_new(out, run_id, profile, data, overrides, only, skip, domain: dict, options: dict):
-    """Plan a new run, then create its folder (a name no other run has), lock it and write its manifest."""
+def _open_new(out, run_id, profile, data, overrides, only, skip, domain: dict, options: dict, budget=None):
+    """Plan a new run (its time too, and with ``budget`` the settings that fit it), then create its folder
+    (a name no other run has), lock it and write its manifest."""
     prof, plan = plan_run(profile or profiles.DEFAULT_PROFILE, overrides, only, skip, data, **domain)
+    time_plan, budget_overrides = estimate.plan_time(plan, budget=budget, log=options["log"])
+    if budget_overrides:
+        prof, plan = plan_run(prof.name, overrides, only, skip, data, **domain, notebook_overrides=budget_overrides)
     renderers, chromium = choose_renderers(options["pdf"])
     out_dir = Path(out).expanduser() if out else paths.REPORTS_DIR
     run_dir = run_folder.create_run_dir(out_dir, run_id or new_run_id(prof.name), exact=bool(run_id))
@@ -271,8 +308,11 @@ def _open_new(out, run_id, profile, data, overrides, only, skip, domain: dict, o
             command=session["command"],
             started_at=at,
         )
+        manifest["time_plan"] = time_plan.to_dict() if time_plan else None
+        if budget_overrides:
+            manifest["notebook_overrides"] = budget_overrides  # a resumed session plans with them too
         run = _Session(run_dir.name, run_dir, out_dir, manifest, lock=lock, chromium=chromium, **options)
-        run.plan = plan
+        run.plan, run.time_plan = plan, time_plan
         _start(run, prof, renderers)
     except BaseException:
         lock.release()
@@ -326,7 +366,13 @@ def _record_session(run: _Session, session: dict, plan, overrides, renderers: di
 def _start(run: _Session, prof, renderers: dict) -> None:
     """Say what runs and where, and write the manifest (the run's lock is held already)."""
     run.log(f"cifarkit run {run.run_id}: profile '{prof.name}' ({prof.description})")
-    run.log(f"expected duration on a 2-core CPU: about {prof.expected_minutes:g} min; output: {run.run_dir}")
+    if run.time_plan is not None:
+        if run.time_plan.budget is not None:
+            for line in budget_lines(run.time_plan.budget):
+                run.log(line)
+        for line in run.time_plan.lines():
+            run.log(line)
+    run.log(f"output: {run.run_dir}")
     if renderers["pdf_skipped"]:
         run.log(f"note: PDF reports are skipped: {renderers['pdf_skipped']}")
     run.save_manifest()
@@ -369,6 +415,8 @@ def _new_entry(run: _Session, spec: profiles.NotebookSpec, params: dict) -> dict
     if "RUN_DIR" in notebook_parameters(spec):
         params["RUN_DIR"] = str(run.run_dir.resolve())
     entry = {"parameters": params, "started_at": provenance.now_iso(), "status": "running"}
+    if run.time_plan is not None:
+        entry["planned_seconds"] = run.time_plan.planned_seconds(spec.name)
     if run.index:
         entry["resumed"] = run.index
     old = run.manifest["notebooks"].get(spec.name)
@@ -498,8 +546,10 @@ def _log_summary(run: _Session, session_seconds: float) -> None:
     log("")
     log(f"summary of run {run.run_id} ({session_seconds:.0f} s in this session):")
     for r in run.results:
+        planned = (run.manifest["notebooks"].get(r.name) or {}).get("planned_seconds")
         log(
             f"  {r.name:20s} {r.status:8s} {r.seconds:7.1f} s"
+            + (f" (planned {planned:.0f} s)" if planned is not None and not r.reused else "")
             + ("  (kept from earlier)" if r.reused else "")
             + (f"  {r.error}" if r.error else "")
         )

@@ -1,0 +1,104 @@
+"""Benchmark: the run's time estimate against the time each notebook really took, quick profile.
+
+Runs ``run_all.py --profile quick --data ../shared/datasets/cifar10-jpeg.tar.gz --no-pdf`` (through
+:func:`cifarkit.report.runner.run_study`, the same code path), then reads the run's manifest: each
+notebook's ``planned_seconds`` (the estimate printed before the first notebook) beside its
+``execute_seconds``. Prints both and their ratio and writes ``benchmarks/results/estimates_quick.json``
+with the command, machine, date, load average, the data's sha256, the probe's measured rates and
+the per-notebook figures.
+
+Usage:
+    python benchmarks/bench_estimates.py [--data PATH] [--profile quick] [--only 01 03] [--budget MIN]
+                                         [--out DIR] [--output PATH]
+
+The whole quick study takes 10-25 minutes on a 2-core CPU; ``--only 01 03`` checks the script in a
+few. On a machine shared with other work both columns move with the load: the estimate measures the
+machine as it is when the run starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
+DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "estimates_quick.json"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="data source (default: the shared CIFAR-10 JPEG)")
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--only", nargs="+", default=None, metavar="NOTEBOOK", help="run only these notebooks")
+    parser.add_argument("--budget", type=float, default=None, metavar="MINUTES", help="plan the run to fit MINUTES")
+    parser.add_argument("--out", default=None, help="folder for the run (default: a temporary folder, removed)")
+    parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="where to write the JSON results")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(ROOT))
+    from cifarkit import files, provenance
+    from cifarkit.report import runner
+
+    data = Path(args.data).resolve()
+    if not data.exists():
+        print(f"Data not found: {data}. Pass --data PATH (the shared archive lives in ../shared/datasets/).")
+        return 2
+    command = ["python", "benchmarks/bench_estimates.py", *(argv if argv is not None else sys.argv[1:])]
+    load_start = [round(v, 2) for v in os.getloadavg()]
+    with tempfile.TemporaryDirectory(prefix="bench-estimates-") as tmp:
+        out = Path(args.out) if args.out else Path(tmp)
+        result = runner.run_study(args.profile, data=str(data), out=out, only=args.only, pdf=False, budget=args.budget)
+        manifest = runner.load_manifest(result.run_dir)
+    rows = []
+    for name, entry in manifest["notebooks"].items():
+        planned, actual = entry.get("planned_seconds"), entry.get("execute_seconds")
+        ratio = round(actual / planned, 2) if planned and actual else None
+        rows.append(
+            {"notebook": name, "status": entry.get("status"), "planned_s": planned, "actual_s": actual, "ratio": ratio}
+        )
+    planned_total = sum(r["planned_s"] or 0 for r in rows)
+    actual_total = sum(r["actual_s"] or 0 for r in rows)
+    print()
+    print(f"{'notebook':<32}{'planned s':>10}{'actual s':>10}{'actual/planned':>16}")
+    for r in rows:
+        ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
+        print(f"{r['notebook']:<32}{r['planned_s'] or 0:>10.1f}{r['actual_s'] or 0:>10.1f}{ratio:>16}")
+    total_ratio = actual_total / planned_total if planned_total else None
+    print(f"{'total':<32}{planned_total:>10.1f}{actual_total:>10.1f}{total_ratio or 0:>16.2f}")
+    time_plan = manifest.get("time_plan") or {}
+    record = {
+        "benchmark": "estimates",
+        "command": " ".join(command),
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            **provenance.hardware_info(),
+            "load_average_at_start": load_start,
+            "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
+        },
+        "versions": provenance.package_versions(),
+        "git": provenance.git_info(),
+        "data": {"path": str(data), "sha256": files.file_sha256(data)},
+        "profile": args.profile,
+        "only": args.only,
+        "budget": time_plan.get("budget"),
+        "run_ok": result.ok,
+        "probe": time_plan.get("probe"),
+        "seconds_to_estimate": time_plan.get("seconds_to_estimate"),
+        "notebooks": rows,
+        "planned_total_s": round(planned_total, 1),
+        "actual_total_s": round(actual_total, 1),
+        "actual_over_planned": round(total_ratio, 2) if total_ratio else None,
+        "note": "execute_seconds only (HTML rendering excluded; --no-pdf); a shared machine's load moves both columns",
+    }
+    files.atomic_write_json(Path(args.output), record)
+    print(f"wrote {os.path.relpath(args.output, ROOT)}")
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

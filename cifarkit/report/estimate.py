@@ -1,0 +1,357 @@
+"""How long each notebook of a run will take on this machine, estimated before it starts.
+
+:func:`estimate_run` counts the images of every split (:mod:`cifarkit.report.estimate_data`: from the
+source's listing, nothing decoded), measures this machine (:mod:`cifarkit.report.estimate_probe`: a
+few real training steps of every model the run trains, inference, a matrix product and a fixed CPU
+workload, in a short-lived process) and turns both into seconds per notebook
+(:mod:`cifarkit.report.estimate_model`). The runner prints the table before the first notebook and
+records it in the manifest (``time_plan``, and ``planned_seconds`` beside each notebook's
+``execute_seconds``); :mod:`cifarkit.report.estimate_budget` plans a ``--budget`` with it.
+
+How each notebook is estimated (details and constants in :mod:`cifarkit.report.estimate_model`):
+
+- every notebook: kernel start, imports, figures and tables, a calibrated constant per notebook scaled
+  by this machine's single-threaded speed; the measured import of Keras and PyTorch for the notebooks
+  that train or load a CNN; decoding the data, for the first notebook that loads it (from the listing
+  pass and the measured decode time of a few of its images; nothing when the decode cache has it).
+- a training run (``train()``): model build and the first step's warm-up (measured), then per epoch
+  ``floor(train / batch) * batch / training rate + validation / inference rate`` plus a checkpoint.
+- ``01_explore_data``: PCA and t-SNE from calibrated ``a + b * n`` laws, statistics per image.
+- ``02_tune``: ``N_TRIALS`` training runs of ``EPOCHS`` epochs each, one after the other, shortened by the
+  pruner as :func:`~cifarkit.report.estimate_model.expected_trial_epochs` assumes; with ``TIMEOUT`` no
+  trial starts after it (the running one finishes), whichever comes first.
+- ``03_train``: one training run, then the test split twice (``train()`` and the notebook's interval).
+- ``04_evaluate``: forward passes over test and validation, the flipped test split (TTA), the clean and
+  every corrupted copy (corruptions x severities) of ``CORRUPTION_SAMPLES`` images, and making those copies.
+- ``05_baselines``: the fit and prediction times of ``benchmarks/results/baselines.json`` (45,000
+  images on a 2-core Xeon) scaled to this run's sizes by each method's complexity and by the measured
+  float32 matmul speed; then 03's CNN over validation and test.
+- ``06_architectures_and_ensembles``: 03's model and every architecture over validation and test plus an
+  inference timing pass, and each architecture's training run.
+
+Bootstrap intervals, McNemar tests and ensembles cost well under a second and are left out.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cifarkit.report import profiles
+from cifarkit.report.estimate_model import (
+    REFERENCE,
+    TINY_RATES,
+    Context,
+    Machine,
+    NotebookEstimate,
+    architectures,
+    estimate_notebooks,
+    format_architectures,
+)
+
+__all__ = [
+    "Context",
+    "Machine",
+    "NotebookEstimate",
+    "TimePlan",
+    "architectures",
+    "effective_parameters",
+    "estimate_notebooks",
+    "estimate_run",
+    "format_architectures",
+    "plan_time",
+    "training_jobs",
+]
+
+#: A run whose training images add up to fewer than this is not probed (see estimate_run).
+TINY_IMAGES = 20_000
+PROBE_TIMEOUT_S = 600
+
+
+# ------------------------------------------------------------------ parameters
+def effective_parameters(spec: profiles.NotebookSpec, params: dict) -> dict:
+    """A notebook's parameters as its kernel sees them: its declared defaults, then ``params``."""
+    from cifarkit.report.plan import notebook_parameters
+
+    out = {}
+    for name, info in notebook_parameters(spec).items():
+        try:
+            out[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError, TypeError):
+            out[name] = info["default"]
+    out.update(params)
+    return out
+
+
+def training_jobs(nb: dict[str, dict]) -> dict[str, dict]:
+    """The training runs of the planned notebooks (``nb``: name -> effective parameters), by job id:
+    ``02`` (one tuning trial), ``03``, ``06:<i>`` (the i-th architecture)."""
+    jobs = {}
+    if "02_tune" in nb:
+        p = nb["02_tune"]
+        jobs["02"] = {"model": p["MODEL"], "recipe": p["RECIPE"], "settings": {"epochs": p["EPOCHS"]}}
+    if "03_train" in nb:
+        p = nb["03_train"]
+        settings = dict(p.get("OVERRIDES") or {})
+        settings.update(epochs=p.get("EPOCHS") or None, batch_size=p.get("BATCH_SIZE") or None)
+        jobs["03"] = {"model": p["MODEL"], "recipe": p["RECIPE"], "settings": settings}
+    if "06_architectures_and_ensembles" in nb:
+        for i, (model, recipe, epochs, _) in enumerate(
+            architectures(nb["06_architectures_and_ensembles"]["ARCHITECTURES"])
+        ):
+            jobs[f"06:{i}"] = {"model": model, "recipe": recipe, "settings": {"epochs": epochs or None}}
+    return jobs
+
+
+def _recipe_guess(job: dict) -> dict:
+    """Epochs and batch size from the recipe table, without importing the models (tiny runs only)."""
+    from cifarkit.training.config import TrainConfig
+    from cifarkit.training.recipes import RECIPES
+
+    recipe = RECIPES.get(job["recipe"], {})
+    s = job.get("settings") or {}
+    return {
+        "model": job["model"],
+        "epochs": int(s.get("epochs") or recipe.get("epochs", TrainConfig.epochs)),
+        "batch_size": int(s.get("batch_size") or recipe.get("batch_size", TrainConfig.batch_size)),
+    }
+
+
+def run_probe(request: dict) -> dict:
+    """Run :mod:`cifarkit.report.estimate_probe` in a new Python process and return its answer."""
+    env = dict(os.environ)
+    env.setdefault("KERAS_BACKEND", "torch")
+    out = subprocess.run(
+        [sys.executable, "-m", "cifarkit.report.estimate_probe"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=PROBE_TIMEOUT_S,
+        env=env,
+        cwd=str(Path(__file__).resolve().parents[2]),
+    )
+    for line in reversed(out.stdout.splitlines()):
+        if line.startswith("PROBE-RESULT "):
+            return json.loads(line[len("PROBE-RESULT ") :])
+    tail = (out.stderr or out.stdout).strip().splitlines()[-1:] or ["no output"]
+    raise RuntimeError(f"the speed probe failed (exit {out.returncode}): {tail[0][:300]}")
+
+
+def measure_machine(jobs: dict, image_size: int, num_classes: int) -> Machine:
+    """Probe every distinct job once (its largest training split) and resolve every job's epochs."""
+    distinct: dict[str, str] = {}
+    for jid, job in jobs.items():
+        key = json.dumps({k: job[k] for k in ("model", "recipe")} | {"s": _speed_settings(job)}, sort_keys=True)
+        best = distinct.get(key)
+        if best is None or job.get("n_train", 0) > jobs[best].get("n_train", 0):
+            distinct[key] = jid
+    request = {"jobs": jobs, "probe": list(distinct.values()), "image_size": image_size, "num_classes": num_classes}
+    answer = run_probe(request)
+    rates = {}
+    for jid, job in jobs.items():
+        key = json.dumps({k: job[k] for k in ("model", "recipe")} | {"s": _speed_settings(job)}, sort_keys=True)
+        rates[jid] = answer["rates"][distinct[key]]
+    gflops = max(answer["matmul_gflops"], 1e-3)
+    return Machine(
+        measured=True,
+        cpu_factor=max(answer["cpu_workload_s"] / REFERENCE["cpu_workload_s"], 0.1),
+        parallel_factor=max(REFERENCE["matmul_gflops"] / gflops, 0.05),
+        matmul_factor=max(REFERENCE["baseline_matmul_gflops"] / gflops, 0.05),
+        torch_import_s=answer["torch_import_s"],
+        resolved=answer["resolved"],
+        rates=rates,
+        probe=answer,
+    )
+
+
+def _speed_settings(job: dict) -> dict:
+    """The settings that change a job's speed per image (not its epochs)."""
+    return {k: v for k, v in (job.get("settings") or {}).items() if k != "epochs" and v not in (None, 0, "")}
+
+
+# ------------------------------------------------------------------ the run
+ASSUMPTIONS = (
+    "execution only: rendering the HTML and PDF reports comes on top",
+    "image counts come from the source's listing; files found unreadable when decoding are not known yet",
+    "tuning: pruning as expected_trial_epochs() assumes (median: after 3 full trials, half the trials stop "
+    "after their first epoch; halving/hyperband: a third go on at each rung); no trial starts after TIMEOUT, "
+    "the one running then finishes",
+    "tuning trials and 03 are timed at the recipe's batch size; sampled or tuned batch sizes change the speed",
+    "baselines: benchmarks/results/baselines.json (45,000 images, 2-core Xeon) scaled by each method's "
+    "complexity and by float32 matmul speed; the random forest and the HOG SVM are not matmul-bound, so "
+    "their share is rougher",
+)
+
+
+@dataclass
+class TimePlan:
+    """The estimate of a run: seconds per notebook, what they rest on, and a budget plan if one was asked."""
+
+    estimates: dict[str, NotebookEstimate]
+    machine: Machine
+    counts: object
+    seconds_to_estimate: float = 0.0
+    budget: dict | None = None
+    nb: dict = field(default_factory=dict, repr=False)  # notebook -> effective parameters
+    ctx: Context | None = field(default=None, repr=False)
+
+    @property
+    def total(self) -> float:
+        return sum(e.seconds for e in self.estimates.values())
+
+    def planned_seconds(self, name: str) -> float | None:
+        e = self.estimates.get(name)
+        return round(e.seconds, 1) if e else None
+
+    def rates_line(self) -> str:
+        m = self.machine
+        if not m.measured:
+            return f"not measured: {m.note}"
+        seen, parts = set(), []
+        for r in m.rates.values():
+            key = (r["model"], r["batch_size"], r["precision"])
+            if key not in seen:
+                seen.add(key)
+                parts.append(
+                    f"{r['model']} {r['precision']} batch {r['batch_size']}: {r['train_img_per_s']:,.0f} img/s training, "
+                    f"{r['infer_img_per_s']:,.0f} inference"
+                )
+        probe = m.probe.get("probe_seconds")
+        return f"measured in {probe:.0f} s: " + "; ".join(parts) if parts else f"measured in {probe:.0f} s"
+
+    def lines(self) -> list[str]:
+        out = [f"time estimate on this machine ({self.rates_line()}):"]
+        width = max(len(n) for n in self.estimates) if self.estimates else 10
+        for e in self.estimates.values():
+            out.append(f"  {e.name:{width}s} {_duration(e.seconds):>9s}  {e.how}".rstrip())
+        out.append(
+            f"estimated total: {self.total:.0f} s ({self.total / 60:.1f} min) of execution; "
+            "rendering the reports comes on top"
+        )
+        return out
+
+    def to_dict(self) -> dict:
+        m = self.machine
+        return {
+            "estimated_at": _now(),
+            "seconds_to_estimate": round(self.seconds_to_estimate, 2),
+            "total_seconds": round(self.total, 1),
+            "notebooks": {
+                n: {"planned_seconds": round(e.seconds, 1), "parts": e.parts, "how": e.how}
+                for n, e in self.estimates.items()
+            },
+            "probe": {
+                "measured": m.measured,
+                "note": m.note,
+                "cpu_factor": round(m.cpu_factor, 3),
+                "parallel_factor": round(m.parallel_factor, 3),
+                "matmul_factor": round(m.matmul_factor, 3),
+                "torch_import_s": m.torch_import_s,
+                "resolved_jobs": m.resolved,
+                "rates": m.rates,
+                "raw": {k: v for k, v in m.probe.items() if k not in ("rates", "resolved")},
+            },
+            "data": self.counts.to_dict(),
+            "reference": REFERENCE,
+            "assumptions": list(ASSUMPTIONS),
+            "budget": self.budget,
+        }
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _now() -> str:
+    from cifarkit import provenance
+
+    return provenance.now_iso()
+
+
+def _training_images(nb: dict, jobs: dict, resolved: dict) -> int:
+    """Images the run's training sees in all (every trial of 02 at full length): the probe's threshold."""
+    total = 0
+    for jid, job in jobs.items():
+        epochs = resolved[jid]["epochs"]
+        trials = int(nb["02_tune"].get("N_TRIALS", 1)) if jid == "02" else 1
+        total += trials * epochs * job["n_train"]
+    return total
+
+
+def estimate_run(plan, *, probe: bool | None = None, log=print) -> TimePlan:
+    """Estimate every planned notebook (``plan``: ``[(spec, parameters)]`` from ``plan_run``).
+
+    ``probe``: measure this machine (True), assume fixed rates (False) or measure unless the run is
+    tiny (None: fewer than :data:`TINY_IMAGES` training images in all, where a probe would cost more
+    than the training it measures; the smoke profile is such a run).
+    """
+    from cifarkit.report.estimate_data import count_images, decode_cached
+
+    t0 = time.perf_counter()
+    nb = {spec.name: effective_parameters(spec, params) for spec, params in plan}
+    first = next(iter(nb.values()))
+    counts = count_images(first.get("DATA") or None, val_fraction=float(first.get("VAL_FRACTION", 0.1)))
+    image_size = int(first.get("IMAGE_SIZE", 32))
+    jobs = training_jobs(nb)
+    owner = {"02": "02_tune", "03": "03_train"}
+    for jid, job in jobs.items():
+        job["n_train"] = counts.split_sizes(
+            int(nb[owner.get(jid, "06_architectures_and_ensembles")].get("DATA_SUBSET") or 0)
+        )[0]
+    guess = {jid: _recipe_guess(job) for jid, job in jobs.items()}
+    images = _training_images(nb, jobs, guess)
+    if probe is None:
+        probe = images >= TINY_IMAGES
+    if probe and jobs:
+        models = ", ".join(sorted({j["model"] for j in jobs.values()}))
+        log(f"measuring this machine for the time estimate: a few training steps of {models} ...")
+        machine = measure_machine(jobs, image_size, counts.num_classes)
+    else:
+        note = (
+            f"the run trains on {images:,} images in all, fewer than a probe would cost to measure; "
+            f"fixed rates assumed ({TINY_RATES['train_img_per_s']:g} img/s training, "
+            f"{TINY_RATES['infer_img_per_s']:g} inference)"
+            if jobs
+            else "no notebook of this run trains a model"
+        )
+        machine = Machine(measured=False, resolved=guess, note=note)
+
+    def cached(key):
+        return decode_cached(counts, image_size=key[0], val_fraction=key[2], seed=key[3], subset=key[1])
+
+    ctx = Context(counts, machine, image_size=image_size, cached=cached)
+    estimates = estimate_notebooks(nb, ctx)
+    return TimePlan(estimates, machine, counts, seconds_to_estimate=time.perf_counter() - t0, nb=nb, ctx=ctx)
+
+
+def plan_time(plan, *, budget: float | None = None, log=print) -> tuple[TimePlan | None, dict]:
+    """The run's time plan, and with ``budget`` (minutes) the per-notebook overrides that fit it.
+
+    Without a budget an estimate that cannot be made costs the run nothing: a note says why and the
+    plan is None. ``--budget`` needs the estimate, so there a failure (or a budget the run cannot
+    meet, see :mod:`cifarkit.report.estimate_budget`) raises ``ValueError`` before anything runs.
+    """
+    from cifarkit.report.estimate_budget import plan_budget
+
+    try:
+        tp = estimate_run(plan, probe=True if budget is not None else None, log=log)
+    except Exception as exc:  # noqa: BLE001 - an estimate never costs the run its notebooks
+        message = " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
+        if budget is not None:
+            raise ValueError(
+                f"--budget needs this machine's time estimate, which could not be made: {message}"
+            ) from None
+        log(f"note: no time estimate for this run ({message})")
+        return None, {}
+    if budget is None:
+        return tp, {}
+    budget_plan, estimates = plan_budget(tp.nb, tp.ctx, budget)
+    tp.estimates = estimates
+    tp.budget = budget_plan
+    return tp, budget_plan["overrides"]

@@ -1,0 +1,229 @@
+"""``--budget MINUTES``: settings that fit a run into a time budget on this machine.
+
+:func:`plan_budget` starts from the profile's settings and the measured estimate
+(:mod:`cifarkit.report.estimate`). When they fit, nothing changes. Otherwise it turns the knobs below
+down, one after the other in this order, each only as far as needed (the largest setting that fits,
+found by bisection on the same cost model), and stops as soon as the run fits:
+
+1. ``02_tune`` ``N_TRIALS`` (down to 2, the recipe's own settings and one sampled trial): fewer trials
+   only make the search coarser, and 03 keeps the recipe's settings unless tuning beats them.
+2. the analyses' sample sizes: ``01_explore_data`` ``TSNE_SAMPLES`` (down to 500), ``04_evaluate``
+   ``CORRUPTION_SAMPLES`` (down to 200), ``05_baselines`` ``MAX_TRAIN`` (down to 2,000 per method):
+   they widen intervals, they do not change what is learned.
+3. ``06_architectures_and_ensembles``: the epochs of each architecture, capped (down to 1).
+4. ``03_train`` ``EPOCHS`` (down to 1): the study's main model keeps its epochs longer than the others.
+5. ``DATA_SUBSET`` of every notebook, capped (down to 20 images per class and split, the smoke level):
+   less data changes every result, so it goes last.
+
+A budget the run does not fit even with every knob at its minimum is refused with the time that
+minimum needs. Without ``--budget`` nothing here runs: a profile's settings stay the same on every
+machine, so runs stay comparable.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+from cifarkit.report.estimate_model import (
+    Context,
+    architectures,
+    estimate_notebooks,
+    format_architectures,
+)
+
+TUNE, EXPLORE, TRAIN, EVALUATE, BASELINES, ARCHS = (
+    "02_tune",
+    "01_explore_data",
+    "03_train",
+    "04_evaluate",
+    "05_baselines",
+    "06_architectures_and_ensembles",
+)
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One setting the planner may lower: where, how far, and why it is turned at this point."""
+
+    notebook: str  # a notebook name, or "*" for every notebook that declares the parameter
+    parameter: str
+    minimum: int
+    why: str
+
+
+KNOBS: tuple[Knob, ...] = (
+    Knob(TUNE, "N_TRIALS", 2, "tuning trials go first: fewer only make the search coarser"),
+    Knob(EXPLORE, "TSNE_SAMPLES", 500, "a smaller t-SNE sample only thins the plot"),
+    Knob(EVALUATE, "CORRUPTION_SAMPLES", 200, "fewer corrupted images only widen those accuracies' noise"),
+    Knob(BASELINES, "MAX_TRAIN", 2000, "the baselines are references, not the study's model"),
+    Knob(ARCHS, "ARCHITECTURES", 1, "the compared architectures before the main model"),
+    Knob(TRAIN, "EPOCHS", 1, "the main model's epochs, after everything else that can shrink"),
+    Knob("*", "DATA_SUBSET", 20, "less data changes every result, so it goes last"),
+)
+
+
+class _State:
+    """Effective parameters of the planned notebooks and the resolved jobs, changed knob by knob."""
+
+    def __init__(self, nb: dict, ctx: Context):
+        self.nb = copy.deepcopy(nb)
+        self.ctx = copy.copy(ctx)
+        self.ctx.machine = copy.copy(ctx.machine)
+        self.ctx.machine.resolved = copy.deepcopy(ctx.machine.resolved)
+        self.base_archs = {
+            f"06:{i}": self.ctx.machine.resolved[f"06:{i}"]["epochs"]
+            for i, _ in enumerate(architectures(nb.get(ARCHS, {}).get("ARCHITECTURES", "")))
+        }
+        self.base_subsets = {n: int(p.get("DATA_SUBSET") or 0) for n, p in nb.items() if "DATA_SUBSET" in p}
+
+    def total(self) -> float:
+        return sum(e.seconds for e in estimate_notebooks(self.nb, self.ctx).values())
+
+    def current(self, knob: Knob) -> int | None:
+        """The knob's value now (None: not in this run); 0-means-all parameters as the number they mean."""
+        sizes = self.ctx.counts
+        if knob.parameter == "DATA_SUBSET":
+            subsets = [int(p.get("DATA_SUBSET") or 0) for p in self.nb.values() if "DATA_SUBSET" in p]
+            big = sizes.largest_class()
+            return max((s or big) for s in subsets) if subsets else None
+        if knob.notebook not in self.nb:
+            return None
+        p = self.nb[knob.notebook]
+        if knob.parameter == "ARCHITECTURES":
+            return max((self.ctx.machine.resolved[jid]["epochs"] for jid in self.base_archs), default=None)
+        if knob.parameter == "EPOCHS":
+            return self.ctx.machine.resolved["03"]["epochs"]
+        value = int(p.get(knob.parameter) or 0)
+        if knob.parameter == "CORRUPTION_SAMPLES":
+            return min(value or 10**9, self.ctx.sizes(p)[2])
+        if knob.parameter == "MAX_TRAIN":
+            return min(value or 10**9, self.ctx.sizes(p)[0])
+        return value
+
+    def set(self, knob: Knob, value: int) -> None:
+        if knob.parameter == "DATA_SUBSET":
+            for name, subset in self.base_subsets.items():
+                self.nb[name]["DATA_SUBSET"] = min(subset or value, value)
+        elif knob.parameter == "ARCHITECTURES":
+            archs = architectures(self.nb[ARCHS]["ARCHITECTURES"])
+            new = []
+            for i, (model, recipe, _, rest) in enumerate(archs):
+                epochs = min(self.base_archs[f"06:{i}"], value)
+                self.ctx.machine.resolved[f"06:{i}"]["epochs"] = epochs
+                new.append((model, recipe, epochs, rest))
+            self.nb[ARCHS]["ARCHITECTURES"] = format_architectures(new)
+        elif knob.parameter == "EPOCHS":
+            self.ctx.machine.resolved["03"]["epochs"] = value
+            self.nb[TRAIN]["EPOCHS"] = value
+        else:
+            self.nb[knob.notebook][knob.parameter] = value
+
+
+def minimum_seconds(nb: dict, ctx: Context) -> float:
+    """The estimate with every knob at its minimum: the shortest run the planner can offer."""
+    state = _State(nb, ctx)
+    for knob in KNOBS:
+        start = state.current(knob)
+        if start is not None and start > knob.minimum:
+            state.set(knob, knob.minimum)
+    return state.total()
+
+
+def plan_budget(nb: dict, ctx: Context, budget_minutes: float) -> tuple[dict, dict]:
+    """The settings that fit ``budget_minutes``; see the module docstring for the rules.
+
+    Args:
+        nb: notebook name -> effective parameters (in run order).
+        ctx: the estimate's context (data counts, measured machine).
+        budget_minutes: the budget.
+
+    Returns:
+        ``(plan, estimates)``: ``{"minutes", "before_seconds", "after_seconds", "changes": [{notebook,
+        parameter, from, to, why}], "overrides": {notebook: {parameter: value}}}`` and the estimate per
+        notebook with the planned settings.
+
+    Raises:
+        ValueError: the run does not fit even with every knob at its minimum (the message gives that time).
+    """
+    if not (isinstance(budget_minutes, (int, float)) and math.isfinite(budget_minutes) and budget_minutes > 0):
+        raise ValueError(f"--budget must be a positive number of minutes; received {budget_minutes!r}.")
+    limit = 60.0 * budget_minutes
+    state = _State(nb, ctx)
+    before = state.total()
+    changes = []
+    total = before
+    for knob in KNOBS:
+        if total <= limit:
+            break
+        start = state.current(knob)
+        if start is None or start <= knob.minimum:
+            continue
+        state.set(knob, knob.minimum)
+        if state.total() > limit:  # not enough even at the minimum: keep it there, turn the next knob
+            value = knob.minimum
+        else:  # the largest value that fits (the estimate grows with every knob)
+            lo, hi = knob.minimum, start
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                state.set(knob, mid)
+                lo, hi = (mid, hi) if state.total() <= limit else (lo, mid)
+            value = lo
+        state.set(knob, value)
+        total = state.total()
+        changes.append(
+            {"notebook": knob.notebook, "parameter": knob.parameter, "from": start, "to": value, "why": knob.why}
+        )
+    if total > limit:
+        minimums = ", ".join(
+            f"{k.notebook[:2] + ' ' if k.notebook != '*' else ''}"
+            + ("epochs per architecture" if k.parameter == "ARCHITECTURES" else k.parameter)
+            + f" {state.current(k)}"
+            for k in KNOBS
+            if state.current(k) is not None
+        )
+        raise ValueError(
+            f"--budget {budget_minutes:g} min cannot be met on this machine: the selected notebooks need about "
+            f"{total / 60:.1f} min even at the planner's minimum settings ({minimums or 'nothing to lower'}; "
+            f"estimated {before / 60:.1f} min with the profile's settings). "
+            f"Give --budget {math.ceil(total / 60)} or more, or leave notebooks out with --skip."
+        )
+    plan = {
+        "minutes": budget_minutes,
+        "before_seconds": round(before, 1),
+        "after_seconds": round(total, 1),
+        "changes": changes,
+        "overrides": _overrides(nb, state.nb),
+    }
+    return plan, estimate_notebooks(state.nb, state.ctx)
+
+
+def _overrides(before: dict, after: dict) -> dict:
+    """``{notebook: {parameter: new value}}`` for every parameter the plan changed."""
+    out = {}
+    for name, p in after.items():
+        changed = {k: v for k, v in p.items() if before[name].get(k) != v}
+        if changed:
+            out[name] = changed
+    return out
+
+
+def budget_lines(budget: dict) -> list[str]:
+    """What ``--budget`` changes and why, for the log."""
+    minutes = budget["minutes"]
+    if not budget["changes"]:
+        return [
+            f"budget {minutes:g} min: the profile's settings fit (about {budget['before_seconds'] / 60:.1f} min "
+            "here); nothing changes"
+        ]
+    out = [
+        f"budget {minutes:g} min: the profile's settings need about {budget['before_seconds'] / 60:.1f} min here; "
+        "the plan changes, in the planner's order:"
+    ]
+    for c in budget["changes"]:
+        where = "every notebook" if c["notebook"] == "*" else c["notebook"]
+        what = "epochs of each architecture (at most)" if c["parameter"] == "ARCHITECTURES" else c["parameter"]
+        out.append(f"  {where} {what}: {c['from']} -> {c['to']} ({c['why']})")
+    out.append(f"planned: about {budget['after_seconds'] / 60:.1f} min")
+    return out

@@ -1,0 +1,362 @@
+"""The cost model of the run's time estimate: seconds per notebook from image counts and measured speeds.
+
+:mod:`cifarkit.report.estimate` gathers the inputs (the data's image counts, the speeds the probe
+measured) and this module turns them into seconds; :mod:`cifarkit.report.estimate_budget` calls the
+same formulas for every setting it tries.
+
+What is measured on this machine and used as it is: training and inference images per second of every
+model (at its batch size and precision), model build and first-step warm-up, the import of Keras and
+PyTorch, the listing pass over the data and the decode time per image. What is a constant, calibrated on
+the machine named in :data:`REFERENCE` and scaled by a yardstick the probe measures here:
+
+- ``Machine.cpu_factor`` (a single-threaded CPU workload): each notebook's fixed part (kernel start,
+  imports, figures), checkpoints, saving and loading models, Optuna's bookkeeping;
+- ``Machine.parallel_factor`` (a float32 matrix product on every core): t-SNE, PCA, image statistics,
+  corruptions, numeric work that also suffers most when other processes compete for the cores;
+- ``Machine.matmul_factor`` (the same product against the Xeon of ``benchmarks/results/baselines.json``):
+  the non-CNN baselines.
+
+Without a probe (tiny runs) the factors are 1 and the training rates :data:`TINY_RATES`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+#: The machine the constants below were calibrated on, and its yardsticks as estimate_probe measures them:
+#: the single-threaded CPU workload (Python-bound work: kernels, imports, figures) and the float32 matmul
+#: on both cores (multi-threaded numeric work: t-SNE, PCA, corruptions; it also shows other processes
+#: competing for the cores, which slow such work most).
+REFERENCE = {
+    "machine": "AMD EPYC, 2 cores with avx512_bf16, quiet (load average about 1), 2026-12-01",
+    "cpu_workload_s": 0.039,
+    "matmul_gflops": 256.0,
+    "torch_import_s": 2.8,
+    # benchmarks/results/baselines.json and throughput.json: the 2-core Xeon the baseline times come from
+    "baseline_matmul_gflops": 294.5,
+}
+#: Seconds per notebook outside the modeled work (kernel start and shutdown, imports but Keras/PyTorch,
+#: figures, tables, reading the data from the cache) on the reference machine, from smoke runs there.
+NOTEBOOK_FIXED_S = {
+    "01_explore_data": 3.0,
+    "02_tune": 4.0,
+    "03_train": 4.2,
+    "04_evaluate": 4.6,
+    "05_baselines": 4.0,
+    "06_architectures_and_ensembles": 4.2,
+}
+#: Notebooks that import Keras and PyTorch (to train or to load a CNN).
+TORCH_NOTEBOOKS = ("02_tune", "03_train", "04_evaluate", "05_baselines", "06_architectures_and_ensembles")
+EPOCH_FIXED_S = 0.15  # checkpoint and history after every epoch
+RUN_FIXED_S = 0.6  # saving the model and its metrics at the end of a training run
+TRIAL_FIXED_S = 0.3  # Optuna's bookkeeping of one trial in SQLite
+BASELINE_FIXED_S = 0.15  # per baseline method whatever its data: building it, its bootstrap interval
+LOAD_MODEL_S = 0.4  # keras.saving.load_model of a run's model
+TSNE_S = (0.6, 0.0021)  # t-SNE on 50 principal components of n images: a + b * n seconds
+PCA_S = (0.07, 0.00006)
+EXPLORE_PER_IMAGE_S = 60e-6  # hashing for duplicates, channel statistics, histograms, mean images
+#: The 15 x 5 CIFAR-10-C corruptions of one 32x32 image, all cells together
+#: (benchmarks/results/corruptions_speed.json: 96.9 s for 10,000 images, AMD EPYC, 2026-12-01).
+CORRUPT_ALL_PER_IMAGE_S = 0.0097
+OFFICIAL_CIFAR_LOAD_S = 4.0  # reading the five pickled batches of the official archive
+#: 05_baselines on the Xeon of benchmarks/results/baselines.json (45,000 training, 5,000 validation and
+#: 10,000 test images, 2026-11-26): each method's fit (with its validation choices) and test prediction seconds.
+BASELINE_REFERENCE = {
+    "n_train": 45000,
+    "n_val": 5000,
+    "n_test": 10000,
+    "logreg": {"fit": 19.465, "predict": 0.344},
+    "knn": {"fit": 7.005, "predict": 1.841},
+    "random_forest": {"fit": 167.091, "predict": 0.873, "n_estimators": 100},
+    "hog_svm": {"fit": 45.025, "predict": 1.645, "epochs": 5, "alphas": 4},
+}
+#: Without a probe (tiny data): training and inference images per second assumed for every model.
+TINY_RATES = {"train_img_per_s": 150.0, "infer_img_per_s": 800.0, "first_step_extra_s": 0.5, "build_s": 0.3}
+MEDIAN_STARTUP_TRIALS = 3  # cifarkit.analysis.tuning.storage.MEDIAN_STARTUP_TRIALS (not imported: Optuna)
+
+
+def architectures(text: str) -> list[tuple[str, str, int, str]]:
+    """``"resnet20:default:6, fastnet:fast:4:1"`` -> ``[(model, recipe, epochs, rest)]``: epochs 0 keeps the
+    recipe's; ``rest`` is what follows the epochs (a seed, ``":1"``), kept as written."""
+    out = []
+    for item in [t.strip() for t in str(text or "").split(",") if t.strip()]:
+        parts = item.split(":")
+        recipe = parts[1] if len(parts) > 1 and parts[1] else "default"
+        epochs = int(parts[2]) if len(parts) > 2 and parts[2] else 0
+        out.append((parts[0], recipe, epochs, "".join(f":{x}" for x in parts[3:])))
+    return out
+
+
+def format_architectures(archs) -> str:
+    """The inverse of :func:`architectures`."""
+    return ",".join(f"{m}:{r}:{e}{rest}" if e or rest else f"{m}:{r}" for m, r, e, rest in archs)
+
+
+# ------------------------------------------------------------------ the machine
+@dataclass
+class Machine:
+    """What the probe measured, or what is assumed without one."""
+
+    measured: bool
+    cpu_factor: float = 1.0  # single-threaded CPU workload time over the reference's (>1: slower)
+    parallel_factor: float = 1.0  # the reference's float32 matmul speed over this machine's (>1: slower)
+    matmul_factor: float = 1.0  # the same against the Xeon the baseline times come from
+    torch_import_s: float = REFERENCE["torch_import_s"]
+    resolved: dict = field(default_factory=dict)  # job id -> {"epochs", "batch_size"}
+    rates: dict = field(default_factory=dict)  # job id -> probe_model's answer
+    probe: dict = field(default_factory=dict)  # the probe's raw answer
+    note: str = ""
+
+    def rate(self, job_id: str) -> dict:
+        return self.rates.get(job_id) or TINY_RATES
+
+
+# ------------------------------------------------------------------ the cost model
+def train_run_seconds(
+    machine: Machine, job_id: str, batch: int, n_train: int, n_val: int, epochs: float, warmup: bool = True
+) -> float:
+    """One ``train()`` run: build, ``epochs`` epochs (steps, validation pass, checkpoint), save; with
+    ``warmup`` the first step's extra time too (paid once per model and process: later runs of the same
+    model in one notebook, such as tuning trials, find PyTorch's kernels ready)."""
+    r, f = machine.rate(job_id), machine.cpu_factor
+    batch = max(min(int(batch), n_train), 1)
+    images = (n_train // batch) * batch if n_train >= batch else n_train
+    per_epoch = images / r["train_img_per_s"] + n_val / r["infer_img_per_s"] + f * EPOCH_FIXED_S
+    return r["build_s"] + warmup * r["first_step_extra_s"] + epochs * per_epoch + f * RUN_FIXED_S
+
+
+def expected_trial_epochs(pruner: str, epochs: int, trial_index: int) -> float:
+    """Epochs a tuning trial is expected to run: the estimate's stated assumption about pruning.
+
+    ``none``, and the first trial of any pruner: all ``epochs``. ``median``: the first
+    ``MEDIAN_STARTUP_TRIALS`` run fully; after them half the trials are below the median after
+    their first epoch and stop there. ``halving``/``hyperband``: about a third of the trials go on
+    at each rung (epochs 1, 3, 9, ...; reduction factor 3).
+    """
+    if pruner == "none" or trial_index == 0 or epochs <= 1:
+        return float(epochs)
+    if pruner == "median":
+        return float(epochs) if trial_index < MEDIAN_STARTUP_TRIALS else 0.5 * epochs + 0.5
+    total, rung, share = 1.0, 1, 1.0
+    while rung < epochs:
+        share /= 3
+        total += share * (min(rung * 3, epochs) - rung)
+        rung *= 3
+    return total
+
+
+def tuning_seconds(trial_seconds, n_trials: int, timeout: float) -> tuple[float, int]:
+    """``(seconds, trials)`` of a study whose i-th trial takes ``trial_seconds(i)``: trials start until
+    ``n_trials`` ran or ``timeout`` seconds (0: none) have passed; the running trial finishes."""
+    elapsed, trials = 0.0, 0
+    while trials < n_trials and (not timeout or elapsed < timeout):
+        elapsed += trial_seconds(trials)
+        trials += 1
+    return elapsed, trials
+
+
+def baseline_seconds(
+    method: str, sizes: tuple[int, int, int], options: dict, matmul_factor: float, image_size: int = 32
+) -> float:
+    """One baseline's fit (with its validation choices) and test prediction, scaled from the reference.
+
+    Complexity terms (``sizes``: training, validation and test images): logistic regression and the
+    HOG SVM are linear in the images (the SVM's SGD also in its epochs and alphas); kNN is linear (PCA)
+    plus ``train x queries`` (brute-force distances, calibrated on the reference's prediction); the random
+    forest grows as ``trees x n log n``. Pixel work grows with the image area.
+    """
+    n_train, n_val, n_test = sizes
+    ref = BASELINE_REFERENCE
+    rt, rv, rs = ref["n_train"], ref["n_val"], ref["n_test"]
+    c = ref[method] if method in ref else ref["random_forest"]
+    area = (image_size / 32) ** 2
+    if method == "logreg":
+        seconds = area * (c["fit"] * (n_train + n_val) / (rt + rv) + c["predict"] * n_test / rs)
+    elif method == "knn":
+        pair = c["predict"] / (rt * rs)
+        linear = (c["fit"] - pair * rt * rv) / (rt + rv)
+        seconds = area * linear * (n_train + n_val) + pair * n_train * (n_val + n_test)
+    elif method == "random_forest":
+        trees = options.get("n_estimators", c["n_estimators"]) / c["n_estimators"]
+        grow = n_train * math.log2(max(n_train, 2)) / (rt * math.log2(rt))
+        seconds = trees * math.sqrt(area) * (c["fit"] * grow + c["predict"] * n_test / rs)
+    elif method == "hog_svm":
+        per_image = 67e-6  # HOG + colour histograms of a 32x32 image, measured on the reference machine
+        sgd = c["fit"] - per_image * (rt + rv)
+        work = options.get("epochs", c["epochs"]) / c["epochs"] * len(options.get("alphas") or range(c["alphas"]))
+        seconds = (
+            area * per_image * (n_train + n_val) + sgd * n_train / rt * work / c["alphas"] + c["predict"] * n_test / rs
+        )
+    else:  # a method registered later: as slow per image as the random forest
+        seconds = c["fit"] * (n_train + n_val + n_test) / (rt + rv + rs)
+    return seconds * matmul_factor
+
+
+# ------------------------------------------------------------------ per notebook
+@dataclass
+class NotebookEstimate:
+    name: str
+    seconds: float
+    parts: dict  # what the seconds are made of
+    how: str  # one line for the table
+
+
+@dataclass
+class Context:
+    """What the notebook formulas need: the data's counts, the machine, the resolved training jobs."""
+
+    counts: object  # estimate_data.DataCounts
+    machine: Machine
+    image_size: int = 32
+    loaded: dict = field(default_factory=dict)  # data key -> True once a notebook loaded (decoded) it
+    cached: object = None  # callable(key) -> bool: the decode cache holds it already
+
+    def sizes(self, p: dict) -> tuple[int, int, int]:
+        return self.counts.split_sizes(int(p.get("DATA_SUBSET") or 0))
+
+    def job(self, job_id: str) -> dict:
+        return self.machine.resolved[job_id]
+
+    def infer(self, job_id: str, images: float) -> float:
+        return images / self.machine.rate(job_id)["infer_img_per_s"]
+
+
+def _load_seconds(ctx: Context, p: dict) -> float:
+    """Decoding the data, for the first notebook that loads it with these options (0 when cached)."""
+    key = (p.get("IMAGE_SIZE"), int(p.get("DATA_SUBSET") or 0), p.get("VAL_FRACTION"), p.get("SEED"))
+    if key in ctx.loaded:
+        return 0.0
+    ctx.loaded[key] = True
+    c = ctx.counts
+    if c.kind == "cifar10":
+        return OFFICIAL_CIFAR_LOAD_S * ctx.machine.cpu_factor
+    if c.kind != "folder" or (ctx.cached and ctx.cached(key)):
+        return 0.0
+    return c.listing_seconds + sum(ctx.sizes(p)) * (c.decode_seconds_per_image or 0.0)
+
+
+def _explore(ctx: Context, p: dict) -> tuple[dict, str]:
+    n_train, n_val, n_test = ctx.sizes(p)
+    k, f = max(ctx.counts.num_classes, 1), ctx.machine.parallel_factor
+    area = (ctx.image_size / 32) ** 2
+
+    def sample(n):
+        return min(max(1, int(n) // k) * k, n_train)
+
+    pca, tsne = sample(p.get("PCA_SAMPLES", 5000)), sample(p.get("TSNE_SAMPLES", 2000))
+    parts = {
+        "statistics": f * area * EXPLORE_PER_IMAGE_S * (n_train + n_val + n_test),
+        "pca": f * (PCA_S[0] + PCA_S[1] * pca * area),
+        "tsne": f * (TSNE_S[0] + TSNE_S[1] * tsne) if tsne else 0.0,
+    }
+    return parts, f"{n_train + n_val + n_test:,} images; PCA of {pca:,}, t-SNE of {tsne:,}"
+
+
+def _tune(ctx: Context, p: dict) -> tuple[dict, str]:
+    n_train, n_val, _ = ctx.sizes(p)
+    job, f = ctx.job("02"), ctx.machine.cpu_factor
+    epochs, pruner = int(job["epochs"]), str(p.get("PRUNER", "median"))
+
+    def trial(i):
+        e = expected_trial_epochs(pruner, epochs, i)
+        run = train_run_seconds(ctx.machine, "02", job["batch_size"], n_train, n_val, e, warmup=i == 0)
+        return run + ctx.infer("02", n_val) + f * TRIAL_FIXED_S
+
+    timeout = float(p.get("TIMEOUT") or 0)
+    seconds, trials = tuning_seconds(trial, int(p.get("N_TRIALS", 0)), timeout)
+    bound = f"; TIMEOUT {timeout:g} s stops it" if timeout and trials < int(p.get("N_TRIALS", 0)) else ""
+    how = f"{trials} trial(s) x {epochs} epoch(s) of {job['model']} on {n_train:,} images ({pruner} pruning){bound}"
+    return {"trials": seconds, "trials_run": trials}, how
+
+
+def _train(ctx: Context, p: dict) -> tuple[dict, str]:
+    n_train, n_val, n_test = ctx.sizes(p)
+    job = ctx.job("03")
+    run = train_run_seconds(ctx.machine, "03", job["batch_size"], n_train, n_val, job["epochs"])
+    how = f"{job['epochs']} epoch(s) of {job['model']} (batch {job['batch_size']}) on {n_train:,} images"
+    return {"training": run, "test": ctx.infer("03", 2 * n_test)}, how
+
+
+def corruption_cells() -> int:
+    """Corruptions x severities of the evaluation's robustness table (CIFAR-10-C: 15 x 5)."""
+    try:
+        from cifarkit.analysis.corruptions_params import CORRUPTIONS_C, SEVERITIES
+    except ImportError:
+        return 75
+    return len(CORRUPTIONS_C) * len(SEVERITIES)
+
+
+def _evaluate(ctx: Context, p: dict) -> tuple[dict, str]:
+    _, n_val, n_test = ctx.sizes(p)
+    area = (ctx.image_size / 32) ** 2
+    n_c = min(int(p.get("CORRUPTION_SAMPLES") or n_test), n_test)
+    cells = corruption_cells()
+    tta = n_test if p.get("TTA", True) else 0
+    saliency = 2 * int(p.get("SALIENCY_EXAMPLES", 4))
+    parts = {
+        "load_model": ctx.machine.cpu_factor * LOAD_MODEL_S,
+        "forward": ctx.infer("03", n_test + n_val + tta + (cells + 1) * n_c + 3 * saliency),
+        "corrupt": ctx.machine.parallel_factor * area * CORRUPT_ALL_PER_IMAGE_S * cells / 75 * n_c,
+    }
+    return parts, f"{n_test:,} test images{' + flip TTA' if tta else ''}; {cells} corruption cells of {n_c:,}"
+
+
+def _baselines(ctx: Context, p: dict) -> tuple[dict, str]:
+    n_train, n_val, n_test = ctx.sizes(p)
+    methods = [m.strip() for m in str(p.get("METHODS", "")).split(",") if m.strip()]
+    caps = {m: p.get("MAX_TRAIN", 0) for m in methods} | dict(p.get("MAX_TRAIN_PER_METHOD") or {})
+    options = p.get("METHOD_OPTIONS") or {}
+    parts = {}
+    for m in methods:
+        n = min(int(caps.get(m) or n_train), n_train)
+        parts[m] = ctx.machine.cpu_factor * BASELINE_FIXED_S + baseline_seconds(
+            m, (n, n_val, n_test), options.get(m) or {}, ctx.machine.matmul_factor, ctx.image_size
+        )
+    parts["cnn"] = ctx.machine.cpu_factor * LOAD_MODEL_S + ctx.infer("03", n_val + n_test)
+    return parts, f"{', '.join(methods)} on up to {n_train:,} training images"
+
+
+def _architectures(ctx: Context, p: dict) -> tuple[dict, str]:
+    n_train, n_val, n_test = ctx.sizes(p)
+    timing = min(2048, n_test)
+    parts = {"03_model": ctx.machine.cpu_factor * LOAD_MODEL_S + ctx.infer("03", n_val + n_test + timing)}
+    labels, warm = [], set()
+    for i, _ in enumerate(architectures(p.get("ARCHITECTURES", ""))):
+        jid = f"06:{i}"
+        job = ctx.job(jid)
+        first = (job["model"], job["batch_size"]) not in warm  # a second seed of a model finds it warmed up
+        warm.add((job["model"], job["batch_size"]))
+        run = train_run_seconds(ctx.machine, jid, job["batch_size"], n_train, n_val, job["epochs"], warmup=first)
+        parts[f"{job['model']}#{i}"] = run + ctx.infer(jid, 2 * n_test + n_val + timing)
+        labels.append(f"{job['model']} {job['epochs']} ep")
+    return parts, f"{', '.join(labels) or 'no architecture'} on {n_train:,} images, beside 03's model"
+
+
+FORMULAS = {
+    "01_explore_data": _explore,
+    "02_tune": _tune,
+    "03_train": _train,
+    "04_evaluate": _evaluate,
+    "05_baselines": _baselines,
+    "06_architectures_and_ensembles": _architectures,
+}
+
+
+def estimate_notebooks(nb: dict[str, dict], ctx: Context) -> dict[str, NotebookEstimate]:
+    """Seconds per notebook (``nb``: name -> effective parameters, in run order)."""
+    ctx.loaded = {}
+    out = {}
+    for name, p in nb.items():
+        f = ctx.machine.cpu_factor
+        parts = {"startup": f * NOTEBOOK_FIXED_S.get(name, 4.0)}
+        if name in TORCH_NOTEBOOKS:
+            parts["torch_import"] = ctx.machine.torch_import_s
+        parts["load_data"] = _load_seconds(ctx, p)
+        how = ""
+        if name in FORMULAS:
+            work, how = FORMULAS[name](ctx, p)
+            parts.update(work)
+        seconds = sum(v for k, v in parts.items() if k != "trials_run")
+        out[name] = NotebookEstimate(name, seconds, {k: round(v, 2) for k, v in parts.items()}, how)
+    return out

@@ -1,0 +1,217 @@
+"""The speed probe behind the run's time estimate: a few training steps of each model, on this machine.
+
+:func:`cifarkit.report.estimate.estimate_run` starts this module in a short-lived Python process
+(``python -m cifarkit.report.estimate_probe``, a JSON request on stdin, a JSON answer on stdout), so that
+the runner never holds Keras and PyTorch (about 450 MB) for the whole run, and so that the probe runs
+with the thread settings a notebook's kernel gets.
+
+For each training job (a model with its recipe and settings) the probe resolves the
+:class:`~cifarkit.training.TrainConfig` exactly as the notebook will (``resolve_recipe``), builds the
+model, and times the real step of ``train()``: :class:`~cifarkit.training.optim.TrainStep` with
+:func:`~cifarkit.training.optim.make_optimizer`, under the autocast dtype that training will use
+(:func:`~cifarkit.training.precision.autocast_dtype`, bf16 on CPUs with native bf16 units), fed by the
+real :class:`~cifarkit.training.augment.TrainPipeline` (so augmentation is in the rate), on random
+images of the run's shape. As in ``benchmarks/bench_throughput.py`` the first (warm-up) step is timed
+on its own and left out of the rate, which is the batch over the median step time (a step slowed by
+another process on a shared machine does not move it). Inference is timed as the notebooks run it: float32
+``predict_logits`` in batches of 512. It also measures the import of Keras and PyTorch (every notebook
+but the first pays it), a float32 matrix product (the yardstick the baseline constants are scaled by)
+and a fixed CPU workload (the yardstick of the other calibrated constants).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+
+#: Seconds of timed training steps per model (after the warm-up step); at least MIN_STEPS steps.
+STEP_SECONDS = 1.5
+MIN_STEPS = 3
+MAX_STEPS = 40
+#: Images per timed inference pass at 32x32 (fewer for larger images).
+INFER_IMAGES = 1024
+MATMUL_N = 2048
+
+
+def cpu_workload_seconds(rounds: int = 3) -> float:
+    """Seconds (best of ``rounds``) of a fixed mix of interpreter and numpy work, the CPU yardstick.
+
+    Most of a notebook's time outside training is Python and numpy (imports, figures, t-SNE, PCA,
+    decoding); this workload stands for it. :data:`cifarkit.report.estimate.REFERENCE` holds its time on
+    the machine the constants were calibrated on.
+    """
+    rng = np.random.default_rng(0)
+    data = rng.random(2_000_000).astype(np.float32)
+
+    def work():
+        total = 0
+        for i in range(1_500_000):
+            total += i % 7
+        np.sort(data)
+        np.exp(data).sum()
+        return total
+
+    work()
+    return min(_seconds(work) for _ in range(rounds))
+
+
+def matmul_gflops(n: int = MATMUL_N, rounds: int = 3) -> float:
+    """float32 GFLOP/s of an ``n x n`` numpy matrix product, best of ``rounds`` (as ``bench_throughput`` does)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    a @ b
+    best = min(_seconds(lambda: a @ b) for _ in range(rounds))
+    return 2.0 * n**3 / best / 1e9
+
+
+def _seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _config(job: dict):
+    from cifarkit.training import resolve_recipe
+
+    settings = {k: v for k, v in (job.get("settings") or {}).items() if v not in (None, 0, "")}
+    settings["model"] = job["model"]
+    return resolve_recipe(job["recipe"], **settings)
+
+
+def resolve_job(job: dict) -> dict:
+    """The epochs and batch size a job will train with, as ``train()`` gets them."""
+    config = _config(job)
+    return {"model": config.model, "epochs": int(config.epochs), "batch_size": int(config.batch_size)}
+
+
+def probe_model(job: dict, image_size: int, num_classes: int) -> dict:
+    """Training and inference speed of one job on random images; see the module docstring."""
+    from cifarkit import backend
+    from cifarkit.models import build_model
+    from cifarkit.training.augment import Augment, TrainPipeline
+    from cifarkit.training.inference import predict_logits
+    from cifarkit.training.optim import Lookahead, TrainStep, make_optimizer, whitening_layer
+    from cifarkit.training.precision import autocast_dtype, choose_device
+
+    keras, torch = backend.keras(), backend.torch()
+    config = _config(job)
+    device = choose_device(config)
+    amp = autocast_dtype(config, device)
+    n_train = max(int(job.get("n_train") or config.batch_size), 1)
+    batch = min(int(config.batch_size), n_train)  # a split smaller than a batch trains in one batch
+    rng = np.random.default_rng(0)
+    shape = (image_size, image_size, 3)
+    pool = rng.integers(0, 256, size=(batch * 2,) + shape, dtype=np.uint8)
+    labels = rng.integers(0, num_classes, size=batch * 2)
+    t0 = time.perf_counter()
+    keras.utils.set_random_seed(0)
+    with keras.device(device):
+        model = build_model(
+            config.model,
+            input_shape=shape,
+            num_classes=num_classes,
+            mean=(0.5,) * 3,
+            std=(0.25,) * 3,
+            **config.model_options,
+        )
+        model.train()
+        whiten = whitening_layer(model, config)
+        if whiten is not None and config.freeze_whitening:
+            whiten.kernel.trainable = False
+        step = TrainStep(model, make_optimizer(model, config), config, device, autocast_dtype=amp)
+        lookahead = Lookahead(model, config.lookahead_every, 10_000) if config.lookahead_every else None
+        augment = Augment(
+            crop=config.crop,
+            pad_mode=config.pad_mode,
+            flip=config.flip,
+            alternate_flip=config.alternate_flip,
+            cutout=config.cutout,
+            mixup=config.mixup,
+            cutmix=config.cutmix,
+        )
+        pipeline = TrainPipeline(pool, labels, batch, num_classes=num_classes, augment=augment, seed=0)
+        build_seconds = time.perf_counter() - t0
+
+        def batches():
+            epoch = 0
+            while True:
+                yield from pipeline.epoch(epoch)
+                epoch += 1
+
+        feed = batches()
+
+        def one_step(i: int) -> int:
+            xb, yb = next(feed)
+            x = torch.from_numpy(xb).to(device)
+            y = torch.from_numpy(yb).to(device)
+            loss, _ = step(x, y, 0.01)  # a small rate keeps many steps finite; speed does not depend on it
+            float(loss.detach())  # the loop reads the loss every step, which also waits for a GPU
+            if lookahead is not None:
+                lookahead.update(i)
+            return len(xb)
+
+        start = time.perf_counter()
+        one_step(1)
+        first = time.perf_counter() - start
+        times, images, start = [], 0, time.perf_counter()
+        while len(times) < MIN_STEPS or (time.perf_counter() - start < STEP_SECONDS and len(times) < MAX_STEPS):
+            t = time.perf_counter()
+            images = one_step(len(times) + 2)
+            times.append(time.perf_counter() - t)
+        n_infer = max(64, min(INFER_IMAGES, INFER_IMAGES * 32 * 32 // (image_size * image_size)))
+        x_inf = rng.integers(0, 256, size=(n_infer,) + shape, dtype=np.uint8)
+        predict_logits(model, x_inf[:64])
+        start = time.perf_counter()
+        predict_logits(model, x_inf)
+        infer_seconds = time.perf_counter() - start
+    step_seconds = float(np.median(times))  # the median: one step slowed by another process does not count
+    return {
+        "model": config.model,
+        "recipe": job["recipe"],
+        "batch_size": batch,
+        "device": device,
+        "precision": str(amp).replace("torch.", "") if amp is not None else "float32",
+        "train_img_per_s": round(images / step_seconds, 1),
+        "steps_timed": len(times),
+        "first_step_extra_s": round(max(first - step_seconds, 0.0), 3),
+        "build_s": round(build_seconds, 3),
+        "infer_img_per_s": round(n_infer / max(infer_seconds, 1e-9), 1),
+    }
+
+
+def run_probe(request: dict) -> dict:
+    """Answer one request: ``{"jobs": {id: job}, "probe": [ids to time], "image_size", "num_classes"}``."""
+    t_start = time.perf_counter()
+    answer = {"cpu_workload_s": round(cpu_workload_seconds(), 4), "matmul_gflops": round(matmul_gflops(), 1)}
+    t0 = time.perf_counter()
+    from cifarkit import backend
+
+    backend.torch()
+    backend.keras()
+    import cifarkit.models  # noqa: F401
+    import cifarkit.training  # noqa: F401
+
+    answer["torch_import_s"] = round(time.perf_counter() - t0, 3)
+    answer["torch_threads"] = backend.torch().get_num_threads()
+    jobs = request.get("jobs") or {}
+    answer["resolved"] = {jid: resolve_job(job) for jid, job in jobs.items()}
+    answer["rates"] = {}
+    for jid in request.get("probe") or []:
+        answer["rates"][jid] = probe_model(jobs[jid], int(request["image_size"]), int(request["num_classes"]))
+    answer["probe_seconds"] = round(time.perf_counter() - t_start, 2)
+    return answer
+
+
+def main() -> int:
+    request = json.loads(sys.stdin.read() or "{}")
+    answer = run_probe(request)
+    sys.stdout.write("\nPROBE-RESULT " + json.dumps(answer, allow_nan=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

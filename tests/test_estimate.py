@@ -1,0 +1,262 @@
+"""The run's time estimate and --budget: the arithmetic by hand, the planner's rules, the probe, and the
+smoke study end to end (planned against actual seconds per notebook)."""
+
+import json
+import math
+
+import pytest
+
+from cifarkit.report import estimate, estimate_model, runner
+from cifarkit.report.estimate_budget import KNOBS, budget_lines, minimum_seconds, plan_budget
+from cifarkit.report.estimate_data import DataCounts, count_images
+from cifarkit.report.estimate_model import (
+    BASELINE_REFERENCE,
+    EPOCH_FIXED_S,
+    RUN_FIXED_S,
+    Context,
+    Machine,
+    baseline_seconds,
+    expected_trial_epochs,
+    train_run_seconds,
+    tuning_seconds,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _models_in_process():
+    """plan_run checks model names in-process once the models are imported, not in a new process per call."""
+    import cifarkit.models  # noqa: F401
+
+
+RATE = {"train_img_per_s": 100.0, "infer_img_per_s": 200.0, "first_step_extra_s": 2.0, "build_s": 1.0}
+
+
+# ------------------------------------------------------------------ the arithmetic
+def test_a_training_run_is_epochs_times_images_over_rate_plus_validation_passes():
+    m = Machine(measured=True, rates={"03": RATE})
+    # 3 epochs of 1,000 images at 100 img/s, 400 validation images at 200 img/s after each epoch, a checkpoint
+    # per epoch, build (1 s), the first step's warm-up (2 s) and the final save
+    expected = 1.0 + 2.0 + 3 * (1000 / 100 + 400 / 200 + EPOCH_FIXED_S) + RUN_FIXED_S
+    assert train_run_seconds(m, "03", 100, 1000, 400, 3) == pytest.approx(expected)
+    # drop_last: 1,050 images in batches of 100 train 1,000 per epoch; no warm-up for a later run in a process
+    assert train_run_seconds(m, "03", 100, 1050, 400, 3, warmup=False) == pytest.approx(expected - 2.0)
+    # a split smaller than a batch trains once per epoch on all of it
+    assert train_run_seconds(m, "03", 256, 50, 0, 1) == pytest.approx(1 + 2 + 50 / 100 + EPOCH_FIXED_S + RUN_FIXED_S)
+
+
+def test_pruning_assumptions_are_the_stated_ones():
+    assert expected_trial_epochs("none", 4, 5) == 4
+    assert expected_trial_epochs("median", 4, 0) == 4  # startup trials run fully
+    assert expected_trial_epochs("median", 4, 2) == 4
+    assert expected_trial_epochs("median", 4, 3) == pytest.approx(0.5 * 4 + 0.5)  # half stop after epoch 1
+    assert expected_trial_epochs("halving", 4, 0) == 4  # the first trial has no competitor
+    assert expected_trial_epochs("halving", 4, 1) == pytest.approx(1 + 2 / 3 + 1 / 9)  # rungs at 1 and 3
+    assert expected_trial_epochs("hyperband", 1, 7) == 1
+    from cifarkit.analysis.tuning.storage import MEDIAN_STARTUP_TRIALS  # copied, so Optuna stays unimported
+
+    assert estimate_model.MEDIAN_STARTUP_TRIALS == MEDIAN_STARTUP_TRIALS
+
+
+def test_tuning_is_bounded_by_the_trial_count_or_the_timeout_whichever_comes_first():
+    assert tuning_seconds(lambda i: 10.0, 20, 0) == (200.0, 20)
+    # trials start at 0, 10, 20 and 30 s: the fourth starts before 35 s and finishes
+    assert tuning_seconds(lambda i: 10.0, 20, 35) == (40.0, 4)
+    assert tuning_seconds(lambda i: 10.0, 3, 1000) == (30.0, 3)
+    # a first trial slower than the others (warm-up) counts once
+    assert tuning_seconds(lambda i: 15.0 if i == 0 else 10.0, 3, 0) == (35.0, 3)
+
+
+def test_baselines_scale_from_the_reference_by_complexity_and_matmul_speed():
+    ref = BASELINE_REFERENCE
+    sizes = (ref["n_train"], ref["n_val"], ref["n_test"])
+    for method in ("logreg", "knn", "random_forest", "hog_svm"):
+        total = ref[method]["fit"] + ref[method]["predict"]
+        assert baseline_seconds(method, sizes, {}, 1.0) == pytest.approx(total, rel=1e-6)
+        assert baseline_seconds(method, sizes, {}, 2.0) == pytest.approx(2 * total, rel=1e-6)  # half the speed
+    half = (ref["n_train"] // 2, ref["n_val"] // 2, ref["n_test"] // 2)
+    logreg = ref["logreg"]
+    assert baseline_seconds("logreg", half, {}, 1.0) == pytest.approx((logreg["fit"] + logreg["predict"]) / 2)
+    rf = ref["random_forest"]
+    assert baseline_seconds("random_forest", sizes, {"n_estimators": 50}, 1.0) == pytest.approx(
+        (rf["fit"] + rf["predict"]) / 2
+    )
+    # kNN's distances grow with training x query images: a quarter of the pairs at half of each
+    pair = ref["knn"]["predict"] / (ref["n_train"] * ref["n_test"])
+    linear = (ref["knn"]["fit"] - pair * ref["n_train"] * ref["n_val"]) / (ref["n_train"] + ref["n_val"])
+    expected = linear * (half[0] + half[1]) + pair * half[0] * (half[1] + half[2])
+    assert baseline_seconds("knn", half, {}, 1.0) == pytest.approx(expected)
+
+
+# ------------------------------------------------------------------ counting without decoding
+@pytest.mark.parametrize("split", [True, False])
+def test_counts_from_the_listing_match_what_the_loader_decodes(tmp_path, split):
+    from cifarkit.data import load_dataset, write_synthetic_image_folder
+
+    root = write_synthetic_image_folder(tmp_path / "imgs", 23, split=split, num_classes=3, archive="tar.gz")
+    counts = count_images(str(root), val_fraction=0.2)
+    assert counts.kind == "folder" and counts.decode_seconds_per_image is not None
+    for subset in (0, 5):
+        ds = load_dataset(root, val_fraction=0.2, subset=subset or None, progress=False, use_cache=False)
+        assert counts.split_sizes(subset) == (len(ds.y_train), len(ds.y_val), len(ds.y_test))
+
+
+def test_official_cifar10_and_synthetic_counts_need_no_file():
+    assert count_images(None).split_sizes(0) == (45000, 5000, 10000)
+    assert count_images(None).split_sizes(500) == (5000, 5000, 5000)
+    assert count_images("synthetic:40").split_sizes(20) == (80, 16, 16)
+
+
+# ------------------------------------------------------------------ the budget planner
+def _context(profile: str, data: str, overrides=None):
+    """A profile's notebooks (with ``overrides`` per notebook, as the runner applies a budget's) and a
+    machine of fixed, known speeds: no probe."""
+    _, plan = runner.plan_run(profile, data=data, notebook_overrides=overrides)
+    nb = {spec.name: estimate.effective_parameters(spec, params) for spec, params in plan}
+    jobs = estimate.training_jobs(nb)
+    resolved = {jid: estimate._recipe_guess(job) for jid, job in jobs.items()}
+    machine = Machine(measured=True, resolved=resolved, rates={jid: dict(RATE) for jid in jobs})
+    return nb, Context(count_images(data), machine)
+
+
+def _total(nb, ctx):
+    return sum(e.seconds for e in estimate_model.estimate_notebooks(nb, ctx).values())
+
+
+def test_a_budget_the_profile_fits_changes_nothing():
+    nb, ctx = _context("quick", "synthetic:500")
+    total = _total(nb, ctx)
+    plan, estimates = plan_budget(nb, ctx, total / 60 + 1)
+    assert plan["changes"] == [] and plan["overrides"] == {}
+    assert sum(e.seconds for e in estimates.values()) == pytest.approx(total)
+    assert "nothing changes" in budget_lines(plan)[0]
+
+
+def test_the_planner_turns_the_knobs_in_the_stated_order_only_as_far_as_needed():
+    nb, ctx = _context("quick", "synthetic:500")
+    total = _total(nb, ctx)
+    # a little less than the profile needs: fewer tuning trials are enough, and no other knob moves
+    plan, _ = plan_budget(nb, ctx, (total - 5) / 60)
+    assert [c["parameter"] for c in plan["changes"]] == ["N_TRIALS"]
+    assert 2 <= plan["overrides"]["02_tune"]["N_TRIALS"] < nb["02_tune"]["N_TRIALS"]
+    # much less: the knobs move in KNOBS order, each to its minimum before the next, the last only as needed
+    order = [k.parameter for k in KNOBS]
+    shortest = minimum_seconds(nb, ctx)
+    assert shortest < total
+    for fraction in (0.6, 0.3, 0.05):
+        limit = shortest + fraction * (total - shortest)
+        plan, estimates = plan_budget(nb, ctx, limit / 60)
+        changed = [c["parameter"] for c in plan["changes"]]
+        assert changed == sorted(changed, key=order.index)
+        knobs = {k.parameter: k for k in KNOBS}
+        for c in plan["changes"][:-1]:
+            assert c["to"] == knobs[c["parameter"]].minimum
+        assert sum(e.seconds for e in estimates.values()) <= limit + 1e-6
+        # near the minimum every knob that could move has (on synthetic:500 the 1,600 training and 200 test
+        # images are below 05 MAX_TRAIN's and 04 CORRUPTION_SAMPLES' minimums already), the subset last and partly
+        if fraction == 0.05:
+            assert changed == ["N_TRIALS", "TSNE_SAMPLES", "ARCHITECTURES", "EPOCHS", "DATA_SUBSET"]
+            assert 20 < plan["changes"][-1]["to"] < 500
+        # the overrides, applied by plan_run as the runner applies them, give the planned estimate
+        nb2, ctx2 = _context("quick", "synthetic:500", plan["overrides"])
+        assert _total(nb2, ctx2) == pytest.approx(sum(e.seconds for e in estimates.values()))
+
+
+def test_an_impossible_budget_is_refused_with_the_minimum_it_needs():
+    nb, ctx = _context("quick", "synthetic:500")
+    with pytest.raises(ValueError, match=r"cannot be met.*need about (\d+\.\d) min.*--budget (\d+) or more") as err:
+        plan_budget(nb, ctx, 0.05)
+    minimum = float(err.value.args[0].split("need about ")[1].split(" min")[0])
+    assert minimum == round(minimum_seconds(nb, ctx) / 60, 1)
+    plan, _ = plan_budget(nb, ctx, math.ceil(minimum) + 0.1)  # the minimum it names is enough
+    assert plan["after_seconds"] <= (math.ceil(minimum) + 0.1) * 60
+    with pytest.raises(ValueError, match="positive number of minutes"):
+        plan_budget(nb, ctx, -3)
+
+
+# ------------------------------------------------------------------ the probe
+def test_the_probe_times_the_real_training_step_in_its_own_process():
+    job = {"model": "simple_cnn", "recipe": "default", "settings": {"epochs": 2, "batch_size": 32}, "n_train": 64}
+    machine = estimate.measure_machine({"03": job, "06:0": dict(job, n_train=40)}, image_size=32, num_classes=4)
+    r = machine.rates["03"]
+    assert r["train_img_per_s"] > 0 and r["infer_img_per_s"] > 0 and r["steps_timed"] >= 3
+    assert r["batch_size"] == 32 and r["precision"] in ("float32", "bfloat16")
+    assert machine.resolved["03"] == {"model": "simple_cnn", "epochs": 2, "batch_size": 32}
+    assert machine.rates["06:0"] is r  # the same model and settings are timed once
+    assert machine.torch_import_s > 0 and machine.cpu_factor > 0 and machine.parallel_factor > 0
+
+
+# ------------------------------------------------------------------ the smoke study end to end
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    lines = []
+    out = tmp_path_factory.mktemp("estimate-smoke")
+    result = runner.run_study(
+        "smoke", data="synthetic:40", out=out, pdf=False, log=lambda *a: lines.append(" ".join(a))
+    )
+    return result, runner.load_manifest(result.run_dir), lines
+
+
+def test_the_smoke_studys_planned_and_actual_seconds_agree_within_a_generous_factor(smoke_run):
+    result, manifest, lines = smoke_run
+    assert result.ok
+    for name, entry in manifest["notebooks"].items():
+        planned, actual = entry["planned_seconds"], entry["execute_seconds"]
+        assert planned > 0 and actual > 0
+        # Smoke notebooks are a few seconds of kernel start, imports and figures around almost no work, so
+        # they swing with whatever else the 2 shared cores run (the same smoke study took 42 s and 62 s of
+        # execution on this machine within minutes): 5x either way, plus a 10 s allowance for a slow kernel
+        # start, catches an estimate that is wrong in kind (a missing or doubled term) and not that noise.
+        assert actual <= 5 * planned + 10, (name, planned, actual)
+        assert planned <= 5 * actual + 10, (name, planned, actual)
+    time_plan = manifest["time_plan"]
+    assert time_plan["total_seconds"] == pytest.approx(
+        sum(e["planned_seconds"] for e in manifest["notebooks"].values()), abs=0.5
+    )
+    assert not time_plan["probe"]["measured"] and "fixed rates assumed" in time_plan["probe"]["note"]
+    assert manifest["totals"]["planned_seconds"] == pytest.approx(time_plan["total_seconds"], abs=0.5)
+    json.dumps(time_plan)  # it is plain JSON
+
+
+def test_the_estimate_is_printed_before_the_first_notebook(smoke_run):
+    _, manifest, lines = smoke_run
+    total = manifest["time_plan"]["total_seconds"]
+    printed = [line for line in lines if line.startswith("estimated total: ")]
+    expected = f"estimated total: {total:.0f} s ({total / 60:.1f} min) of execution; rendering the reports comes on top"
+    assert printed == [expected]
+    first_notebook = next(i for i, line in enumerate(lines) if line.startswith("[1/"))
+    assert lines.index(printed[0]) < first_notebook
+    assert not any("expected duration on a 2-core CPU" in line for line in lines)
+    assert any("01_explore_data" in line and "(planned" in line for line in lines)  # the summary's comparison
+
+
+def test_a_budget_goes_neither_with_resume_nor_below_the_minimum(tmp_path, smoke_run):
+    result, _, _ = smoke_run
+    with pytest.raises(ValueError, match="--budget does not go with --resume"):
+        runner.run_study(resume=result.run_dir, budget=5, log=lambda *a: None)
+    out = tmp_path / "reports"
+    for bad in (0, -1, float("nan")):
+        with pytest.raises(ValueError, match="--budget must be a positive number of minutes"):
+            runner.run_study("smoke", data="synthetic:40", out=out, budget=bad, log=lambda *a: None)
+    with pytest.raises(ValueError, match=r"--budget 0\.01 min cannot be met.*--budget \d+ or more"):
+        runner.run_study("smoke", data="synthetic:40", out=out, only=["01", "03"], budget=0.01, log=lambda *a: None)
+    assert not out.exists() or not any(out.iterdir())  # refused before any file was written
+
+
+def test_an_estimate_that_cannot_be_made_costs_the_run_nothing(monkeypatch):
+    _, plan = runner.plan_run("smoke", data="synthetic:40", only=["01"])
+
+    def broken(*a, **k):
+        raise OSError("the listing failed")
+
+    monkeypatch.setattr("cifarkit.report.estimate_data.count_images", broken)
+    notes = []
+    tp, overrides = estimate.plan_time(plan, log=notes.append)
+    assert tp is None and overrides == {} and "no time estimate" in notes[0] and "listing failed" in notes[0]
+    with pytest.raises(ValueError, match="--budget needs this machine's time estimate"):
+        estimate.plan_time(plan, budget=3, log=notes.append)
+
+
+def test_data_counts_say_where_they_come_from():
+    counts = DataCounts(["a", "b"], {"train": [3, 5], "val": [1, 1], "test": [2, 0]}, "by hand", "folder")
+    assert counts.split_sizes(0) == (8, 2, 2) and counts.split_sizes(2) == (4, 2, 2)
+    assert counts.to_dict()["images"] == {"train": 8, "val": 2, "test": 2}
