@@ -38,6 +38,8 @@ DATA_SUBSET: int = 0  # [0, ] images per class per split to load; 0 loads all
 IMAGE_SIZE: int = 32  # [8, 1024] images are resized (shorter side, then centre crop) to IMAGE_SIZE x IMAGE_SIZE
 VAL_FRACTION: float = 0.1  # [0, 0.9] share of the training data held out for validation (stratified)
 CLASS_NAMES: str = ""  # comma-separated display names for the classes; empty keeps the data names
+GROUP_BY: str = ""  # regex whose capture group in each image's relative path names its group (patient, part); whole groups per split
+LABELS: str = ""  # labels from 'filename:REGEX' or a CSV file (path,label[,group]); empty: class folders
 SEED: int = 0  # [0, ] seed for splits, every trial training and the sampler
 MODEL: str = "fastnet"  # a registered model name, see cifarkit.models.list_models()
 RECIPE: str = "fast"  # the recipe every trial starts from
@@ -56,7 +58,14 @@ run_dir = run_folder.resolve_run_dir(RUN_DIR)
 run_folder.capture_warnings(run_dir, "02_tune")  # warnings go to the run's log, not the report
 tune_dir = run_dir / run_folder.TUNE_DIR
 ds = load_study_data(
-    DATA, image_size=IMAGE_SIZE, subset=DATA_SUBSET, val_fraction=VAL_FRACTION, seed=SEED, class_names=CLASS_NAMES
+    DATA,
+    image_size=IMAGE_SIZE,
+    subset=DATA_SUBSET,
+    val_fraction=VAL_FRACTION,
+    seed=SEED,
+    class_names=CLASS_NAMES,
+    group_by=GROUP_BY,
+    labels=LABELS,
 )
 base = tuning.check_arguments(
     model=MODEL,

@@ -28,7 +28,7 @@ from IPython.display import Markdown, display
 
 from cifarkit import escape, run_folder
 from cifarkit.analysis import baselines, plots
-from cifarkit.data import load_study_data
+from cifarkit.data import load_study_data, require_validation
 
 # %% tags=["parameters"]
 DATA: str = ""  # data source; empty for the official CIFAR-10 archive, or a folder, archive, synthetic:200
@@ -37,6 +37,8 @@ DATA_SUBSET: int = 0  # [0, ] images per class per split to load; 0 loads all
 IMAGE_SIZE: int = 32  # [8, 1024] images are resized (shorter side, then centre crop) to IMAGE_SIZE x IMAGE_SIZE
 VAL_FRACTION: float = 0.1  # [0, 0.9] share of the training data held out for validation (stratified)
 CLASS_NAMES: str = ""  # comma-separated display names for the classes; empty keeps the data names
+GROUP_BY: str = ""  # regex whose capture group in each image's relative path names its group (patient, part); whole groups per split
+LABELS: str = ""  # labels from 'filename:REGEX' or a CSV file (path,label[,group]); empty: class folders
 SEED: int = 0  # [0, ] seed for the splits, the subsamples and the methods
 METHODS: str = "logreg,knn,random_forest,hog_svm"  # baseline methods, comma-separated, see cifarkit.analysis.baselines.list_methods()
 MAX_TRAIN: int = 0  # [0, ] cap on training images for every method, a stratified subsample; 0 uses all
@@ -48,8 +50,16 @@ N_BOOT: int = 2000  # [100, 1000000] bootstrap resamples for the confidence inte
 run_dir = run_folder.resolve_run_dir(RUN_DIR)
 run_folder.capture_warnings(run_dir, "05_baselines")  # warnings go to the run's log, not the report
 ds = load_study_data(
-    DATA, image_size=IMAGE_SIZE, subset=DATA_SUBSET, val_fraction=VAL_FRACTION, seed=SEED, class_names=CLASS_NAMES
+    DATA,
+    image_size=IMAGE_SIZE,
+    subset=DATA_SUBSET,
+    val_fraction=VAL_FRACTION,
+    seed=SEED,
+    class_names=CLASS_NAMES,
+    group_by=GROUP_BY,
+    labels=LABELS,
 )
+require_validation(ds, "choose the best CNN to compare the baselines with")
 methods = baselines.parse_methods(METHODS)
 max_train = {**{name: MAX_TRAIN for name in methods}, **MAX_TRAIN_PER_METHOD}
 run_folder.resolve_model_path(run_dir)  # a clear error when the training notebook recorded no model

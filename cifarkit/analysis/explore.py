@@ -132,3 +132,177 @@ def embed_2d(x: np.ndarray, y: np.ndarray, *, method: str = "pca", n: int = 2000
     else:
         raise ValueError(f"Unknown embedding method {method!r}. Use 'pca' or 'tsne'.")
     return pts, y[idx], info
+
+
+# ---------------------------------------------------------------------------- groups
+
+
+def group_table(ds) -> pd.DataFrame:
+    """Per split: images, distinct groups and images per group (smallest, median, largest).
+
+    Empty (no rows) for data without groups (``Dataset.groups`` is None).
+    """
+    if ds.groups is None:
+        return pd.DataFrame(columns=["images", "groups", "smallest group", "median group", "largest group"])
+    rows = {}
+    for split in SPLITS:
+        ids = np.asarray(ds.groups[split])
+        sizes = np.unique(ids, return_counts=True)[1] if len(ids) else np.zeros(0, dtype=int)
+        rows[split] = {
+            "images": int(len(ids)),
+            "groups": int(len(sizes)),
+            "smallest group": int(sizes.min()) if len(sizes) else 0,
+            "median group": float(np.median(sizes)) if len(sizes) else 0.0,
+            "largest group": int(sizes.max()) if len(sizes) else 0,
+        }
+    return pd.DataFrame(rows).T.astype({"images": int, "groups": int, "smallest group": int, "largest group": int})
+
+
+def groups_per_class(ds) -> pd.DataFrame:
+    """Distinct groups holding each class (rows) in each split (columns); empty for ungrouped data."""
+    if ds.groups is None:
+        return pd.DataFrame()
+    table = {}
+    for split, (_, y) in split_arrays(ds).items():
+        ids = np.asarray(ds.groups[split])
+        table[split] = [len(np.unique(ids[y == c])) for c in range(len(ds.class_names))]
+    return pd.DataFrame(table, index=pd.Index(ds.class_names, name="class"))
+
+
+def straddling_groups(ds) -> list[dict]:
+    """Groups with images in more than one split, each ``{"group", "splits": {split: images}}`` (``[]`` when none,
+    and for ungrouped data). Computed from the loaded splits themselves, not from how they were made."""
+    if ds.groups is None:
+        return []
+    where: dict[str, dict[str, int]] = defaultdict(dict)
+    for split in SPLITS:
+        ids, n = np.unique(np.asarray(ds.groups[split]), return_counts=True)
+        for g, k in zip(ids.tolist(), n.tolist()):
+            where[str(g)][split] = int(k)
+    return [{"group": g, "splits": s} for g, s in sorted(where.items()) if len(s) > 1]
+
+
+# ---------------------------------------------------------------------------- near duplicates
+
+#: Two images are near duplicates when their 64-bit perceptual hashes differ in at most this many bits.
+#: Why 6 (measured on 6,000 CIFAR-10 training and 6,000 test images of the shared JPEG archive, 32x32):
+#: an image and its copy with Gaussian noise (sigma 4 or 8 of 255), re-saved as JPEG (quality 50 to 90),
+#: or brightened by 10 differ in 0-2 bits at the median and at most 6 bits in 99.9% of cases (8 at the very
+#: worst, sigma-8 noise); of the 36 million pairs of unrelated training/test images, 19 differ in 6 bits or
+#: fewer and about 15 of those are the same photograph (CIFAR-10's known near-duplicates), while at 8 bits
+#: 38 pairs match and about half are different pictures with the same layout. Distances are even (the bits
+#: split the coefficients at their median), so 6 means at most three coefficients crossed it.
+NEAR_DUPLICATE_BITS = 6
+#: Images whose grey version varies less than this (standard deviation, 0-255) have no structure to hash;
+#: they all hash alike, so they are counted apart and never paired.
+FEATURELESS_STD = 1.0
+HASH_SIDE = 32
+
+
+def _area_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """``(n_out, n_in)`` weights that average pixels over equal intervals (exact area resampling)."""
+    edges = np.linspace(0.0, n_in, n_out + 1)
+    lo = np.maximum(edges[:-1, None], np.arange(n_in)[None, :])
+    hi = np.minimum(edges[1:, None], np.arange(n_in)[None, :] + 1)
+    w = np.clip(hi - lo, 0.0, None)
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def _dct_matrix(n: int) -> np.ndarray:
+    """The orthonormal DCT-II matrix: ``C @ v`` transforms a length-``n`` signal."""
+    k = np.arange(n)[:, None]
+    i = np.arange(n)[None, :]
+    c = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
+    c[0] /= np.sqrt(2.0)
+    return c
+
+
+def perceptual_hashes(x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """64-bit DCT perceptual hashes (pHash) of uint8 RGB images, computed with numpy only.
+
+    Each image is turned grey (ITU-R 601 weights), area-resampled to 32x32, transformed with a 2-D DCT;
+    the 8x8 lowest frequencies give 64 bits, each set when its coefficient is above the median of the 63
+    non-constant ones. Low frequencies carry the layout of the picture, which noise, JPEG artefacts and
+    small brightness changes leave in place.
+
+    Returns:
+        ``(hashes, featureless)``: uint64 array of shape ``(N,)``, and a bool array marking images
+        with no structure to hash (grey standard deviation below ``FEATURELESS_STD``).
+    """
+    n = len(x)
+    hashes = np.zeros(n, dtype=np.uint64)
+    featureless = np.zeros(n, dtype=bool)
+    if n == 0:
+        return hashes, featureless
+    rows = _area_matrix(x.shape[1], HASH_SIDE)
+    cols = _area_matrix(x.shape[2], HASH_SIDE)
+    dct = _dct_matrix(HASH_SIDE)[:8]
+    left, right = dct @ rows, (dct @ cols).T  # resample and transform in one product per side
+    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    for start in range(0, n, chunk):
+        grey = x[start : start + chunk].astype(np.float32) @ weights
+        coef = np.einsum("ih,nhw,wj->nij", left, grey, right, optimize=True).reshape(len(grey), 64)
+        median = np.median(coef[:, 1:], axis=1, keepdims=True)
+        bits = np.packbits(coef > median, axis=1)
+        hashes[start : start + len(grey)] = bits.view(">u8").ravel()
+        featureless[start : start + len(grey)] = grey.reshape(len(grey), -1).std(axis=1) < FEATURELESS_STD
+    return hashes, featureless
+
+
+_POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Bits that differ between uint64 hashes (broadcasting ``a`` against ``b``)."""
+    x = np.bitwise_xor(a, b)
+    if hasattr(np, "bitwise_count"):  # numpy >= 2.0
+        return np.bitwise_count(x)
+    return _POPCOUNT8[np.ascontiguousarray(x).view(np.uint8)].reshape(*x.shape, 8).sum(axis=-1)
+
+
+def near_duplicates(
+    ds, *, max_distance: int = NEAR_DUPLICATE_BITS, max_examples: int = 200, block: int = 1 << 22
+) -> dict:
+    """Near-duplicate images across splits: pairs whose perceptual hashes differ in at most ``max_distance`` bits.
+
+    Every pair of images from two different splits is compared (in blocks, so memory stays bounded).
+    Featureless images (blank frames) are left out and counted.
+
+    Returns:
+        ``pairs`` (per split pair, e.g. ``"train-test"``: pairs found), ``images`` (images of the second split
+        with a near duplicate in the first), ``featureless`` (per split), ``max_distance``, ``hash`` (in words),
+        and ``examples``: up to ``max_examples`` pairs, closest first, each
+        ``{"a": split, "i": index, "b": split, "j": index, "distance": bits}``.
+    """
+    hashed = {s: perceptual_hashes(x) for s, (x, _) in split_arrays(ds).items()}
+    out = {
+        "hash": "64-bit DCT perceptual hash of the grey image at 32x32",
+        "max_distance": int(max_distance),
+        "pairs": {},
+        "images": {},
+        "featureless": {s: int(f.sum()) for s, (_, f) in hashed.items()},
+    }
+    examples = []
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        (ha, fa), (hb, fb) = hashed[a], hashed[b]
+        ia, ib = np.flatnonzero(~fa), np.flatnonzero(~fb)
+        n_pairs, matched = 0, np.zeros(len(hb), dtype=bool)
+        step = max(1, block // max(len(ib), 1))
+        for start in range(0, len(ia), step):
+            rows = ia[start : start + step]
+            dist = hamming(ha[rows][:, None], hb[ib][None, :])
+            r, c = np.nonzero(dist <= max_distance)
+            n_pairs += len(r)
+            matched[ib[c]] = True
+            if len(r) > max_examples:  # memory stays bounded however many pairs there are: keep the closest
+                keep = np.argpartition(dist[r, c], max_examples - 1)[:max_examples]
+                r, c = r[keep], c[keep]
+            examples += [(int(dist[i, j]), a, int(rows[i]), b, int(ib[j])) for i, j in zip(r, c)]
+            if len(examples) > 4 * max_examples:
+                examples = sorted(examples)[:max_examples]
+        out["pairs"][f"{a}-{b}"] = int(n_pairs)
+        out["images"][f"{a}-{b}"] = int(matched.sum())
+    order = {"train": 0, "val": 1, "test": 2}
+    examples.sort(key=lambda e: (e[0], order[e[1]], order[e[3]], e[2], e[4]))
+    out["examples"] = [{"a": a, "i": i, "b": b, "j": j, "distance": d} for d, a, i, b, j in examples[:max_examples]]
+    return out

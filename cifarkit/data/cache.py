@@ -2,8 +2,10 @@
 
 A decoded dataset is stored as one ``.npy`` file per array plus ``meta.json``
 in ``<cache_dir>/decoded/<key>/``. The key hashes everything that changes the
-arrays: the source's sha256, image size, subset, split fractions, seed and
-this module's format version. Entries are written to a temporary folder and
+arrays: the source's sha256, image size, subset, split fractions, seed, the
+group regex and the labels (their regex, or the labels file's sha256) when
+given, and this module's format version. A grouped dataset's group ids are
+kept in ``meta.json``. Entries are written to a temporary folder and
 renamed into place, so a reader never sees half an entry; an entry that fails
 to load is deleted and rebuilt.
 """

@@ -19,6 +19,12 @@ class Dataset:
     labels are ``int64`` arrays of shape ``(N,)`` indexing ``class_names``.
     The validation split always comes out of the training data; the test split
     is never used for selection.
+
+    Grouped data (``load_dataset(group_by=...)`` or a labels file with a group
+    column) has ``groups``: for each split, the group id (str) of every image,
+    aligned with its labels; no group id appears in two splits. ``group_by``
+    says where the groups came from and ``labels_from`` where the labels came
+    from (None: class folders, CIFAR-10 batches or synthetic data).
     """
 
     x_train: np.ndarray
@@ -41,6 +47,9 @@ class Dataset:
     test_fraction: float | None = None
     seed: int | None = None
     subset: int | None = None
+    groups: dict[str, np.ndarray] | None = None
+    group_by: str | None = None
+    labels_from: str | None = None
 
     @property
     def num_classes(self) -> int:
@@ -61,6 +70,19 @@ class Dataset:
     def counts(self) -> dict[str, int]:
         """Number of images in each split."""
         return {name: int(len(self.split(name)[1])) for name in SPLITS}
+
+    def group_ids(self, name: str) -> list[str]:
+        """The sorted distinct group ids of a split (``[]`` for ungrouped data)."""
+        if self.groups is None:
+            return []
+        self.split(name)  # checks the name
+        return sorted({str(g) for g in self.groups.get(name, [])})
+
+    def group_counts(self) -> dict[str, int] | None:
+        """Number of distinct groups in each split, or None for ungrouped data."""
+        if self.groups is None:
+            return None
+        return {name: len(self.group_ids(name)) for name in SPLITS}
 
     def channel_stats(self, chunk_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
         """Per-channel mean and standard deviation of the training images.
@@ -120,6 +142,9 @@ class Dataset:
             "test_fraction": self.test_fraction,
             "seed": self.seed,
             "subset": self.subset,
+            "labels_from": self.labels_from,
+            "group_by": self.group_by,
+            "groups": self.group_counts(),
             "from_cache": self.from_cache,
             "load_seconds": round(float(self.load_seconds), 3),
         }

@@ -26,13 +26,23 @@ SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "validation": "
 
 @dataclass
 class FolderPlan:
-    """Classes and labelled images per given split, in sorted path order."""
+    """Classes and labelled images per given split, in sorted path order.
+
+    ``groups`` (split -> group id of each image, aligned with ``splits``) and ``paths``
+    (split -> relative path of each image) are set when images are grouped
+    (see :mod:`.labels`); ``label_source`` and ``group_source`` say where labels
+    and groups came from, in words.
+    """
 
     class_names: list[str]
     splits: dict[str, tuple[list[Entry], np.ndarray]]
     class_dirs: dict[tuple[str, int], str]
     loose: list[tuple[Entry, str]] = field(default_factory=list)
     layout: str = "unsplit"
+    groups: dict[str, np.ndarray] | None = None
+    paths: dict[str, list[str]] | None = None
+    label_source: str = "class folders"
+    group_source: str = ""
 
 
 def _strip_wrapper(entries: list[Entry]) -> list[Entry]:

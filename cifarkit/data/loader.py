@@ -18,6 +18,14 @@ Splits: validation (and test, when the source has none) always come out of
 the training data, class by class, with the given fractions and seed. A class
 too small to give every such split one image is refused (DataError).
 
+Labels and groups (image folders and archives only; see :mod:`cifarkit.data.labels`):
+``labels="filename:REGEX"`` reads each image's label from its file name,
+``labels="labels.csv"`` from a CSV file (``path,label[,group]``); ``group_by=REGEX``
+gives each image a group (patient, part, session) from its relative path. Grouped
+data is split by whole groups (:mod:`cifarkit.data.group_splits`): no group is in
+two splits, class proportions are kept as well as the groups allow, and given
+``train/``/``val/``/``test/`` folders that share a group are refused.
+
 Images: every image becomes RGB uint8 of ``image_size``. Policy: the shorter
 side is resized to the target (aspect ratio kept), then the centre is cropped;
 images with alpha are composited on black; 16-bit images are scaled to 8
@@ -43,7 +51,8 @@ from .dataset import SPLITS, Dataset
 from .decode import StrictFailure, decode_many, resize_array
 from .errors import DataError
 from .folder_source import DirSource
-from .image_folder import plan_folder
+from .group_splits import check_group_counts, stratified_group_split
+from .labels import parse_group_by, parse_labels, plan_source
 from .options import DEFAULT_MAX_IMAGE_BYTES, Limits, check_args, resolve_limits
 from .options import image_size as parse_image_size
 from .source_spec import SYNTHETIC_CLASSES, guarded, local_path, synthetic_spec
@@ -77,6 +86,8 @@ def load_dataset(
     progress: bool = True,
     max_image_bytes=None,
     max_total_bytes=None,
+    group_by=None,
+    labels=None,
 ) -> Dataset:
     """Load an image classification dataset as uint8 arrays with train/val/test splits.
 
@@ -105,12 +116,21 @@ def load_dataset(
             ``$CIFARKIT_MAX_IMAGE_BYTES``, else 64 MiB. See :mod:`cifarkit.data.options`.
         max_total_bytes: cap on an archive's total uncompressed size; default
             ``$CIFARKIT_MAX_TOTAL_BYTES``, else 8 GiB.
+        group_by: a regular expression with a capture group, searched in each image's
+            path relative to the data root; what it captures is the image's group
+            (patient, part, session), and whole groups go to one split each.
+            Image folders and archives only.
+        labels: None (class folders), ``"filename:REGEX"`` (the first capture group of
+            REGEX in each file name is the label; ``"path:REGEX"`` searches the relative
+            path), or the path of a CSV file with the columns ``path,label[,group]``
+            (paths relative to the data root; the group column works like ``group_by``).
+            Image folders and archives only. See :mod:`cifarkit.data.labels`.
 
     Returns:
         A :class:`Dataset`.
 
     Raises:
-        FileNotFoundError: ``source`` names a path that does not exist.
+        FileNotFoundError: ``source`` (or the labels file) names a path that does not exist.
         DataError: the data is unreadable, unsafe, incomplete, too large or laid out wrongly.
         ValueError: an argument is invalid.
     """
@@ -119,8 +139,15 @@ def load_dataset(
     check_args(val_fraction, test_fraction, subset, seed)
     limits = resolve_limits(max_image_bytes, max_total_bytes)
     options = dict(val_fraction=float(val_fraction), test_fraction=float(test_fraction), seed=int(seed), subset=subset)
+    pattern, spec = parse_group_by(group_by), parse_labels(labels)
+    naming = {"labels": spec, "group_by": pattern}
 
     per_class = synthetic_spec(source)
+    if (spec is not None or pattern is not None) and (per_class is not None or _is_official_name(source)):
+        raise ValueError(
+            f"labels= and group_by= (--labels, --labels-from, --group-by) apply to image folders and archives; "
+            f"the source {source or 'cifar10'!r} has its own labels and no file paths."
+        )
     if per_class is not None:
         ds = _load_synthetic(per_class, size, **options)
         ds.load_seconds = time.perf_counter() - start
@@ -131,12 +158,26 @@ def load_dataset(
     fields = dict(source_sha256=sha, image_size=list(size), **options)
     if limits.max_image_bytes != DEFAULT_MAX_IMAGE_BYTES:  # a cap changes which images are skipped
         fields["max_image_bytes"] = limits.max_image_bytes
+    if pattern is not None:  # absent when not given, so that earlier cache entries stay valid
+        fields["group_by"] = pattern.pattern
+    if spec is not None:
+        fields["labels"] = spec.cache_field()
     key = cache_key(**fields)
     ds = _from_cache(cache_root, key, path, sha, size, strict, options, start) if use_cache else None
     if ds is not None:
         return ds
     ds, unreadable = guarded(
-        path, _decode_source, kind, path, reader, size, strict=strict, progress=progress, options=options, limits=limits
+        path,
+        _decode_source,
+        kind,
+        path,
+        reader,
+        size,
+        strict=strict,
+        progress=progress,
+        options=options,
+        limits=limits,
+        naming=naming,
     )
     ds.source_sha256 = sha
     if use_cache:
@@ -145,9 +186,22 @@ def load_dataset(
     return ds
 
 
+def _is_official_name(source) -> bool:
+    return source is None or (isinstance(source, str) and source.strip().lower() == "cifar10")
+
+
+def _no_naming(naming: dict, where: str) -> None:
+    """labels/group_by given for CIFAR-10 batches: refused (they have their own labels and no paths)."""
+    if naming.get("labels") is not None or naming.get("group_by") is not None:
+        raise DataError(
+            f"{where} holds CIFAR-10 python batches, which carry their own labels and no file paths; labels= and "
+            "group_by= (--labels, --labels-from, --group-by) apply to image folders and archives."
+        )
+
+
 def _locate(source, cache_root, *, download, progress, limits):
     """``(path, kind, sha256, reader or None)`` of a non-synthetic source, before anything is decoded."""
-    if source is None or (isinstance(source, str) and source.strip().lower() == "cifar10"):
+    if _is_official_name(source):
         path, sha = cifar10.ensure_official_archive(cache_root, download=download, progress=progress)
         return path, "cifar10-archive", sha, None
     path = local_path(source)
@@ -164,6 +218,11 @@ def _from_cache(cache_root, key, path, sha, size, strict, options, start) -> Dat
     if strict and meta.get("unreadable"):
         bad_path, reason = meta["unreadable"][0]
         raise DataError(_strict_message(bad_path, reason))
+    groups = meta.get("groups")
+    if groups is not None:
+        groups = {s: np.asarray(groups[s], dtype=str) for s in SPLITS}
+        if any(len(groups[s]) != len(arrays[f"y_{s}"]) for s in SPLITS):
+            return None  # an entry that does not hold together: decode again
     return Dataset(
         **arrays,
         class_names=meta["class_names"],
@@ -176,19 +235,26 @@ def _from_cache(cache_root, key, path, sha, size, strict, options, start) -> Dat
         split_origin=meta["split_origin"],
         load_seconds=time.perf_counter() - start,
         from_cache=True,
+        groups=groups,
+        group_by=meta.get("group_by"),
+        labels_from=meta.get("labels_from"),
         **options,
     )
 
 
-def _decode_source(kind, path, reader, size, *, strict, progress, options, limits: Limits):
+def _decode_source(kind, path, reader, size, *, strict, progress, options, limits: Limits, naming=None):
     """Read and decode a local source: ``(dataset, unreadable files)``."""
     unreadable: list[tuple[str, str]] = []
+    naming = naming or {}
     if kind == "cifar10-dir":
+        _no_naming(naming, str(path))
         batches = cifar10.find_batches_dir(path)
         members = cifar10.read_batches_dir(batches, path, limits)
         ds = _load_official(members, str(batches), size, **options)
     elif kind == "image-folder":
-        ds, unreadable = _load_image_folder(path, reader, size, strict=strict, progress=progress, **options)
+        ds, unreadable = _load_image_folder(
+            path, reader, size, strict=strict, progress=progress, naming=naming, **options
+        )
     else:  # an archive: official format or an image folder, known once its members are listed
         check_official_size(path)
         reader = sources.open_source(path, limits)
@@ -200,11 +266,14 @@ def _decode_source(kind, path, reader, size, *, strict, progress, options, limit
         if members:
             reader.close()  # frees the decompressed archive before the batches are parsed
             del reader
+            _no_naming(naming, str(path))
             kind = "cifar10-archive"
             ds = _load_official(members, f"{path}::{cifar10.CIFAR10_DIR_NAME}", size, **options)
         else:
             kind = "image-folder"
-            ds, unreadable = _load_image_folder(path, reader, size, strict=strict, progress=progress, **options)
+            ds, unreadable = _load_image_folder(
+                path, reader, size, strict=strict, progress=progress, naming=naming, **options
+            )
     ds.source, ds.source_kind = str(path), kind
     return ds, unreadable
 
@@ -219,6 +288,11 @@ def _save_to_cache(cache_root, key, ds: Dataset, unreadable) -> None:
         "source_kind": ds.source_kind,
         "source_sha256": ds.source_sha256,
     }
+    if ds.groups is not None:
+        meta["groups"] = {s: [str(g) for g in ds.groups[s]] for s in SPLITS}
+        meta["group_by"] = ds.group_by
+    if ds.labels_from is not None:
+        meta["labels_from"] = ds.labels_from
     save_entry(
         cache_root, key, {n: getattr(ds, n) for n in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}, meta
     )
@@ -353,35 +427,73 @@ def carved_fractions(plan, val_fraction: float, test_fraction: float) -> dict[st
     }
 
 
-def _choose_splits(plan, where, *, val_fraction, test_fraction, seed):
-    """Each split's ``(entries, labels, folder it came from)``: given splits as they are, missing ones carved
-    (stratified, seeded) out of the training images, before anything is decoded. A class too small to give
-    every carved split (with a fraction above 0) one image is a DataError."""
-    train_entries, train_labels = plan.splits["train"]
+def carve_pieces(plan, where, *, val_fraction, test_fraction, seed):
+    """``(names of the carved splits, [rest, *carved] index arrays into the training images)``.
+
+    Ungrouped: stratified by class (:func:`stratified_split`); a class too small to give every carved split
+    (with a fraction above 0) one image is a DataError. Grouped: whole groups per split
+    (:func:`stratified_group_split`); a class in too few groups is a DataError.
+    """
+    train_labels = plan.splits["train"][1]
     carve = carved_fractions(plan, val_fraction, test_fraction)
-    check_class_sizes(train_labels, carve, plan.class_names, where)
     fractions = list(carve.values())
-    carve = [name.removesuffix("_fraction") for name in carve]
-    pieces = stratified_split(train_labels, fractions, seed)
-    chosen: dict[str, tuple[list, np.ndarray, str]] = {}
-    chosen["train"] = ([train_entries[i] for i in pieces[0]], train_labels[pieces[0]], "train")
+    names = [name.removesuffix("_fraction") for name in carve]
+    if plan.groups is None:
+        check_class_sizes(train_labels, carve, plan.class_names, where)
+        return names, stratified_split(train_labels, fractions, seed)
+    check_group_counts(train_labels, plan.groups["train"], carve, plan.class_names, where)
+    pieces = stratified_group_split(
+        train_labels,
+        plan.groups["train"],
+        fractions,
+        seed,
+        class_names=plan.class_names,
+        part_names=["validation" if n == "val" else n for n in names],
+        where=where,
+    )
+    return names, pieces
+
+
+def _choose_splits(plan, where, *, val_fraction, test_fraction, seed):
+    """Each split's ``(entries, labels, groups or None, folder it came from)``: given splits as they are,
+    missing ones carved (stratified, seeded; by whole groups for grouped data) out of the training images,
+    before anything is decoded."""
+    train_entries, train_labels = plan.splits["train"]
+    carve, pieces = carve_pieces(plan, where, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    groups = plan.groups
+
+    def group_part(split, idx=None):
+        if groups is None:
+            return None
+        return groups[split] if idx is None else groups[split][idx]
+
+    chosen: dict[str, tuple[list, np.ndarray, np.ndarray | None, str]] = {}
+    chosen["train"] = (
+        [train_entries[i] for i in pieces[0]],
+        train_labels[pieces[0]],
+        group_part("train", pieces[0]),
+        "train",
+    )
     for s, idx in zip(carve, pieces[1:]):
-        chosen[s] = ([train_entries[i] for i in idx], train_labels[idx], "train")
+        chosen[s] = ([train_entries[i] for i in idx], train_labels[idx], group_part("train", idx), "train")
     for s in ("val", "test"):
         if s in plan.splits:
-            chosen[s] = (*plan.splits[s], s)
+            chosen[s] = (*plan.splits[s], group_part(s), s)
     return chosen
 
 
 def _decode_order(chosen, *, subset, seed):
     """Where each chosen image goes in one output buffer: each split's images land in a seeded shuffled order.
 
-    Returns ``(items, labels, origins, offsets)``: ``(slot, entry)`` pairs to decode, the label and source
-    folder of every slot, and each split's ``(start, end)`` slots.
+    Returns ``(items, labels, origins, offsets, groups)``: ``(slot, entry)`` pairs to decode, the label and
+    source folder of every slot, each split's ``(start, end)`` slots, and the group of every slot (None for
+    ungrouped data).
     """
     items, labels, origins, offsets = [], [], [], {}
+    grouped = chosen["train"][2] is not None
+    groups = [] if grouped else None
     for s in SPLITS:
-        split_entries, split_labels, from_dir = chosen[s]
+        split_entries, split_labels, split_groups, from_dir = chosen[s]
         keep = stratified_subset(split_labels, subset, seed, s)
         order = shuffle_order(len(keep), seed, s)
         slots = np.empty(len(keep), dtype=np.int64)
@@ -391,9 +503,14 @@ def _decode_order(chosen, *, subset, seed):
         split_y = np.empty(len(keep), dtype=np.int64)
         split_y[slots] = split_labels[keep]
         labels.extend(split_y.tolist())
+        if grouped:
+            split_g = np.empty(len(keep), dtype=object)
+            split_g[slots] = split_groups[keep]
+            groups.extend(split_g.tolist())
         origins.extend([from_dir] * len(keep))
         items.extend((base + int(slot), split_entries[i]) for slot, i in zip(slots, keep))
-    return items, np.asarray(labels, dtype=np.int64), origins, offsets
+    groups = np.asarray(groups, dtype=str) if grouped else None
+    return items, np.asarray(labels, dtype=np.int64), origins, offsets, groups
 
 
 def _check_every_class_read(plan, labels, origins, ok, failures) -> None:
@@ -402,22 +519,28 @@ def _check_every_class_read(plan, labels, origins, ok, failures) -> None:
     read = Counter(zip(np.asarray(origins)[ok].tolist(), labels[ok].tolist())) if len(labels) else Counter()
     for (from_dir, label), n in sorted(tried.items()):
         if read[(from_dir, label)] == 0:
-            folder = plan.class_dirs.get((from_dir, label), plan.class_names[label])
+            folder = plan.class_dirs.get((from_dir, label))
+            what = (
+                f"Class folder {folder}"
+                if folder
+                else f"Class {plan.class_names[label]!r} ({from_dir} images; labels from the {plan.label_source})"
+            )
             raise DataError(
-                f"Class folder {folder} has no readable image ({n} tried; e.g. "
+                f"{what} has no readable image ({n} tried; e.g. "
                 f"{next((f[1] + ': ' + f[2]) for f in failures if labels[f[0]] == label)}). "
-                "Replace the broken files or remove the folder."
+                "Replace the broken files or remove " + ("the folder." if folder else "them.")
             )
 
 
-def _load_image_folder(path, reader, size, *, strict, progress, val_fraction, test_fraction, seed, subset):
+def _load_image_folder(path, reader, size, *, strict, progress, val_fraction, test_fraction, seed, subset, naming=None):
     """Decode the images an image folder's plan selects; returns ``(dataset, unreadable files)``."""
     from tqdm.auto import tqdm
 
+    naming = naming or {}
     try:
-        plan = plan_folder(reader.entries(), str(path))
+        plan = plan_source(reader.entries(), str(path), reader.kind, **naming)
         chosen = _choose_splits(plan, str(path), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
-        items, labels, origins, offsets = _decode_order(chosen, subset=subset, seed=seed)
+        items, labels, origins, offsets, groups = _decode_order(chosen, subset=subset, seed=seed)
         out = np.empty((len(labels), size[0], size[1], 3), dtype=np.uint8)
         with tqdm(total=len(items), desc="Decoding images", unit="img", disable=not progress, mininterval=0.5) as bar:
             try:
@@ -427,13 +550,22 @@ def _load_image_folder(path, reader, size, *, strict, progress, val_fraction, te
     finally:
         reader.close()
     _check_every_class_read(plan, labels, origins, ok, failures)
-    parts = {}
+    parts, split_groups = {}, {}
     for s in SPLITS:
         lo, hi = offsets[s]
         keep = slice(lo, hi) if ok[lo:hi].all() else np.flatnonzero(ok[lo:hi]) + lo
         parts[f"x_{s}"], parts[f"y_{s}"] = out[keep], labels[keep]
+        if groups is not None:
+            split_groups[s] = groups[keep]
     unreadable = [(name, reason) for _, name, reason in failures]
-    origin = "stratified split of unsplit folder" if plan.layout == "unsplit" else _split_origin(set(plan.splits))
+    unsplit = plan.layout in ("unsplit", "labels")
+    if groups is None:
+        origin = "stratified split of unsplit folder" if unsplit else _split_origin(set(plan.splits))
+    else:
+        origin = "stratified group split of unsplit folder" if unsplit else _split_origin(set(plan.splits))
+        origin += f"; whole groups per split ({len(np.unique(groups))} groups, from the {plan.group_source})"
+    if plan.layout.startswith("labels"):
+        origin += f"; labels from the {plan.label_source}"
     ds = Dataset(
         **parts,
         class_names=plan.class_names,
@@ -448,5 +580,8 @@ def _load_image_folder(path, reader, size, *, strict, progress, val_fraction, te
         test_fraction=test_fraction,
         seed=seed,
         subset=subset,
+        groups=split_groups or None,
+        group_by=(plan.group_source or None) if groups is not None else None,
+        labels_from=plan.label_source if plan.layout.startswith("labels") else None,
     )
     return ds, unreadable

@@ -38,6 +38,8 @@ def load_study_data(
     seed: int = 0,
     class_names="",
     progress: bool = False,
+    group_by="",
+    labels="",
     **kwargs,
 ):
     """Load the study's data with the notebooks' parameters.
@@ -52,6 +54,10 @@ def load_study_data(
         class_names: display names for the data's classes, in the order of its
             own class names (sorted folder names), comma-separated or a list.
             Empty keeps the data's own names.
+        group_by: the notebooks' ``GROUP_BY``: a regex whose capture group in each image's
+            relative path is its group; whole groups go to one split (empty: none).
+        labels: the notebooks' ``LABELS``: ``filename:REGEX`` or a CSV file
+            (``path,label[,group]``); empty: class folders.
         **kwargs: passed on to :func:`cifarkit.data.load_dataset`.
 
     Returns:
@@ -64,6 +70,8 @@ def load_study_data(
         val_fraction=val_fraction,
         seed=seed,
         progress=progress,
+        group_by=group_by or None,
+        labels=labels or None,
         **kwargs,
     )
     names = parse_class_names(class_names)
@@ -74,4 +82,23 @@ def load_study_data(
                 f"({', '.join(ds.class_names)}). Give one name per class, in that order, or none."
             )
         ds = replace(ds, class_names=names)
+    return ds
+
+
+def require_validation(ds, needed_for: str):
+    """Refuse, before any work, a study step that selects on validation when ``ds`` has no validation images.
+
+    Args:
+        ds: the loaded :class:`cifarkit.data.Dataset`.
+        needed_for: what the validation split is for, completing "... needs a validation split to ...".
+
+    Raises:
+        ValueError: saying which step needs it and how to give one. Selection never falls back to the test split.
+    """
+    if len(ds.y_val) == 0:
+        raise ValueError(
+            f"This step needs a validation split to {needed_for}, but the data has none (VAL_FRACTION is 0 and "
+            "the data gives no val/ folder). The test split is never used for choosing. Give VAL_FRACTION > 0 "
+            "(run_all.py -p VAL_FRACTION 0.1), or leave this notebook out (--skip)."
+        )
     return ds

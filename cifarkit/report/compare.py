@@ -34,7 +34,17 @@ from cifarkit.report.compare_diff import diff_phrases, parameter_diff, parameter
 #: The paired bootstrap's resamples when no run recorded ``N_BOOT`` (the notebooks' own default).
 DEFAULT_N_BOOT = 2000
 #: Parameters that decide which test images a run scores.
-TEST_IMAGE_PARAMETERS = ("DATA", "DATA_SUBSET", "IMAGE_SIZE", "SEED", "VAL_FRACTION", "TEST_FRACTION", "CLASS_NAMES")
+TEST_IMAGE_PARAMETERS = (
+    "DATA",
+    "DATA_SUBSET",
+    "IMAGE_SIZE",
+    "SEED",
+    "VAL_FRACTION",
+    "TEST_FRACTION",
+    "CLASS_NAMES",
+    "GROUP_BY",
+    "LABELS",
+)
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 

@@ -81,8 +81,13 @@ def _carve(per_class_train, fractions: list[float]):
     return rest, parts
 
 
-def count_images(data: str | None, *, val_fraction: float = 0.1, test_fraction: float = 0.1) -> DataCounts:
+def count_images(
+    data: str | None, *, val_fraction: float = 0.1, test_fraction: float = 0.1, labels=None, group_by=None
+) -> DataCounts:
     """Count the images of every split of ``data`` (as ``--data`` takes it) without decoding them all.
+
+    ``labels`` and ``group_by`` are the notebooks' ``LABELS`` and ``GROUP_BY``: images are counted under the
+    labels they will get (a grouped split's sizes are estimated as a stratified one's).
 
     Raises what :func:`cifarkit.data.load_dataset` raises for a missing or malformed source.
     """
@@ -97,7 +102,8 @@ def count_images(data: str | None, *, val_fraction: float = 0.1, test_fraction: 
         return DataCounts(names, {"train": rest, "val": val, "test": test}, f"synthetic:{per}", "synthetic")
     if not data or str(data).strip().lower() == "cifar10":
         return _cifar10_counts(list(CIFAR10_CLASSES), val_fraction, "CIFAR-10's published counts (official archive)")
-    return _local_counts(Path(data).expanduser(), val_fraction, test_fraction)
+    naming = {"labels": labels or None, "group_by": group_by or None}
+    return _local_counts(Path(data).expanduser(), val_fraction, test_fraction, naming)
 
 
 def _cifar10_counts(names, val_fraction, how) -> DataCounts:
@@ -106,13 +112,13 @@ def _cifar10_counts(names, val_fraction, how) -> DataCounts:
     return DataCounts(names, {"train": rest, "val": val, "test": [CIFAR10_PER_CLASS["test"]] * k}, how, "cifar10")
 
 
-def _local_counts(path: Path, val_fraction: float, test_fraction: float) -> DataCounts:
+def _local_counts(path: Path, val_fraction: float, test_fraction: float, naming: dict) -> DataCounts:
     import re
 
     from cifarkit import files
     from cifarkit.data import cifar10, sources
     from cifarkit.data.folder_source import DirSource
-    from cifarkit.data.image_folder import plan_folder
+    from cifarkit.data.labels import plan_source
     from cifarkit.data.options import resolve_limits
     from cifarkit.data.source_spec import guarded, local_path
 
@@ -138,7 +144,7 @@ def _local_counts(path: Path, val_fraction: float, test_fraction: float) -> Data
         if getattr(reader, "official_names", None):
             names = cifar10.parse_meta(reader.official_members()["batches.meta"], f"{path}::batches.meta")
             return _cifar10_counts(names, val_fraction, f"CIFAR-10 python archive {path.name} (published counts)")
-        plan = plan_folder(entries, str(path))
+        plan = guarded(path, plan_source, entries, str(path), reader.kind, **naming)
         listing_seconds = time.perf_counter() - t0
         counts = _folder_counts(plan, val_fraction, test_fraction)
         decode = _decode_sample(reader, [e for e in entries if e.is_image])

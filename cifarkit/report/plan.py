@@ -21,6 +21,16 @@ from cifarkit.report import profiles
 
 # Parameters every notebook may declare; the runner fills them in.
 RUN_PARAMETERS = ("RUN_DIR", "DATA")
+# How the data's images are labelled and grouped: they change the splits, so every notebook that loads the
+# data (declares DATA) must declare them too, or the notebooks would not see the same splits.
+DATA_OPTIONS = ("GROUP_BY", "LABELS")
+# The run_all.py option behind each parameter set by domain_parameters.
+OPTION_OF = {
+    "IMAGE_SIZE": "--image-size",
+    "CLASS_NAMES": "--class-names",
+    "GROUP_BY": "--group-by",
+    "LABELS": "--labels/--labels-from",
+}
 
 
 def notebook_parameters(spec: profiles.NotebookSpec) -> dict:
@@ -64,16 +74,25 @@ def absolute_data(data: str | None) -> str | None:
     return str(path.resolve()) if path.exists() else str(data)
 
 
-def domain_parameters(image_size=None, class_names=None) -> dict:
-    """Notebook parameters for a custom data set: ``IMAGE_SIZE`` and ``CLASS_NAMES``.
+def domain_parameters(image_size=None, class_names=None, group_by=None, labels=None) -> dict:
+    """Notebook parameters for a custom data set: ``IMAGE_SIZE``, ``CLASS_NAMES``, ``GROUP_BY`` and ``LABELS``.
 
     Args:
         image_size: side in pixels of the square images the models see (``None`` keeps the profile's).
         class_names: display names for the data's classes, in the order of its own
             class names: ``"a,b,c"``, ``"a b c"`` or a list (``None``/empty keeps the data's own).
+        group_by: a regex with a capture group: each image's group from its relative path
+            (``--group-by``); checked here, the data is not read.
+        labels: ``"filename:REGEX"``/``"path:REGEX"`` (``--labels-from``) or a CSV file
+            (``--labels``), which must exist; it is given as an absolute path (the notebooks
+            run in the run folder).
 
     Returns:
-        ``{"IMAGE_SIZE": int, "CLASS_NAMES": "a,b,c"}`` with only the given ones.
+        ``{"IMAGE_SIZE": int, "CLASS_NAMES": "a,b,c", "GROUP_BY": str, "LABELS": str}`` with only the given ones.
+
+    Raises:
+        ValueError: an invalid value (a bad regex, one without a capture group, ...).
+        FileNotFoundError: the labels file does not exist.
     """
     from cifarkit.data import parse_class_names
 
@@ -94,7 +113,32 @@ def domain_parameters(image_size=None, class_names=None) -> dict:
             class_names = class_names.split(",") if "," in class_names else class_names.split()
         names = parse_class_names(list(class_names))
         params["CLASS_NAMES"] = ",".join(names)
+    if group_by:
+        params["GROUP_BY"] = check_group_by(group_by)
+    if labels:
+        params["LABELS"] = check_labels(labels)
     return params
+
+
+def check_group_by(value) -> str:
+    """``GROUP_BY`` checked (a string, a valid regex, a capture group); ValueError with one clear line."""
+    from cifarkit.data import parse_group_by
+
+    if not isinstance(value, str):
+        raise ValueError(f"--group-by (GROUP_BY) must be a regular expression; received {value!r}.")
+    parse_group_by(value)
+    return value
+
+
+def check_labels(value) -> str:
+    """``LABELS`` checked: ``filename:REGEX``/``path:REGEX`` with a valid regex and a capture group, or a CSV file
+    that exists (returned as an absolute path). ValueError or FileNotFoundError with one clear line."""
+    from cifarkit.data import parse_labels
+
+    if not isinstance(value, (str, Path)):
+        raise ValueError(f"--labels/--labels-from (LABELS) must be a file or 'filename:REGEX'; received {value!r}.")
+    spec = parse_labels(str(value))
+    return spec.option()
 
 
 def plan_run(
@@ -106,12 +150,17 @@ def plan_run(
     *,
     image_size=None,
     class_names=None,
+    group_by=None,
+    labels=None,
     notebook_overrides: dict | None = None,
 ):
     """Check everything that can be checked before a notebook runs.
 
-    ``image_size``/``class_names`` (see :func:`domain_parameters`) set ``IMAGE_SIZE``
-    and ``CLASS_NAMES`` for every selected notebook that declares them.
+    ``image_size``/``class_names``/``group_by``/``labels`` (see :func:`domain_parameters`) set ``IMAGE_SIZE``,
+    ``CLASS_NAMES``, ``GROUP_BY`` and ``LABELS`` for every selected notebook that declares them.
+    ``GROUP_BY`` and ``LABELS`` (from here or from ``overrides``) change the splits: every selected notebook
+    that loads the data must declare them, and the data's listing is checked against them (every path
+    matches, the labels file is sound, there are enough groups) before anything runs.
     ``notebook_overrides`` (``{notebook: {NAME: value}}``, what a ``--budget`` plan sets) apply to one
     notebook each, after everything else.
 
@@ -124,8 +173,9 @@ def plan_run(
         skip = list(skip or []) + list(profile.skip)
     specs = select_notebooks(only, skip)
     overrides = dict(overrides or {})
-    domain = domain_parameters(image_size, class_names)
+    domain = domain_parameters(image_size, class_names, group_by, labels)
     declared = {spec.name: notebook_parameters(spec) for spec in specs}
+    _check_data_options_declared(specs, declared, {**overrides, **domain})
     _check_names(profile, specs, declared, overrides, domain)
     plan = []
     for spec in specs:
@@ -144,8 +194,22 @@ def plan_run(
             params["DATA"] = absolute_data(data)
         plan.append((spec, params))
     _check_registered(plan)
-    _check_class_count(plan, data)
+    _check_data(plan, data)
     return profile, plan
+
+
+def _check_data_options_declared(specs, declared: dict, given: dict) -> None:
+    """``GROUP_BY``/``LABELS`` set: every selected notebook that loads data (declares ``DATA``) declares them."""
+    for name in DATA_OPTIONS:
+        if not given.get(name):
+            continue
+        lacking = [s.name for s in specs if "DATA" in declared[s.name] and name not in declared[s.name]]
+        if lacking:
+            raise ValueError(
+                f"{OPTION_OF[name]} sets {name}, which changes the splits, but notebook(s) {', '.join(lacking)} do "
+                f'not declare it and would load other splits than the rest. Add `{name}: str = ""` to their '
+                f"parameters cell and pass {name.lower()}={name} to load_study_data, or leave them out (--only/--skip)."
+            )
 
 
 def _check_names(profile, specs, declared: dict, overrides: dict, domain: dict) -> None:
@@ -159,7 +223,7 @@ def _check_names(profile, specs, declared: dict, overrides: dict, domain: dict) 
         )
     for name in domain:
         if name not in all_declared:
-            option = "--image-size" if name == "IMAGE_SIZE" else "--class-names"
+            option = OPTION_OF[name]
             raise ValueError(
                 f"{option} sets {name}, but none of the selected notebooks "
                 f"({', '.join(s.name for s in specs)}) declares that parameter."
@@ -265,7 +329,7 @@ def check_parameters(notebook: str, params: dict, declared: dict, origins: dict 
 
 def _origin(name: str, profile, overrides: dict, domain: dict) -> str:
     if name in domain:
-        return "--image-size" if name == "IMAGE_SIZE" else "--class-names"
+        return OPTION_OF[name]
     if name in overrides:
         return f"-p {name}"
     return f"profile {profile.name!r}"
@@ -303,20 +367,43 @@ def registered_models() -> list[str] | None:
     return out.stdout.split() if out.returncode == 0 else None  # None: the notebook reports the import error
 
 
-def _check_class_count(plan, data) -> None:
-    """``CLASS_NAMES`` gives one name per class of the data (checked on the data's listing, nothing decoded)."""
-    given = next((p["CLASS_NAMES"] for _, p in plan if p.get("CLASS_NAMES")), None)
+def _first(plan, name: str):
+    return next((p[name] for _, p in plan if p.get(name)), None)
+
+
+def _check_data(plan, data) -> None:
+    """The data's listing fits the options (nothing decoded): ``GROUP_BY``/``LABELS`` are valid, every image gets
+    a label and a group, there are enough groups for the split; ``CLASS_NAMES`` gives one name per class.
+    A ``LABELS`` file is made an absolute path in every notebook's parameters."""
+    group_by, labels = _first(plan, "GROUP_BY"), _first(plan, "LABELS")
+    if group_by:
+        check_group_by(group_by)
+    if labels:
+        labels = check_labels(labels)
+        for _, params in plan:
+            if params.get("LABELS"):
+                params["LABELS"] = labels
+    given = _first(plan, "CLASS_NAMES")
+    if not (given or group_by or labels):
+        return
+    from cifarkit.data import CIFAR10_CLASSES, DataError, peek_class_names
+
+    options = {}
+    if group_by or labels:
+        if not data:
+            raise ValueError(
+                f"{OPTION_OF['GROUP_BY' if group_by else 'LABELS']} needs --data: an image folder or archive "
+                "(the official CIFAR-10 has its own labels and no file paths)."
+            )
+        options = {"group_by": group_by, "labels": labels, "seed": int(_first(plan, "SEED") or 0)}
+        options["val_fraction"] = float(next((p["VAL_FRACTION"] for _, p in plan if "VAL_FRACTION" in p), 0.1))
+    try:
+        classes = list(CIFAR10_CLASSES) if not data else peek_class_names(data, **options)
+    except DataError as exc:
+        raise ValueError(str(exc)) from None
     if not given:
         return
     names = [n.strip() for n in str(given).split(",") if n.strip()]
-    try:
-        from cifarkit.data import CIFAR10_CLASSES, DataError, peek_class_names
-    except ImportError:  # an older cifarkit.data without peek_class_names: the notebooks check it
-        return
-    try:
-        classes = list(CIFAR10_CLASSES) if not data else peek_class_names(data)
-    except DataError as exc:
-        raise ValueError(str(exc)) from None
     if len(names) != len(classes):
         source = data or "(the official CIFAR-10)"
         raise ValueError(

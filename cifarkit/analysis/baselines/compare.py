@@ -23,10 +23,13 @@ def check_same_data(recorded: dict, ds) -> None:
         mismatch.append(f"{len(recorded['class_names'])} vs {ds.num_classes} classes")
     if recorded.get("source_sha256") and ds.source_sha256 and recorded["source_sha256"] != ds.source_sha256:
         mismatch.append("data checksum")
+    for key in ("group_by", "labels_from"):
+        if key in recorded and (recorded.get(key) or None) != (getattr(ds, key, None) or None):
+            mismatch.append(f"{key} {recorded.get(key)!r} vs {getattr(ds, key, None)!r}")
     if mismatch:
         raise ValueError(
             "The CNN was trained on other splits than the baselines would use (" + "; ".join(mismatch) + "). "
-            "Give this notebook the same DATA, DATA_SUBSET, VAL_FRACTION and SEED as 03_train."
+            "Give this notebook the same DATA, DATA_SUBSET, VAL_FRACTION, SEED, GROUP_BY and LABELS as 03_train."
         )
 
 
