@@ -16,8 +16,10 @@
 # reports the accuracy with a bootstrap confidence interval and top-k accuracy; precision,
 # recall and F1 per class; the confusion matrix and the pairs of classes the model mixes up;
 # the mistakes themselves; how well the predicted probabilities are calibrated, before and
-# after temperature scaling fitted on the validation split; the effect of test-time
-# augmentation; the accuracy under the 15 CIFAR-10-C corruptions; and Grad-CAM saliency maps.
+# after temperature scaling fitted on the validation split; ROC and precision-recall curves with
+# their areas, and the sensitivity, specificity, PPV and NPV at an operating point chosen on the
+# validation split; the effect of test-time augmentation; the accuracy under the 15 CIFAR-10-C
+# corruptions; and Grad-CAM saliency maps.
 # Every number shown is also written to `metrics/04_evaluate.json`.
 
 # %%
@@ -29,7 +31,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from cifarkit import escape, run_folder
-from cifarkit.analysis import corruptions, evaluation, interactive, plots, saliency, stats, verdicts
+from cifarkit.analysis import corruptions, decisions, evaluation, interactive, plots, saliency, stats, verdicts
 from cifarkit.data import load_study_data
 from cifarkit.training import predict_logits, predict_probs, softmax
 
@@ -40,6 +42,8 @@ DATA_SUBSET: int = 0  # [0, ] images per class per split to load; 0 loads all
 IMAGE_SIZE: int = 32  # [8, 1024] images are resized (shorter side, then centre crop) to IMAGE_SIZE x IMAGE_SIZE
 VAL_FRACTION: float = 0.1  # [0, 0.9] share of the training data held out for validation (stratified)
 CLASS_NAMES: str = ""  # comma-separated display names for the classes; empty keeps the data names
+GROUP_BY: str = ""  # regex whose capture group in each image's relative path names its group (patient, part); whole groups per split
+LABELS: str = ""  # labels from 'filename:REGEX' or a CSV file (path,label[,group]); empty: class folders
 SEED: int = 0  # [0, ] seed for splits, bootstrap, subsamples and corruption noise
 MODEL_PATH: str = ""  # empty uses the model trained by 03_train in this run
 TTA: bool = True  # also evaluate with horizontal-flip test-time augmentation
@@ -47,13 +51,25 @@ CORRUPTION_SAMPLES: int = 2000  # [0, ] test images used for the corruption stud
 GALLERY_SIZE: int = 16  # [0, 256] misclassified images shown per gallery
 SALIENCY_EXAMPLES: int = 4  # [0, 64] correct and as many incorrect images explained with Grad-CAM
 N_BOOT: int = 2000  # [100, 1000000] bootstrap resamples for confidence intervals
+OPERATING_POINT: str = "youden"  # threshold rule, applied on validation: youden, or sensitivity≥X, specificity≥X, ppv≥X or npv≥X (≥ also typed as >, then the equals sign)
+POSITIVE_CLASS: str = ""  # class whose probability is thresholded; empty: the second class with two classes, each class against the rest with more
+PREVALENCE: float = 0.0  # [0, 1] share of positives where the model will be used, for PPV and NPV by Bayes' rule; 0 uses the test split's
 
 # %%
 t_start = time.perf_counter()
+rule = decisions.parse_rule(OPERATING_POINT)  # a mistyped rule or prevalence stops here, before any work
+decisions.check_prevalence(PREVALENCE)
 run_dir = run_folder.resolve_run_dir(RUN_DIR)
 run_folder.capture_warnings(run_dir, "04_evaluate")  # warnings go to the run's log, not the report
 ds = load_study_data(
-    DATA, image_size=IMAGE_SIZE, subset=DATA_SUBSET, val_fraction=VAL_FRACTION, seed=SEED, class_names=CLASS_NAMES
+    DATA,
+    image_size=IMAGE_SIZE,
+    subset=DATA_SUBSET,
+    val_fraction=VAL_FRACTION,
+    seed=SEED,
+    class_names=CLASS_NAMES,
+    group_by=GROUP_BY,
+    labels=LABELS,
 )
 model_path = run_folder.resolve_model_path(run_dir, MODEL_PATH)
 model = run_folder.load_model(model_path, num_classes=ds.num_classes, input_shape=ds.input_shape)
@@ -65,6 +81,7 @@ epochs_text = (
 )
 mismatch = evaluation.data_mismatch(trained.get("dataset", {}), ds.to_dict())
 names = ds.class_names
+decisions.positive_classes(names, POSITIVE_CLASS)  # an unknown POSITIVE_CLASS stops here, naming the classes
 x_test, y_test = ds.x_test, ds.y_test
 display(
     Markdown(
@@ -217,6 +234,135 @@ if temperature is not None:
     )
 
 # %% [markdown]
+# ## Decisions: ROC and precision-recall curves, and an operating point
+#
+# A decision flags an image when the probability of one class, the *positive* class, reaches a
+# threshold. The ROC curve follows the sensitivity (share of positives flagged) against
+# 1 - specificity (share of negatives flagged) as the threshold falls; its area (ROC AUC) is the
+# chance that a random positive image scores above a random negative one (0.5 is guessing). The
+# precision-recall curve follows the precision (PPV: share of flags that are right) against the
+# recall (sensitivity); its average precision (AP) matters most when positives are rare. With more
+# than two classes each class is scored against the rest (one-vs-rest) and the macro average is
+# the mean over classes. The 95% intervals of AUC and AP are percentile bootstraps over test
+# images (`N_BOOT` resamples, `SEED`), as for the accuracy. All curves use the model's own
+# probabilities (temperature scaling would not move a two-class curve).
+#
+# The operating point is the threshold that the rule `OPERATING_POINT` picks on the **validation**
+# split: `youden` maximizes sensitivity + specificity - 1; `sensitivity>=0.95` keeps the thresholds
+# with at least that sensitivity and takes the most specific (likewise `specificity>=X` then the
+# most sensitive, `ppv>=X` the most sensitive, `npv>=X` the most specific). The test split only
+# scores it: sensitivity, specificity, PPV and NPV (at the test split's prevalence) and accuracy,
+# each with a 95% Wilson score interval, and the 2x2 confusion matrix. With `PREVALENCE` above 0,
+# PPV and NPV are also given at that prevalence by Bayes' rule, with a bootstrap interval. The
+# positive class is `POSITIVE_CLASS`; when it is empty, the second class with two classes, and with
+# more classes every class in turn against the rest, each with its own threshold.
+
+# %%
+probs_val = softmax(logits_val) if len(ds.x_val) else None
+roc = decisions.curve_summary(y_test, probs_test, names, n_boot=N_BOOT, seed=SEED)
+op = decisions.operating_points(
+    ds.y_val,
+    probs_val,
+    y_test,
+    probs_test,
+    names,
+    rule,
+    positive_class=POSITIVE_CLASS,
+    prevalence=PREVALENCE,
+    n_boot=N_BOOT,
+    seed=SEED,
+)
+auc = roc["json"]
+positive_idx = [names.index(c) for c in op["per_class"]]
+shown = positive_idx if op["mode"] == "positive class" and len(names) == 2 else None
+roc_points, pr_points = decisions.figure_points(op, names)
+about = f"{m['n']} test images, {model_name}, {epochs_text}"
+plots.roc_curves(
+    roc["curves"],
+    names,
+    show=shown,
+    macro=None if shown else roc["macro_curve"],
+    points=roc_points,
+    title=(f"ROC curve of {names[positive_idx[0]]}" if shown else "ROC curves, each class against the rest")
+    + f" ({about})",
+)
+plt.show()
+plots.pr_curves(
+    roc["curves"],
+    names,
+    show=shown,
+    points=pr_points,
+    title=(f"Precision-recall curve of {names[positive_idx[0]]}" if shown else "Precision-recall curves, one-vs-rest")
+    + f" ({about})",
+)
+plt.show()
+display(escape.table(decisions.auc_table(auc), {"ROC AUC": "{:.3f}", "average precision": "{:.3f}"}))
+if shown:
+    pos_name = names[positive_idx[0]]
+    auc_sentence = (
+        f"ROC AUC of {escape.md(pos_name)} against {escape.md(names[1 - positive_idx[0]])}: "
+        + decisions.value_ci(auc["roc_auc"][pos_name], auc["roc_auc_ci"][pos_name])
+        + ", average precision "
+        + decisions.value_ci(auc["average_precision"][pos_name], auc["average_precision_ci"][pos_name])
+    )
+else:
+    auc_sentence = (
+        f"Macro-average ROC AUC over {len(names)} classes, each against the rest: "
+        + decisions.value_ci(auc["roc_auc_macro"], auc["roc_auc_macro_ci"])
+        + ", macro average precision "
+        + decisions.value_ci(auc["average_precision_macro"], auc["average_precision_macro_ci"])
+    )
+    if op["mode"] == "positive class":
+        pos_name = op["positive_class"]
+        auc_sentence += f"; {escape.md(pos_name)} against the rest: " + decisions.value_ci(
+            auc["roc_auc"][pos_name], auc["roc_auc_ci"][pos_name]
+        )
+display(
+    Markdown(
+        auc_sentence + f", on {m['n']} test images ({N_BOOT} bootstrap resamples, "
+        f"{auc['n_boot_valid']} of them with every class present)."
+    )
+)
+
+# %%
+display(
+    Markdown(
+        f"**Operating point:** {escape.md(op['rule_description'])} (`OPERATING_POINT` = {escape.code(op['rule'])}), "
+        + (
+            f"for the positive class **{escape.md(op['positive_class'])}**"
+            if op["mode"] == "positive class"
+            else f"for each of the {len(names)} classes against the rest"
+        )
+        + (
+            f", chosen on {op['n_val']} validation images and scored on {m['n']} test images"
+            if op["n_val"]
+            else f", scored on {m['n']} test images with the default decision"
+        )
+        + ". Intervals: "
+        + escape.md(op["interval_method"])
+        + "."
+        + "".join(f"  \n**Note:** {escape.md(note)}" for note in op["notes"])
+    )
+)
+display(escape.table(decisions.operating_table(op)))
+for name, entry in op["per_class"].items():
+    if len(op["per_class"]) > 4:
+        break  # one-vs-rest with many classes: the table above says it all
+    negative = names[1 - names.index(name)] if len(names) == 2 else f"not {name}"
+    display(Markdown(f"Test confusion matrix at {escape.md(entry['decision'])}:"))
+    display(escape.table(decisions.confusion_2x2(entry, name, negative)))
+    at = entry["test"].get("at_prevalence")
+    if at:
+        display(
+            Markdown(
+                f"At a prevalence of **{at['prevalence']:.2%}** of {escape.md(name)} (`PREVALENCE`; the test split "
+                f"has {entry['test']['prevalence']:.2%}): PPV {decisions.value_ci(at['ppv'], at['ppv_ci'], percent=True)}, "
+                f"NPV {decisions.value_ci(at['npv'], at['npv_ci'], percent=True)}, by Bayes' rule from the test "
+                f"sensitivity and specificity ({escape.md(at['interval_method'])})."
+            )
+        )
+
+# %% [markdown]
 # ## Test-time augmentation
 #
 # With `TTA` on, each test image is also classified mirrored left to right, and the two
@@ -349,12 +495,17 @@ plots.saliency_grid(
 plt.show()
 
 # %% [markdown]
-# Every number above is recorded in `metrics/04_evaluate.json` in the run folder, and the test
-# predictions in `predictions/04_evaluate_test.npz` (what `python -m cifarkit compare` reads). The
+# Every number above is recorded in `metrics/04_evaluate.json` in the run folder, the test
+# predictions in `predictions/04_evaluate_test.npz` (what `python -m cifarkit compare` reads) and
+# the validation predictions the operating point was chosen on in `predictions/04_evaluate_val.npz`. The
 # other models of this run are compared in the architectures report (06), which runs after this one.
 
 # %%
 run_folder.save_predictions(run_dir, "04_evaluate", x=x_test, y_true=y_test, probs=probs_test, class_names=names)
+if probs_val is not None:  # what the operating point was chosen on
+    run_folder.save_predictions(
+        run_dir, "04_evaluate", x=ds.x_val, y_true=ds.y_val, probs=probs_val, class_names=names, split="val"
+    )
 eval_seconds = time.perf_counter() - t_start
 path = run_folder.record_metrics(
     run_dir,
@@ -401,6 +552,18 @@ path = run_folder.record_metrics(
         "robustness_by_group": {g: float(a) for g, a in robust.attrs["by_group"].items()},
         "robustness_reference_points": corruptions.REFERENCE_POINTS,
         "corruption_parameters": corruptions.PARAMETERS,
+        "roc_auc": auc["roc_auc"],
+        "roc_auc_ci": auc["roc_auc_ci"],
+        "roc_auc_macro": auc["roc_auc_macro"],
+        "roc_auc_macro_ci": auc["roc_auc_macro_ci"],
+        "average_precision": auc["average_precision"],
+        "average_precision_ci": auc["average_precision_ci"],
+        "average_precision_macro": auc["average_precision_macro"],
+        "average_precision_macro_ci": auc["average_precision_macro_ci"],
+        "roc_n_pos": auc["n_pos"],
+        "roc_n_boot_valid": auc["n_boot_valid"],
+        "roc_interval_method": auc["interval_method"],
+        "operating_point": op,
         "saliency_method": saliency_method,
         "saliency_indices": explain,
         "corruptions_at_chance": at_chance,

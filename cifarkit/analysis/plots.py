@@ -477,3 +477,93 @@ def accuracy_comparison(
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def _curve_colours(n: int):
+    return sns.color_palette("tab10" if n <= 10 else "husl", n)
+
+
+def _curve_axes(title: str):
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.9))
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.02)
+    ax.set_aspect("equal")
+    ax.set_title(plain(title))
+    return fig, ax
+
+
+def roc_curves(curves, class_names, *, show=None, macro=None, points=None, title="ROC curves (test split)"):
+    """ROC curves (sensitivity against 1 - specificity), one per class against the rest, and the operating points.
+
+    Args:
+        curves: one ``decisions.binary_curves`` dict per class (``decisions.curve_summary()["curves"]``).
+        class_names: the display names.
+        show: indices of the classes to draw (default: every class with an AUC).
+        macro: ``(fpr, tpr)`` of the macro-average curve, drawn black, or None.
+        points: ``{class index: {"test": (fpr, tpr), "validation": (fpr, tpr) | None, "label": text}}``:
+            the chosen operating point on the test curve (filled) and where it was on validation (hollow).
+    """
+    show = [i for i in (range(len(curves)) if show is None else show) if curves[i]["auc"] is not None]
+    colours = _curve_colours(len(class_names))
+    fig, ax = _curve_axes(title)
+    ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1, label="chance (AUC 0.5)")
+    many = len(show) > 10
+    for i in show:
+        c = curves[i]
+        ax.plot(
+            c["fpr"],
+            c["tpr"],
+            lw=1 if many else 1.6,
+            color=colours[i],
+            alpha=0.6 if many else 1.0,
+            label=None if many else f"{plain(class_names[i])} (AUC {c['auc']:.3f})",
+        )
+    if macro is not None and len(macro[0]):
+        mean_auc = np.mean([curves[i]["auc"] for i in range(len(curves)) if curves[i]["auc"] is not None])
+        ax.plot(macro[0], macro[1], color="black", lw=2, label=f"macro average (mean AUC {mean_auc:.3f})")
+    for i, p in (points or {}).items():
+        colour = colours[i] if not many else "black"
+        ax.plot(*p["test"], marker="o", ms=7, color=colour, mec="black", ls="none", label=plain(p.get("label", "")))
+        if p.get("validation") is not None:
+            ax.plot(*p["validation"], marker="o", ms=7, mfc="none", mec=colour, mew=1.5, ls="none")
+    if points:
+        ax.plot([], [], marker="o", ms=7, mfc="none", mec="grey", ls="none", label="the same threshold on validation")
+    ax.set_xlabel("1 - specificity (false-positive rate)")
+    ax.set_ylabel("sensitivity (true-positive rate)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def pr_curves(curves, class_names, *, show=None, points=None, title="Precision-recall curves (test split)"):
+    """Precision (PPV) against recall (sensitivity), one curve per class against the rest, with the average
+    precision in the legend; a single class also gets its prevalence (a random score's precision) as a
+    dashed line. ``points``: ``{class index: {"test": (recall, precision), "label": text}}``."""
+    show = [i for i in (range(len(curves)) if show is None else show) if curves[i]["average_precision"] is not None]
+    colours = _curve_colours(len(class_names))
+    fig, ax = _curve_axes(title)
+    many = len(show) > 10
+    for i in show:
+        c = curves[i]
+        ax.plot(
+            c["recall"],
+            c["precision"],
+            lw=1 if many else 1.6,
+            color=colours[i],
+            alpha=0.6 if many else 1.0,
+            drawstyle="steps-post",
+            label=None if many else f"{plain(class_names[i])} (AP {c['average_precision']:.3f})",
+        )
+    if len(show) == 1:
+        c = curves[show[0]]
+        base = c["n_pos"] / (c["n_pos"] + c["n_neg"])
+        ax.axhline(base, ls=":", color="grey", lw=1, label=f"prevalence ({base:.1%}): a random score")
+    for i, p in (points or {}).items():
+        if p.get("test") is not None and all(v is not None for v in p["test"]):
+            colour = colours[i] if not many else "black"
+            ax.plot(*p["test"], marker="o", ms=7, color=colour, mec="black", ls="none", label=plain(p.get("label", "")))
+    ax.set_xlabel("recall (sensitivity)")
+    ax.set_ylabel("precision (PPV)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
+    fig.tight_layout()
+    return fig
