@@ -39,6 +39,7 @@ TRAIN = "03_train"
 EVALUATE = "04_evaluate"
 BASELINES = "05_baselines"
 ARCHITECTURES = "06_architectures_and_ensembles"
+CROSS_VALIDATION = "07_cross_validation"
 
 MANIFEST = "manifest.json"
 LOCK = ".running.json"

@@ -111,3 +111,20 @@ def test_key_results_box_escapes_names_from_the_run():
     html = key_results_html("03_train", metrics)
     safety.check_html(html)
     assert "90.00%" in html and "(95% CI 89.00 to 91.00%)" in html and "&lt;svg" in html
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_key_results_box_escapes_the_group_regex_and_reports_groups(payload):
+    metrics = {
+        "counts": {"train": {"a": 4}, "val": {"a": 1}, "test": {"a": 1}},
+        "total_images": 6,
+        "num_classes": 1,
+        "groups": {"grouped": True, "source": f"regex '{payload}'", "per_split": {"train": 3, "val": 1, "test": 1}},
+        "near_duplicates": {"max_distance": 6, "pairs": {"train-test": 2}, "images": {"train-test": 2, "val-test": 1}},
+    }
+    html = key_results_html("01_explore_data", metrics)
+    safety.check_html(html)
+    assert _tags(html) <= {"section", "h2", "table", "tr", "th", "td", "ul", "li"}
+    assert "3 training, 1 validation, 1 test group(s)" in html
+    assert "No group has images in more than one split." in html
+    assert "Up to 3 test image(s) have a near duplicate" in html

@@ -195,7 +195,7 @@ def _results(run: StudyRun, outline: Outline, numbering: Numbering) -> str:
             "comes from."
         ),
     ]
-    for name in NAMES:
+    for name in run.expected():
         label = f"{name[:2]} {TITLES[name]}"
         parts.append(outline.heading(3, escape.html(f"{TITLES[name]} ({name})"), anchor=f"results-{name}"))
         status, path = run.status(name), run.run_dir / f"{name}.ipynb"
@@ -242,7 +242,7 @@ def _provenance(run: StudyRun) -> str:
 def _notebook_table(run: StudyRun) -> str:
     head = "<tr><th>notebook</th><th>status</th><th>executed</th><th>render (HTML / PDF)</th><th>parameters</th></tr>"
     rows = []
-    for name in NAMES:
+    for name in run.expected():
         e = run.entry(name)
         rs = e.get("render_seconds") if isinstance(e.get("render_seconds"), dict) else {}
         params = {k: v for k, v in (e.get("parameters") or {}).items() if k != "RUN_DIR"}

@@ -342,12 +342,49 @@ def _architectures(run: StudyRun) -> str:
     return p(text + (f" (here: the {escape.html(best)} vote)." if best else ".")) + kv_table(rows)
 
 
+def _cross_validation(run: StudyRun) -> str | None:
+    m7 = run.m(run_folder.CROSS_VALIDATION)
+    if run_folder.CROSS_VALIDATION not in run.expected():
+        return None  # an optional notebook this run left out
+    if not m7:
+        return _missing(run, run_folder.CROSS_VALIDATION)
+    cv = m7.get("cross_validation") or {}
+    if not cv.get("ran"):
+        return p(f"07_cross_validation ran but did not cross-validate: {escape.html(cv.get('reason') or '-')}.")
+    c = m7.get("config") or {}
+    text = (
+        f"07_cross_validation pools the training, validation and test images ({m7.get('n_images', 0):,} in all) and "
+        f"cuts them into {m7.get('k', '?')} folds, stratified by class"
+        + (" with every group in one fold (scikit-learn's StratifiedGroupKFold)" if m7.get("grouped") else "")
+        + (" (StratifiedKFold)" if not m7.get("grouped") else "")
+        + f", seeded ({escape.html(cv.get('reason') or '')}). Each fold trains {escape.html(m7.get('model', '?'))} "
+        f"(recipe {escape.html(m7.get('recipe', '?'))}, {escape.html(c.get('epochs', '?'))} epochs, batch "
+        f"{escape.html(c.get('batch_size', '?'))}) on the other folds less a stratified validation carve, which "
+        "chooses the fold's operating point; the held-out fold is only scored. Accuracy, balanced accuracy and "
+        "ROC AUC are given per fold (mean ± sd) and pooled over the out-of-fold predictions with percentile-"
+        f"bootstrap intervals {run.cites.cite('efron1993bootstrap')}; the rates at the operating point are pooled "
+        "over the folds' calls with Wilson score intervals."
+    )
+    return p(text)
+
+
+def _precision_text(precision: str) -> str:
+    return {
+        "off": "float32 (run_all.py --precision off)",
+        "bf16": "bf16 autocast, weights float32 (run_all.py --precision bf16)",
+    }.get(
+        precision,
+        "auto: bf16 autocast on a GPU or a CPU with bf16 units, float32 otherwise (03's metrics record which)",
+    )
+
+
 def _hardware(run: StudyRun) -> str:
     hw, versions = run.manifest.get("hardware") or {}, run.manifest.get("versions") or {}
     rows = [
         ("CPU", f"{escape.html(hw.get('cpu') or '?')}, {escape.html(hw.get('cpu_count', '?'))} logical cores"),
         ("Memory", f"{escape.html(hw.get('memory_gib', '?'))} GiB"),
         ("GPU", escape.html(", ".join(hw.get("gpus") or []) or "none")),
+        ("Precision", escape.html(_precision_text(run.manifest.get("precision") or "auto"))),
         ("Platform", escape.html(hw.get("platform", "?"))),
         (
             "Software",
@@ -371,6 +408,7 @@ SUBSECTIONS = (
     ("Evaluation", _evaluation),
     ("Baselines", _baselines),
     ("Architectures and ensembles", _architectures),
+    ("Cross-validation", _cross_validation),
     ("Hardware and software", _hardware),
 )
 
@@ -378,5 +416,8 @@ SUBSECTIONS = (
 def methods_html(run: StudyRun, outline: Outline) -> str:
     parts = [outline.heading(2, "Methods", anchor="methods")]
     for title, build in SUBSECTIONS:
-        parts.append(outline.heading(3, escape.html(title), anchor=f"methods-{title}") + build(run))
+        text = build(run)
+        if text is None:  # a part this run left out on purpose (an optional notebook)
+            continue
+        parts.append(outline.heading(3, escape.html(title), anchor=f"methods-{title}") + text)
     return "\n".join(parts)

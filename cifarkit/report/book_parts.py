@@ -24,6 +24,8 @@ from cifarkit.report.render import format_seconds
 
 NAMES = [spec.name for spec in profiles.NOTEBOOKS]
 TITLES = {spec.name: spec.title for spec in profiles.NOTEBOOKS}
+#: Notebooks a run leaves out unless its profile asks for them (07_cross_validation): absent, they are not missing.
+OPTIONAL = {spec.name for spec in profiles.NOTEBOOKS if spec.optional}
 
 
 class NotARunError(ValueError):
@@ -60,10 +62,24 @@ class StudyRun:
     def status(self, name: str) -> str:
         return str(self.entry(name).get("status") or "not run")
 
+    def left_out(self) -> list[str]:
+        """Notebooks the run left out on purpose and did not run: optional ones (07_cross_validation) and those its
+        profile skips (``skip`` in ``params/<profile>.yaml``)."""
+        try:
+            skipped = set(profiles.load_profile(str(self.manifest.get("profile"))).skip)
+        except (ValueError, OSError, TypeError):
+            skipped = set()
+        return [n for n in NAMES if (n in OPTIONAL or n in skipped) and not self.m(n) and self.status(n) == "not run"]
+
+    def expected(self) -> list[str]:
+        """The notebooks this run should hold: every notebook but those it left out on purpose (:meth:`left_out`)."""
+        left_out = self.left_out()
+        return [n for n in NAMES if n not in left_out]
+
     def missing(self) -> list[tuple[str, str]]:
-        """``[(name, why), ...]`` for every notebook that recorded no metrics."""
+        """``[(name, why), ...]`` for every expected notebook (:meth:`expected`) that recorded no metrics."""
         out = []
-        for name in NAMES:
+        for name in self.expected():
             if self.m(name):
                 continue
             entry, status = self.entry(name), self.status(name)
@@ -182,6 +198,32 @@ def _baselines(run: StudyRun) -> str:
     return p(text + ". " + " ".join(_says(run_folder.BASELINES, m5)), "Baselines.")
 
 
+def _cross_validation(run: StudyRun) -> str:
+    m7 = run.m(run_folder.CROSS_VALIDATION)
+    cv = m7.get("cross_validation") or {}
+    if not cv:
+        return ""
+    if not cv.get("ran"):
+        return p(f"07_cross_validation did not run: {escape.html(cv.get('reason') or '-')}.", "Cross-validation.")
+    pooled, summary = m7.get("pooled") or {}, m7.get("fold_summary") or {}
+    acc, auc = summary.get("accuracy") or {}, summary.get("roc_auc") or {}
+    text = (
+        f"{m7.get('k', '?')}-fold cross-validation over all {m7.get('n_images', 0):,} labelled images"
+        + (" (whole groups per fold)" if m7.get("grouped") else "")
+        + f": pooled out-of-fold accuracy <b>{pct(pooled.get('accuracy'))}{ci_text(pooled.get('accuracy_ci'))}</b>"
+    )
+    if _num(acc.get("sd")) is not None:
+        text += f", {pct(acc.get('mean'))} ± {100 * acc['sd']:.2f} points per fold (mean ± sd)"
+    if _num(pooled.get("roc_auc")) is not None:
+        ci = pooled.get("roc_auc_ci") or [None, None]
+        text += f"; pooled ROC AUC {pooled['roc_auc']:.3f}" + (
+            f" (95% CI {ci[0]:.3f} to {ci[1]:.3f})" if _num(ci[0]) is not None and _num(ci[1]) is not None else ""
+        )
+        if _num(auc.get("sd")) is not None:
+            text += f", {auc['mean']:.3f} ± {auc['sd']:.3f} per fold"
+    return p(text + ". " + " ".join(_says(run_folder.CROSS_VALIDATION, m7)), "Cross-validation.")
+
+
 def _tuning(run: StudyRun) -> str:
     m2, m3 = run.m(run_folder.TUNE), run.m(run_folder.TRAIN)
     signal = m2.get("tuning_signal") or (m3.get("tuned_params") or {}).get("signal") or {}
@@ -262,19 +304,35 @@ def _cost(run: StudyRun) -> str:
 
 
 def _missing(run: StudyRun) -> str:
-    missing = run.missing()
+    missing, expected = run.missing(), run.expected()
+    skipped = [n for n in run.left_out() if n not in OPTIONAL]
+    aside = (
+        f" The profile {escape.html(run.manifest.get('profile'))} leaves out "
+        + ", ".join(escape.html(n) for n in skipped)
+        + " (run with --only to add them)."
+        if skipped
+        else ""
+    )
     if not missing:
-        return p(f"All {len(NAMES)} notebooks ran and recorded their results.", "Completeness.")
+        return p(f"All {len(expected)} notebooks ran and recorded their results.{aside}", "Completeness.")
     items = "; ".join(f"{escape.html(n)} ({escape.html(why)})" for n, why in missing)
     return p(
-        f"{len(missing)} of {len(NAMES)} notebooks recorded no results, so this book lacks them: {items}.",
+        f"{len(missing)} of {len(expected)} notebooks recorded no results, so this book lacks them: {items}.{aside}",
         "Missing results.",
     )
 
 
 def summary_html(run: StudyRun) -> str:
     """The executive summary's paragraphs (the heading is the caller's)."""
-    parts = [_headline(run), _baselines(run), _tuning(run), _ensembles(run), _robustness(run), _cost(run)]
+    parts = [
+        _headline(run),
+        _cross_validation(run),
+        _baselines(run),
+        _tuning(run),
+        _ensembles(run),
+        _robustness(run),
+        _cost(run),
+    ]
     return '<div class="summary">' + "".join(filter(None, parts)) + _missing(run) + "</div>"
 
 

@@ -167,7 +167,24 @@ def result_lines(name: str, metrics: dict) -> list[tuple[str, str]]:
                 else "ensemble gain over the best member"
             )
             lines.append((f"{what}, test accuracy", gain))
-    if key in ("01", "02", "05", "06"):
+    elif key == "07":
+        cv = m.get("cross_validation") if isinstance(m.get("cross_validation"), dict) else {}
+        pooled = m.get("pooled") if isinstance(m.get("pooled"), dict) else {}
+        if cv and not cv.get("ran"):
+            lines.append(("cross-validation", "not run"))
+        elif _num(pooled.get("accuracy")) is not None:
+            folds = f", {m['k']} folds" if isinstance(m.get("k"), int) else ""
+            acc = _acc_ci(_num(pooled["accuracy"]), _ci_of(pooled.get("accuracy_ci")))
+            lines.append((f"accuracy, pooled out-of-fold{folds}", acc))
+            if _num(pooled.get("roc_auc")) is not None:
+                ci = _ci_of(pooled.get("roc_auc_ci"))
+                lines.append(
+                    (
+                        "ROC AUC, pooled out-of-fold",
+                        f"{pooled['roc_auc']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""),
+                    )
+                )
+    if key in ("01", "02", "05", "06", "07"):
         return lines
     if h["val_acc"] is not None:
         after = f" after {fmt_epochs(h['epochs'])}" if h["epochs"] is not None else ""

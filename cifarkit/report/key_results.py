@@ -78,6 +78,7 @@ def _explore(m: dict) -> tuple[list, list]:
         )
     else:
         says.append("No test image duplicates a training or validation image exactly.")
+    _explore_groups(m, rows, says)
     ratio = _num(m.get("class_imbalance_ratio"))
     if ratio is not None and ratio >= 1.5:
         says.append(
@@ -85,6 +86,32 @@ def _explore(m: dict) -> tuple[list, list]:
             "not accuracy alone."
         )
     return rows, says
+
+
+def _explore_groups(m: dict, rows: list, says: list) -> None:
+    """Rows and conclusions on grouped splits and near duplicates across splits (when 01 recorded them)."""
+    groups = m.get("groups") or {}
+    if groups.get("grouped"):
+        per = groups.get("per_split") or {}
+        words = {"train": "training", "val": "validation", "test": "test"}
+        sizes = ", ".join(f"{v:,} {words.get(k, k)}" for k, v in per.items())
+        rows.append(("Groups", f"{sizes} group(s), by {escape.html(groups.get('source', '?'))}"))
+        straddle = int(groups.get("straddling", 0) or 0)
+        if straddle:
+            says.append(f"{straddle} group(s) have images in more than one split: see the Groups section.")
+        else:
+            says.append("No group has images in more than one split.")
+    near = m.get("near_duplicates") or {}
+    if near.get("pairs"):
+        images = near.get("images") or {}
+        across = ", ".join(f"{k}: {v:,}" for k, v in images.items())
+        rows.append((f"Near duplicates across splits (hash distance <= {near.get('max_distance', '?')})", across))
+        leak = int(images.get("train-test", 0) or 0) + int(images.get("val-test", 0) or 0)
+        if leak:
+            says.append(
+                f"Up to {leak} test image(s) have a near duplicate in the training or validation split: test "
+                "accuracy may be optimistic; look at the closest pairs in this report."
+            )
 
 
 def _tune(m: dict) -> tuple[list, list]:
@@ -210,6 +237,110 @@ def _evaluate(m: dict) -> tuple[list, list]:
     if isinstance(classes, dict) and classes:
         worst = min(classes.items(), key=lambda kv: (kv[1] or {}).get("f1", 1.0))
         says.append(f"The hardest class is {escape.html(worst[0])} (F1 {(worst[1] or {}).get('f1', 0):.3f}).")
+    decision_rows, decision_says = _decisions(m)
+    return rows + decision_rows, says + decision_says
+
+
+def _auc_text(value, ci) -> str:
+    if _num(value) is None:
+        return "-"
+    if not ci or len(ci) != 2 or _num(ci[0]) is None or _num(ci[1]) is None:
+        return f"{value:.3f}"
+    return f"{value:.3f} (95% CI {ci[0]:.3f} to {ci[1]:.3f})"
+
+
+def _rate(rate: dict) -> str:
+    rate = rate or {}
+    return pct(rate.get("value"), 1) + ci_text(rate.get("ci"), 1)
+
+
+def _decisions(m: dict) -> tuple[list, list]:
+    """04's ROC AUC and the operating point chosen on validation (``decisions.operating_points``)."""
+    rows, says = [], []
+    op = m.get("operating_point") or {}
+    aucs, cis = m.get("roc_auc") or {}, m.get("roc_auc_ci") or {}
+    positive = op.get("positive_class")
+    if positive is not None and len(aucs) == 2:
+        rows.append((f"ROC AUC ({positive} positive)", _auc_text(aucs.get(positive), cis.get(positive))))
+    elif _num(m.get("roc_auc_macro")) is not None:
+        text = _auc_text(m["roc_auc_macro"], m.get("roc_auc_macro_ci")) + f" over {len(aucs)} classes, one-vs-rest"
+        if positive is not None:
+            text += f"; {escape.html(positive)} against the rest {_auc_text(aucs.get(positive), cis.get(positive))}"
+        rows.append(("ROC AUC (macro average)", text))
+    if not op.get("per_class"):
+        return rows, says
+    rule = escape.html(op.get("rule", "-"))
+    if positive is not None:
+        chosen = op.get("chosen_on") == "validation"
+        threshold = _num(op.get("threshold"))
+        where = (
+            f"threshold {threshold:.4g} chosen on {op.get('n_val', '?'):,} validation images by {rule}"
+            if chosen
+            else "default decision (argmax" + (f", threshold {threshold:.4g}" if threshold is not None else "") + ")"
+        )
+        rows.append((f"Operating point ({positive} positive)", where))
+        test = op.get("test") or {}
+        rows.append(
+            ("Test sensitivity / specificity", f"{_rate(test.get('sensitivity'))} / {_rate(test.get('specificity'))}")
+        )
+        rows.append(
+            (
+                f"Test PPV / NPV (prevalence {pct(test.get('prevalence'), 1)})",
+                f"{_rate(test.get('ppv'))} / {_rate(test.get('npv'))}",
+            )
+        )
+        at = test.get("at_prevalence") or {}
+        if _num(at.get("prevalence")) is not None:
+            rows.append(
+                (
+                    f"PPV / NPV at prevalence {pct(at['prevalence'], 2)}",
+                    f"{pct(at.get('ppv'), 1)}{ci_text(at.get('ppv_ci'), 1)} / {pct(at.get('npv'), 1)}"
+                    f"{ci_text(at.get('npv_ci'), 1)}",
+                )
+            )
+        kind, _, target = str(op.get("rule", "")).partition(">=")
+        value = (test.get(kind) or {}).get("value")
+        ci = (test.get(kind) or {}).get("ci") or [None, None]
+        if chosen and target and _num(value) is not None:
+            goal, name = float(target), {"ppv": "PPV", "npv": "NPV"}.get(kind, kind)
+            if _num(ci[1]) is not None and ci[1] < goal:
+                says.append(f"On test the {name} falls short of the {goal:g} it was chosen for, beyond noise.")
+            elif value < goal:
+                says.append(f"On test the {name} is below the {goal:g} it was chosen for, within noise.")
+            else:
+                says.append(f"On test the {name} meets the {goal:g} it was chosen for on validation.")
+    else:
+        per = op.get("per_class") or {}
+        macro = op.get("macro") or {}
+        rows.append(
+            (
+                "Operating points (one-vs-rest)",
+                f"one threshold per class chosen on {op.get('n_val', 0):,} validation images by {rule}"
+                if op.get("n_val")
+                else "default decision (argmax), no validation split",
+            )
+        )
+        rows.append(
+            (
+                f"Mean test sensitivity / specificity over {len(per)} classes",
+                f"{pct(macro.get('sensitivity'), 1)} / {pct(macro.get('specificity'), 1)}",
+            )
+        )
+        rows.append(
+            (
+                f"Mean test PPV / NPV over {len(per)} classes",
+                f"{pct(macro.get('ppv'), 1)} / {pct(macro.get('npv'), 1)}",
+            )
+        )
+        sens = {k: ((v or {}).get("test") or {}).get("sensitivity") or {} for k, v in per.items()}
+        sens = {k: v for k, v in sens.items() if _num(v.get("value")) is not None}
+        if sens:
+            low = min(sens, key=lambda k: sens[k]["value"])
+            rows.append(("Lowest test sensitivity", f"{escape.html(low)}: {_rate(sens[low])}"))
+    if op.get("n_val") == 0:
+        says.append("There is no validation split, so the default decision is scored instead of the rule.")
+    elif any((e or {}).get("constraint_met") is False for e in (op.get("per_class") or {}).values()):
+        says.append(f"No threshold met {rule} on validation for every class; the closest one was used.")
     return rows, says
 
 
@@ -283,6 +414,95 @@ def _architectures(m: dict) -> tuple[list, list]:
     return rows, says
 
 
+def _cross_validation(m: dict) -> tuple[list, list]:
+    """07's folds, the pooled out-of-fold accuracy and AUC with intervals, and the operating point pooled over folds."""
+    cv = m.get("cross_validation") or {}
+    if not cv.get("ran"):
+        return [("Cross-validation", "not run: " + escape.html(cv.get("reason") or "-"))], []
+    pooled, summary = m.get("pooled") or {}, m.get("fold_summary") or {}
+    how = f"{m.get('k', '?')} folds of {m.get('n_images', 0):,} images, stratified by class" + (
+        ", whole groups per fold" if m.get("grouped") else ""
+    )
+    how += "".join(f"; {escape.html(note)}" for note in cv.get("notes") or [])
+    rows = [("Cross-validation", how)]
+    rows.append(("Pooled out-of-fold accuracy", pct(pooled.get("accuracy")) + ci_text(pooled.get("accuracy_ci"))))
+    acc = summary.get("accuracy") or {}
+    if _num(acc.get("mean")) is not None and _num(acc.get("sd")) is not None:
+        rows.append(("Accuracy per fold (mean ± sd)", f"{pct(acc['mean'])} ± {100 * acc['sd']:.2f} points"))
+    rows.append(
+        (
+            "Pooled balanced accuracy",
+            pct(pooled.get("balanced_accuracy")) + ci_text(pooled.get("balanced_accuracy_ci")),
+        )
+    )
+    of = pooled.get("roc_auc_of")
+    rows.append(
+        (
+            f"Pooled ROC AUC ({of} positive)" if of else "Pooled ROC AUC (macro average, one-vs-rest)",
+            _auc_text(pooled.get("roc_auc"), pooled.get("roc_auc_ci")),
+        )
+    )
+    auc = summary.get("roc_auc") or {}
+    if _num(auc.get("mean")) is not None and _num(auc.get("sd")) is not None:
+        rows.append(("ROC AUC per fold (mean ± sd)", f"{auc['mean']:.3f} ± {auc['sd']:.3f}"))
+    op = m.get("operating_point") or {}
+    rule = escape.html(op.get("rule", "-"))
+    if op.get("positive_class") is not None and op.get("pooled"):
+        r = op["pooled"]
+        rows.append(
+            (
+                f"Operating point ({op['positive_class']} positive, {op.get('rule', '-')} on each fold's validation)",
+                f"sensitivity {_rate(r.get('sensitivity'))} / specificity {_rate(r.get('specificity'))}",
+            )
+        )
+        rows.append(
+            (
+                f"PPV / NPV, pooled (prevalence {pct(r.get('prevalence'), 1)})",
+                f"{_rate(r.get('ppv'))} / {_rate(r.get('npv'))}",
+            )
+        )
+    elif op.get("macro"):
+        macro = op["macro"]
+        rows.append(
+            (
+                f"Operating points (one-vs-rest, {op.get('rule', '-')} per fold), mean pooled sensitivity / specificity",
+                f"{pct(macro.get('sensitivity'), 1)} / {pct(macro.get('specificity'), 1)} over "
+                f"{len(op.get('per_class') or {})} classes",
+            )
+        )
+    says = []
+    ci, k = pooled.get("accuracy_ci") or [None, None], len((m.get("data") or {}).get("class_names") or []) or None
+    if k and _num(ci[0]) is not None:
+        chance = 1 / k
+        says.append(
+            f"The pooled accuracy's interval reaches chance level ({pct(chance)} for {k} classes): the procedure is "
+            "not shown to be better than guessing."
+            if ci[0] <= chance
+            else f"The pooled accuracy's whole interval lies above chance level ({pct(chance)} for {k} classes)."
+        )
+    single = m.get("single_split") or {}
+    other = single.get("test_acc_ci") or [None, None]
+    if (
+        _num(ci[0]) is not None
+        and _num(ci[1]) is not None
+        and _num(other[0]) is not None
+        and _num(other[1]) is not None
+    ):
+        says.append(
+            f"The pooled interval is {100 * (ci[1] - ci[0]):.1f} points wide against {100 * (other[1] - other[0]):.1f} "
+            f"for the single test split of {escape.html(single.get('from', '?'))}."
+        )
+    if _num(auc.get("mean")) is not None and _num(pooled.get("roc_auc")) is not None:
+        if auc["mean"] - pooled["roc_auc"] > 0.02:
+            says.append(
+                "The pooled AUC is below the folds' mean AUC: the fold models score on different scales, so the "
+                "per-fold mean is the better estimate of one model's ranking."
+            )
+    if any(met is False for met in op.get("constraint_met") or []):
+        says.append(f"In some folds no threshold met {rule} on the validation carve; the closest one was used.")
+    return rows, says
+
+
 _BUILDERS = {
     run_folder.EXPLORE: _explore,
     run_folder.TUNE: _tune,
@@ -290,6 +510,7 @@ _BUILDERS = {
     run_folder.EVALUATE: _evaluate,
     run_folder.BASELINES: _baselines,
     run_folder.ARCHITECTURES: _architectures,
+    run_folder.CROSS_VALIDATION: _cross_validation,
 }
 
 

@@ -24,6 +24,9 @@ class NotebookSpec:
     name: str  # file stem, e.g. "01_explore_data"
     title: str
     requires: tuple[str, ...] = ()  # notebooks whose outputs this one reads
+    # run only where a profile (or --only) asks for it: a run without it is complete, the study book does not
+    # list it as missing
+    optional: bool = False
 
     @property
     def path(self) -> Path:
@@ -44,6 +47,8 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
     NotebookSpec(run_folder.EVALUATE, "Evaluation", requires=(run_folder.TRAIN,)),
     NotebookSpec(run_folder.BASELINES, "Non-CNN baselines", requires=(run_folder.TRAIN,)),
     NotebookSpec(run_folder.ARCHITECTURES, "Architectures and ensembles", requires=(run_folder.TRAIN,)),
+    # trains its own models, one per fold; reads 03's and 04's metrics only to show the single split beside it
+    NotebookSpec(run_folder.CROSS_VALIDATION, "Cross-validation", optional=True),
 )
 
 #: Names the notebooks had before they were numbered in run order; still accepted by --only/--skip.
