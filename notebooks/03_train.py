@@ -28,6 +28,7 @@ from cifarkit.analysis import plots, stats, verdicts
 from cifarkit.analysis.tuning import merge_settings, tuned_settings
 from cifarkit.data import load_study_data
 from cifarkit.training import TrainConfig, lr_schedule_values, predict_logits, resolve_recipe, train
+from cifarkit.training.transfer import backbone_settings
 
 # %% tags=["parameters"]
 DATA: str = ""  # data source; empty for the official CIFAR-10 archive, or a folder, archive, synthetic:200
@@ -36,6 +37,8 @@ DATA_SUBSET: int = 0  # [0, ] images per class per split to load; 0 loads all
 IMAGE_SIZE: int = 32  # [8, 1024] images are resized (shorter side, then centre crop) to IMAGE_SIZE x IMAGE_SIZE
 VAL_FRACTION: float = 0.1  # [0, 0.9] share of the training data held out for validation (stratified)
 CLASS_NAMES: str = ""  # comma-separated display names for the classes; empty keeps the data names
+GROUP_BY: str = ""  # regex whose capture group in each image's relative path names its group (patient, part); whole groups per split
+LABELS: str = ""  # labels from 'filename:REGEX' or a CSV file (path,label[,group]); empty: class folders
 SEED: int = 0  # [0, ] seed for splits, initialisation and augmentation
 MODEL: str = "fastnet"  # a registered model name, see cifarkit.models.list_models()
 RECIPE: str = "fast"  # a named recipe from cifarkit.training.RECIPES
@@ -45,6 +48,9 @@ LR: float = 0.0  # [0, 1000] base learning rate; 0 keeps the recipe's own
 AUGMENT: str = "recipe"  # {recipe, none, flip, crop+flip, crop+flip+cutout} augmentation; recipe keeps its own
 CLASS_WEIGHT: str = "none"  # {none, balanced} balanced weights each class by its rarity (imbalanced data)
 PRETRAINED: str = ""  # a saved .keras model or .weights.h5 of the same architecture to fine-tune; empty: from scratch
+BACKBONE: str = "none"  # an ImageNet backbone (cifarkit.models.list_backbones(): mobilenet_v2, efficientnet_b0, resnet50, ...) instead of MODEL; use IMAGE_SIZE 96-224
+BACKBONE_WEIGHTS: str = "imagenet"  # imagenet (Keras' download; without network the run trains from scratch and says so), a local .h5 / .weights.h5 file, or none
+FREEZE_EPOCHS: int = 3  # [0, 10000] with backbone weights, the first epochs train only the new head; later ones fine-tune everything at 0.1 x the rate
 DEVICE: str = "auto"  # {auto, cpu, gpu} where to train
 DETERMINISTIC: bool = False  # bit-reproducible CPU run (slower)
 OVERRIDES: dict = {}  # any other recipe setting, for example {"weight_decay": 5e-4}
@@ -55,12 +61,20 @@ N_BOOT: int = 2000  # [100, 1000000] bootstrap resamples for the test accuracy's
 run_dir = run_folder.resolve_run_dir(RUN_DIR)
 run_folder.capture_warnings(run_dir, "03_train")  # warnings go to the run's log, not the report
 ds = load_study_data(
-    DATA, image_size=IMAGE_SIZE, subset=DATA_SUBSET, val_fraction=VAL_FRACTION, seed=SEED, class_names=CLASS_NAMES
+    DATA,
+    image_size=IMAGE_SIZE,
+    subset=DATA_SUBSET,
+    val_fraction=VAL_FRACTION,
+    seed=SEED,
+    class_names=CLASS_NAMES,
+    group_by=GROUP_BY,
+    labels=LABELS,
 )
 # tuned settings first, then every explicit setting of this notebook on top of them
-tuned = tuned_settings(TUNED_PARAMS, run_dir, model=MODEL, recipe=RECIPE)
+model_name, backbone_options = backbone_settings(MODEL, BACKBONE, BACKBONE_WEIGHTS, FREEZE_EPOCHS)
+tuned = tuned_settings(TUNED_PARAMS, run_dir, model=model_name, recipe=RECIPE)
 settings = merge_settings(tuned["settings"], OVERRIDES)
-settings.update(model=MODEL, seed=SEED, device=DEVICE, deterministic=DETERMINISTIC)
+settings.update(model=model_name, seed=SEED, device=DEVICE, deterministic=DETERMINISTIC, **backbone_options)
 if CLASS_WEIGHT != "none":
     settings["class_weight"] = CLASS_WEIGHT
 if PRETRAINED:
@@ -82,7 +96,7 @@ if AUGMENT != "recipe":
         raise ValueError(f"Unknown AUGMENT {AUGMENT!r}. Use one of: recipe, {', '.join(augment_presets)}.")
     settings.update(augment_presets[AUGMENT])
 config = resolve_recipe(RECIPE, **settings)
-out_dir = run_folder.model_dir(run_dir, MODEL)
+out_dir = run_folder.model_dir(run_dir, config.model)
 defaults = TrainConfig(model=config.model).to_dict()
 changed = {k: v for k, v in config.to_dict().items() if v != defaults.get(k) and k not in ("model", "seed")}
 display(
@@ -127,12 +141,18 @@ model = result.model
 history = pd.DataFrame(result.history)
 metrics = result.metrics
 pre = metrics.get("pretrained") or {}
+bb = metrics.get("backbone") or {}
 display(
     Markdown(
         (
             f"**Fine-tuned** from {escape.code(pre['path'])} ({pre['layers_copied']} layers copied)"
             if pre.get("path")
-            else "**Trained from scratch** (no pretrained weights given)"
+            else (
+                f"**Backbone** {escape.code(bb['application'])} at {bb['input_size'][0]} px: "
+                f"{escape.md(bb['note'])}; {escape.md(bb['phases'])}"
+                if bb
+                else "**Trained from scratch** (no pretrained weights given)"
+            )
         )
         + (
             "; class weights "
@@ -204,10 +224,15 @@ print(
 # %%
 test_pred = predict_logits(model, ds.x_test).argmax(1)
 test_ci = stats.accuracy_ci(ds.y_test, test_pred, n_boot=N_BOOT, seed=SEED)
+val_text = (
+    f"validation accuracy **{metrics['val_acc']:.2%}**"
+    if metrics.get("val_acc") is not None
+    else "no validation split (VAL_FRACTION = 0)"
+)
 display(
     Markdown(
         f"After **{len(history)} epochs** of {escape.code(config.model)} (recipe {escape.code(RECIPE)}): "
-        f"validation accuracy **{metrics['val_acc']:.2%}**, test accuracy **{metrics['test_acc']:.2%}** "
+        f"{val_text}, test accuracy **{metrics['test_acc']:.2%}** "
         f"(95% CI {test_ci['ci_low']:.2%} to {test_ci['ci_high']:.2%}, {len(ds.x_test)} test images)."
     )
 )
@@ -240,6 +265,7 @@ path = run_folder.record_metrics(
         "device": metrics.get("device"),
         "class_weights": metrics.get("class_weights"),
         "pretrained": metrics.get("pretrained"),
+        "backbone": metrics.get("backbone"),
         "model_path": str(result.paths["model"]),
         "history": result.history,
         "tuned_params": tuned,

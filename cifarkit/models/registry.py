@@ -36,7 +36,11 @@ class ModelEntry:
     paper_recipe: str | None = None
     whitening_layer: str | None = None
     notes: str = ""
+    kind: str = "cifar"  # "cifar" (built here for small images) or "backbone" (keras.applications, see backbones.py)
 
+
+#: Kinds of registered models: the CIFAR architectures, and ImageNet backbones from keras.applications.
+KINDS = ("cifar", "backbone")
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
@@ -53,6 +57,7 @@ def register(
     paper_recipe: str | None = None,
     whitening_layer: str | None = None,
     notes: str = "",
+    kind: str = "cifar",
     **fixed_options,
 ):
     """Decorator that registers a builder function under ``name``.
@@ -74,6 +79,8 @@ def register(
         whitening_layer: name of a first convolution that the training loop
             initializes from the data (``whiten_init``), if the model has one.
         notes: anything a reader of the numbers should know.
+        kind: ``"cifar"`` or ``"backbone"`` (a ``keras.applications`` network with a new head; listed
+            by :func:`list_backbones`, not by :func:`list_models`).
         **fixed_options: builder keyword arguments this name fixes.
 
     Returns:
@@ -81,6 +88,8 @@ def register(
     """
 
     def decorator(builder: Callable) -> Callable:
+        if kind not in KINDS:
+            raise ValueError(f"register('{name}'): kind must be one of {KINDS}; received {kind!r}.")
         if name in _REGISTRY:
             raise ValueError(f"Model name '{name}' is already registered (by {_REGISTRY[name].builder.__module__}).")
         params = inspect.signature(builder).parameters
@@ -100,22 +109,36 @@ def register(
             paper_recipe=paper_recipe,
             whitening_layer=whitening_layer,
             notes=notes,
+            kind=kind,
         )
         return builder
 
     return decorator
 
 
-def list_models() -> list[str]:
-    """Names of all registered models, sorted."""
-    return sorted(_REGISTRY)
+def list_models(include_backbones: bool = False) -> list[str]:
+    """Names of the registered CIFAR architectures, sorted; with ``include_backbones`` the ImageNet backbones too.
+
+    The backbones (:func:`list_backbones`) are kept out of the default list: they need images of 32 px
+    and more (96-224 px to use ImageNet weights), so the loops over "every model" (the architecture
+    table, the model tests) stay with the networks made for CIFAR's 32 px images.
+    """
+    return sorted(n for n, e in _REGISTRY.items() if include_backbones or e.kind == "cifar")
+
+
+def list_backbones() -> list[str]:
+    """Names of the registered ``keras.applications`` backbones, sorted (see :mod:`cifarkit.models.backbones`)."""
+    return sorted(n for n, e in _REGISTRY.items() if e.kind == "backbone")
 
 
 def _entry(name: str) -> ModelEntry:
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
-        raise ValueError(f"Unknown model {name!r}. Known models: {', '.join(list_models())}.") from None
+        raise ValueError(
+            f"Unknown model {name!r}. Known models: {', '.join(list_models())}; ImageNet backbones: "
+            f"{', '.join(list_backbones())}."
+        ) from None
 
 
 def _options(entry: ModelEntry) -> list[str]:
@@ -154,7 +177,7 @@ def model_info(name: str) -> dict:
         A dict with ``name``, ``family``, ``paper``, ``reference_params`` (int or
         None), ``reference_error_pct`` (published CIFAR-10 test error in percent
         or None), ``reference_source``, ``reference_epochs``, ``paper_recipe``,
-        ``whitening_layer``, ``notes``, ``builder`` (dotted path),
+        ``whitening_layer``, ``notes``, ``kind`` (``"cifar"`` or ``"backbone"``), ``builder`` (dotted path),
         ``fixed_options`` and ``options`` (keyword options build_model accepts).
     """
     entry = _entry(name)
@@ -169,6 +192,7 @@ def model_info(name: str) -> dict:
         "paper_recipe": entry.paper_recipe,
         "whitening_layer": entry.whitening_layer,
         "notes": entry.notes,
+        "kind": entry.kind,
         "builder": f"{entry.builder.__module__}.{entry.builder.__name__}",
         "fixed_options": dict(entry.fixed_options),
         "options": _options(entry),

@@ -1,10 +1,20 @@
-"""Fine-tuning: copy a saved model's layers into a freshly built one (nothing is downloaded)."""
+"""Fine-tuning: copy a saved model's layers into a freshly built one, and the two phases of an ImageNet backbone.
+
+:func:`transfer_weights` (``pretrained=``) copies a saved cifarkit model's layers by name; it downloads
+nothing. The backbone models of :mod:`cifarkit.models.backbones` (``backbone_weights=``) train in two
+phases (:class:`PhasePlan`): the new head alone with the backbone frozen for ``freeze_epochs``, then the
+whole network at ``finetune_lr_factor`` (0.1) times the scheduled learning rate with the backbone's batch
+norms kept in inference mode, as Keras' transfer-learning guide does it.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from cifarkit import backend
+from cifarkit.training.config import TrainConfig
 
 
 def transfer_weights(model, path) -> dict:
@@ -62,3 +72,145 @@ def transfer_weights(model, path) -> dict:
         "layers_skipped": skipped,
         "weights_copied": n_weights,
     }
+
+
+# --------------------------------------------------------------------------- ImageNet backbones: two phases
+PHASE_SCRATCH = "scratch"  # no weights to keep: every layer trains from the first epoch, batch norms too
+PHASE_FROZEN = "frozen"  # the backbone frozen, only the new head trains
+PHASE_FINETUNE = "fine-tune"  # everything trains at finetune_lr_factor x the rate, batch norms in inference mode
+
+
+@dataclass
+class PhasePlan:
+    """How a backbone model trains: head only for ``frozen_epochs``, then all of it at ``lr_factor`` x the rate.
+
+    ``pretrained`` is False for a backbone trained from scratch (no weights, or the ImageNet download
+    failed): one phase, ``"scratch"``, and ``FREEZE_EPOCHS`` does not apply (a random backbone is not
+    worth freezing).
+    """
+
+    pretrained: bool
+    frozen_epochs: int
+    lr_factor: float
+    bn_inference: bool
+
+    def phase(self, epoch: int) -> str:
+        """The phase of epoch ``epoch`` (1-based)."""
+        if not self.pretrained:
+            return PHASE_SCRATCH
+        return PHASE_FROZEN if epoch <= self.frozen_epochs else PHASE_FINETUNE
+
+    def lr_multiplier(self, epoch: int) -> float:
+        return self.lr_factor if self.phase(epoch) == PHASE_FINETUNE else 1.0
+
+    def describe(self, epochs: int) -> str:
+        """One sentence for a report: which epochs train what, at which rate."""
+        if not self.pretrained:
+            return f"all {epochs} epoch(s) train every layer from scratch (batch norms learn their statistics)"
+        frozen = min(self.frozen_epochs, epochs)
+        parts = []
+        if frozen:
+            parts.append(f"{_epochs(1, frozen)} train only the new head (backbone frozen)")
+        if epochs > frozen:
+            parts.append(
+                f"{_epochs(frozen + 1, epochs)} fine-tune the whole network at {self.lr_factor:g} x the "
+                "scheduled learning rate, batch norms kept in inference mode"
+            )
+        return "; ".join(parts)
+
+
+def _epochs(first: int, last: int) -> str:
+    return f"epoch {first}" if first == last else f"epochs {first}-{last}"
+
+
+def phase_plan(config: TrainConfig, info: dict) -> PhasePlan:
+    """The :class:`PhasePlan` of ``config`` for a backbone built with ``info`` (``BackboneBuild.info``)."""
+    pretrained = info.get("weights") != "none" or bool(config.pretrained)
+    return PhasePlan(
+        pretrained=pretrained,
+        frozen_epochs=int(config.freeze_epochs) if pretrained else 0,
+        lr_factor=float(config.finetune_lr_factor) if pretrained else 1.0,
+        bn_inference=bool(info.get("bn_inference")),
+    )
+
+
+def split_backbone_groups(optimizer, backbone) -> int:
+    """Move the backbone's parameters out of each optimizer group into a twin group (``"<name>:backbone"``,
+    same settings, ``backbone=True``) so that :func:`apply_phase` can stop their updates in the frozen phase
+    (learning rate 0, and no decoupled weight decay: ``TrainStep`` skips groups whose ``lr_scale`` is 0).
+    Call it on a fresh optimizer, before any step. Returns the number of parameters moved."""
+    ids = {id(v.value) for v in backbone.weights}
+    twins, moved = [], 0
+    for group in optimizer.param_groups:
+        mine = [p for p in group["params"] if id(p) in ids]
+        if not mine:
+            continue
+        group["params"] = [p for p in group["params"] if id(p) not in ids]
+        twin = {k: v for k, v in group.items() if k != "params"}
+        twin.update(params=mine, name=f"{group.get('name', 'weights')}:backbone", backbone=True)
+        twin["base_lr_scale"] = twin.get("lr_scale", 1.0)
+        twins.append(twin)
+        moved += len(mine)
+    optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"]]
+    for twin in twins:
+        optimizer.add_param_group(twin)
+    return moved
+
+
+def apply_phase(model, optimizer, plan: PhasePlan, phase: str) -> None:
+    """Freeze or unfreeze the backbone of ``model`` for ``phase`` (idempotent; called at every epoch start).
+
+    Frozen: the backbone is not trainable (no gradients are computed for it, its optimizer groups get
+    learning rate 0). Fine-tune and scratch: it trains; with ``plan.bn_inference`` its batch norms stay
+    non-trainable, which in Keras 3 keeps them in inference mode (moving statistics fixed).
+    """
+    from cifarkit.models.backbones import backbone_of, set_batch_norm_inference
+
+    backbone = backbone_of(model)
+    if backbone is None:
+        return
+    frozen = phase == PHASE_FROZEN
+    backbone.trainable = not frozen
+    if not frozen and plan.bn_inference:
+        set_batch_norm_inference(backbone)
+    if optimizer is not None:
+        for group in optimizer.param_groups:
+            if group.get("backbone"):
+                group["lr_scale"] = 0.0 if frozen else group.get("base_lr_scale", 1.0)
+
+
+def trainable_params_per_phase(model, plan: PhasePlan) -> dict:
+    """Trainable scalars in each phase the plan uses, e.g. ``{"frozen": 3843, "fine-tune": 2_225_795}``."""
+    from cifarkit.models.backbones import backbone_of
+
+    backbone = backbone_of(model)
+    inside = {id(v) for v in backbone.weights} if backbone is not None else set()
+    trainable = [v for v in model.trainable_weights]
+    total = sum(math.prod(int(d) for d in v.shape) for v in trainable)
+    head = sum(math.prod(int(d) for d in v.shape) for v in trainable if id(v) not in inside)
+    if not plan.pretrained:
+        return {PHASE_SCRATCH: int(total)}
+    return {PHASE_FROZEN: int(head), PHASE_FINETUNE: int(total)}
+
+
+def backbone_settings(model: str, backbone: str, weights: str, freeze_epochs: int) -> tuple[str, dict]:
+    """A notebook's ``MODEL``/``BACKBONE``/``BACKBONE_WEIGHTS``/``FREEZE_EPOCHS`` as ``(model name, settings)``.
+
+    ``backbone`` other than ``"none"``/empty replaces ``model``; for a backbone model the settings carry
+    ``backbone_weights`` (empty means ``"none"``) and ``freeze_epochs``, for a CIFAR model they are empty.
+
+    Raises:
+        ValueError: an unknown backbone name (the message lists the supported ones).
+    """
+    from cifarkit.models import list_backbones, model_info
+
+    name = model
+    if backbone and str(backbone).strip().lower() != "none":
+        if backbone not in list_backbones():
+            raise ValueError(
+                f"Unknown BACKBONE {backbone!r}. Supported backbones: {', '.join(list_backbones())}, or none."
+            )
+        name = backbone
+    if model_info(name).get("kind") != "backbone":
+        return name, {}
+    return name, {"backbone_weights": str(weights or "none"), "freeze_epochs": int(freeze_epochs)}
