@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run the cifarkit study: execute every notebook under a profile and render reports.
+r"""Run the cifarkit study: execute every notebook under a profile and render reports.
 
 Examples:
     python run_all.py                                   # default profile, official CIFAR-10
@@ -7,6 +7,9 @@ Examples:
     python run_all.py --profile smoke --data synthetic --only 01
     python run_all.py -p EPOCHS 3 -p MODEL resnet20
     python run_all.py --profile quick --data my_images/ --image-size 64 --class-names benign,malignant
+    python run_all.py --data scans/ --group-by 'patient(\d+)'            # whole patients per split
+    python run_all.py --data defects.zip --labels-from 'filename:^([a-z]+)_\d+'   # crazing_12.jpg -> crazing
+    python run_all.py --data images/ --labels images/labels.csv        # lines path,label[,group]
     python run_all.py --resume reports/20260101-120000-standard     # continue a run: the notebooks not yet ok
     python run_all.py --profile quick --budget 8                   # fit the run into 8 minutes on this machine
     python run_all.py --list
@@ -22,10 +25,12 @@ Chromium: apt-get install chromium); <out>/<run-id>/index.html and <out>/index.h
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from cifarkit import run_folder, secrets
-from cifarkit.report import profiles, runner
+from cifarkit.report import plan, profiles, runner
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +74,28 @@ def build_parser() -> argparse.ArgumentParser:
         "'a,b,c' or 'a b c'; sets CLASS_NAMES",
     )
     p.add_argument(
+        "--group-by",
+        default=None,
+        metavar="REGEX",
+        help="group the images (patient, part, session) by the capture group of REGEX searched in each image's "
+        "path relative to the data root, e.g. 'patient(\\d+)'; whole groups go to one split (sets GROUP_BY)",
+    )
+    p.add_argument(
+        "--labels",
+        default=None,
+        metavar="FILE.csv",
+        help="read the labels from a CSV file with the columns path,label[,group] (paths relative to the data "
+        "root; an optional header line); the group column works like --group-by (sets LABELS)",
+    )
+    p.add_argument(
+        "--labels-from",
+        default=None,
+        metavar="filename:REGEX",
+        help="read each image's label from its file name: the first capture group of REGEX, e.g. "
+        "'filename:^([a-z]+)_' labels crazing_12.jpg as crazing ('path:REGEX' searches the relative path; "
+        "sets LABELS)",
+    )
+    p.add_argument(
         "--resume",
         default=None,
         metavar="RUN_DIR",
@@ -80,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--code", action="store_true", help="keep the code in the PDF reports (left out by default)")
     p.add_argument("--no-pdf", action="store_true", help="do not print PDF reports (HTML only)")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "off", "bf16"),
+        default=None,
+        help="what mixed_precision='auto' means for every model of the run: off = float32 (what a CPU without "
+        "bf16 units runs), bf16 = bf16 autocast; default auto: bf16 on a GPU and on CPUs with bf16 units",
+    )
     p.add_argument(
         "--budget",
         type=float,
@@ -122,6 +156,8 @@ def main(argv=None) -> int:
     try:
         if args.resume and args.out:
             raise ValueError("--out does not go with --resume: the run folder given to --resume is written.")
+        overrides.update(data_options(args, overrides))
+        apply_precision(args.precision if args.precision or not args.resume else resumed_precision(args.resume))
         # run_study checks everything it can (profile, notebooks, every parameter value, the class count,
         # the output folder, the run's lock) before it writes a file or starts a kernel.
         result = runner.run_study(
@@ -147,6 +183,61 @@ def main(argv=None) -> int:
         print("run_all.py: interrupted (a run it started continues with --resume <its folder>)", file=sys.stderr)
         return 130
     return 0 if result.ok else 1
+
+
+def data_options(args, overrides: dict) -> dict:
+    """``GROUP_BY``/``LABELS`` from --group-by, --labels and --labels-from, checked (they travel as parameter
+    overrides, so that a resumed run reuses them); ValueError/FileNotFoundError for a bad or conflicting one."""
+    if args.labels and args.labels_from:
+        raise ValueError("--labels and --labels-from do not go together: the labels come from a file or from names.")
+    if args.labels_from and not args.labels_from.strip().lower().startswith(("filename:", "path:")):
+        raise ValueError(
+            f"--labels-from takes 'filename:REGEX' (or 'path:REGEX'); received {repr_free(args.labels_from)}. "
+            "Example: --labels-from 'filename:^([a-z]+)_'. For a CSV file use --labels FILE.csv."
+        )
+    found = plan.domain_parameters(group_by=args.group_by, labels=args.labels or args.labels_from)
+    for name, value in found.items():
+        if name in overrides and overrides[name] != value:
+            raise ValueError(
+                f"{plan.OPTION_OF[name]} and -p {name} disagree ('{value}' vs {repr_free(overrides[name])})."
+            )
+    if args.resume and found:
+        from cifarkit.report.manifest import load_manifest
+
+        used = load_manifest(Path(args.resume).expanduser()).get("overrides") or {}
+        for name, value in found.items():
+            if used.get(name, "") != value:
+                raise ValueError(
+                    f"Cannot resume {args.resume} with {plan.OPTION_OF[name]} '{value}': that run used "
+                    f"{repr_free(used.get(name))}, and its notebooks that succeeded used those splits. Leave the "
+                    "option out (the run's own is used) or start a new run."
+                )
+    return found
+
+
+def apply_precision(precision: str | None) -> None:
+    """``--precision``: set what ``mixed_precision="auto"`` means for this process and the notebook kernels it
+    starts (they inherit the environment); the manifest records it and the time estimate uses it."""
+    if precision is not None:
+        from cifarkit.training.precision import ENV_MIXED_PRECISION
+
+        os.environ[ENV_MIXED_PRECISION] = precision
+
+
+def resumed_precision(run_dir: str) -> str | None:
+    """The ``--precision`` a resumed run was started with (None: it set none, or its manifest cannot say)."""
+    from cifarkit.report.manifest import load_manifest
+
+    try:
+        value = load_manifest(Path(run_dir).expanduser()).get("precision")
+    except (ValueError, OSError):
+        return None  # run_study reports the unreadable run folder itself
+    return value if value in ("off", "bf16") else None
+
+
+def repr_free(value) -> str:
+    """A regex or path quoted as typed (``repr`` would double its backslashes); ``none`` when not set."""
+    return f"'{value}'" if value else "none"
 
 
 def _error(message: str) -> int:

@@ -94,6 +94,9 @@ def new_manifest(
         "data": data_info,
         "versions": provenance.package_versions(),
         "keras_backend": os.environ.get("KERAS_BACKEND", "torch"),
+        # what mixed_precision="auto" meant in this run (run_all.py --precision; "auto": bf16 on GPUs and
+        # CPUs with bf16 units)
+        "precision": os.environ.get("CIFARKIT_MIXED_PRECISION", "").strip().lower() or "auto",
         "hardware": provenance.hardware_info(),
         "git": provenance.git_info(),
         "renderers": renderers,

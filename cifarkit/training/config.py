@@ -22,6 +22,8 @@ PAD_MODES = ("reflect", "zero")
 DEVICES = ("auto", "cpu", "gpu")
 MIXED_PRECISIONS = ("auto", "off", "bf16", "fp16")
 COMPILES = ("auto", "off", "on")
+CHANNELS_LAST = ("auto", "off", "on")
+PIPELINES = ("auto", "numpy", "torch")
 CLASS_WEIGHTS = ("none", "balanced")
 
 
@@ -43,6 +45,12 @@ class TrainConfig:
     # a saved .keras model or .weights.h5 whose layers are copied in by name where shapes agree
     # (a backbone to fine-tune; a head for another class count starts fresh). Empty trains from scratch.
     pretrained: str = ""
+    # ---- ImageNet backbones (cifarkit.models.list_backbones(); the CIFAR models ignore these three settings)
+    # "imagenet" (Keras' download, cached in ~/.keras/models; without network the run trains from scratch and
+    # says so), a local .h5 / .weights.h5 / .keras file of the backbone network, or "none" (from scratch)
+    backbone_weights: str = "imagenet"
+    freeze_epochs: int = 3  # with weights: the first epochs train only the new head, the backbone frozen
+    finetune_lr_factor: float = 0.1  # once the backbone is unfrozen, every learning rate is multiplied by this
     # ---- optimization
     epochs: int = 30  # passes over the training split
     batch_size: int = 128  # training images per step
@@ -82,9 +90,17 @@ class TrainConfig:
     deterministic: bool = False  # deterministic kernels: a run and its resumption agree to the last bit
     device: str = "auto"  # "auto" (CUDA when available), "cpu" or "gpu"
     # "auto": bf16 autocast on GPU and on CPUs with native bf16 units (AMX, AVX512-BF16), float32 elsewhere;
-    # "off", "bf16", "fp16" (GPU only). The weights stay float32.
+    # "off", "bf16", "fp16" (GPU only). The weights stay float32. ImageNet backbones stay float32 on CPU under
+    # "auto" (bf16 measured slower for them, precision.CPU_FLOAT32_BACKBONES).
     mixed_precision: str = "auto"
-    compile: str = "auto"  # torch.compile the model: "auto" (GPU only), "on" or "off"
+    compile: str = "auto"  # torch.compile the model: "on", "off" or "auto" (GPU, models in loop.AUTO_COMPILE_MODELS)
+    # store convolution kernels so that the OIHW weights PyTorch sees are channels-last, matching the
+    # channels-last activations (cifarkit.training.precision.to_channels_last): "auto" (GPU only), "on", "off"
+    channels_last: str = "auto"
+    # input pipeline: "numpy" (cifarkit.training.augment, host memory), "torch" (augment_torch: the training
+    # set on the device, augmentation as tensor ops; no mixup/cutmix), "auto": torch on GPU, numpy on CPU
+    # and for runs with mixup or cutmix. The two draw different random streams: a run resumes on its own.
+    pipeline: str = "auto"
     # ---- evaluation
     eval_batch_size: int = 512
     # benchmarks only: record test accuracy per epoch as test_acc_monitor (never used for a decision)
@@ -141,11 +157,21 @@ def _check_types(cfg: TrainConfig) -> None:
         ("device", DEVICES),
         ("mixed_precision", MIXED_PRECISIONS),
         ("compile", COMPILES),
+        ("channels_last", CHANNELS_LAST),
+        ("pipeline", PIPELINES),
         ("class_weight", CLASS_WEIGHTS),
     ):
         _check_choice(name, getattr(cfg, name), choices)
     if not isinstance(cfg.pretrained, str):
         raise ValueError(f"pretrained must be a file path or empty, got {cfg.pretrained!r}.")
+    if not isinstance(cfg.backbone_weights, str) or not (
+        cfg.backbone_weights.strip().lower() in ("", "none", "imagenet")
+        or cfg.backbone_weights.strip().lower().endswith((".h5", ".keras"))
+    ):
+        raise ValueError(
+            f"backbone_weights must be 'imagenet', 'none' or the path of a .h5, .weights.h5 or .keras file, "
+            f"got {cfg.backbone_weights!r}."
+        )
     if not isinstance(cfg.model, str) or not cfg.model:
         raise ValueError(f"model must be a model name, got {cfg.model!r}.")
     for name in (
@@ -164,7 +190,7 @@ def _check_types(cfg: TrainConfig) -> None:
 def _check_ranges(cfg: TrainConfig) -> None:
     for name in ("epochs", "batch_size", "base_batch_size", "eval_batch_size"):
         _check_int(name, getattr(cfg, name), minimum=1)
-    for name in ("crop", "cutout", "seed", "whiten_bias_epochs", "lookahead_every"):
+    for name in ("crop", "cutout", "seed", "whiten_bias_epochs", "lookahead_every", "freeze_epochs"):
         _check_int(name, getattr(cfg, name), minimum=0)
     for name in ("lr", "momentum", "weight_decay", "gamma", "warmup_epochs", "mixup", "cutmix", "bn_bias_lr_scale"):
         _check_number(name, getattr(cfg, name), minimum=0.0)
@@ -182,6 +208,12 @@ def _check_ranges(cfg: TrainConfig) -> None:
     _check_number("whiten_eps", cfg.whiten_eps, minimum=0.0)
     if cfg.whiten_eps <= 0:
         raise ValueError(f"whiten_eps must be positive (airbench uses 5e-4), got {cfg.whiten_eps!r}.")
+    _check_number("finetune_lr_factor", cfg.finetune_lr_factor, minimum=0.0, maximum=1.0)
+    if cfg.finetune_lr_factor <= 0:
+        raise ValueError(
+            f"finetune_lr_factor must be in (0, 1] (1 keeps the learning rate when the backbone is unfrozen), "
+            f"got {cfg.finetune_lr_factor!r}."
+        )
     if cfg.bn_bias_lr_scale <= 0:
         raise ValueError(
             f"bn_bias_lr_scale must be positive (1 = same lr as the weights), got {cfg.bn_bias_lr_scale!r}."
@@ -196,6 +228,11 @@ def _check_combinations(cfg: TrainConfig) -> None:
         )
     if cfg.alternate_flip is True and cfg.flip is False:
         raise ValueError("alternate_flip=True needs flip=True; set flip=True or alternate_flip=False.")
+    if cfg.pipeline == "torch" and (cfg.mixup or cfg.cutmix):
+        raise ValueError(
+            "pipeline='torch' does not implement mixup or cutmix; set pipeline='numpy' (or 'auto', which picks "
+            "it for such runs), or turn mixup and cutmix off."
+        )
     if cfg.nesterov and cfg.optimizer == "sgd" and cfg.momentum == 0:
         raise ValueError("nesterov=True needs momentum > 0; set nesterov=False or a momentum such as 0.9.")
 

@@ -12,6 +12,12 @@ validation split (held out from the training data) after each epoch; ``lr`` is
 the epoch's last rate. The test split is evaluated once, at the end, and used
 for no choice (``eval_test_every_epoch`` adds ``test_acc_monitor`` per epoch for
 benchmarks; nothing reads it during training).
+
+On a CUDA device the defaults (``"auto"`` settings) train with the training set
+resident on the GPU and augmented there (:mod:`cifarkit.training.augment_torch`),
+bf16 autocast, channels-last convolution weights and ``torch.compile``; see
+:mod:`cifarkit.training.precision`. A CPU run uses the numpy pipeline and none
+of the GPU settings.
 """
 
 from __future__ import annotations
@@ -42,9 +48,22 @@ from cifarkit.training.optim import (
     make_optimizer,
     whitening_layer,
 )
-from cifarkit.training.precision import autocast_dtype, choose_device
+from cifarkit.training.precision import (
+    autocast_dtype,
+    choose_device,
+    cuda_settings,
+    dynamo_friendly_signatures,
+    to_channels_last,
+    use_channels_last,
+)
 from cifarkit.training.schedule import lr_schedule_values
-from cifarkit.training.transfer import transfer_weights
+from cifarkit.training.transfer import (
+    apply_phase,
+    phase_plan,
+    split_backbone_groups,
+    trainable_params_per_phase,
+    transfer_weights,
+)
 
 #: Images used to initialize fastnet's whitening layer (airbench uses 5000).
 WHITENING_SAMPLE = 5000
@@ -74,28 +93,67 @@ class TrainResult:
 
 
 # --------------------------------------------------------------------------- building a run
-def _build_model(dataset, config: TrainConfig):
-    from cifarkit.models import build_model
+def _build_model(dataset, config: TrainConfig, resume_backbone: dict | None = None):
+    """The run's model, the data's channel means, and for an ImageNet backbone what its build knows about
+    the weights (``BackboneBuild.info``; None for a CIFAR model). A resumed backbone run is rebuilt as its
+    checkpoint recorded it (same architecture and batch-norm mode, no weights fetched: the checkpoint has them)."""
+    from cifarkit.models import build_backbone, build_model, model_info
 
     backend.keras().utils.set_random_seed(config.seed)
     mean, std = dataset.channel_stats()
     mean, std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
-    model = build_model(
-        config.model,
-        input_shape=tuple(dataset.input_shape),
-        num_classes=int(dataset.num_classes),
-        mean=mean,
-        std=std,
-        **config.model_options,
-    )
+    shape, classes = tuple(dataset.input_shape), int(dataset.num_classes)
+    info = None
+    if model_info(config.model).get("kind") == "backbone":
+        options = dict(config.model_options)
+        if "weights" in options:
+            raise ValueError(
+                "Set a backbone's weights with backbone_weights (BACKBONE_WEIGHTS), not model_options['weights']."
+            )
+        if resume_backbone:
+            options.setdefault("data_format", resume_backbone.get("data_format"))
+            built = build_backbone(
+                config.model,
+                input_shape=shape,
+                num_classes=classes,
+                weights=None,
+                bn_inference=bool(resume_backbone.get("bn_inference")),
+                **options,
+            )
+            info = dict(resume_backbone)
+        else:
+            built = build_backbone(
+                config.model,
+                input_shape=shape,
+                num_classes=classes,
+                weights=config.backbone_weights,
+                bn_inference=True if config.pretrained else None,
+                **options,
+            )
+            info = built.info
+        model = built.model
+    else:
+        weights = config.backbone_weights.strip().lower()
+        if weights not in ("", "none", "imagenet"):
+            raise ValueError(
+                f"backbone_weights={config.backbone_weights!r} applies to the ImageNet backbones "
+                f"(cifarkit.models.list_backbones()), not to {config.model!r}; for the saved weights of a "
+                "cifarkit model use pretrained (PRETRAINED)."
+            )
+        model = build_model(
+            config.model, input_shape=shape, num_classes=classes, mean=mean, std=std, **config.model_options
+        )
     model.train()
     whiten = whitening_layer(model, config)
     if whiten is not None and config.freeze_whitening:
         whiten.kernel.trainable = False
-    return model, mean
+    return model, mean, info
 
 
-def _build_pipeline(dataset, config: TrainConfig, mean) -> TrainPipeline:
+def _build_pipeline(dataset, config: TrainConfig, mean, device: str = "cpu"):
+    """The run's input pipeline: numpy's :class:`TrainPipeline`, or the device pipeline (``config.pipeline``)."""
+    from cifarkit.training.augment_torch import DevicePipeline, choose_pipeline
+
     augment = Augment(
         crop=config.crop,
         pad_mode=config.pad_mode,
@@ -106,7 +164,10 @@ def _build_pipeline(dataset, config: TrainConfig, mean) -> TrainPipeline:
         mixup=config.mixup,
         cutmix=config.cutmix,
     )
-    return TrainPipeline(
+    cls, where = TrainPipeline, {}
+    if choose_pipeline(config.pipeline, device, augment) == "torch":
+        cls, where = DevicePipeline, {"device": device}
+    return cls(
         dataset.x_train,
         dataset.y_train,
         config.batch_size,
@@ -115,12 +176,22 @@ def _build_pipeline(dataset, config: TrainConfig, mean) -> TrainPipeline:
         shuffle=True,
         drop_last=True,
         seed=config.seed,
+        **where,
     )
 
 
+#: Models ``compile="auto"`` compiles on a GPU: none yet. Traced on CPU (torch 2.13, Keras 3.15), the ResNets
+#: recompile at every step (``ZeroPadShortcut``'s ``keras.ops.pad`` makes a new named op per call) until
+#: PyTorch gives up after 8, and fastnet's ``GlobalMaxPooling2D`` breaks the graph; no GPU has measured what
+#: compiling gains. A model joins this list once ``benchmarks/gpu_check.py`` shows it compiles cleanly and pays.
+AUTO_COMPILE_MODELS: frozenset = frozenset()
+
+
 def _compiled_forward(model, config: TrainConfig, device: str):
-    if config.compile == "on" or (config.compile == "auto" and device != "cpu"):
+    auto = config.compile == "auto" and device != "cpu" and config.model in AUTO_COMPILE_MODELS
+    if config.compile == "on" or auto:
         try:
+            dynamo_friendly_signatures(model)
             return backend.torch().compile(model)
         except Exception as e:  # noqa: BLE001 - any failure means: run eagerly
             warnings.warn(
@@ -146,13 +217,24 @@ class _Run:
         self.train_seconds = 0.0
         self.elapsed_before = 0.0
         self.t_start = time.perf_counter()
+        self.resume_backbone = None  # the checkpoint's backbone record when resuming
+        self.backbone = None  # BackboneBuild.info of an ImageNet backbone, else None
+        self.phases = None  # its PhasePlan
+        self.lr_factor = 1.0  # the phase's learning-rate multiplier
 
     def build(self):
         cfg = self.config
-        self.model, self.mean = _build_model(self.dataset, cfg)
+        self.model, self.mean, self.backbone = _build_model(self.dataset, cfg, self.resume_backbone)
+        self.channels_last = use_channels_last(cfg, self.device) and to_channels_last(self.model) > 0
         self.optimizer = make_optimizer(self.model, cfg)
+        if self.backbone is not None:
+            from cifarkit.models.backbones import backbone_of
+
+            split_backbone_groups(self.optimizer, backbone_of(self.model))
+            self.phases = phase_plan(cfg, self.backbone)
+            self.backbone["trainable_params"] = trainable_params_per_phase(self.model, self.phases)
         self.lookahead = None
-        self.pipeline = _build_pipeline(self.dataset, cfg, self.mean)
+        self.pipeline = _build_pipeline(self.dataset, cfg, self.mean, self.device)
         self.steps_per_epoch = len(self.pipeline)
         self.lrs = lr_schedule_values(cfg, self.steps_per_epoch)
         self.step = TrainStep(
@@ -190,15 +272,32 @@ class _Run:
             total = self.steps_per_epoch * self.config.epochs
             self.lookahead = Lookahead(self.model, self.config.lookahead_every, total)
 
-    def save_checkpoint(self) -> dict:
+    def state(self) -> dict:
+        """The checkpoint state (``checkpoint.run_state``), with a backbone's record so a resumption rebuilds it alike."""
         state = ckpt.run_state(self)
+        if self.backbone is not None:
+            state["backbone"] = dict(self.backbone)
+        return state
+
+    def save_checkpoint(self) -> dict:
+        state = self.state()
         ckpt.save_torch(state, self.out_dir / ckpt.CHECKPOINT_NAME)
         return state
+
+    def enter_phase(self, epoch: int) -> str | None:
+        """Freeze or unfreeze a backbone for ``epoch`` and set the phase's learning-rate factor."""
+        if self.phases is None:
+            return None
+        phase = self.phases.phase(epoch)
+        apply_phase(self.model, self.optimizer, self.phases, phase)
+        self.lr_factor = self.phases.lr_multiplier(epoch)
+        return phase
 
     # ---- one epoch
     def run_epoch(self) -> dict:
         epoch = self.epoch + 1
         freeze_groups_after(self.optimizer, epoch)
+        phase = self.enter_phase(epoch)
         start = time.perf_counter()
         loss_sum, correct, seen, lr = self._train_batches(epoch)
         if self.lookahead is not None and epoch == self.config.epochs:
@@ -218,11 +317,14 @@ class _Run:
             "epoch_seconds": seconds,
             "images_per_sec": seen / seconds,
         }
+        if phase is not None:
+            record["phase"] = phase
         val = evaluated.pop("_val_text")
         record.update(evaluated)  # test monitor (benchmarks only) and eval_seconds
         if self.progress:  # one line per epoch: readable in a console and in a report
+            what = f" ({phase}{f', lr x{self.lr_factor:g}' if self.lr_factor != 1 else ''})" if phase else ""
             print(
-                f"epoch {epoch}/{self.config.epochs}: loss {record['train_loss_aug']:.4f}, "
+                f"epoch {epoch}/{self.config.epochs}{what}: loss {record['train_loss_aug']:.4f}, "
                 f"acc (augmented) {record['train_acc_aug']:.3f}, {val}; {seconds:.1f} s, "
                 f"{record['images_per_sec']:,.0f} img/s",
                 flush=True,
@@ -235,9 +337,12 @@ class _Run:
         torch = self.torch
         loss_sum, correct, seen, lr = 0.0, 0, 0, 0.0
         for batch, (xb, yb) in enumerate(self.pipeline.epoch(epoch - 1), start=1):
-            lr = float(self.lrs[self.global_step])
-            x = torch.from_numpy(xb).to(self.device, non_blocking=True)
-            y = torch.from_numpy(yb).to(self.device, non_blocking=True)
+            lr = float(self.lrs[self.global_step]) * self.lr_factor
+            if isinstance(xb, torch.Tensor):  # the device pipeline's batches are on the device already
+                x, y = xb, yb
+            else:
+                x = torch.from_numpy(xb).to(self.device, non_blocking=True)
+                y = torch.from_numpy(yb).to(self.device, non_blocking=True)
             loss, logits = self.step(x, y, lr)
             loss_value = float(loss.detach())
             if not math.isfinite(loss_value):
@@ -306,6 +411,31 @@ def _check_dataset(dataset) -> None:
         raise ValueError("The training split is empty; load more data or lower val_fraction/test_fraction.")
 
 
+def _pipeline_state_for(run: _Run, state: dict, path: Path) -> dict:
+    """``state``, checked against the input pipeline this run built (the checkpoint's pipeline state replaced if moot).
+
+    With ``pipeline="auto"`` the pipeline follows the device (torch on CUDA,
+    numpy on CPU), and a CUDA generator's stream differs from a CPU one's: an
+    unfinished run continues only with the pipeline and kind of device it
+    started on (a clear error otherwise). A finished run has nothing left to
+    draw, so it reopens anywhere (a GPU run's results on a CPU machine).
+    """
+    saved = state.get("pipeline") or {}
+    saved_kind = "torch" if saved.get("pipeline") == "torch" else "numpy"
+    kind = getattr(run.pipeline, "kind", "numpy")
+    saved_where = saved.get("device_type", "cpu") if saved_kind == "torch" else "host"
+    where = run.pipeline.device.type if kind == "torch" else "host"
+    if (saved_kind, saved_where) == (kind, where):
+        return state
+    if int(state.get("epoch", 0)) >= run.config.epochs or state.get("stopped_early"):
+        return {**state, "pipeline": run.pipeline.state_dict()}
+    raise ValueError(
+        f"The checkpoint {path} was written by the {saved_kind} input pipeline ({saved_where}), but this run "
+        f"(device {run.device!r}, pipeline={run.config.pipeline!r}) uses the {kind} pipeline ({where}), which "
+        "draws other batches. Resume on the device the run started on, or start it over (resume=False)."
+    )
+
+
 # --------------------------------------------------------------------------- train()
 def _open_out_dir(out_dir: Path, config: TrainConfig, dataset, resume: bool):
     """The run's file paths and the checkpoint to resume from (None to start fresh; files of an old run removed)."""
@@ -347,7 +477,7 @@ def _deterministic(config: TrainConfig, state: dict | None):
 
 def _train_epochs(run: _Run, paths: dict, state: dict | None, callbacks) -> bool:
     """Run the remaining epochs, checkpointing after each; True when a callback stopped training early."""
-    run.last_good = ckpt.to_cpu(ckpt.run_state(run))
+    run.last_good = ckpt.to_cpu(run.state())
     stopped = bool(state.get("stopped_early")) if state is not None else False
     while run.epoch < run.config.epochs and not stopped:
         record = run.run_epoch()
@@ -407,9 +537,11 @@ def train(
     paths, state = _open_out_dir(out_dir, config, dataset, resume)
     run = _Run(dataset, config, out_dir, progress)
     run.t_start = t_start
-    with _deterministic(config, state), backend.keras().device(run.device):
+    run.resume_backbone = state.get("backbone") if state is not None else None
+    with _deterministic(config, state), cuda_settings(config, run.device), backend.keras().device(run.device):
         run.build()
         if state is not None:
+            state = _pipeline_state_for(run, state, paths["checkpoint"])
             ckpt.restore_run(run, state)
         elif config.whiten_init and not config.pretrained:
             run.whiten()
@@ -421,6 +553,23 @@ def train(
         stopped = _train_epochs(run, paths, state, callbacks)
         metrics = _finish(run, paths, stopped, run_info)
     return TrainResult(run.model, run.history, metrics, out_dir, paths)
+
+
+def _backbone_record(run: _Run) -> dict | None:
+    """``metrics["backbone"]``: the backbone's weights record, its phases and trainable parameters per phase."""
+    if run.backbone is None:
+        return None
+    phases = [r.get("phase") for r in run.history]
+    plan = run.phases
+    return {
+        **run.backbone,
+        "pretrained": plan.pretrained,
+        "freeze_epochs": int(run.config.freeze_epochs),
+        "frozen_epochs": phases.count("frozen"),
+        "unfrozen_epochs": len(phases) - phases.count("frozen"),
+        "finetune_lr_factor": plan.lr_factor if plan.pretrained else None,
+        "phases": plan.describe(run.config.epochs),
+    }
 
 
 def _finish(run: _Run, paths: dict, stopped: bool, run_info: dict | None) -> dict:
@@ -463,6 +612,8 @@ def _finish(run: _Run, paths: dict, stopped: bool, run_info: dict | None) -> dic
         "torch_threads": run.torch.get_num_threads(),
         "mixed_precision": str(run.autocast_dtype).replace("torch.", "") if run.autocast_dtype else "off",
         "compiled": run.step.compiled,
+        "channels_last": run.channels_last,
+        "input_pipeline": getattr(run.pipeline, "kind", "numpy"),
         "config": run.config.to_dict(),
         "dataset": ds.to_dict() if hasattr(ds, "to_dict") else {},
         "versions": backend.versions(),
@@ -471,6 +622,7 @@ def _finish(run: _Run, paths: dict, stopped: bool, run_info: dict | None) -> dic
         "run_info": run_info or {},
         "class_weights": [float(w) for w in run.class_weights] if run.class_weights is not None else None,
         "pretrained": run.transfer or {"path": None, "note": "trained from scratch (no pretrained weights given)"},
+        "backbone": _backbone_record(run),
         "notes": "test_* is evaluated once after training and used for no decision; train_*_aug is measured on augmented batches.",
     }
     atomic_write_json(paths["metrics"], metrics)
