@@ -160,7 +160,8 @@ def main(argv=None) -> int:
         print(f"time to {k}: " + (f"{v['train_seconds']:.0f} s (epoch {v['epoch']})" if v else "not reached"))
     print(f"final test accuracy {res.metrics['test_acc']:.2%} ({test_acc_flip_tta:.2%} with flip TTA)")
     print(
-        "validation accuracy under Gaussian noise, severity 1/2/3: " + "/".join(f"{v:.2%}" for v in val_noise.values())
+        "validation accuracy under CIFAR-10-C Gaussian noise, severity 1/3/5: "
+        + "/".join(f"{v:.2%}" for v in val_noise.values())
     )
     print(f"peak RSS {result['peak_rss_mib']} MiB; wrote {out}")
     return 0

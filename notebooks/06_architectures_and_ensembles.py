@@ -28,7 +28,7 @@ from IPython.display import Markdown, display
 from cifarkit import escape, run_folder
 from cifarkit.analysis import compare_architectures as architectures
 from cifarkit.analysis import plots, stats, verdicts
-from cifarkit.data import load_study_data
+from cifarkit.data import load_study_data, require_validation
 
 # %% tags=["parameters"]
 DATA: str = ""  # data source; empty for the official CIFAR-10 archive, or a folder, archive, synthetic:200
@@ -37,6 +37,8 @@ DATA_SUBSET: int = 0  # [0, ] images per class per split to load; 0 loads all
 IMAGE_SIZE: int = 32  # [8, 1024] images are resized (shorter side, then centre crop) to IMAGE_SIZE x IMAGE_SIZE
 VAL_FRACTION: float = 0.1  # [0, 0.9] share of the training data held out for validation (stratified)
 CLASS_NAMES: str = ""  # comma-separated display names for the classes; empty keeps the data names
+GROUP_BY: str = ""  # regex whose capture group in each image's relative path names its group (patient, part); whole groups per split
+LABELS: str = ""  # labels from 'filename:REGEX' or a CSV file (path,label[,group]); empty: class folders
 SEED: int = 0  # [0, ] seed for splits, initialisation and augmentation
 ARCHITECTURES: str = "simple_cnn:default:10,resnet20:default:10"  # model:recipe:epochs[:seed], comma-separated
 N_BOOT: int = 2000  # [100, 1000000] bootstrap resamples for confidence intervals
@@ -45,8 +47,16 @@ N_BOOT: int = 2000  # [100, 1000000] bootstrap resamples for confidence interval
 run_dir = run_folder.resolve_run_dir(RUN_DIR)
 run_folder.capture_warnings(run_dir, "06_architectures_and_ensembles")  # warnings go to the run's log, not the report
 ds = load_study_data(
-    DATA, image_size=IMAGE_SIZE, subset=DATA_SUBSET, val_fraction=VAL_FRACTION, seed=SEED, class_names=CLASS_NAMES
+    DATA,
+    image_size=IMAGE_SIZE,
+    subset=DATA_SUBSET,
+    val_fraction=VAL_FRACTION,
+    seed=SEED,
+    class_names=CLASS_NAMES,
+    group_by=GROUP_BY,
+    labels=LABELS,
 )
+require_validation(ds, "calibrate, weight and choose the ensembles")
 specs = architectures.parse_architectures(ARCHITECTURES)
 display(
     Markdown(

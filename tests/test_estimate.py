@@ -100,6 +100,25 @@ def test_counts_from_the_listing_match_what_the_loader_decodes(tmp_path, split):
         assert counts.split_sizes(subset) == (len(ds.y_train), len(ds.y_val), len(ds.y_test))
 
 
+def test_counts_follow_labels_from_file_names(tmp_path):
+    """A flat folder labelled by file name (--labels-from) is counted under those labels, not as one class."""
+    import numpy as np
+    from PIL import Image
+
+    from cifarkit.data import load_dataset
+
+    root = tmp_path / "flat"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for name, n in (("cat", 30), ("dog", 20)):
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(root / f"{name}_{i:03d}.png")
+    counts = count_images(str(root), val_fraction=0.2, labels="filename:^([a-z]+)_")
+    assert counts.class_names == ["cat", "dog"]
+    ds = load_dataset(root, val_fraction=0.2, labels="filename:^([a-z]+)_", progress=False, use_cache=False)
+    assert counts.split_sizes(0) == (len(ds.y_train), len(ds.y_val), len(ds.y_test))
+
+
 def test_official_cifar10_and_synthetic_counts_need_no_file():
     assert count_images(None).split_sizes(0) == (45000, 5000, 10000)
     assert count_images(None).split_sizes(500) == (5000, 5000, 5000)

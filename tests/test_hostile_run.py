@@ -623,3 +623,21 @@ def test_errors_name_objects_instead_of_showing_their_address():
 
     text = execute.short_error(ValueError(f"skipped: {Method()} failed on {STORAGE_URL}"))
     assert text == "ValueError: skipped: Method failed on postgresql://u:***@127.0.0.1:1/db"
+
+
+@pytest.mark.notebook
+def test_no_validation_split_trains_and_evaluates_but_refuses_selection(tmp_path, cwd):
+    """VAL_FRACTION 0: 03 trains and says there is no validation split; 05 (best CNN by validation) and 06
+    (calibration and ensemble choice) stop at once with the one-line reason instead of choosing on test."""
+    out_dir = tmp_path / "out"
+    out = cli(cwd, *SMOKE, "--only", "03", "05", "06", "-p", "VAL_FRACTION", "0", "--out", out_dir)
+    assert out.returncode == 1, out.stdout + out.stderr
+    (run_dir,) = [p for p in out_dir.iterdir() if p.is_dir()]
+    entries = json.loads((run_dir / "manifest.json").read_text())["notebooks"]
+    assert entries["03_train"]["status"] == "ok"
+    assert "no validation split (VAL_FRACTION = 0)" in (run_dir / "03_train.html").read_text()
+    for name, purpose in [("05_baselines", "choose the best CNN"), ("06_architectures_and_ensembles", "ensembles")]:
+        assert entries[name]["status"] == "failed"
+        error = entries[name]["error"]
+        assert error.startswith("ValueError: This step needs a validation split to") and purpose in error
+        assert "VAL_FRACTION > 0" in error and "never used for choosing" in error

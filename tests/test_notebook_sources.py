@@ -37,4 +37,4 @@ def test_scripts_declare_parameters_in_run_order(spec):
     params = runner.notebook_parameters(spec)
     assert {"DATA", "RUN_DIR", "SEED"} <= set(params)
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith(f"# {spec.name[:2]} ·")
-    assert [s.name[:2] for s in profiles.NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
+    assert [s.name[:2] for s in profiles.NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07"]

@@ -343,3 +343,10 @@ def test_reproduce_command_reproduces_the_metrics(smoke_study, tmp_path):
         _load(new_run / "metrics" / "01_explore_data.json"),
     )
     assert new1["counts"] == old1["counts"]
+
+
+def test_the_book_the_runner_writes_knows_the_runs_duration(smoke_study):
+    """run_all writes the book after the manifest holds the run's duration, so the book states it."""
+    page = _text((smoke_study.run_dir / "study.html").read_text(encoding="utf-8"))
+    duration = _load(smoke_study.run_dir / "manifest.json")["duration_seconds"]
+    assert duration > 0 and "The run took " in page and "duration was not recorded" not in page

@@ -22,14 +22,18 @@ How each notebook is estimated (details and constants in :mod:`cifarkit.report.e
   trial starts after it (the running one finishes), whichever comes first.
 - ``03_train``: one training run, then the test split twice (``train()`` and the notebook's interval).
 - ``04_evaluate``: forward passes over test and validation, the flipped test split (TTA), the clean and
-  every corrupted copy (corruptions x severities) of ``CORRUPTION_SAMPLES`` images, and making those copies.
+  every corrupted copy (corruptions x severities) of ``CORRUPTION_SAMPLES`` images, making those copies, and
+  the bootstrap of the per-class ROC AUC and average precision (test images x classes x ``N_BOOT``).
 - ``05_baselines``: the fit and prediction times of ``benchmarks/results/baselines.json`` (45,000
   images on a 2-core Xeon) scaled to this run's sizes by each method's complexity and by the measured
   float32 matmul speed; then 03's CNN over validation and test.
 - ``06_architectures_and_ensembles``: 03's model and every architecture over validation and test plus an
   inference timing pass, and each architecture's training run.
+- ``07_cross_validation``: the folds its auto rule (or ``CV_FOLDS``) gives, each a training run on the other
+  folds less the validation carve, then its held-out fold and carve predicted, and the bootstrap of the pooled
+  AUC (all images x classes x ``N_BOOT``); nothing but the notebook's start when it will not cross-validate.
 
-Bootstrap intervals, McNemar tests and ensembles cost well under a second and are left out.
+The other bootstrap intervals, McNemar tests and ensembles cost well under a second and are left out.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ from cifarkit.report.estimate_model import (
     Machine,
     NotebookEstimate,
     architectures,
+    cv_fold_sizes,
+    cv_folds,
     estimate_notebooks,
     format_architectures,
 )
@@ -91,7 +97,7 @@ def effective_parameters(spec: profiles.NotebookSpec, params: dict) -> dict:
 
 def training_jobs(nb: dict[str, dict]) -> dict[str, dict]:
     """The training runs of the planned notebooks (``nb``: name -> effective parameters), by job id:
-    ``02`` (one tuning trial), ``03``, ``06:<i>`` (the i-th architecture)."""
+    ``02`` (one tuning trial), ``03``, ``06:<i>`` (the i-th architecture), ``07`` (one cross-validation fold)."""
     jobs = {}
     if "02_tune" in nb:
         p = nb["02_tune"]
@@ -106,6 +112,11 @@ def training_jobs(nb: dict[str, dict]) -> dict[str, dict]:
             architectures(nb["06_architectures_and_ensembles"]["ARCHITECTURES"])
         ):
             jobs[f"06:{i}"] = {"model": model, "recipe": recipe, "settings": {"epochs": epochs or None}}
+    if "07_cross_validation" in nb:
+        p = nb["07_cross_validation"]
+        settings = dict(p.get("OVERRIDES") or {})
+        settings.update(epochs=p.get("EPOCHS") or None, batch_size=p.get("BATCH_SIZE") or None)
+        jobs["07"] = {"model": p["MODEL"], "recipe": p["RECIPE"], "settings": settings}
     return jobs
 
 
@@ -114,7 +125,12 @@ def _recipe_guess(job: dict) -> dict:
     from cifarkit.training.config import TrainConfig
     from cifarkit.training.recipes import RECIPES
 
-    recipe = RECIPES.get(job["recipe"], {})
+    name = job["recipe"]
+    if name == "paper":  # each model's own paper recipe (DenseNets: Huang et al.'s); the registry knows which
+        from cifarkit.models import model_info
+
+        name = model_info(job["model"]).get("paper_recipe") or name
+    recipe = RECIPES.get(name, {})
     s = job.get("settings") or {}
     return {
         "model": job["model"],
@@ -231,7 +247,7 @@ class TimePlan:
         for e in self.estimates.values():
             out.append(f"  {e.name:{width}s} {_duration(e.seconds):>9s}  {e.how}".rstrip())
         out.append(
-            f"estimated total: {self.total:.0f} s ({self.total / 60:.1f} min) of execution; "
+            f"estimated total: {self.total:.0f} s ({_duration(self.total) if self.total >= 3 * 3600 else f'{self.total / 60:.1f} min'}) of execution; "
             "rendering the reports comes on top"
         )
         return out
@@ -265,7 +281,11 @@ class TimePlan:
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 3 * 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h" if seconds < 3 * 86400 else f"{seconds / 86400:.1f} days"
 
 
 def _now() -> str:
@@ -280,6 +300,7 @@ def _training_images(nb: dict, jobs: dict, resolved: dict) -> int:
     for jid, job in jobs.items():
         epochs = resolved[jid]["epochs"]
         trials = int(nb["02_tune"].get("N_TRIALS", 1)) if jid == "02" else 1
+        trials = job.get("folds", trials) if jid == "07" else trials
         total += trials * epochs * job["n_train"]
     return total
 
@@ -296,14 +317,27 @@ def estimate_run(plan, *, probe: bool | None = None, log=print) -> TimePlan:
     t0 = time.perf_counter()
     nb = {spec.name: effective_parameters(spec, params) for spec, params in plan}
     first = next(iter(nb.values()))
-    counts = count_images(first.get("DATA") or None, val_fraction=float(first.get("VAL_FRACTION", 0.1)))
+    counts = count_images(
+        first.get("DATA") or None,
+        val_fraction=float(first.get("VAL_FRACTION", 0.1)),
+        labels=first.get("LABELS") or None,
+        group_by=first.get("GROUP_BY") or None,
+    )
     image_size = int(first.get("IMAGE_SIZE", 32))
     jobs = training_jobs(nb)
-    owner = {"02": "02_tune", "03": "03_train"}
+    owner = {"02": "02_tune", "03": "03_train", "07": "07_cross_validation"}
     for jid, job in jobs.items():
         job["n_train"] = counts.split_sizes(
             int(nb[owner.get(jid, "06_architectures_and_ensembles")].get("DATA_SUBSET") or 0)
         )[0]
+    if "07" in jobs:  # a fold trains on the other folds less its validation carve
+        p7 = nb["07_cross_validation"]
+        sizes = counts.split_sizes(int(p7.get("DATA_SUBSET") or 0))
+        k = cv_folds(p7, sizes)
+        if k:
+            jobs["07"].update(n_train=cv_fold_sizes(p7, sizes, k)[0], folds=k)
+        else:
+            del jobs["07"]  # the auto rule will not cross-validate: nothing to time
     guess = {jid: _recipe_guess(job) for jid, job in jobs.items()}
     images = _training_images(nb, jobs, guess)
     if probe is None:

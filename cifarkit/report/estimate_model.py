@@ -45,9 +45,20 @@ NOTEBOOK_FIXED_S = {
     "04_evaluate": 4.6,
     "05_baselines": 4.0,
     "06_architectures_and_ensembles": 4.2,
+    "07_cross_validation": 4.5,  # not calibrated there: 03's constant plus its two figures and tables
 }
+#: Seconds per test image, class and bootstrap resample for 04's AUC/AP intervals on the reference machine
+#: (10,000 images x 10 classes x 2,000 resamples took 5.66 s, 2,000 x 10 x 500 took 0.27 s; 2026-12-01).
+ROC_BOOTSTRAP_S = 2.8e-8
 #: Notebooks that import Keras and PyTorch (to train or to load a CNN).
-TORCH_NOTEBOOKS = ("02_tune", "03_train", "04_evaluate", "05_baselines", "06_architectures_and_ensembles")
+TORCH_NOTEBOOKS = (
+    "02_tune",
+    "03_train",
+    "04_evaluate",
+    "05_baselines",
+    "06_architectures_and_ensembles",
+    "07_cross_validation",
+)
 EPOCH_FIXED_S = 0.15  # checkpoint and history after every epoch
 RUN_FIXED_S = 0.6  # saving the model and its metrics at the end of a training run
 TRIAL_FIXED_S = 0.3  # Optuna's bookkeeping of one trial in SQLite
@@ -298,6 +309,11 @@ def _evaluate(ctx: Context, p: dict) -> tuple[dict, str]:
         "load_model": ctx.machine.cpu_factor * LOAD_MODEL_S,
         "forward": ctx.infer("03", n_test + n_val + tta + (cells + 1) * n_c + 3 * saliency),
         "corrupt": ctx.machine.parallel_factor * area * CORRUPT_ALL_PER_IMAGE_S * cells / 75 * n_c,
+        "roc_bootstrap": ctx.machine.cpu_factor
+        * ROC_BOOTSTRAP_S
+        * n_test
+        * len(ctx.counts.class_names)
+        * int(p.get("N_BOOT", 2000)),
     }
     return parts, f"{n_test:,} test images{' + flip TTA' if tta else ''}; {cells} corruption cells of {n_c:,}"
 
@@ -333,6 +349,47 @@ def _architectures(ctx: Context, p: dict) -> tuple[dict, str]:
     return parts, f"{', '.join(labels) or 'no architecture'} on {n_train:,} images, beside 03's model"
 
 
+def cv_folds(p: dict, sizes: tuple[int, int, int]) -> int:
+    """The folds 07_cross_validation will train (0: it will not cross-validate), by the notebook's own rule
+    (:func:`cifarkit.analysis.cross_validation.decide`; a class with too few groups may lower it at run time)."""
+    from cifarkit.analysis.cross_validation import DEFAULT_FOLDS, auto_min_test_images
+
+    folds = int(p.get("CV_FOLDS") or 0)
+    if folds == 1:
+        return 0
+    if folds >= 2:
+        return folds
+    return DEFAULT_FOLDS if sizes[2] < auto_min_test_images() else 0
+
+
+def cv_fold_sizes(p: dict, sizes: tuple[int, int, int], k: int) -> tuple[int, int, int]:
+    """Training, validation-carve and held-out images of one fold when ``k`` folds cut all the images."""
+    n = sum(sizes)
+    rest = n - n // k
+    carve = round(rest * float(p.get("VAL_FRACTION", 0.1)))
+    return rest - carve, carve, n // k
+
+
+def _cross_validation(ctx: Context, p: dict) -> tuple[dict, str]:
+    sizes = ctx.sizes(p)
+    k = cv_folds(p, sizes)
+    if not k:
+        return {}, f"auto rule: no cross-validation ({sizes[2]:,} test images)"
+    n_train, n_val, n_held = cv_fold_sizes(p, sizes, k)
+    job = ctx.job("07")
+    parts = {}
+    for i in range(k):  # one training run per fold; the second and later find the kernels warm
+        run = train_run_seconds(ctx.machine, "07", job["batch_size"], n_train, n_val, job["epochs"], warmup=i == 0)
+        parts[f"fold{i + 1}"] = run + ctx.infer("07", n_held + n_val)
+    parts["roc_bootstrap"] = (
+        ctx.machine.cpu_factor * ROC_BOOTSTRAP_S * sum(sizes) * len(ctx.counts.class_names) * int(p.get("N_BOOT", 2000))
+    )
+    how = (
+        f"{k} folds x {job['epochs']} epoch(s) of {job['model']} (batch {job['batch_size']}) on {n_train:,} images each"
+    )
+    return parts, how
+
+
 FORMULAS = {
     "01_explore_data": _explore,
     "02_tune": _tune,
@@ -340,6 +397,7 @@ FORMULAS = {
     "04_evaluate": _evaluate,
     "05_baselines": _baselines,
     "06_architectures_and_ensembles": _architectures,
+    "07_cross_validation": _cross_validation,
 }
 
 

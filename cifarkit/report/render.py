@@ -101,6 +101,8 @@ img { max-width: 100%; height: auto; }
   th, td { white-space: nowrap; padding: 1px 4px !important; }
   table.ck-words th, table.ck-words td { white-space: normal; }
   table.ck-wrap th, table.ck-wrap td { overflow-wrap: anywhere; }
+  /* key/value boxes (provenance, key results): values such as a long command wrap inside the box */
+  table.ck-kv td, table.ck-kv td code { white-space: normal !important; overflow-wrap: anywhere !important; }
   h1, h2, h3, h4 { break-after: avoid; page-break-after: avoid; }
   .ck-facts, .ck-provenance, .ck-key { break-inside: avoid; font-size: 9pt; }
 }

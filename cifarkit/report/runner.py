@@ -518,8 +518,9 @@ def _finish(run: _Session, t_run: float, socket_dir: str) -> float:
     manifest["status"] = "ok" if entries and all(e.get("status") == "ok" for e in entries) else "failed"
     manifest["totals"] = totals(manifest)
     try:
+        run.save_manifest()  # the book reads the run's duration and statuses from the saved manifest
         _write_study_book(run)
-        run.save_manifest()
+        run.save_manifest()  # and now with the book's files
     finally:
         run.lock.release()  # before the dashboards, which then show the run finished
     run.update_dashboards(index_too=True)
