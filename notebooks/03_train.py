@@ -27,7 +27,14 @@ from cifarkit import escape, run_folder
 from cifarkit.analysis import plots, stats, verdicts
 from cifarkit.analysis.tuning import merge_settings, tuned_settings
 from cifarkit.data import load_study_data
-from cifarkit.training import TrainConfig, lr_schedule_values, predict_logits, resolve_recipe, train
+from cifarkit.training import (
+    TrainConfig,
+    lr_schedule_values,
+    notebook_settings,
+    predict_logits,
+    resolve_recipe,
+    train,
+)
 from cifarkit.training.transfer import backbone_settings
 
 # %% tags=["parameters"]
@@ -73,28 +80,20 @@ ds = load_study_data(
 # tuned settings first, then every explicit setting of this notebook on top of them
 model_name, backbone_options = backbone_settings(MODEL, BACKBONE, BACKBONE_WEIGHTS, FREEZE_EPOCHS)
 tuned = tuned_settings(TUNED_PARAMS, run_dir, model=model_name, recipe=RECIPE)
-settings = merge_settings(tuned["settings"], OVERRIDES)
-settings.update(model=model_name, seed=SEED, device=DEVICE, deterministic=DETERMINISTIC, **backbone_options)
-if CLASS_WEIGHT != "none":
-    settings["class_weight"] = CLASS_WEIGHT
-if PRETRAINED:
-    settings["pretrained"] = PRETRAINED
-if EPOCHS:
-    settings["epochs"] = EPOCHS
-if BATCH_SIZE:
-    settings["batch_size"] = BATCH_SIZE
-if LR:
-    settings["lr"] = LR
-augment_presets = {
-    "none": dict(crop=0, flip=False, cutout=0),
-    "flip": dict(crop=0, flip=True, cutout=0),
-    "crop+flip": dict(crop=4, flip=True, cutout=0),
-    "crop+flip+cutout": dict(crop=4, flip=True, cutout=8),
-}
-if AUGMENT != "recipe":
-    if AUGMENT not in augment_presets:
-        raise ValueError(f"Unknown AUGMENT {AUGMENT!r}. Use one of: recipe, {', '.join(augment_presets)}.")
-    settings.update(augment_presets[AUGMENT])
+settings = notebook_settings(
+    merge_settings(tuned["settings"], OVERRIDES),
+    model=model_name,
+    seed=SEED,
+    device=DEVICE,
+    deterministic=DETERMINISTIC,
+    class_weight=CLASS_WEIGHT,
+    pretrained=PRETRAINED,
+    epochs=EPOCHS,
+    batch_size=BATCH_SIZE,
+    lr=LR,
+    augment=AUGMENT,
+)
+settings.update(backbone_options)
 config = resolve_recipe(RECIPE, **settings)
 out_dir = run_folder.model_dir(run_dir, config.model)
 defaults = TrainConfig(model=config.model).to_dict()

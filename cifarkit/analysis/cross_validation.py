@@ -55,14 +55,6 @@ DEFAULT_FOLDS = 5
 #: The loader's default test share when the data has no test split of its own (for the report's sentence).
 DEFAULT_TEST_SHARE = 0.1
 
-#: How 03_train turns its AUGMENT parameter into settings (kept in step with notebooks/03_train.py).
-AUGMENT_PRESETS = {
-    "none": dict(crop=0, flip=False, cutout=0),
-    "flip": dict(crop=0, flip=True, cutout=0),
-    "crop+flip": dict(crop=4, flip=True, cutout=0),
-    "crop+flip+cutout": dict(crop=4, flip=True, cutout=8),
-}
-
 
 # --------------------------------------------------------------------------- the auto rule
 def _z(level: float) -> float:
@@ -415,24 +407,21 @@ def training_config(
 ):
     """The :class:`~cifarkit.training.TrainConfig` the folds train with, from the notebook's parameters exactly as
     03_train reads the same names (0 or ``"recipe"`` keeps the recipe's own; ``OVERRIDES`` first, then the rest)."""
-    from cifarkit.training import resolve_recipe
+    from cifarkit.training import notebook_settings, resolve_recipe
 
-    settings = dict(overrides or {})
-    settings.update(model=model, seed=seed, device=device, deterministic=deterministic)
-    if class_weight != "none":
-        settings["class_weight"] = class_weight
-    if pretrained:
-        settings["pretrained"] = pretrained
-    if epochs:
-        settings["epochs"] = epochs
-    if batch_size:
-        settings["batch_size"] = batch_size
-    if lr:
-        settings["lr"] = lr
-    if augment != "recipe":
-        if augment not in AUGMENT_PRESETS:
-            raise ValueError(f"Unknown AUGMENT {augment!r}. Use one of: recipe, {', '.join(AUGMENT_PRESETS)}.")
-        settings.update(AUGMENT_PRESETS[augment])
+    settings = notebook_settings(
+        overrides,
+        model=model,
+        seed=seed,
+        device=device,
+        deterministic=deterministic,
+        class_weight=class_weight,
+        pretrained=pretrained,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        augment=augment,
+    )
     return resolve_recipe(recipe, **settings)
 
 

@@ -164,3 +164,52 @@ def resolve_recipe(name: str = "default", **overrides) -> TrainConfig:
             f"got model {settings.get('model')!r}. Drop whiten_init or use model='fastnet'."
         )
     return TrainConfig(**settings)
+
+
+#: The notebooks' ``AUGMENT`` parameter: named augmentation settings (``"recipe"`` keeps the recipe's own).
+AUGMENT_PRESETS = {
+    "none": dict(crop=0, flip=False, cutout=0),
+    "flip": dict(crop=0, flip=True, cutout=0),
+    "crop+flip": dict(crop=4, flip=True, cutout=0),
+    "crop+flip+cutout": dict(crop=4, flip=True, cutout=8),
+}
+
+
+def notebook_settings(
+    base: dict | None = None,
+    *,
+    model: str,
+    seed: int = 0,
+    device: str = "auto",
+    deterministic: bool = False,
+    class_weight: str = "none",
+    pretrained: str = "",
+    epochs: int = 0,
+    batch_size: int = 0,
+    lr: float = 0.0,
+    augment: str = "recipe",
+) -> dict:
+    """The settings for :func:`resolve_recipe` from a training notebook's parameters (03 and 07 read the same
+    names): ``base`` (tuned settings and ``OVERRIDES``) first, then every explicit parameter on top; 0,
+    ``""``, ``"none"`` and ``"recipe"`` keep the recipe's own.
+
+    Raises:
+        ValueError: an unknown ``augment`` name (the message lists the known ones).
+    """
+    settings = dict(base or {})
+    settings.update(model=model, seed=seed, device=device, deterministic=deterministic)
+    if class_weight != "none":
+        settings["class_weight"] = class_weight
+    if pretrained:
+        settings["pretrained"] = pretrained
+    if epochs:
+        settings["epochs"] = epochs
+    if batch_size:
+        settings["batch_size"] = batch_size
+    if lr:
+        settings["lr"] = lr
+    if augment != "recipe":
+        if augment not in AUGMENT_PRESETS:
+            raise ValueError(f"Unknown AUGMENT {augment!r}. Use one of: recipe, {', '.join(AUGMENT_PRESETS)}.")
+        settings.update(AUGMENT_PRESETS[augment])
+    return settings
