@@ -664,14 +664,9 @@ def operating_table(op: dict):
     """
     import pandas as pd
 
-    def pct(v):
-        return f"{v:.1%}" if v is not None else "-"
+    from cifarkit.analysis.decisions import RATE_LABELS, ci_text, pct_or_dash
 
-    def ci(r):
-        return f"{r['ci'][0]:.1%} to {r['ci'][1]:.1%}" if r and r.get("ci") else "-"
-
-    labels = {"sensitivity": "sensitivity", "specificity": "specificity", "ppv": "PPV", "npv": "NPV"}
-    labels["accuracy"] = "accuracy"
+    pct, ci, labels = pct_or_dash, ci_text, dict(RATE_LABELS)
     if len(op["per_class"]) == 1:
         (e,) = op["per_class"].values()
         rows = {}

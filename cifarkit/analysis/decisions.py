@@ -645,6 +645,24 @@ def _mean_or_none(values):
     return float(np.mean(v)) if v else None
 
 
+#: The rates of an operating-point table and their row labels.
+RATE_LABELS = {
+    "sensitivity": "sensitivity",
+    "specificity": "specificity",
+    "ppv": "PPV",
+    "npv": "NPV",
+    "accuracy": "accuracy",
+}
+
+
+def pct_or_dash(v) -> str:
+    return f"{v:.1%}" if v is not None else "-"
+
+
+def ci_text(r) -> str:
+    return f"{r['ci'][0]:.1%} to {r['ci'][1]:.1%}" if r and r.get("ci") else "-"
+
+
 def operating_table(op: dict):
     """The operating point as a table of text (escape it with ``escape.table``).
 
@@ -655,14 +673,7 @@ def operating_table(op: dict):
     """
     import pandas as pd
 
-    def pct(v):
-        return f"{v:.1%}" if v is not None else "-"
-
-    def ci(r):
-        return f"{r['ci'][0]:.1%} to {r['ci'][1]:.1%}" if r and r.get("ci") else "-"
-
-    labels = {"sensitivity": "sensitivity", "specificity": "specificity", "ppv": "PPV", "npv": "NPV"}
-    labels["accuracy"] = "accuracy"
+    pct, ci, labels = pct_or_dash, ci_text, dict(RATE_LABELS)
     if len(op["per_class"]) == 1:
         (e,) = op["per_class"].values()
         t, v = e["test"], e.get("validation") or {}

@@ -206,7 +206,22 @@ def cutmix(x: np.ndarray, targets: np.ndarray, alpha: float, rng: np.random.Gene
     return out, t, lam
 
 
-class TrainPipeline:
+class EpochBatches:
+    """Batches per epoch of a pipeline with ``x``, ``batch_size`` and ``drop_last`` (shared by both pipelines)."""
+
+    def __len__(self) -> int:
+        """Batches per epoch."""
+        n = len(self.x)
+        if self.drop_last and n >= self.batch_size:
+            return n // self.batch_size
+        return -(-n // self.batch_size)
+
+    @property
+    def images_per_epoch(self) -> int:
+        return min(len(self.x), len(self) * self.batch_size)
+
+
+class TrainPipeline(EpochBatches):
     """Shuffled, augmented training batches over in-memory uint8 arrays.
 
     Args:
@@ -260,17 +275,6 @@ class TrainPipeline:
         if self.augment.alternate_flip:
             # Its own generator, so the decisions need no saved state and leave self.rng's sequence alone.
             self._flip_base = np.random.default_rng([int(seed), 0xF11B]).random(len(self.x)) < 0.5
-
-    def __len__(self) -> int:
-        """Batches per epoch."""
-        n = len(self.x)
-        if self.drop_last and n >= self.batch_size:
-            return n // self.batch_size
-        return -(-n // self.batch_size)
-
-    @property
-    def images_per_epoch(self) -> int:
-        return min(len(self.x), len(self) * self.batch_size)
 
     def epoch(self, index: int = 0):
         """Yield the batches of one epoch. The order is drawn when the epoch starts.

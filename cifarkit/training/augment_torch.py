@@ -47,7 +47,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cifarkit.training.augment import Augment
+from cifarkit.training.augment import Augment, EpochBatches
 from cifarkit.training.config import PIPELINES
 
 #: What a state dict of this pipeline says it is (the numpy pipeline's says ``bit_generator: PCG64``).
@@ -197,7 +197,7 @@ def apply_cutout(x: torch.Tensor, size: int, cy: torch.Tensor, cx: torch.Tensor,
 
 
 # --------------------------------------------------------------------------- the pipeline
-class DevicePipeline:
+class DevicePipeline(EpochBatches):
     """Shuffled, augmented training batches from a uint8 training set resident on ``device``.
 
     Args:
@@ -266,17 +266,6 @@ class DevicePipeline:
             # flip the same images, and the decisions need no saved state.
             base = np.random.default_rng([self.seed, 0xF11B]).random(len(x_np)) < 0.5
             self._flip_base = torch.as_tensor(base, device=self.device)
-
-    def __len__(self) -> int:
-        """Batches per epoch."""
-        n = len(self.x)
-        if self.drop_last and n >= self.batch_size:
-            return n // self.batch_size
-        return -(-n // self.batch_size)
-
-    @property
-    def images_per_epoch(self) -> int:
-        return min(len(self.x), len(self) * self.batch_size)
 
     def epoch(self, index: int = 0):
         """Yield the batches of one epoch; the order is drawn when the epoch starts.
