@@ -20,7 +20,6 @@ folder is not a run, or when fewer than two runs are given.
 from __future__ import annotations
 
 import math
-import os
 from itertools import combinations
 from pathlib import Path
 
@@ -413,11 +412,3 @@ def _update_folder_index(folder: Path) -> None:
 
     if dashboard.find_runs(folder):
         dashboard.write_index(folder)
-
-
-def relative_link(target: Path, start: Path) -> str:
-    """``target`` relative to ``start`` (a link that survives moving both together), else absolute."""
-    try:
-        return os.path.relpath(target, start)
-    except ValueError:  # another drive (Windows)
-        return str(target)

@@ -210,8 +210,6 @@ def per_class_figure(result: dict) -> str:
 
 # ------------------------------------------------------------------ sections
 def _runs_section(result: dict, out_dir: Path) -> str:
-    from cifarkit.report.compare import relative_link
-
     rows = []
     for r in result["runs"]:
         page = Path(r["dir"]) / "index.html"
@@ -466,3 +464,11 @@ def comparisons_section(out_dir: Path) -> str:
         f"e.g. <code>python -m cifarkit compare {esc(out_dir.name)}/RUN_A {esc(out_dir.name)}/RUN_B</code>; "
         "the report is written to <code>compare-RUN_A-vs-RUN_B/</code> in this folder.</p>"
     )
+
+
+def relative_link(target: Path, start: Path) -> str:
+    """``target`` relative to ``start`` (a link that survives moving both together), else absolute."""
+    try:
+        return os.path.relpath(target, start)
+    except ValueError:  # another drive (Windows)
+        return str(target)
