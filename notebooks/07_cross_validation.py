@@ -37,6 +37,7 @@ from cifarkit import escape, run_folder
 from cifarkit.analysis import cross_validation as cv
 from cifarkit.analysis import decisions, plots
 from cifarkit.data import load_study_data
+from cifarkit.training.transfer import backbone_settings
 
 # %% tags=["parameters"]
 DATA: str = ""  # data source; empty for the official CIFAR-10 archive, or a folder, archive, synthetic:200
@@ -57,6 +58,9 @@ LR: float = 0.0  # [0, 1000] base learning rate; 0 keeps the recipe's own
 AUGMENT: str = "recipe"  # {recipe, none, flip, crop+flip, crop+flip+cutout} augmentation; recipe keeps its own
 CLASS_WEIGHT: str = "none"  # {none, balanced} balanced weights each class by its rarity (imbalanced data)
 PRETRAINED: str = ""  # a saved .keras model or .weights.h5 of the same architecture to fine-tune in every fold
+BACKBONE: str = "none"  # an ImageNet backbone (cifarkit.models.list_backbones(): mobilenet_v2, efficientnet_b0, resnet50, ...) instead of MODEL, in every fold; use IMAGE_SIZE 96-224
+BACKBONE_WEIGHTS: str = "imagenet"  # imagenet (Keras' download; without network the folds train from scratch and say so), a local .h5 / .weights.h5 file, or none
+FREEZE_EPOCHS: int = 3  # [0, 10000] with backbone weights, the first epochs of each fold train only the new head
 DEVICE: str = "auto"  # {auto, cpu, gpu} where to train
 DETERMINISTIC: bool = False  # bit-reproducible CPU run (slower)
 OVERRIDES: dict = {}  # any other recipe setting, for example {"weight_decay": 5e-4}
@@ -82,8 +86,9 @@ ds = load_study_data(
 names = ds.class_names
 positive_idx, mode = decisions.positive_classes(names, POSITIVE_CLASS)  # an unknown class stops here
 positive = positive_idx[0] if mode == "positive class" else None
+model_name, backbone_options = backbone_settings(MODEL, BACKBONE, BACKBONE_WEIGHTS, FREEZE_EPOCHS)
 config = cv.training_config(
-    MODEL,
+    model_name,
     RECIPE,
     seed=SEED,
     epochs=EPOCHS,
@@ -94,7 +99,7 @@ config = cv.training_config(
     pretrained=PRETRAINED,
     device=DEVICE,
     deterministic=DETERMINISTIC,
-    overrides=OVERRIDES,
+    overrides={**OVERRIDES, **backbone_options},
 )
 pooled = cv.pool(ds)
 decision = cv.decide(CV_FOLDS, n_test=len(ds.y_test), n_images=pooled.n)

@@ -119,15 +119,21 @@ def test_the_frozen_phase_trains_only_the_head_and_the_fine_tune_phase_everythin
 
 @pytest.mark.slow
 @pytest.mark.notebook
-def test_train_notebook_fine_tunes_a_backbone_and_reports_it(tmp_path, small_images):
+def test_train_and_cross_validation_notebooks_fine_tune_a_backbone_and_report_it(tmp_path, small_images):
     weights_file = tmp_path / "mobilenet_v2.weights.h5"
     _saved_backbone(small_images, weights_file)
     result = runner.run_study(
         "smoke",
         data="synthetic:10",
         out=tmp_path / "runs",
-        only=["03"],
-        overrides={"BACKBONE": "mobilenet_v2", "BACKBONE_WEIGHTS": str(weights_file), "FREEZE_EPOCHS": 1, "EPOCHS": 2},
+        only=["03", "07"],
+        overrides={
+            "BACKBONE": "mobilenet_v2",
+            "BACKBONE_WEIGHTS": str(weights_file),
+            "FREEZE_EPOCHS": 1,
+            "EPOCHS": 2,
+            "CV_FOLDS": 2,
+        },
         pdf=False,
         log=lambda *a: None,
     )
@@ -138,3 +144,5 @@ def test_train_notebook_fine_tunes_a_backbone_and_reports_it(tmp_path, small_ima
     assert (result.run_dir / "models" / "mobilenet_v2" / "model.keras").is_file()
     html = (result.run_dir / "03_train.html").read_text()
     assert "keras.applications.MobileNetV2" in html and "train only the new head" in html
+    cv = json.loads((result.run_dir / "metrics" / "07_cross_validation.json").read_text())
+    assert cv["model"] == "mobilenet_v2" and cv["config"]["backbone_weights"] == str(weights_file)

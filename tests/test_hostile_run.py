@@ -160,6 +160,10 @@ PARAMETER_CASES = {
         ["--only", "03", "-p", "MODEL", "resnet9"],
         [f"MODEL of notebook 03_train must be one of {MODELS_TEXT}", "received 'resnet9'"],
     ),
+    "backbone-unknown": (
+        ["--only", "03", "-p", "BACKBONE", "resnet9000"],
+        ["BACKBONE of notebook 03_train must be one of none, ", "efficientnet_b0", "received 'resnet9000'"],
+    ),
     "recipe-unknown": (
         ["--only", "02", "-p", "RECIPE", "turbo"],
         ["RECIPE of notebook 02_tune must be one of default, fast, paper, paper_densenet", "received 'turbo'"],

@@ -336,35 +336,48 @@ def _origin(name: str, profile, overrides: dict, domain: dict) -> str:
 
 
 def _check_registered(plan) -> None:
-    """``MODEL`` names a registered model and ``RECIPE`` a named recipe, in every notebook that sets them."""
-    wanted = {name for _, params in plan for name in ("MODEL", "RECIPE") if name in params}
+    """``MODEL`` names a registered model (a CIFAR model or an ImageNet backbone), ``BACKBONE`` a backbone or
+    ``none``, and ``RECIPE`` a named recipe, in every notebook that sets them."""
+    wanted = {name for _, params in plan for name in ("MODEL", "RECIPE", "BACKBONE") if name in params}
     if not wanted:
         return
     known = {}
-    if "MODEL" in wanted:
-        known["MODEL"] = registered_models()
+    if wanted & {"MODEL", "BACKBONE"}:
+        models, backbones = registered_models()
+        known["MODEL"] = models + backbones if models is not None else None
+        known["BACKBONE"] = ["none", *backbones] if models is not None else None
     if "RECIPE" in wanted:
         from cifarkit.training import list_recipes
 
         known["RECIPE"] = list_recipes()
     for spec, params in plan:
         for name, names in known.items():
-            if names and name in params and params[name] not in names:
+            value = params.get(name)
+            if name == "BACKBONE" and isinstance(value, str) and value.strip().lower() in ("", "none"):
+                continue
+            if names and name in params and value not in names:
                 raise ValueError(
-                    f"Parameter {name} of notebook {spec.name} must be one of {', '.join(names)}; "
-                    f"received {params[name]!r}."
+                    f"Parameter {name} of notebook {spec.name} must be one of {', '.join(names)}; received {value!r}."
                 )
 
 
-def registered_models() -> list[str] | None:
-    """``cifarkit.models.list_models()``. Importing the models imports Keras and PyTorch (about 450 MB
-    that the runner would hold for the whole run), so unless they are imported already the names are
-    asked of a short-lived Python process."""
+def registered_models() -> tuple[list[str] | None, list[str]]:
+    """``(cifarkit.models.list_models(), list_backbones())``. Importing the models imports Keras and PyTorch
+    (about 450 MB that the runner would hold for the whole run), so unless they are imported already the
+    names are asked of a short-lived Python process. ``(None, [])`` when that fails: the notebook reports
+    the import error."""
     if "cifarkit.models" in sys.modules:
-        return sys.modules["cifarkit.models"].list_models()
-    code = "from cifarkit.models import list_models; print(' '.join(list_models()))"
+        models = sys.modules["cifarkit.models"]
+        return models.list_models(), models.list_backbones()
+    code = (
+        "from cifarkit.models import list_backbones, list_models; "
+        "print(' '.join(list_models())); print(' '.join(list_backbones()))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    return out.stdout.split() if out.returncode == 0 else None  # None: the notebook reports the import error
+    if out.returncode != 0:
+        return None, []
+    lines = out.stdout.splitlines() + ["", ""]
+    return lines[0].split(), lines[1].split()
 
 
 def _first(plan, name: str):
