@@ -72,10 +72,13 @@ RECIPES: dict[str, dict] = {
     # reflect translation + flip, a frozen data-whitening first layer whose bias trains 3 epochs, batch-norm
     # shifts at 64x the lr, lookahead every 5 steps. Batch 256 instead of airbench's 1024 (lr scaled linearly):
     # faster per image on a 2-core CPU and better per epoch there (benchmarks/README.md).
+    # whiten_eps 0.5 instead of airbench's 5e-4: chosen on validation over three seeds each (90.40% against
+    # 90.22% clean, 58.4% against chance-level under CIFAR-10-C Gaussian noise at severity 5; benchmarks/README.md).
     "fast": dict(
         model="fastnet",
         whiten_init=True,
         freeze_whitening=True,
+        whiten_eps=0.5,
         whiten_bias_epochs=3,
         bn_bias_lr_scale=64.0,
         lookahead_every=5,
