@@ -52,7 +52,7 @@ DEFAULT_DROPOUT = 0.2
 #: Sizes users are pointed to when images are too small for a backbone.
 SUGGESTED_SIZES = "96-224"
 #: Layout inside the backbones where Keras builds it (DenseNet is channels-last only). On the project's
-#: 2-core AMD EPYC (Zen 5), 96 px, batch 32, float32, channels-first trained MobileNetV2 1.43x and
+#: 2-core Intel Xeon with AMX, 96 px, batch 32, float32, channels-first trained MobileNetV2 1.43x and
 #: EfficientNetB0 1.20x faster than channels-last when fine-tuning (1.31x and 1.22x with the backbone
 #: frozen) (benchmarks/bench_backbones.py, results/backbones.json).
 DATA_FORMAT = "channels_first"

@@ -228,8 +228,10 @@ def _training_rows(run: StudyRun, m3: dict, c: dict) -> list[tuple[str, str]]:
     rows.append(
         ("Tuned settings", "applied (from 02_tune)" if (m3.get("tuned_params") or {}).get("applied") else "not applied")
     )
+    mp = facts.get("mixed_precision", "?") if facts else "?"
+    computed = "float32" if mp == "off" else f"{mp} autocast (weights float32)"
     precision = (
-        f"{escape.html(facts.get('mixed_precision', '?'))} autocast on {escape.html(facts.get('device', '?'))}, "
+        f"{escape.html(computed)} on {escape.html(facts.get('device', '?'))}, "
         f"{escape.html(facts.get('torch_threads', '?'))} torch thread(s)"
         if facts
         else "not recorded (the model folder holds no metrics.json)"

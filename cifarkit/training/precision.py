@@ -60,7 +60,7 @@ def choose_device(config: TrainConfig) -> str:
 
 #: Why ``mixed_precision="auto"`` trains the ``keras.applications`` backbones in float32 on a CPU, even one
 #: with bf16 units: their depthwise and squeeze-excite layers ran slower under bf16 autocast. Measured on the
-#: 2-core AMD EPYC (Zen 5, avx512_bf16), 96 px, batch 32, fine-tuning (benchmarks/results/backbones.json):
+#: 2-core Intel Xeon with AMX and AVX512-BF16, 96 px, batch 32, fine-tuning (benchmarks/results/backbones.json):
 #: MobileNetV2 173 img/s float32 vs 119 bf16, EfficientNetB0 101 vs 63.
 CPU_FLOAT32_BACKBONES = "bf16 autocast measured 0.63-0.69x float32's speed for MobileNetV2/EfficientNetB0 on CPU"
 
