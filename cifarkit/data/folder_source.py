@@ -15,9 +15,9 @@ import errno
 import os
 from pathlib import Path
 
+from .entry import Entry, is_ignored
 from .errors import DataError
 from .options import Limits, format_bytes, read_capped, too_large
-from .sources import Entry, is_ignored
 
 
 def _inside(real: str, root_real: str) -> bool:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .decode import IMAGE_EXTENSIONS
+from .entry import Entry
 from .errors import DataError
-from .sources import Entry
 
 SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 

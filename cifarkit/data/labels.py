@@ -47,9 +47,9 @@ from pathlib import Path
 import numpy as np
 
 from .decode import IMAGE_EXTENSIONS
+from .entry import Entry
 from .errors import DataError
 from .image_folder import SPLIT_ALIASES, FolderPlan, plan_folder
-from .sources import Entry
 
 NAME_PREFIXES = ("filename:", "path:")
 MAX_LABELS_BYTES = 256 * 1024 * 1024

@@ -24,10 +24,9 @@ import stat
 import tarfile
 import zipfile
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from .decode import IMAGE_EXTENSIONS
+from .entry import Entry, is_ignored
 from .errors import DataError
 from .options import BATCH_ENV, TOTAL_ENV, Limits, TooLarge, format_bytes, read_capped, too_large
 
@@ -48,31 +47,6 @@ except ImportError:  # pragma: no cover
 _ARCHIVE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError, ValueError, *_COMPRESSOR_ERRORS)
 _ZIP_READ_ERRORS = (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, OSError, EOFError, ValueError)
 _ZIP_READ_ERRORS += _COMPRESSOR_ERRORS
-
-
-@dataclass
-class Entry:
-    """One file or directory inside a source, by its path relative to the root."""
-
-    parts: tuple[str, ...]
-    is_dir: bool
-    size: int = 0
-    mtime_ns: int = 0
-    ref: object = None
-    is_image: bool = field(init=False)
-
-    def __post_init__(self):
-        # Computed once: listings of large archives hold tens of thousands of entries.
-        self.is_image = not self.is_dir and os.path.splitext(self.parts[-1])[1].lower() in IMAGE_EXTENSIONS
-
-    @property
-    def name(self) -> str:
-        return "/".join(self.parts)
-
-
-def is_ignored(parts) -> bool:
-    """Hidden files and directories (leading '.') and macOS ``__MACOSX`` folders are never data."""
-    return any(p.startswith(".") or p == "__MACOSX" for p in parts)
 
 
 def _corrupt(path: Path, exc: BaseException) -> DataError:
