@@ -507,17 +507,7 @@ def roc_curves(curves, class_names, *, show=None, macro=None, points=None, title
     colours = _curve_colours(len(class_names))
     fig, ax = _curve_axes(title)
     ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1, label="chance (AUC 0.5)")
-    many = len(show) > 10
-    for i in show:
-        c = curves[i]
-        ax.plot(
-            c["fpr"],
-            c["tpr"],
-            lw=1 if many else 1.6,
-            color=colours[i],
-            alpha=0.6 if many else 1.0,
-            label=None if many else f"{plain(class_names[i])} (AUC {c['auc']:.3f})",
-        )
+    many = _class_curves(ax, curves, show, colours, class_names, ("fpr", "tpr"), "auc", "AUC")
     if macro is not None and len(macro[0]):
         mean_auc = np.mean([curves[i]["auc"] for i in range(len(curves)) if curves[i]["auc"] is not None])
         ax.plot(macro[0], macro[1], color="black", lw=2, label=f"macro average (mean AUC {mean_auc:.3f})")
@@ -535,6 +525,24 @@ def roc_curves(curves, class_names, *, show=None, macro=None, points=None, title
     return fig
 
 
+def _class_curves(ax, curves, show, colours, class_names, xy, score, score_name, **style) -> bool:
+    """One curve per class in ``show`` (``xy``: the keys of x and y), labelled with its ``score``; with more
+    than 10 classes thin, translucent and unlabelled. Returns whether there were that many."""
+    many = len(show) > 10
+    for i in show:
+        c = curves[i]
+        ax.plot(
+            c[xy[0]],
+            c[xy[1]],
+            lw=1 if many else 1.6,
+            color=colours[i],
+            alpha=0.6 if many else 1.0,
+            label=None if many else f"{plain(class_names[i])} ({score_name} {c[score]:.3f})",
+            **style,
+        )
+    return many
+
+
 def pr_curves(curves, class_names, *, show=None, points=None, title="Precision-recall curves (test split)"):
     """Precision (PPV) against recall (sensitivity), one curve per class against the rest, with the average
     precision in the legend; a single class also gets its prevalence (a random score's precision) as a
@@ -542,18 +550,17 @@ def pr_curves(curves, class_names, *, show=None, points=None, title="Precision-r
     show = [i for i in (range(len(curves)) if show is None else show) if curves[i]["average_precision"] is not None]
     colours = _curve_colours(len(class_names))
     fig, ax = _curve_axes(title)
-    many = len(show) > 10
-    for i in show:
-        c = curves[i]
-        ax.plot(
-            c["recall"],
-            c["precision"],
-            lw=1 if many else 1.6,
-            color=colours[i],
-            alpha=0.6 if many else 1.0,
-            drawstyle="steps-post",
-            label=None if many else f"{plain(class_names[i])} (AP {c['average_precision']:.3f})",
-        )
+    many = _class_curves(
+        ax,
+        curves,
+        show,
+        colours,
+        class_names,
+        ("recall", "precision"),
+        "average_precision",
+        "AP",
+        drawstyle="steps-post",
+    )
     if len(show) == 1:
         c = curves[show[0]]
         base = c["n_pos"] / (c["n_pos"] + c["n_neg"])
