@@ -226,6 +226,22 @@ def test_width_multiplier_and_dropout_options():
     assert not any(isinstance(layer, FusedBatchNorm) for layer in cnn.layers)
 
 
+def test_fastnet_stem_stride_halves_the_blocks_resolution():
+    plain = models.build_model("fastnet", input_shape=(96, 96, 3), width_multiplier=0.5)
+    strided = models.build_model("fastnet", input_shape=(96, 96, 3), width_multiplier=0.5, stem_stride=2)
+    spatial = slice(2, 4) if backend.data_format() == "channels_first" else slice(1, 3)
+    assert plain.get_layer("stem_conv").output.shape[spatial] == (95, 95)  # 2x2 valid, stride 1
+    assert strided.get_layer("stem_conv").output.shape[spatial] == (48, 48)  # non-overlapping 2x2 patches
+    # the blocks cost ~4x less; the stem's own cost drops with its outputs
+    ratio = models.count_flops(plain, (96, 96, 3)) / models.count_flops(strided, (96, 96, 3))
+    assert 3.5 < ratio < 4.5
+    assert models.count_params(plain) == models.count_params(strided)  # same weights, other sampling
+    with pytest.raises(ValueError, match=r"Argument `stem_stride` must be 1 or 2; received: stem_stride=3"):
+        models.build_model("fastnet", stem_stride=3)
+    with pytest.raises(ValueError, match="at least 17x17"):  # 2 * 2**3 + 1: three poolings after the stride
+        models.build_model("fastnet", input_shape=(16, 16, 3), stem_stride=2)
+
+
 def test_readable_layer_names():
     names = {layer.name for layer in models.build_model("resnet20").layers}
     assert {"preprocess", "stem_conv", "stage2_block1_conv1", "stage2_block1_bn1", "head_dense"} <= names
