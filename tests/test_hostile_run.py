@@ -154,7 +154,7 @@ PARAMETER_CASES = {
     ),
     "choice-augment": (
         ["--only", "03", "-p", "AUGMENT", "mixup"],
-        ["AUGMENT of notebook 03_train must be one of recipe, none, flip, crop+flip, crop+flip+cutout"],
+        ["AUGMENT of notebook 03_train must be one of recipe, no-flip, none, flip, crop+flip, crop+flip+cutout"],
     ),
     "model-unknown": (
         ["--only", "03", "-p", "MODEL", "resnet9"],

@@ -109,6 +109,18 @@ def test_unknown_recipe_and_keys_are_rejected_with_the_valid_names():
         resolve_recipe("default", milestones=(0.75, 0.5))
 
 
+def test_no_flip_augment_keeps_the_crop_and_cutout_of_the_overrides():
+    from cifarkit.training import notebook_settings
+
+    base = {"crop": 12, "cutout": 24}
+    s = notebook_settings(base, model="fastnet", augment="no-flip")
+    config = resolve_recipe("default", **s)
+    assert (config.crop, config.cutout, config.flip) == (12, 24, False)
+    assert resolve_recipe("default", **notebook_settings(base, model="fastnet")).flip is True
+    with pytest.raises(ValueError, match="Use one of: recipe, no-flip, none, flip"):
+        notebook_settings(base, model="fastnet", augment="mirror")
+
+
 def test_parse_override_types():
     assert parse_override("weight_decay=1e-4") == ("weight_decay", 1e-4)
     assert parse_override("epochs=7") == ("epochs", 7)

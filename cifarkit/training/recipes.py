@@ -169,6 +169,10 @@ def resolve_recipe(name: str = "default", **overrides) -> TrainConfig:
     return TrainConfig(**settings)
 
 
+#: The ``AUGMENT`` value that keeps the recipe's crop and cutout and turns mirroring off: for images whose mirror
+#: image means something else (digits, text, parts with a handedness).
+NO_FLIP = "no-flip"
+
 #: The notebooks' ``AUGMENT`` parameter: named augmentation settings (``"recipe"`` keeps the recipe's own).
 AUGMENT_PRESETS = {
     "none": dict(crop=0, flip=False, cutout=0),
@@ -211,8 +215,12 @@ def notebook_settings(
         settings["batch_size"] = batch_size
     if lr:
         settings["lr"] = lr
-    if augment != "recipe":
+    if augment == NO_FLIP:  # the recipe's (and OVERRIDES') crop and cutout, never a mirror image
+        settings["flip"] = False
+    elif augment != "recipe":
         if augment not in AUGMENT_PRESETS:
-            raise ValueError(f"Unknown AUGMENT {augment!r}. Use one of: recipe, {', '.join(AUGMENT_PRESETS)}.")
+            raise ValueError(
+                f"Unknown AUGMENT {augment!r}. Use one of: recipe, {NO_FLIP}, {', '.join(AUGMENT_PRESETS)}."
+            )
         settings.update(AUGMENT_PRESETS[augment])
     return settings
