@@ -35,7 +35,7 @@ from IPython.display import Markdown, display
 
 from cifarkit import escape, run_folder
 from cifarkit.analysis import cross_validation as cv
-from cifarkit.analysis import decisions, plots
+from cifarkit.analysis import cv_baselines, decisions, plots
 from cifarkit.data import load_study_data
 from cifarkit.training.transfer import backbone_settings
 
@@ -55,7 +55,7 @@ RECIPE: str = "fast"  # a named recipe from cifarkit.training.RECIPES
 EPOCHS: int = 0  # [0, 10000] passes over each fold's training images; 0 keeps the recipe's own
 BATCH_SIZE: int = 0  # [0, 65536] 0 keeps the recipe's own
 LR: float = 0.0  # [0, 1000] base learning rate; 0 keeps the recipe's own
-AUGMENT: str = "recipe"  # {recipe, none, flip, crop+flip, crop+flip+cutout} augmentation; recipe keeps its own
+AUGMENT: str = "recipe"  # {recipe, no-flip, none, flip, crop+flip, crop+flip+cutout} augmentation; recipe keeps its own; no-flip keeps its crop and cutout without mirror images
 CLASS_WEIGHT: str = "none"  # {none, balanced} balanced weights each class by its rarity (imbalanced data)
 PRETRAINED: str = ""  # a saved .keras model or .weights.h5 of the same architecture to fine-tune in every fold
 BACKBONE: str = "none"  # an ImageNet backbone (cifarkit.models.list_backbones(): mobilenet_v2, efficientnet_b0, resnet50, ...) instead of MODEL, in every fold; use IMAGE_SIZE 96-224
@@ -67,6 +67,8 @@ OVERRIDES: dict = {}  # any other recipe setting, for example {"weight_decay": 5
 N_BOOT: int = 2000  # [100, 1000000] bootstrap resamples for the pooled confidence intervals
 OPERATING_POINT: str = "youden"  # threshold rule, applied on each fold's validation carve: youden, or sensitivity≥X, specificity≥X, ppv≥X or npv≥X
 POSITIVE_CLASS: str = ""  # class whose probability is thresholded; empty: the second class with two classes, each class against the rest with more
+BASELINES: str = "logreg,knn,random_forest,hog_svm"  # non-CNN methods on the same folds (as 05's); empty: none
+ALPHA: float = 0.05  # [0.000001, 0.5] significance level of the CNN-versus-baselines verdict (McNemar, Holm-adjusted)
 
 # %%
 t_start = time.perf_counter()
@@ -229,6 +231,29 @@ if decision.run:
     display(Markdown(cv.comparison_sentence(pooled_record, single)))
 
 # %% [markdown]
+# ## The CNN against the non-CNN baselines, on every image
+#
+# Each method of `BASELINES` (as in 05: logistic regression on pixels, k-nearest neighbours, a random
+# forest, HOG features with an SVM) is trained on every fold's training images, with its settings chosen
+# on the fold's validation carve, and predicts the fold's held-out images, the same ones the CNN's fold
+# model predicts. McNemar's test then pairs the two out-of-fold predictions of every image: **b** counts
+# the images only the CNN gets right, **c** those only the baseline gets right. The p-values are adjusted
+# with Holm's method for the number of baselines, and the verdict uses `ALPHA`. This test sees every
+# labelled image, where 05's sees the test split only.
+
+# %%
+comparison = None
+if decision.run and BASELINES.strip():
+    fold_baselines = cv_baselines.run_fold_baselines(ds, pooled, fold_of, BASELINES, VAL_FRACTION, SEED)
+    comparison = cv_baselines.compare(
+        pooled.y, probs_oof.argmax(axis=1), fold_baselines, alpha=ALPHA, n_boot=N_BOOT, seed=SEED
+    )
+    display(escape.table(cv_baselines.table(comparison, config.model)))
+    display(Markdown(cv_baselines.sentence(comparison, config.model)))
+elif decision.run:
+    display(Markdown("No baseline was cross-validated (`BASELINES` is empty)."))
+
+# %% [markdown]
 # ## Operating point
 #
 # The threshold rule `OPERATING_POINT` (as in 04) is applied in every fold to that fold's
@@ -266,8 +291,8 @@ if decision.run:
 # %% [markdown]
 # Everything above is recorded in `metrics/07_cross_validation.json`; the out-of-fold predictions
 # are in `predictions/07_cross_validation_oof.npz` (in the pooled order: training, validation, then
-# test images) and each image's fold, split of origin and group in
-# `predictions/07_cross_validation_folds.npz`.
+# test images) and each image's fold, split of origin and group, with each baseline's out-of-fold
+# prediction, in `predictions/07_cross_validation_folds.npz`.
 
 # %%
 record = {"cross_validation": decision.to_dict(), "data": ds.to_dict(), "n_boot": N_BOOT}
@@ -275,7 +300,9 @@ if decision.run:
     run_folder.save_predictions(
         run_dir, "07_cross_validation", x=pooled.x, y_true=pooled.y, probs=probs_oof, class_names=names, split="oof"
     )
-    cv.save_folds(run_dir, pooled, oof_fold, folds)
+    cv.save_folds(
+        run_dir, pooled, oof_fold, folds, {b["name"]: b["pred"] for b in fold_baselines} if comparison else None
+    )
     record.update(
         {
             "model": config.model,
@@ -289,6 +316,7 @@ if decision.run:
             "pooled": pooled_record,
             "operating_point": op,
             "single_split": single,
+            "baselines": comparison,
             "train_seconds": sum(f["train_seconds"] for f in folds),
         }
     )

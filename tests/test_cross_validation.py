@@ -14,7 +14,7 @@ from PIL import Image
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, roc_auc_score
 
 from cifarkit.analysis import cross_validation as cv
-from cifarkit.analysis import decisions
+from cifarkit.analysis import cv_baselines, decisions
 from cifarkit.paths import PROJECT_ROOT
 from cifarkit.report import estimate, runner
 
@@ -129,6 +129,54 @@ def test_pooled_out_of_fold_metrics_agree_with_scikit_learn(num_classes):
         assert s["roc_auc"] == pytest.approx(sk)
 
 
+def test_holm_adjustment_matches_a_hand_computed_case():
+    # sorted 0.01, 0.03, 0.04 -> 3 x 0.01 = 0.03, 2 x 0.03 = 0.06, 1 x 0.04 = 0.04 raised to the running 0.06
+    assert cv_baselines.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert cv_baselines.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert cv_baselines.holm([]) == []
+    with pytest.raises(ValueError, match=r"p-values must lie in \[0, 1\]"):
+        cv_baselines.holm([1.2])
+
+
+def test_cnn_against_baselines_counts_the_discordant_images():
+    y = np.array([0, 1, 0, 1, 0, 1, 0, 1, 0, 1])
+    cnn = np.array([0, 1, 0, 1, 0, 1, 0, 1, 1, 0])  # 8 right
+    weak = np.array(
+        [0, 0, 1, 1, 0, 0, 1, 1, 0, 0]
+    )  # 5 right; CNN right only on 1, 2, 5, 6 (b = 4), weak only on 8 (c = 1)
+    same = cnn.copy()
+    result = cv_baselines.compare(
+        y, cnn, [{"name": "weak", "pred": weak}, {"name": "same", "pred": same}], alpha=0.05, n_boot=200
+    )
+    weak_row, same_row = result["baselines"]
+    assert (weak_row["b"], weak_row["c"]) == (4, 1) and (same_row["b"], same_row["c"]) == (0, 0)
+    assert weak_row["accuracy"] == pytest.approx(0.5) and result["cnn"]["accuracy"] == pytest.approx(0.8)
+    assert weak_row["difference"] == pytest.approx((4 - 1) / 10)
+    # exact McNemar: two-sided binomial P(X <= 1 | n = 5, 1/2) x 2 = 12/32; Holm over two: x 2 for the smaller p
+    assert weak_row["p_value"] == pytest.approx(12 / 32) and same_row["p_value"] == 1.0
+    assert weak_row["p_holm"] == pytest.approx(0.75) and result["best_baseline"] == "same"
+    assert result["cnn_beats_all"] is False
+    strong = cv_baselines.compare(np.zeros(60, int), np.zeros(60, int), [{"name": "w", "pred": np.ones(60, int)}])
+    assert strong["cnn_beats_all"] is True and strong["baselines"][0]["p_holm"] < 1e-6
+    with pytest.raises(ValueError, match="alpha must lie between 0 and 1"):
+        cv_baselines.compare(y, cnn, [], alpha=0)
+
+
+def test_cross_validated_baselines_score_each_image_once_on_the_cnns_folds():
+    from cifarkit.analysis.baselines import run_baselines
+    from cifarkit.data import load_dataset
+
+    ds = load_dataset("synthetic:30", image_size=16, progress=False)
+    pooled = cv.pool(ds)
+    fold_of = cv.make_folds(pooled.y, None, 3, seed=0)
+    got = cv_baselines.run_fold_baselines(ds, pooled, fold_of, "logreg,knn", 0.1, seed=0)
+    assert [b["name"] for b in got] == ["logreg", "knn"] and all(len(b["selected"]) == 3 for b in got)
+    tr, va, te = cv.fold_indices(pooled, fold_of, 1, 0.1, 0)
+    direct = run_baselines(cv.fold_dataset(ds, pooled, tr, va, te, 1, 3), "knn", seed=0, n_boot=100, progress=None)
+    np.testing.assert_array_equal(got[1]["pred"][te], direct[0]["test_pred"])  # fold 2's held-out images
+    assert all(((b["pred"] >= 0) & (b["pred"] < ds.num_classes)).all() for b in got)
+
+
 def test_pooled_operating_point_counts_the_calls_of_every_fold():
     rng = np.random.default_rng(7)
     n = 300
@@ -238,6 +286,16 @@ def _check_recorded_against_files(run_dir: Path) -> dict:
     if m["grouped"]:
         for g in np.unique(group):
             assert len(set(fold[group == g])) == 1
+    if m.get("baselines"):  # the CNN-versus-baselines table, recomputed from the saved out-of-fold predictions
+        with np.load(run_dir / "predictions" / "07_cross_validation_folds.npz") as f:
+            preds = {k[len("baseline_") :]: f[k] for k in f.files if k.startswith("baseline_")}
+        cnn_ok = probs.argmax(1) == y
+        assert m["baselines"]["cnn"]["accuracy"] == pytest.approx(m["pooled"]["accuracy"])
+        assert [r["name"] for r in m["baselines"]["baselines"]] == list(preds)
+        for r in m["baselines"]["baselines"]:
+            base_ok = preds[r["name"]] == y
+            assert r["accuracy"] == pytest.approx(base_ok.mean())
+            assert (r["b"], r["c"]) == (int((cnn_ok & ~base_ok).sum()), int((~cnn_ok & base_ok).sum()))
     return m
 
 
@@ -315,6 +373,8 @@ def test_domain_profile_on_a_grouped_imbalanced_folder(tmp_path):
     assert m["config"]["class_weight"] == "balanced" and m["config"]["crop"] == 12
     assert m["operating_point"]["positive_class"] == "malignant" and len(m["operating_point"]["thresholds"]) == 5
     assert m["single_split"]["from"] == "04_evaluate"
+    assert [r["name"] for r in m["baselines"]["baselines"]] == ["logreg", "knn", "random_forest", "hog_svm"]
+    assert m["baselines"]["n"] == m["n_images"] and m["baselines"]["alpha"] == 0.05
     m3 = json.loads((run_dir / "metrics" / "03_train.json").read_text())
     w = m3["class_weights"]
     assert w[1] > w[0]  # the rarer class weighs more
@@ -323,6 +383,7 @@ def test_domain_profile_on_a_grouped_imbalanced_folder(tmp_path):
     book = (run_dir / "study.html").read_text()
     assert "Cross-validation (07_cross_validation)" in book and "All 5 notebooks ran" in book
     assert "-fold cross-validation over all" in book
+    assert re.search(r"Cross-validated accuracy: <b>[0-9.]+% \(95% CI [0-9.]+ to [0-9.]+%\) over all 132 images, 5 folds", book)
 
 
 def test_key_results_and_dashboard_lines_escape_what_comes_from_the_data():

@@ -869,9 +869,10 @@ def fold_record(f: dict) -> dict:
     }
 
 
-def save_folds(run_dir, pooled: Pooled, fold_of, folds: list[dict]):
+def save_folds(run_dir, pooled: Pooled, fold_of, folds: list[dict], baseline_preds: dict | None = None):
     """``predictions/07_cross_validation_folds.npz``: each pooled image's fold (0-based), split of origin, index in
-    it and group (empty strings when ungrouped), and each fold's validation carve (pooled indices)."""
+    it and group (empty strings when ungrouped), each fold's validation carve (pooled indices), and the
+    out-of-fold class each cross-validated baseline predicted (``baseline_<name>``)."""
     import io
 
     from cifarkit import run_folder
@@ -888,6 +889,7 @@ def save_folds(run_dir, pooled: Pooled, fold_of, folds: list[dict]):
         origin=pooled.origin.astype(str),
         index=pooled.index.astype(np.int64),
         group=(pooled.groups if pooled.groups is not None else np.full(pooled.n, "")).astype(str),
+        **{f"baseline_{name}": np.asarray(pred, dtype=np.int64) for name, pred in (baseline_preds or {}).items()},
     )
     return atomic_write_bytes(run_folder.predictions_path(run_dir, "07_cross_validation", "folds"), buf.getvalue())
 

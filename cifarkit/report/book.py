@@ -30,6 +30,7 @@ from cifarkit.report.book_parts import (
     TITLES,
     NotARunError,
     StudyRun,
+    cross_validated_text,
     headline_text,
     json_text,
     kv_table,
@@ -147,7 +148,9 @@ def _title_page(run: StudyRun) -> str:
     return (
         '<section class="title-page"><p class="kicker">cifarkit study book</p>'
         f'<h1 id="top">A CNN study: {escape.html(title(run))}</h1>'
-        f'<p class="headline">Test accuracy of the trained model: <b>{headline_text(run)}</b></p>'
+        f'<p class="headline">Test accuracy of the trained model: <b>{headline_text(run)}</b>'
+        + (f"<br>Cross-validated accuracy: <b>{cross_validated_text(run)}</b>" if cross_validated_text(run) else "")
+        + "</p>"
         + kv_table(rows, "kv facts")
         + "</section>"
     )

@@ -31,7 +31,8 @@ How each notebook is estimated (details and constants in :mod:`cifarkit.report.e
   inference timing pass, and each architecture's training run.
 - ``07_cross_validation``: the folds its auto rule (or ``CV_FOLDS``) gives, each a training run on the other
   folds less the validation carve, then its held-out fold and carve predicted, and the bootstrap of the pooled
-  AUC (all images x classes x ``N_BOOT``); nothing but the notebook's start when it will not cross-validate.
+  AUC (all images x classes x ``N_BOOT``), and every method of ``BASELINES`` fitted and predicting in every
+  fold (05's per-method costs); nothing but the notebook's start when it will not cross-validate.
 
 The other bootstrap intervals, McNemar tests and ensembles cost well under a second and are left out.
 """

@@ -381,11 +381,17 @@ def _cross_validation(ctx: Context, p: dict) -> tuple[dict, str]:
     for i in range(k):  # one training run per fold; the second and later find the kernels warm
         run = train_run_seconds(ctx.machine, "07", job["batch_size"], n_train, n_val, job["epochs"], warmup=i == 0)
         parts[f"fold{i + 1}"] = run + ctx.infer("07", n_held + n_val)
+    for m in [m.strip() for m in str(p.get("BASELINES", "")).split(",") if m.strip()]:  # every method in every fold
+        parts[f"baseline_{m}"] = k * (
+            ctx.machine.cpu_factor * BASELINE_FIXED_S
+            + baseline_seconds(m, (n_train, n_val, n_held), {}, ctx.machine.matmul_factor, ctx.image_size)
+        )
     parts["roc_bootstrap"] = (
         ctx.machine.cpu_factor * ROC_BOOTSTRAP_S * sum(sizes) * len(ctx.counts.class_names) * int(p.get("N_BOOT", 2000))
     )
     how = (
         f"{k} folds x {job['epochs']} epoch(s) of {job['model']} (batch {job['batch_size']}) on {n_train:,} images each"
+        + (", with the baselines" if str(p.get("BASELINES", "")).strip() else "")
     )
     return parts, how
 

@@ -500,7 +500,33 @@ def _cross_validation(m: dict) -> tuple[list, list]:
             )
     if any(met is False for met in op.get("constraint_met") or []):
         says.append(f"In some folds no threshold met {rule} on the validation carve; the closest one was used.")
+    _cv_baselines(m.get("baselines") or {}, rows, says)
     return rows, says
+
+
+def _cv_baselines(base: dict, rows: list, says: list) -> None:
+    """07's CNN against the best cross-validated baseline, on every image (when 07 compared them)."""
+    best = next((r for r in base.get("baselines") or [] if r.get("name") == base.get("best_baseline")), None)
+    cnn = base.get("cnn") or {}
+    if not best or _num(cnn.get("accuracy")) is None or _num(best.get("accuracy")) is None:
+        return
+    from cifarkit.analysis.stats import format_p
+
+    rows.append(
+        (
+            f"CNN against the best baseline out of fold ({escape.html(best.get('title') or best.get('name'))})",
+            f"{pct(cnn['accuracy'])} vs {pct(best['accuracy'])}: {points(cnn['accuracy'] - best['accuracy'])}"
+            f"{ci_points(best.get('difference_ci'))}, McNemar {format_p(best.get('p_holm'))} (Holm)",
+        )
+    )
+    alpha = base.get("alpha", 0.05)
+    says.append(
+        f"Out of fold, on all {base.get('n', 0):,} images, the CNN beats every non-CNN baseline at p &lt; {alpha:g} "
+        "(McNemar, Holm-adjusted)."
+        if base.get("cnn_beats_all")
+        else f"Out of fold, on all {base.get('n', 0):,} images, the CNN does not beat every non-CNN baseline at "
+        f"p &lt; {alpha:g} (McNemar, Holm-adjusted; see 07's table)."
+    )
 
 
 _BUILDERS = {
