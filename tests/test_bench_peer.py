@@ -1,0 +1,151 @@
+"""Tests of ``benchmarks/bench_peer.py``: the speed-ratio arithmetic on hand-made curves, and its dry run
+(airbench94 ported to the CPU and fastnet, in float32 and bf16, on tiny synthetic data) when airbench is installed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "benchmarks" / "bench_peer.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_peer_under_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _curve(seconds, accs):
+    return [{"epoch": i + 1, "seconds": s, "test_acc": a} for i, (s, a) in enumerate(zip(seconds, accs))]
+
+
+def test_seconds_to_reach_takes_the_earliest_epoch_over_all_runs(bench):
+    curves = {
+        2: _curve([5, 5], [0.60, 0.92]),  # reaches 0.9 at its end: 10 s
+        4: _curve([5, 5, 5, 5], [0.60, 0.80, 0.90, 0.95]),  # reaches 0.9 at epoch 3: 15 s
+    }
+    assert bench.seconds_to_reach(curves, 0.9) == {"seconds": 10, "run_epochs": 2, "epoch": 2, "test_acc": 0.92}
+    assert bench.seconds_to_reach(curves, 0.95) == {"seconds": 20, "run_epochs": 4, "epoch": 4, "test_acc": 0.95}
+    assert bench.seconds_to_reach(curves, 0.5)["seconds"] == 5  # the first epoch
+    assert bench.seconds_to_reach(curves, 0.96) is None
+
+
+def test_speed_ratio_is_peer_seconds_over_fastnet_seconds_to_the_peers_final_accuracy(bench):
+    peer = {2: _curve([10, 10], [0.5, 0.7]), 4: _curve([10, 10, 10, 10], [0.5, 0.7, 0.8, 0.9])}
+    fast = {2: _curve([5, 5], [0.6, 0.85]), 4: _curve([5, 5, 5, 5], [0.6, 0.8, 0.9, 0.95])}
+    out = bench.speed_comparison(peer, fast)
+    assert out["target_acc"] == 0.9 and "4 epochs" in out["target_from"]
+    assert out["peer"]["seconds"] == 40 and out["peer_longest_run_seconds"] == 40
+    assert out["fastnet"] == {"seconds": 15, "run_epochs": 4, "epoch": 3, "test_acc": 0.9}
+    assert out["ratio"] == pytest.approx(40 / 15) and out["goal_met"] is True and out["reason"] is None
+
+    slow = {4: _curve([20, 20, 20, 20], [0.6, 0.8, 0.9, 0.95])}
+    out = bench.speed_comparison(peer, slow)
+    assert out["ratio"] == pytest.approx(40 / 60) and out["goal_met"] is False
+
+    never = {2: _curve([5, 5], [0.6, 0.85]), 4: _curve([5, 5, 5, 5], [0.6, 0.8, 0.88, 0.89])}
+    out = bench.speed_comparison(peer, never)
+    assert out["ratio"] is None and out["fastnet"] is None and out["goal_met"] is False
+    assert "never reached 0.9000" in out["reason"] and "0.8900" in out["reason"]
+
+
+def test_peer_time_is_its_first_reach_of_the_longest_runs_final_accuracy(bench):
+    # a shorter peer run that already ends at the longest run's final accuracy sets the peer's time
+    peer = {2: _curve([10, 10], [0.6, 0.9]), 4: _curve([10, 10, 10, 10], [0.5, 0.7, 0.8, 0.9])}
+    out = bench.speed_comparison(peer, {2: _curve([4, 4], [0.7, 0.9])})
+    assert out["peer"]["seconds"] == 20 and out["peer_longest_run_seconds"] == 40
+    assert out["ratio"] == pytest.approx(20 / 8)
+
+
+def test_accuracy_goal_covers_equal_epoch_counts_up_to_ten(bench):
+    peer = {n: {"test_acc": a} for n, a in ((2, 0.80), (8, 0.90), (12, 0.95))}
+    fast = {n: {"test_acc": a} for n, a in ((2, 0.81), (8, 0.90), (12, 0.90))}
+    out = bench.accuracy_comparison(peer, fast)
+    assert [r["epochs"] for r in out["at_equal_epochs"]] == [2, 8, 12]
+    assert out["at_equal_epochs"][0]["diff"] == pytest.approx(0.01)
+    assert out["epoch_counts_checked"] == [2, 8] and out["goal_met"] is True  # 12 epochs lies past the goal
+    fast[8]["test_acc"] = 0.89
+    assert bench.accuracy_comparison(peer, fast)["goal_met"] is False
+
+
+def test_substitutions_must_occur(bench):
+    sub = bench.Substitution("utils.py", "torch.cuda.synchronize()", "_peer_cpu_synchronize()", "why")
+    text, applied = bench.apply_substitutions({"utils.py": "a\ntorch.cuda.synchronize()\n"}, [sub])
+    assert text["utils.py"] == "a\n_peer_cpu_synchronize()\n" and applied[0]["occurrences"] == 1
+    with pytest.raises(AssertionError, match="does not occur"):
+        bench.apply_substitutions({"utils.py": "nothing here\n"}, [sub])
+    with pytest.raises(AssertionError, match="still needs CUDA"):
+        bench.apply_substitutions({"utils.py": "torch.cuda.synchronize()\nx.cuda()\n"}, [sub])
+
+
+def test_dry_run_trains_both_sides_in_both_precisions(tmp_path):
+    if importlib.util.find_spec("airbench") is None:  # not imported: its __init__ needs a working torchvision
+        pytest.skip("airbench is not installed (the `peer` extra: pip install airbench==0.1.8 --no-deps)")
+    out = tmp_path / "peer.json"
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    env = dict(os.environ, KERAS_BACKEND="torch", PYTHONPATH=str(REPO))
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--dry-run", "--output", str(out)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert seconds < 60, f"the dry run took {seconds:.0f} s"
+    assert list(cwd.iterdir()) == [], "the script wrote into its working directory"
+    record = json.loads(out.read_text())
+
+    assert record["dry_run"] is True and "DRY RUN" in record["note"]
+    assert "--dry-run" in record["command"] and record["date"].endswith("+00:00")
+    assert record["data"]["source"].startswith("synthetic") and record["data"]["counts"]["train"] > 0
+    machine = record["machine"]
+    assert machine["threads"] >= 1 and machine["torch"] and set(machine["flags"]) == {"amx_bf16", "avx512_bf16", "avx2"}
+    assert record["epoch_counts"] == [1]
+    assert len(record["load_average_at_start"]) == 3 and len(record["load_average_at_end"]) == 3
+
+    subs = record["substitutions"]
+    assert subs and all(s["occurrences"] >= 1 and s["old"] and s["why"] for s in subs)
+    assert {"utils.py", "lib_airbench94.py"} == {s["file"] for s in subs}
+    assert any("torch.cuda.Event" in s["old"] for s in subs) and any(".half().cuda()" in s["old"] for s in subs)
+
+    assert set(record["results"]) == {"float32", "bf16"}
+    for key, block in record["results"].items():
+        assert block["peer_dtype"] == {"float32": "float32", "bf16": "bfloat16"}[key]
+        assert block["fastnet_mixed_precision"] == {"float32": "off", "bf16": "bf16"}[key]
+        port = block["peer_port"]
+        assert port["version"] == "0.1.8" and port["substitutions"]
+        assert port["changed_arguments"][0]["name"] == "batch_size"
+        assert port["changed_arguments"][0]["used"] <= record["data"]["counts"]["train"] // 2
+        run = block["runs"]["1"]
+        for side in ("peer", "fastnet"):
+            r = run[side]
+            assert 0.0 <= r["test_acc"] <= 1.0, (key, side, r)
+            assert r["train_seconds"] > 0 and r["wall_seconds"] > 0
+            assert len(r["curve"]) == 1 and r["curve"][0]["seconds"] > 0 and 0 <= r["curve"][0]["test_acc"] <= 1
+        assert 0.0 <= run["peer"]["test_acc_tta"] <= 1.0
+        assert run["fastnet"]["training_precision"] == {"float32": "float32", "bf16": "bfloat16"}[key]
+        acc = block["accuracy"]["at_equal_epochs"][0]
+        assert acc["diff"] == pytest.approx(run["fastnet"]["test_acc"] - run["peer"]["test_acc"])
+        speed = block["speed"]
+        assert "ratio" in speed
+        if speed["ratio"] is None:
+            assert speed["reason"] and speed["goal_met"] is False
+        else:
+            assert speed["ratio"] > 0 and speed["goal_met"] == (speed["ratio"] >= 1.5)
+    assert record["results"]["bf16"]["peer_port"]["bn_mixed_dtype_check"]["ok"] is True
+    assert set(record["goals"]["met"]) == {"float32", "bf16"}
