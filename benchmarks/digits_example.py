@@ -10,9 +10,10 @@ Digits" data (Alpaydin & Kaynak 1998). Each image is written as an 8-bit greysca
 to ``FOLDER/<digit>/<index>.png``; the folder is written beside itself and renamed into place. With ``--run``
 it then runs, as a user would::
 
-    python run_all.py --profile domain --data FOLDER --out OUT
+    python run_all.py --profile domain --data FOLDER -p AUGMENT no-flip --out OUT
 
-(the profile's 96 px: the loader converts the 8x8 digits to RGB and enlarges them; the profile's crop and cutout
+(``no-flip``: a mirrored digit is another symbol or none, so training keeps the profile's crop and cutout and
+never mirrors; the profile's 96 px: the loader converts the 8x8 digits to RGB and enlarges them; the profile's crop and cutout
 are sized for 96 px, so another ``--image-size`` would need them scaled too) and records what
 ``bench_domain.summarize`` reads from the run in ``benchmarks/results/domain_digits.json``. The bundled set
 names no writers, so the images are folded one by one (no ``--group-by``).
@@ -72,7 +73,7 @@ def main(argv=None) -> int:
 
     out = Path(args.out)
     before = {q.name for q in out.iterdir()} if out.is_dir() else set()
-    command = [sys.executable, "run_all.py", "--profile", "domain", "--data", str(folder)]
+    command = [sys.executable, "run_all.py", "--profile", "domain", "--data", str(folder), "-p", "AUGMENT", "no-flip"]
     command += ["--out", str(out)] + (["--no-pdf"] if args.no_pdf else [])
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
