@@ -43,6 +43,16 @@ def smoke_study(tmp_path_factory):
 SMOKE_DATA = "synthetic:40"
 
 
+def load_script(path: Path, name: str):
+    """A script of ``benchmarks/`` imported as a module under ``name`` (it is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def require_tool(tool: str) -> str:
     """The path of ``chromium`` (as the renderer finds it), ``chromedriver`` or a poppler tool; skip without it,
     fail on CI (``CIFARKIT_REQUIRE_SERVICES=1``)."""
