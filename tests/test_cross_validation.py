@@ -385,7 +385,9 @@ def test_domain_profile_on_a_grouped_imbalanced_folder(tmp_path):
     book = (run_dir / "study.html").read_text()
     assert "Cross-validation (07_cross_validation)" in book and "All 5 notebooks ran" in book
     assert "-fold cross-validation over all" in book
-    assert re.search(r"Cross-validated accuracy: <b>[0-9.]+% \(95% CI [0-9.]+ to [0-9.]+%\) over all 132 images, 5 folds", book)
+    assert re.search(
+        r"Cross-validated accuracy: <b>[0-9.]+% \(95% CI [0-9.]+ to [0-9.]+%\) over all 132 images, 5 folds", book
+    )
 
 
 def test_key_results_and_dashboard_lines_escape_what_comes_from_the_data():
