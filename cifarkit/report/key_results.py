@@ -363,10 +363,12 @@ def _baselines(m: dict) -> tuple[list, list]:
         rows.append(
             ("CNN minus best baseline", points(cnn["test_acc"] - best["test_acc"]) + (f" (McNemar {p})" if p else ""))
         )
+    n_test = ((m.get("data") or {}).get("counts") or {}).get("test")
+    on = f"On the {n_test:,} test images, the" if isinstance(n_test, int) else "The"
     says = [
-        "The CNN beats every baseline, each with McNemar's test at p &lt; 0.001."
+        f"{on} CNN beats every baseline, each with McNemar's test at p &lt; 0.001."
         if m.get("all_cnn_beat_baselines_p001")
-        else "The CNN does not beat every baseline at p &lt; 0.001 (see the table)."
+        else f"{on} CNN does not beat every baseline at p &lt; 0.001 (see the table)."
     ]
     return rows, says
 
