@@ -87,7 +87,11 @@ train_counts = counts.loc[ds.class_names, "train"]
 imbalance = float(train_counts.max() / max(train_counts.min(), 1))
 print(
     f"Largest/smallest class in the training split: {imbalance:.2f}x "
-    f"({train_counts.idxmax()}: {train_counts.max()}, {train_counts.idxmin()}: {train_counts.min()})"
+    + (
+        f"(every class: {train_counts.max()})"
+        if train_counts.max() == train_counts.min()
+        else f"({train_counts.idxmax()}: {train_counts.max()}, {train_counts.idxmin()}: {train_counts.min()})"
+    )
 )
 
 # %% [markdown]
