@@ -537,15 +537,10 @@ def write_peer_data(ds, workdir: Path) -> None:
 def machine_info(threads: int) -> dict:
     import torch
 
+    from cifarkit.backend import cpu_flags
     from cifarkit.provenance import cpu_model
 
-    flags = set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            line = next((ln for ln in f if ln.startswith("flags")), "")
-        flags = set(line.split(":", 1)[1].split()) if ":" in line else set()
-    except OSError:
-        pass
+    flags = cpu_flags()
     return {
         "cpu": cpu_model(),
         "flags": {f: f in flags for f in ("amx_bf16", "avx512_bf16", "avx2")},

@@ -62,6 +62,18 @@ def channel_axis() -> int:
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags from the Linux ``/proc/cpuinfo`` (an empty set elsewhere)."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[-1].split())
+    except OSError:
+        pass
+    return set()
+
+
 def cpu_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     """Whether this CPU computes bfloat16 products in hardware (Intel AMX or AVX512-BF16).
 
@@ -71,15 +83,8 @@ def cpu_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     emulated and slower, and ``auto`` stays in float32. Reads the Linux
     ``/proc/cpuinfo`` flags; other systems answer False.
     """
-    try:
-        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[-1].split())
-                    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
-    except OSError:
-        return False
-    return False
+    flags = cpu_flags(cpuinfo)
+    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
 
 
 def versions() -> dict:
