@@ -36,6 +36,7 @@ from IPython.display import Markdown, display
 from cifarkit import escape, run_folder
 from cifarkit.analysis import cross_validation as cv
 from cifarkit.analysis import cv_baselines, decisions, plots
+from cifarkit.analysis.baselines import parse_methods
 from cifarkit.data import load_study_data
 from cifarkit.training.transfer import backbone_settings
 
@@ -73,6 +74,7 @@ ALPHA: float = 0.05  # [0.000001, 0.5] significance level of the CNN-versus-base
 # %%
 t_start = time.perf_counter()
 rule = decisions.parse_rule(OPERATING_POINT)  # a mistyped rule stops here, before any work
+baseline_methods = parse_methods(BASELINES) if BASELINES.strip() else []  # so does an unknown baseline name
 run_dir = run_folder.resolve_run_dir(RUN_DIR)
 run_folder.capture_warnings(run_dir, "07_cross_validation")  # warnings go to the run's log, not the report
 ds = load_study_data(
@@ -243,8 +245,8 @@ if decision.run:
 
 # %%
 comparison = None
-if decision.run and BASELINES.strip():
-    fold_baselines = cv_baselines.run_fold_baselines(ds, pooled, fold_of, BASELINES, VAL_FRACTION, SEED)
+if decision.run and baseline_methods:
+    fold_baselines = cv_baselines.run_fold_baselines(ds, pooled, fold_of, baseline_methods, VAL_FRACTION, SEED)
     comparison = cv_baselines.compare(
         pooled.y, probs_oof.argmax(axis=1), fold_baselines, alpha=ALPHA, n_boot=N_BOOT, seed=SEED
     )
