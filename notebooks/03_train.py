@@ -113,7 +113,7 @@ display(
             + "; explicit parameters of this notebook override them"
             + (f" ({escape.md(tuned['note'])})" if tuned["note"] else "")
             if tuned["applied"]
-            else f"**Tuned settings:** not applied: {escape.md(tuned['note'])}"
+            else f"**Tuned settings:** {escape.md(tuned['note'])}"
         )
     )
 )

@@ -80,6 +80,10 @@ def test_train_notebook_records_a_trained_model(smoke_run):
     assert model_path.is_file() and metrics["model_path"] == str(model_path)
     html = (run_dir / "03_train.html").read_text()
     assert len(_png_images(html)) >= 3  # schedule, learning curves, throughput
+    tuned = metrics["tuned_params"]
+    if not tuned["applied"]:  # the note says why in its own words, once
+        assert tuned["note"].startswith("not applied: ") and "not applied: not applied" not in html
+        assert "Tuned settings:</strong> not applied: " in html
 
 
 def test_failed_notebook_is_rendered_and_the_run_goes_on(tmp_path):
