@@ -123,10 +123,16 @@ def main(argv=None) -> int:
                 print(f"== {name}, seed {seed}", flush=True)
                 tta.main(argv_run)
     summary = summarize(out_dir)
+    if not summary["runs"]:
+        p.error(
+            f"no recorded runs in {out_dir} (files named VARIANT_sSEED.json); "
+            "train some first, e.g. --variants base --seeds 0, or point --out-dir at a folder that has them"
+        )
     summary.update(
         benchmark="epoch_recipe",
         command="python "
         + " ".join([f"benchmarks/{Path(__file__).name}"] + (argv if argv is not None else sys.argv[1:])),
+        run_commands=sorted({r["command"] for r in summary["runs"]}),  # each run's own command, as recorded
         date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         note="choices on validation accuracy only; test accuracy reported, never chosen on",
     )

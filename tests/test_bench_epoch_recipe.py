@@ -57,3 +57,25 @@ def test_unknown_variant_is_refused_with_the_known_names(bench, tmp_path, capsys
     err = capsys.readouterr().err
     assert "unknown variant(s) ['wider']" in err and "w125" in err
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_summarize_with_nothing_recorded_says_so_and_writes_nothing(bench, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--summarize", "--out-dir", str(tmp_path)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"no recorded runs in {tmp_path}" in err and "--variants base --seeds 0" in err
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_summary_file_keeps_every_runs_command(bench, tmp_path, capsys):
+    _write_run(tmp_path, "base_s0", 0.89, 0.88, 300.0)
+    _write_run(tmp_path, "w125_s1", 0.92, 0.91, 470.0)
+    assert bench.main(["--summarize", "--out-dir", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["run_commands"] == [
+        "python benchmarks/bench_time_to_accuracy.py --output base_s0.json",
+        "python benchmarks/bench_time_to_accuracy.py --output w125_s1.json",
+    ]
+    assert summary["command"].endswith(f"--summarize --out-dir {tmp_path}")
+    assert "base" in capsys.readouterr().out
