@@ -2,14 +2,15 @@
 
 Runs ``run_all.py --profile quick --data ../shared/datasets/cifar10-jpeg.tar.gz --no-pdf`` (through
 :func:`cifarkit.report.runner.run_study`, the same code path), then reads the run's manifest: each
-notebook's ``planned_seconds`` (the estimate printed before the first notebook) beside its
-``execute_seconds``. Prints both and their ratio and writes ``benchmarks/results/estimates_quick.json``
+notebook's ``planned_seconds_at_start`` (the estimate printed before the first notebook), its
+``planned_seconds`` (the same, or the re-timing printed before 03 when 02's tuned settings apply) and
+its ``execute_seconds``. Prints both and their ratio and writes ``benchmarks/results/estimates_quick.json``
 with the command, machine, date, load average, the data's sha256, the probe's measured rates and
 the per-notebook figures.
 
 Usage:
     python benchmarks/bench_estimates.py [--data PATH] [--profile quick] [--only 01 03] [--budget MIN]
-                                         [--out DIR] [--output PATH]
+                                         [--out DIR] [--output PATH] [--precision off]
 
 The whole quick study takes 10-25 minutes on a 2-core CPU; ``--only 01 03`` checks the script in a
 few. On a machine shared with other work both columns move with the load: the estimate measures the
@@ -37,12 +38,19 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="+", default=None, metavar="NOTEBOOK", help="run only these notebooks")
     parser.add_argument("--budget", type=float, default=None, metavar="MINUTES", help="plan the run to fit MINUTES")
     parser.add_argument("--out", default=None, help="folder for the run (default: a temporary folder, removed)")
+    parser.add_argument(
+        "--precision", choices=["auto", "off", "bf16", "fp16"], default=None, help="as run_all.py's (off = float32)"
+    )
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="where to write the JSON results")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
     from cifarkit import files, provenance
     from cifarkit.report import runner
+    from cifarkit.training.precision import ENV_MIXED_PRECISION
+
+    if args.precision is not None:  # what run_all.py --precision does: the kernels inherit it
+        os.environ[ENV_MIXED_PRECISION] = args.precision
 
     data = Path(args.data).resolve()
     if not data.exists():
@@ -57,19 +65,34 @@ def main(argv=None) -> int:
     rows = []
     for name, entry in manifest["notebooks"].items():
         planned, actual = entry.get("planned_seconds"), entry.get("execute_seconds")
-        ratio = round(actual / planned, 2) if planned and actual else None
+        # a notebook re-timed before it started (03 and what follows it, once 02's tuned settings apply)
+        at_start = entry.get("planned_seconds_at_start", planned)
         rows.append(
-            {"notebook": name, "status": entry.get("status"), "planned_s": planned, "actual_s": actual, "ratio": ratio}
+            {
+                "notebook": name,
+                "status": entry.get("status"),
+                "planned_at_start_s": at_start,
+                "planned_s": planned,
+                "actual_s": actual,
+                "ratio_at_start": round(actual / at_start, 2) if at_start and actual else None,
+                "ratio": round(actual / planned, 2) if planned and actual else None,
+            }
         )
+    start_total = sum(r["planned_at_start_s"] or 0 for r in rows)
     planned_total = sum(r["planned_s"] or 0 for r in rows)
     actual_total = sum(r["actual_s"] or 0 for r in rows)
     print()
-    print(f"{'notebook':<32}{'planned s':>10}{'actual s':>10}{'actual/planned':>16}")
+    print(f"{'notebook':<32}{'at start s':>11}{'planned s':>10}{'actual s':>10}{'actual/planned':>16}")
     for r in rows:
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
-        print(f"{r['notebook']:<32}{r['planned_s'] or 0:>10.1f}{r['actual_s'] or 0:>10.1f}{ratio:>16}")
+        print(
+            f"{r['notebook']:<32}{r['planned_at_start_s'] or 0:>11.1f}{r['planned_s'] or 0:>10.1f}"
+            f"{r['actual_s'] or 0:>10.1f}{ratio:>16}"
+        )
     total_ratio = actual_total / planned_total if planned_total else None
-    print(f"{'total':<32}{planned_total:>10.1f}{actual_total:>10.1f}{total_ratio or 0:>16.2f}")
+    start_ratio = actual_total / start_total if start_total else None
+    print(f"{'total':<32}{start_total:>11.1f}{planned_total:>10.1f}{actual_total:>10.1f}{total_ratio or 0:>16.2f}")
+    print(f"actual / the estimate printed at the start: {start_ratio or 0:.2f}")
     time_plan = manifest.get("time_plan") or {}
     record = {
         "benchmark": "estimates",
@@ -84,12 +107,16 @@ def main(argv=None) -> int:
         "git": provenance.git_info(),
         "data": {"path": str(data), "sha256": files.file_sha256(data)},
         "profile": args.profile,
+        "precision": args.precision or "auto",
         "only": args.only,
         "budget": time_plan.get("budget"),
         "run_ok": result.ok,
         "probe": time_plan.get("probe"),
         "seconds_to_estimate": time_plan.get("seconds_to_estimate"),
         "notebooks": rows,
+        "retimed": time_plan.get("retimed") or [],
+        "planned_at_start_total_s": round(start_total, 1),
+        "actual_over_planned_at_start": round(start_ratio, 2) if start_ratio else None,
         "planned_total_s": round(planned_total, 1),
         "actual_total_s": round(actual_total, 1),
         "actual_over_planned": round(total_ratio, 2) if total_ratio else None,

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from cifarkit import run_folder
 from cifarkit.report import estimate, estimate_model, runner
 from cifarkit.report.estimate_budget import KNOBS, budget_lines, minimum_seconds, plan_budget
 from cifarkit.report.estimate_data import DataCounts, count_images
@@ -202,6 +203,71 @@ def test_the_probe_times_the_real_training_step_in_its_own_process():
     assert machine.resolved["03"] == {"model": "simple_cnn", "epochs": 2, "batch_size": 32}
     assert machine.rates["06:0"] is r  # the same model and settings are timed once
     assert machine.torch_import_s > 0 and machine.cpu_factor > 0 and machine.parallel_factor > 0
+
+
+def test_tuned_settings_re_time_03_and_the_notebooks_after_it_with_a_real_probe(tmp_path):
+    # the smoke plan with 03 at its recipe's batch size (the profile fixes 32), estimated with a real probe
+    only = ["01_explore_data", "03_train", "04_evaluate"]  # one model to probe; a notebook before 03 and one after
+    _, plan = runner.plan_run(
+        "smoke", only=only, data="synthetic:40", notebook_overrides={"03_train": {"BATCH_SIZE": 0}}
+    )
+    tp = estimate.estimate_run(plan, probe=True, log=lambda *a: None)
+    nb = dict(tp.nb)
+    start = {n: e.seconds for n, e in tp.estimates.items()}
+    recipe_batch = tp.machine.resolved["03"]["batch_size"]
+    tuned_batch = 16 if recipe_batch != 16 else 8
+    record = estimate.retime_tuned_training(tp, nb, {"batch_size": tuned_batch, "lr": 0.02})
+    assert record is not None and record["settings"] == {"batch_size": tuned_batch, "lr": 0.02}
+    assert tp.machine.rates["03"]["batch_size"] == tuned_batch == tp.machine.resolved["03"]["batch_size"]
+    assert tp.machine.rates["03"]["train_img_per_s"] > 0 and tp.retimed == [record]
+    names = list(nb)
+    first = names.index("03_train")
+    for name in names[:first]:  # what ran before 03 keeps its estimate
+        assert tp.estimates[name].seconds == start[name] and tp.planned_at_start(name) is None
+    for name in names[first:]:
+        assert tp.planned_at_start(name) == round(start[name], 1)
+        assert record["notebooks"][name] == {"before": round(start[name], 1), "after": tp.planned_seconds(name)}
+    # 03's training is the stated formula at the re-timed rate and the tuned batch
+    n_train, n_val, _ = tp.ctx.sizes(nb["03_train"])
+    epochs = tp.machine.resolved["03"]["epochs"]
+    expected = estimate_model.train_run_seconds(tp.machine, "03", tuned_batch, n_train, n_val, epochs)
+    assert tp.estimates["03_train"].parts["training"] == pytest.approx(expected, abs=0.01)
+    assert f"batch {tuned_batch}" in tp.estimates["03_train"].how
+    assert record["total_after"] == pytest.approx(tp.total, abs=0.1)
+    assert record["total_before"] == pytest.approx(sum(start.values()), abs=0.1)
+    lines = estimate.retime_lines(record)
+    assert lines[0].startswith(f"02's tuned settings apply to 03_train (batch_size {tuned_batch}, lr 0.02)")
+    assert any(line.split()[0] == "03_train" and "before)" in line for line in lines[1:])
+    assert lines[-1].startswith("estimated total now:")
+    json.dumps(tp.to_dict())  # the manifest's record stays plain JSON
+    # the notebook's own settings win over tuned ones, as 03 merges them: an explicit batch leaves nothing to re-time
+    nb["03_train"] = dict(nb["03_train"], BATCH_SIZE=tuned_batch)
+    assert estimate.retime_tuned_training(tp, nb, {"batch_size": 64}) is None
+    # a plan with fixed rates (not measured) is never re-timed
+    tiny = estimate.estimate_run(plan, probe=False, log=lambda *a: None)
+    assert estimate.retime_tuned_training(tiny, dict(tiny.nb), {"batch_size": tuned_batch}) is None
+
+    # the runner's step before 03: 02 succeeded and this run's tune/best_params.json says tuning beat the recipe
+    run_dir = tmp_path / "run"
+    (run_dir / run_folder.TUNE_DIR).mkdir(parents=True)
+    spec3, params3 = next((spec, params) for spec, params in plan if spec.name == "03_train")
+    best = {"model": nb["03_train"]["MODEL"], "recipe": nb["03_train"]["RECIPE"], "settings": {"batch_size": 8}}
+    best["signal"] = {"reliable": True}
+    (run_dir / run_folder.TUNE_DIR / "best_params.json").write_text(json.dumps(best))
+    lines = []
+    session = runner._Session("r", run_dir, tmp_path, {"notebooks": {}, "time_plan": tp.to_dict()}, log=lines.append)
+    session.plan, session.time_plan, session.status["02_tune"] = plan, tp, "failed"
+    runner._retime_with_tuned_settings(session, spec3, params3)
+    assert len(tp.retimed) == 1 and lines == []  # 02 did not succeed: its settings are not applied, nothing re-timed
+    session.status["02_tune"] = "ok"
+    runner._retime_with_tuned_settings(session, spec3, params3)
+    assert len(tp.retimed) == 2 and tp.machine.resolved["03"]["batch_size"] == 8
+    assert lines[0].startswith("02's tuned settings apply to 03_train (batch_size 8)") and "img/s training" in lines[0]
+    saved = json.loads((run_dir / run_folder.MANIFEST).read_text())
+    assert saved["time_plan"]["retimed"][-1]["settings"] == {"batch_size": 8}
+    entry = runner._new_entry(session, spec3, params3)
+    assert entry["planned_seconds"] == tp.planned_seconds("03_train")
+    assert entry["planned_seconds_at_start"] == round(start["03_train"], 1)  # the first estimate is kept beside it
 
 
 # ------------------------------------------------------------------ the smoke study end to end

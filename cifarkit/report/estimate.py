@@ -21,6 +21,8 @@ How each notebook is estimated (details and constants in :mod:`cifarkit.report.e
   pruner as :func:`~cifarkit.report.estimate_model.expected_trial_epochs` assumes; with ``TIMEOUT`` no
   trial starts after it (the running one finishes), whichever comes first.
 - ``03_train``: one training run, then the test split twice (``train()`` and the notebook's interval).
+  Timed with the recipe's settings; when 02's tuned settings will be applied, the runner times 03 again with
+  them just before it starts (:func:`retime_tuned_training`) and re-estimates 03 and what follows.
 - ``04_evaluate``: forward passes over test and validation, the flipped test split (TTA), the clean and
   every corrupted copy (corruptions x severities) of ``CORRUPTION_SAMPLES`` images, making those copies, and
   the bootstrap of the per-class ROC AUC and average precision (test images x classes x ``N_BOOT``).
@@ -73,6 +75,8 @@ __all__ = [
     "estimate_run",
     "format_architectures",
     "plan_time",
+    "retime_lines",
+    "retime_tuned_training",
     "training_jobs",
 ]
 
@@ -199,7 +203,8 @@ ASSUMPTIONS = (
     "tuning: pruning as expected_trial_epochs() assumes (median: after 3 full trials, half the trials stop "
     "after their first epoch; halving/hyperband: a third go on at each rung); no trial starts after TIMEOUT, "
     "the one running then finishes",
-    "tuning trials and 03 are timed at the recipe's batch size; sampled or tuned batch sizes change the speed",
+    "tuning trials are timed at the recipe's batch size (a sampled batch size changes the speed); 03 is timed "
+    "with the recipe's settings, and again before it starts when 02's tuned settings apply",
     "baselines: benchmarks/results/baselines.json (45,000 images, 2-core Xeon) scaled by each method's "
     "complexity and by float32 matmul speed; the random forest and the HOG SVM are not matmul-bound, so "
     "their share is rougher",
@@ -217,6 +222,8 @@ class TimePlan:
     budget: dict | None = None
     nb: dict = field(default_factory=dict, repr=False)  # notebook -> effective parameters
     ctx: Context | None = field(default=None, repr=False)
+    retimed: list = field(default_factory=list)  # re-timings during the run (retime_tuned_training)
+    at_start: dict = field(default_factory=dict)  # notebook -> seconds first estimated, once a re-timing changed them
 
     @property
     def total(self) -> float:
@@ -225,6 +232,11 @@ class TimePlan:
     def planned_seconds(self, name: str) -> float | None:
         e = self.estimates.get(name)
         return round(e.seconds, 1) if e else None
+
+    def planned_at_start(self, name: str) -> float | None:
+        """The seconds first estimated for ``name``, where a re-timing has changed them since (else None)."""
+        seconds = self.at_start.get(name)
+        return round(seconds, 1) if seconds is not None else None
 
     def rates_line(self) -> str:
         m = self.machine
@@ -278,6 +290,7 @@ class TimePlan:
             "reference": REFERENCE,
             "assumptions": list(ASSUMPTIONS),
             "budget": self.budget,
+            "retimed": list(self.retimed),  # a copy: the manifest's record grows on its own
         }
 
 
@@ -390,3 +403,80 @@ def plan_time(plan, *, budget: float | None = None, log=print) -> tuple[TimePlan
     tp.estimates = estimates
     tp.budget = budget_plan
     return tp, budget_plan["overrides"]
+
+
+# ------------------------------------------------------------------ during the run
+def retime_tuned_training(tp: TimePlan, nb: dict[str, dict], tuned: dict) -> dict | None:
+    """Re-time 03's training with the settings 02 tuned, which 03 is about to apply, and re-estimate 03
+    and the notebooks after it (they predict with 03's model).
+
+    The estimate before the run times 03 with the recipe's settings; a tuned batch size or width changes
+    its speed per image (in float32 on a 2-core Xeon fastnet trained at 650 img/s at a tuned batch of 64
+    against 406 at the recipe's 256, and the quick profile's estimate was 27% high). ``nb``: the
+    effective parameters of the notebooks ``tp`` estimated (in run order, with any budget's overrides);
+    ``tuned``: the settings 03 will merge under its own (``tuned_settings(...)["settings"]``).
+
+    Returns the record of the re-timing (also appended to ``tp.retimed``), or None when nothing is
+    re-timed: the plan was not measured (a tiny run's fixed rates) or the tuned settings leave 03's
+    speed settings as they were.
+    """
+    from cifarkit.analysis.tuning.spaces import merge_settings
+
+    if not tp.machine.measured or "03" not in tp.machine.rates or "03_train" not in nb or tp.ctx is None:
+        return None
+    job = training_jobs({"03_train": nb["03_train"]})["03"]
+    explicit = {k: v for k, v in job["settings"].items() if v not in (None, 0, "")}
+    merged = merge_settings(tuned, explicit)  # as 03 merges them: tuned first, its own settings on top
+    if _speed_settings({"settings": merged}) == _speed_settings({"settings": explicit}):
+        return None
+    job["settings"] = merged
+    job["n_train"] = tp.counts.split_sizes(int(nb["03_train"].get("DATA_SUBSET") or 0))[0]
+    t0 = time.perf_counter()
+    request = {
+        "jobs": {"03": job},
+        "probe": ["03"],
+        "image_size": tp.ctx.image_size,
+        "num_classes": tp.counts.num_classes,
+        "yardsticks": False,
+    }
+    answer = run_probe(request)
+    before = {n: e.seconds for n, e in tp.estimates.items()}
+    tp.machine.rates["03"] = answer["rates"]["03"]
+    tp.machine.resolved["03"] = answer["resolved"]["03"]
+    tp.nb = {n: p for n, p in nb.items() if n in tp.estimates}
+    fresh = estimate_notebooks(tp.nb, tp.ctx)
+    names = list(tp.nb)
+    changed = {}
+    for name in names[names.index("03_train") :]:
+        tp.at_start.setdefault(name, before[name])
+        tp.estimates[name] = fresh[name]
+        changed[name] = {"before": round(before[name], 1), "after": round(fresh[name].seconds, 1)}
+    record = {
+        "at": _now(),
+        "why": "02's tuned settings apply to 03_train",
+        "settings": _speed_settings({"settings": merged}),
+        "resolved": answer["resolved"]["03"],
+        "rate": answer["rates"]["03"],
+        "seconds_to_retime": round(time.perf_counter() - t0, 2),
+        "notebooks": changed,
+        "total_before": round(sum(before.values()), 1),
+        "total_after": round(tp.total, 1),
+    }
+    tp.retimed.append(record)
+    return record
+
+
+def retime_lines(record: dict) -> list[str]:
+    """What the runner prints after a re-timing: the new rate, each notebook's new estimate, the total."""
+    r = record["rate"]
+    settings = ", ".join(f"{k} {v}" for k, v in record["settings"].items() if k != "epochs")
+    out = [
+        f"{record['why']} ({settings}); re-timed on this machine in {record['seconds_to_retime']:.0f} s: "
+        f"{r['model']} {r['precision']} batch {r['batch_size']}: {r['train_img_per_s']:,.0f} img/s training, "
+        f"{r['infer_img_per_s']:,.0f} inference"
+    ]
+    width = max(len(n) for n in record["notebooks"])
+    for name, s in record["notebooks"].items():
+        out.append(f"  {name:{width}s} {_duration(s['after']):>9s}  (estimated {_duration(s['before'])} before)")
+    out.append(f"estimated total now: {record['total_after']:.0f} s (before: {record['total_before']:.0f} s)")
+    return out

@@ -221,6 +221,8 @@ def run_study(
         run.update_dashboards(index_too=True)
         todo = [(spec, params) for spec, params in run.plan if spec.name not in run.done]
         for i, (spec, params) in enumerate(todo, 1):
+            if spec.name == "03_train":
+                _retime_with_tuned_settings(run, spec, params)
             _run_notebook(run, spec, params, f"[{i}/{len(todo)}]", socket_dir)
     finally:
         session_seconds = _finish(run, t_run, socket_dir)
@@ -409,6 +411,45 @@ def _rerender_kept(run: _Session) -> None:
                 run.save_manifest()
 
 
+def _retime_with_tuned_settings(run: _Session, spec: profiles.NotebookSpec, params: dict) -> None:
+    """Before 03: when 02 succeeded and its tuned settings will be applied, time 03's training again with
+    them and re-estimate 03 and what follows (:func:`cifarkit.report.estimate.retime_tuned_training`).
+
+    The start's estimate stays in the manifest; each re-timing is added to its ``time_plan`` (``retimed``)
+    and the notebooks' entries get the new ``planned_seconds`` beside ``planned_seconds_at_start``. A
+    re-timing that fails costs the run nothing but a note.
+    """
+    from cifarkit.analysis.tuning.results import tuned_settings
+
+    tp = run.time_plan
+    if (
+        tp is None
+        or not tp.machine.measured
+        or run.status.get("02_tune") != "ok"  # status holds the notebooks kept from earlier sessions too
+    ):
+        return
+    p3 = estimate.effective_parameters(spec, params)
+    try:
+        tuned = tuned_settings(
+            str(p3.get("TUNED_PARAMS") or "auto"), run.run_dir, model=p3["MODEL"], recipe=p3["RECIPE"]
+        )
+        if not tuned["applied"]:
+            return
+        nb = {s.name: estimate.effective_parameters(s, ps) for s, ps in run.plan if s.name in tp.estimates}
+        record = estimate.retime_tuned_training(tp, nb, tuned["settings"])
+    except Exception as exc:  # noqa: BLE001 - an estimate never costs the run its notebooks
+        run.log(f"note: 03_train could not be re-timed with 02's tuned settings ({short_error(exc)})")
+        return
+    if record is None:
+        return
+    for line in estimate.retime_lines(record):
+        run.log(line)
+    plan_record = run.manifest["resumed_at"][-1] if run.index else run.manifest
+    if isinstance(plan_record.get("time_plan"), dict):
+        plan_record["time_plan"].setdefault("retimed", []).append(record)
+    run.save_manifest()
+
+
 def _new_entry(run: _Session, spec: profiles.NotebookSpec, params: dict) -> dict:
     """The manifest entry of a notebook about to run; an earlier attempt's entry goes in ``previous_attempts``."""
     params = secrets.mask_values(dict(params))  # what is written: the executed notebook, manifest, reports
@@ -417,6 +458,8 @@ def _new_entry(run: _Session, spec: profiles.NotebookSpec, params: dict) -> dict
     entry = {"parameters": params, "started_at": provenance.now_iso(), "status": "running"}
     if run.time_plan is not None:
         entry["planned_seconds"] = run.time_plan.planned_seconds(spec.name)
+        if run.time_plan.planned_at_start(spec.name) is not None:  # re-timed during the run
+            entry["planned_seconds_at_start"] = run.time_plan.planned_at_start(spec.name)
     if run.index:
         entry["resumed"] = run.index
     old = run.manifest["notebooks"].get(spec.name)
@@ -547,10 +590,13 @@ def _log_summary(run: _Session, session_seconds: float) -> None:
     log("")
     log(f"summary of run {run.run_id} ({session_seconds:.0f} s in this session):")
     for r in run.results:
-        planned = (run.manifest["notebooks"].get(r.name) or {}).get("planned_seconds")
+        entry = run.manifest["notebooks"].get(r.name) or {}
+        planned, at_start = entry.get("planned_seconds"), entry.get("planned_seconds_at_start")
         log(
             f"  {r.name:20s} {r.status:8s} {r.seconds:7.1f} s"
-            + (f" (planned {planned:.0f} s)" if planned is not None and not r.reused else "")
+            + (f" (planned {planned:.0f} s" if planned is not None and not r.reused else "")
+            + (f"; {at_start:.0f} s at the start" if at_start is not None and not r.reused else "")
+            + (")" if planned is not None and not r.reused else "")
             + ("  (kept from earlier)" if r.reused else "")
             + (f"  {r.error}" if r.error else "")
         )
