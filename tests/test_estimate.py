@@ -260,9 +260,14 @@ def test_tuned_settings_re_time_03_and_the_notebooks_after_it_with_a_real_probe(
     runner._retime_with_tuned_settings(session, spec3, params3)
     assert len(tp.retimed) == 1 and lines == []  # 02 did not succeed: its settings are not applied, nothing re-timed
     session.status["02_tune"] = "ok"
+    tp.budget = {"minutes": 0.05}  # 3 s: a --budget run is told where it stands once 03 is re-timed
     runner._retime_with_tuned_settings(session, spec3, params3)
     assert len(tp.retimed) == 2 and tp.machine.resolved["03"]["batch_size"] == 8
     assert lines[0].startswith("02's tuned settings apply to 03_train (batch_size 8)") and "img/s training" in lines[0]
+    to_go = sum(tp.planned_seconds(n) for n in ("03_train", "04_evaluate")) / 60
+    assert lines[-1] == f"budget 0.05 min: 0.0 min of execution so far and about {to_go:.1f} min to go, over it: " + (
+        "03's settings are kept"
+    )
     saved = json.loads((run_dir / run_folder.MANIFEST).read_text())
     assert saved["time_plan"]["retimed"][-1]["settings"] == {"batch_size": 8}
     entry = runner._new_entry(session, spec3, params3)

@@ -444,6 +444,15 @@ def _retime_with_tuned_settings(run: _Session, spec: profiles.NotebookSpec, para
         return
     for line in estimate.retime_lines(record):
         run.log(line)
+    if tp.budget is not None:  # the budget was planned with the recipe's speed; say where the run stands now
+        used = sum(r.seconds for r in run.results if not r.reused)
+        to_go = sum(record["notebooks"][n]["after"] for n in record["notebooks"])
+        verdict = "within it" if used + to_go <= 60 * tp.budget["minutes"] else "over it: 03's settings are kept"
+        record["budget_check"] = {"used_seconds": round(used, 1), "to_go_seconds": round(to_go, 1)}
+        run.log(
+            f"budget {tp.budget['minutes']:g} min: {used / 60:.1f} min of execution so far and about "
+            f"{to_go / 60:.1f} min to go, {verdict}"
+        )
     plan_record = run.manifest["resumed_at"][-1] if run.index else run.manifest
     if isinstance(plan_record.get("time_plan"), dict):
         plan_record["time_plan"].setdefault("retimed", []).append(record)
