@@ -468,13 +468,9 @@ def retime_tuned_training(tp: TimePlan, nb: dict[str, dict], tuned: dict) -> dic
 
 def retime_lines(record: dict) -> list[str]:
     """What the runner prints after a re-timing: the new rate, each notebook's new estimate, the total."""
+    from cifarkit.analysis.plots import short  # the settings as 03's report writes them
+
     r = record["rate"]
-
-    def short(v):
-        if isinstance(v, float):
-            return f"{v:.3g}"
-        return "{" + ", ".join(f"{k}: {short(x)}" for k, x in v.items()) + "}" if isinstance(v, dict) else str(v)
-
     settings = ", ".join(f"{k} {short(v)}" for k, v in record["settings"].items() if k != "epochs")
     out = [
         f"{record['why']} ({settings}); re-timed on this machine in {record['seconds_to_retime']:.0f} s: "
