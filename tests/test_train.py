@@ -565,3 +565,25 @@ def test_auto_precision_uses_bf16_only_on_cpus_with_native_bf16(tmp_path, monkey
     assert precision.autocast_dtype(bf16, "cpu") == torch.bfloat16
     with pytest.raises(ValueError, match="fp16' needs a GPU"):
         precision.autocast_dtype(resolve_recipe("default", mixed_precision="fp16"), "cpu")
+
+
+def test_a_long_run_prints_its_edges_every_kth_epoch_and_the_steps_of_the_schedule(tmp_path, capsys):
+    from cifarkit.training.loop import PROGRESS_ALL_EPOCHS, progress_epoch, progress_stride
+
+    assert all(progress_epoch(e, PROGRESS_ALL_EPOCHS) == 1 for e in range(1, PROGRESS_ALL_EPOCHS + 1))
+    # He et al.'s 164 epochs: 1-3, a note at 3, every 9th, the last three (the schedule's steps come on top)
+    assert progress_stride(164) == 9
+    assert [e for e in range(1, 165) if progress_epoch(e, 164)] == [1, 2, 3, *range(9, 162, 9), 162, 163, 164]
+    assert progress_epoch(3, 164) == 2 and progress_epoch(4, 164) == 0
+    # a real 40-epoch run with the step schedule (lr / 10 at epochs 21 and 31) on a few images
+    few = load_dataset("synthetic:10", progress=False)
+    narrow = {"widths": [4, 8, 8], "dense_units": 8}
+    train(few, small_config(epochs=40, schedule="step", warmup_epochs=0, model_options=narrow), tmp_path, progress=True)
+    out = capsys.readouterr().out
+    assert "(from here a line every 2 epochs, at a step of the learning rate and for the last 3;" in out
+    lines = [ln for ln in out.splitlines() if ln.startswith("epoch ")]
+    printed = [int(ln.split()[1].split("/")[0]) for ln in lines]
+    history = json.loads((tmp_path / "history.json").read_text())
+    steps = [r["epoch"] for prev, r in zip(history, history[1:]) if r["lr"] < 0.5 * prev["lr"]]
+    assert steps == [21, 31]
+    assert printed == sorted({1, 2, 3, *range(2, 38, 2), 38, 39, 40, *steps})

@@ -69,6 +69,35 @@ from cifarkit.training.transfer import (
 WHITENING_SAMPLE = 5000
 
 
+#: A run of more epochs than this prints a line for only some of them (see :func:`progress_epoch`).
+PROGRESS_ALL_EPOCHS = 30
+PROGRESS_EDGE = 3  # the first and last epochs printed whatever the run's length
+PROGRESS_LINES = 20  # about this many lines in between
+
+
+def progress_epoch(epoch: int, epochs: int) -> int:
+    """Whether ``train(progress=True)`` prints a line for ``epoch`` of ``epochs``: 0 no, 1 yes, 2 yes with a note.
+
+    Up to :data:`PROGRESS_ALL_EPOCHS` epochs every epoch gets its line. A longer run (a paper recipe's 164
+    epochs printed 2.5 pages of a report) prints the first and last :data:`PROGRESS_EDGE` epochs and every
+    k-th epoch between them (k makes about :data:`PROGRESS_LINES` lines); the last of the first epochs says so
+    (2). The loop also prints an epoch whose learning rate stepped (halved or more) or whose phase changed.
+    Every epoch is in ``history.csv`` and in the report's curves either way.
+    """
+    if epochs <= PROGRESS_ALL_EPOCHS or epoch > epochs - PROGRESS_EDGE:
+        return 1
+    if epoch < PROGRESS_EDGE:
+        return 1
+    if epoch == PROGRESS_EDGE:
+        return 2
+    return int(epoch % progress_stride(epochs) == 0)
+
+
+def progress_stride(epochs: int) -> int:
+    """The k of :func:`progress_epoch`: every k-th epoch of a long run gets a line."""
+    return max(2, -(-epochs // PROGRESS_LINES))
+
+
 class TrainingDivergedError(RuntimeError):
     """The training loss became NaN or infinite."""
 
@@ -321,12 +350,22 @@ class _Run:
             record["phase"] = phase
         val = evaluated.pop("_val_text")
         record.update(evaluated)  # test monitor (benchmarks only) and eval_seconds
-        if self.progress:  # one line per epoch: readable in a console and in a report
+        shown = progress_epoch(epoch, self.config.epochs) if self.progress else 0
+        if self.progress and not shown and self.history:  # a step of the schedule or a new phase gets its line
+            before = self.history[-1]
+            shown = int(before.get("phase") != record.get("phase") or not 0.5 <= lr / max(before["lr"], 1e-12) <= 2)
+        if shown:  # a line per epoch (of a long run, some epochs): readable in a console and in a report
             what = f" ({phase}{f', lr x{self.lr_factor:g}' if self.lr_factor != 1 else ''})" if phase else ""
             print(
                 f"epoch {epoch}/{self.config.epochs}{what}: loss {record['train_loss_aug']:.4f}, "
                 f"acc (augmented) {record['train_acc_aug']:.3f}, {val}; {seconds:.1f} s, "
                 f"{record['images_per_sec']:,.0f} img/s",
+                flush=True,
+            )
+        if shown == 2:
+            print(
+                f"(from here a line every {progress_stride(self.config.epochs)} epochs, at a step of the "
+                f"learning rate and for the last {PROGRESS_EDGE}; every epoch is in history.csv)",
                 flush=True,
             )
         self.epoch = epoch
@@ -512,7 +551,9 @@ def train(
         resume: continue from ``out_dir/checkpoint.pt`` when it exists and was
             written with the same config and data; a finished run returns its
             final state at once. ``False`` starts over and overwrites the folder's files.
-        progress: print one line per epoch (losses, accuracies, seconds, images per second).
+        progress: print one line per epoch (losses, accuracies, seconds, images per second); a run of more than
+            :data:`PROGRESS_ALL_EPOCHS` epochs prints its first and last epochs and every k-th one
+            (:func:`progress_epoch`).
         callbacks: callables called as ``cb(record)`` with each epoch's history
             row after the checkpoint is written; one returning ``True`` stops
             training after that epoch (``metrics["stopped_early"]``).
