@@ -8,6 +8,11 @@ Loads the shared CIFAR-10 JPEG archive with the study's splits
 
 Usage:
     python benchmarks/bench_baselines.py [--data PATH] [--profile standard] [--output PATH]
+    python benchmarks/bench_baselines.py --profile quick --output benchmarks/results/baselines_quick.json
+
+The profile's ``05_baselines`` block decides the data subset too (the quick profile: 500 images per class per
+split); ``benchmarks/results/baselines.json`` holds the constants of the run's time estimate
+(``cifarkit.report.estimate_model.BASELINE_REFERENCE``) and ``baselines_quick.json`` the check of their scaling.
 
 Goal: the whole table within 20 minutes on a 2-core CPU (standard profile).
 On a shared machine the measured time is an upper bound.
@@ -88,7 +93,11 @@ def main(argv=None) -> int:
         "total_seconds": round(total_s, 2),
         "meets_goal": total_s <= GOAL_SECONDS,
         "results": [baselines.public_result(r) for r in results],
-        "note": "timed on a shared 2-core machine under nice -n 10 while other jobs ran: an upper bound",
+        "note": (
+            "timed beside other work (load average above 1.5 at the start): an upper bound"
+            if load_avg_start[0] > 1.5
+            else "timed on a quiet machine (load average at most 1.5 at the start)"
+        ),
     }
     header = f"{'method':<15}{'train images':>13}{'val acc':>9}{'test acc':>9}  {'95% CI':<16}{'train s':>9}{'predict s':>10}  chosen"
     print(header)

@@ -91,9 +91,15 @@ def main(argv=None) -> int:
         )
     total_ratio = actual_total / planned_total if planned_total else None
     start_ratio = actual_total / start_total if start_total else None
-    print(f"{'total':<32}{start_total:>11.1f}{planned_total:>10.1f}{actual_total:>10.1f}{total_ratio or 0:>16.2f}")
-    print(f"actual / the estimate printed at the start: {start_ratio or 0:.2f}")
+    print(
+        f"{'total':<32}{start_total:>11.1f}{planned_total:>10.1f}{actual_total:>10.1f}"
+        f"{f'{total_ratio:.2f}' if total_ratio else '-':>16}"
+    )
     time_plan = manifest.get("time_plan") or {}
+    if start_ratio:
+        print(f"actual / the estimate printed at the start: {start_ratio:.2f}")
+    else:  # the run printed why (a note before the first notebook); nothing to compare
+        print("no estimate was made for this run (see the run's note); only the actual times are recorded")
     record = {
         "benchmark": "estimates",
         "command": " ".join(command),

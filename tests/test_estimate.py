@@ -3,6 +3,7 @@ smoke study end to end (planned against actual seconds per notebook)."""
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -11,16 +12,20 @@ from cifarkit.report import estimate, estimate_model, runner
 from cifarkit.report.estimate_budget import KNOBS, budget_lines, minimum_seconds, plan_budget
 from cifarkit.report.estimate_data import DataCounts, count_images
 from cifarkit.report.estimate_model import (
+    BASELINE_FIXED_FIT_S,
     BASELINE_REFERENCE,
     EPOCH_FIXED_S,
     RUN_FIXED_S,
     Context,
     Machine,
     baseline_seconds,
+    expected_trial_completes,
     expected_trial_epochs,
     train_run_seconds,
     tuning_seconds,
 )
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -53,6 +58,11 @@ def test_pruning_assumptions_are_the_stated_ones():
     assert expected_trial_epochs("halving", 4, 0) == 4  # the first trial has no competitor
     assert expected_trial_epochs("halving", 4, 1) == pytest.approx(1 + 2 / 3 + 1 / 9)  # rungs at 1 and 3
     assert expected_trial_epochs("hyperband", 1, 7) == 1
+    # only a trial that runs all its epochs predicts the validation split once more (its kept predictions)
+    assert expected_trial_completes("none", 4, 5) == 1 and expected_trial_completes("median", 4, 2) == 1
+    assert expected_trial_completes("median", 4, 3) == 0.5  # the half that the median does not stop
+    assert expected_trial_completes("halving", 4, 1) == pytest.approx(1 / 9)  # rungs 1 and 3: a third of a third
+    assert expected_trial_completes("hyperband", 1, 7) == 1  # one epoch: nothing to prune
     from cifarkit.analysis.tuning.storage import MEDIAN_STARTUP_TRIALS  # copied, so Optuna stays unimported
 
     assert estimate_model.MEDIAN_STARTUP_TRIALS == MEDIAN_STARTUP_TRIALS
@@ -75,17 +85,35 @@ def test_baselines_scale_from_the_reference_by_complexity_and_matmul_speed():
         assert baseline_seconds(method, sizes, {}, 1.0) == pytest.approx(total, rel=1e-6)
         assert baseline_seconds(method, sizes, {}, 2.0) == pytest.approx(2 * total, rel=1e-6)  # half the speed
     half = (ref["n_train"] // 2, ref["n_val"] // 2, ref["n_test"] // 2)
-    logreg = ref["logreg"]
-    assert baseline_seconds("logreg", half, {}, 1.0) == pytest.approx((logreg["fit"] + logreg["predict"]) / 2)
+    logreg, fixed = ref["logreg"], BASELINE_FIXED_FIT_S["logreg"]
+    # half the images: half of what grows, all of the fixed part
+    assert baseline_seconds("logreg", half, {}, 1.0) == pytest.approx(
+        fixed + (logreg["fit"] - fixed + logreg["predict"]) / 2
+    )
     rf = ref["random_forest"]
+    assert BASELINE_FIXED_FIT_S["random_forest"] == 0
     assert baseline_seconds("random_forest", sizes, {"n_estimators": 50}, 1.0) == pytest.approx(
         (rf["fit"] + rf["predict"]) / 2
     )
     # kNN's distances grow with training x query images: a quarter of the pairs at half of each
+    knn_fixed = BASELINE_FIXED_FIT_S["knn"]
     pair = ref["knn"]["predict"] / (ref["n_train"] * ref["n_test"])
-    linear = (ref["knn"]["fit"] - pair * ref["n_train"] * ref["n_val"]) / (ref["n_train"] + ref["n_val"])
-    expected = linear * (half[0] + half[1]) + pair * half[0] * (half[1] + half[2])
+    linear = (ref["knn"]["fit"] - knn_fixed - pair * ref["n_train"] * ref["n_val"]) / (ref["n_train"] + ref["n_val"])
+    expected = knn_fixed + linear * (half[0] + half[1]) + pair * half[0] * (half[1] + half[2])
     assert baseline_seconds("knn", half, {}, 1.0) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("name", ["baselines.json", "baselines_quick.json"])
+def test_the_baseline_constants_reproduce_the_recorded_runs(name):
+    """The reference (45,000 training images) and the quick profile's sizes (5,000 per split), both measured on
+    one quiet 2-core Xeon: the complexity laws with their fixed parts give each method's time within 10%."""
+    record = json.loads((REPO / "benchmarks" / "results" / name).read_text())
+    counts = record["data"]["counts"]
+    sizes = (counts["train"], counts["val"], counts["test"])
+    assert record["machine"]["load_average_at_start"][0] <= 1.5  # measured on a quiet machine
+    for r in record["results"]:
+        actual = r["train_seconds"] + r["predict_seconds"]
+        assert baseline_seconds(r["name"], sizes, {}, 1.0) == pytest.approx(actual, rel=0.10), r["name"]
 
 
 # ------------------------------------------------------------------ counting without decoding

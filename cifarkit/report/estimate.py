@@ -18,8 +18,9 @@ How each notebook is estimated (details and constants in :mod:`cifarkit.report.e
   ``floor(train / batch) * batch / training rate + validation / inference rate`` plus a checkpoint.
 - ``01_explore_data``: PCA and t-SNE from calibrated ``a + b * n`` laws, statistics per image.
 - ``02_tune``: ``N_TRIALS`` training runs of ``EPOCHS`` epochs each, one after the other, shortened by the
-  pruner as :func:`~cifarkit.report.estimate_model.expected_trial_epochs` assumes; with ``TIMEOUT`` no
-  trial starts after it (the running one finishes), whichever comes first.
+  pruner as :func:`~cifarkit.report.estimate_model.expected_trial_epochs` assumes (a trial that completes
+  predicts the validation split once more, :func:`~cifarkit.report.estimate_model.expected_trial_completes`);
+  with ``TIMEOUT`` no trial starts after it (the running one finishes), whichever comes first.
 - ``03_train``: one training run, then the test split twice (``train()`` and the notebook's interval).
   Timed with the recipe's settings; when 02's tuned settings will be applied, the runner times 03 again with
   them just before it starts (:func:`retime_tuned_training`) and re-estimates 03 and what follows.
