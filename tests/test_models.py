@@ -399,3 +399,15 @@ def test_count_params_counts_non_trainable_statistics():
     assert models.count_params(model) == trainable + sum(math.prod(w.shape) for w in model.non_trainable_weights)
     assert models.count_params(model) > trainable
     assert common.count_params(model) == model.count_params()
+
+
+def test_fastnet_third_residual_conv_per_block():
+    plain = models.build_model("fastnet")
+    deep = models.build_model("fastnet", convs_per_block=3)
+    assert [deep.get_layer(f"block{b}_conv3").filters for b in (1, 2, 3)] == [64, 256, 256]
+    assert deep.get_layer("block2_add").input[1] is deep.get_layer("block2_gelu1").output  # around convs 2-3
+    assert 1.3 < models.count_flops(deep) / models.count_flops(plain) < 1.5
+    x = np.random.default_rng(0).integers(0, 256, size=(2, 32, 32, 3)).astype("float32")
+    assert tuple(deep(x, training=False).shape) == (2, 10)
+    with pytest.raises(ValueError, match=r"Argument `convs_per_block` must be 2 or 3; received: convs_per_block=4"):
+        models.build_model("fastnet", convs_per_block=4)

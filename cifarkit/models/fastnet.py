@@ -86,12 +86,15 @@ def build_fastnet(
     bn_scale=False,
     output_scale=1.0 / 9.0,
     stem_stride=1,
+    convs_per_block=2,
     name="fastnet",
 ):
     """Build the airbench-style network.
 
     ``conv2x2 valid (2 * 4 * channels filters, whitening) -> GELU``, then per
-    block ``conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU``, then
+    block ``conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU`` (with
+    ``convs_per_block=3`` a third ``conv3x3 -> BN`` added to the pooled input
+    before its GELU, as airbench96's blocks), then
     global max pooling, ``Dense(num_classes, use_bias=False)`` and a fixed
     ``output_scale``. Batch norm uses momentum 0.6 and epsilon 1e-12 as airbench.
 
@@ -109,6 +112,8 @@ def build_fastnet(
         stem_stride: stride of the 2x2 whitening stem (1 as airbench). 2 whitens
             non-overlapping patches and halves the resolution the blocks see, ~4x fewer
             operations: for images of 64 px and more, whose detail 32 px nets never had.
+        convs_per_block: 2 (airbench94) or 3 (airbench96: a residual third conv per
+            block, about 1.4x the operations at 32 px).
         name: model name.
 
     Returns:
@@ -121,6 +126,8 @@ def build_fastnet(
     num_classes = common.check_num_classes(num_classes)
     if stem_stride not in (1, 2) or isinstance(stem_stride, bool):
         raise ValueError(f"Argument `stem_stride` must be 1 or 2; received: stem_stride={stem_stride!r}")
+    if convs_per_block not in (2, 3) or isinstance(convs_per_block, bool):
+        raise ValueError(f"Argument `convs_per_block` must be 2 or 3; received: convs_per_block={convs_per_block!r}")
     fmt = backend.data_format()
     min_size = stem_stride * 2 ** len(block_widths) + WHITEN_KERNEL - 1
 
@@ -143,9 +150,15 @@ def build_fastnet(
         x = layers.MaxPooling2D(2, data_format=fmt, name=f"block{b}_pool")(x)
         x = _bn(bn_scale, f"block{b}_bn1")(x)
         x = layers.Activation("gelu", name=f"block{b}_gelu1")(x)
+        pooled = x
         x = _conv(filters, f"block{b}_conv2")(x)
         x = _bn(bn_scale, f"block{b}_bn2")(x)
         x = layers.Activation("gelu", name=f"block{b}_gelu2")(x)
+        if convs_per_block == 3:
+            x = _conv(filters, f"block{b}_conv3")(x)
+            x = _bn(bn_scale, f"block{b}_bn3")(x)
+            x = layers.Add(name=f"block{b}_add")([x, pooled])
+            x = layers.Activation("gelu", name=f"block{b}_gelu3")(x)
     x = layers.GlobalMaxPooling2D(data_format=fmt, name="head_pool")(x)
     if dropout > 0:
         x = layers.Dropout(dropout, name="head_dropout")(x)
