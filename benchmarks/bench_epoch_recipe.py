@@ -42,6 +42,7 @@ VARIANTS: dict[str, list[str]] = {
     "lr2.0": ["lr=2.0"],  # 4/3 of it
     "w125": ['model_options={"width_multiplier": 1.25}'],  # blocks 80/320/320: ~1.5x the operations
     "w150": ['model_options={"width_multiplier": 1.5}'],  # blocks 96/384/384: ~2.2x the operations
+    "w200": ['model_options={"width_multiplier": 2.0}'],  # blocks 128/512/512: ~3.8x the operations
     "ls0.1": ["label_smoothing=0.1"],  # half the recipe's (airbench's) 0.2
     "flr0": ["final_lr_factor=0.0"],  # the linear decay ends at zero instead of 0.07x
     "warm1": ["warmup_epochs=1"],  # a 1-epoch ramp instead of 23% of the steps (1.84 epochs at 8)

@@ -580,7 +580,9 @@ def test_a_long_run_prints_its_edges_every_kth_epoch_and_the_steps_of_the_schedu
     narrow = {"widths": [4, 8, 8], "dense_units": 8}
     train(few, small_config(epochs=40, schedule="step", warmup_epochs=0, model_options=narrow), tmp_path, progress=True)
     out = capsys.readouterr().out
-    assert "(from here a line every 2 epochs, at a step of the learning rate and for the last 3;" in out
+    assert (
+        "(from here a line every 2 epochs, where the learning rate changes more than twofold and for the last 3;" in out
+    )
     lines = [ln for ln in out.splitlines() if ln.startswith("epoch ")]
     printed = [int(ln.split()[1].split("/")[0]) for ln in lines]
     history = json.loads((tmp_path / "history.json").read_text())

@@ -81,7 +81,8 @@ def progress_epoch(epoch: int, epochs: int) -> int:
     Up to :data:`PROGRESS_ALL_EPOCHS` epochs every epoch gets its line. A longer run (a paper recipe's 164
     epochs printed 2.5 pages of a report) prints the first and last :data:`PROGRESS_EDGE` epochs and every
     k-th epoch between them (k makes about :data:`PROGRESS_LINES` lines); the last of the first epochs says so
-    (2). The loop also prints an epoch whose learning rate stepped (halved or more) or whose phase changed.
+    (2). The loop also prints an epoch whose learning rate changed more than twofold since the epoch before
+    (a step of the schedule, a steep warm-up) or whose phase changed.
     Every epoch is in ``history.csv`` and in the report's curves either way.
     """
     if epochs <= PROGRESS_ALL_EPOCHS or epoch > epochs - PROGRESS_EDGE:
@@ -351,7 +352,7 @@ class _Run:
         val = evaluated.pop("_val_text")
         record.update(evaluated)  # test monitor (benchmarks only) and eval_seconds
         shown = progress_epoch(epoch, self.config.epochs) if self.progress else 0
-        if self.progress and not shown and self.history:  # a step of the schedule or a new phase gets its line
+        if self.progress and not shown and self.history:  # a jump of the lr (> 2x) or a new phase gets its line
             before = self.history[-1]
             shown = int(before.get("phase") != record.get("phase") or not 0.5 <= lr / max(before["lr"], 1e-12) <= 2)
         if shown:  # a line per epoch (of a long run, some epochs): readable in a console and in a report
@@ -364,8 +365,8 @@ class _Run:
             )
         if shown == 2:
             print(
-                f"(from here a line every {progress_stride(self.config.epochs)} epochs, at a step of the "
-                f"learning rate and for the last {PROGRESS_EDGE}; every epoch is in history.csv)",
+                f"(from here a line every {progress_stride(self.config.epochs)} epochs, where the learning rate "
+                f"changes more than twofold and for the last {PROGRESS_EDGE}; every epoch is in history.csv)",
                 flush=True,
             )
         self.epoch = epoch
