@@ -337,3 +337,27 @@ def test_code_is_left_out_of_the_pdf_unless_asked_for(explore_run, tmp_path):
     assert (
         len(pdfimages_rows(pdf)) == len(pdfimages_rows(coded)) == len(pdfimages_rows(run_dir / "01_explore_data.pdf"))
     )
+
+
+def test_a_tall_text_output_under_a_heading_starts_on_the_page_it_follows(tmp_path):
+    """A model's layer table (80 lines of text) under its heading, after half a page of prose: it continues on
+    the next page instead of moving there whole and leaving the rest of the first page empty, and the
+    heading stays with its first lines (figures stay whole: the tests above)."""
+    require("chromium")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    prose = "\n\n".join(f"Paragraph {i}: " + "words of prose " * 30 for i in range(4))
+    layers = "".join(f"layer{i:03d} (Conv2D)   (None, 32, 32, 64)   {i * 1000:>9,}\n" for i in range(80))
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Long text\n" + prose),
+        nbformat.v4.new_markdown_cell("## The model\nThe layer-by-layer summary."),
+        nbformat.v4.new_code_cell(
+            "model.summary()", outputs=[nbformat.v4.new_output("stream", name="stdout", text=layers)], execution_count=1
+        ),
+    ]
+    path = tmp_path / "10_long.ipynb"
+    nbformat.write(nb, str(path))
+    pdf = render.render_pdf(render.render_html(path, tmp_path / "long.html"), tmp_path / "long.pdf")
+    first = pdf_text(pdf, 1, 1)
+    assert "Paragraph 3" in first and "The model" in first and "layer000" in first  # heading and table start here
+    assert "layer079" in pdf_text(pdf, 2, pdf_pages(pdf))  # and the table goes on

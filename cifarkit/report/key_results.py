@@ -33,6 +33,15 @@ def points(value, digits: int = 2) -> str:
     return "-" if v is None else f"{100 * v:+.{digits}f} points"
 
 
+def seconds_text(seconds: float) -> str:
+    """A duration for a reader: ``0.3 s`` (not ``0 s``), ``45 s``, ``138.4 min`` (not ``8305 s``)."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
+
+
 def ci_text(ci, digits: int = 2) -> str:
     if not ci or len(ci) != 2 or _num(ci[0]) is None or _num(ci[1]) is None:
         return ""
@@ -169,7 +178,7 @@ def _train(m: dict) -> tuple[list, list]:
         ),
         (
             "Training time",
-            f"{m['train_seconds']:.0f} s at {m.get('median_images_per_s', 0):,.0f} images/s"
+            f"{seconds_text(m['train_seconds'])} at {m.get('median_images_per_s', 0):,.0f} images/s"
             if _num(m.get("train_seconds")) is not None
             else "-",
         ),

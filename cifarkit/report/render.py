@@ -95,6 +95,10 @@ img { max-width: 100%; height: auto; }
   img, svg, canvas { max-width: 100% !important; max-height: 255mm !important; width: auto; height: auto !important;
     break-inside: avoid; page-break-inside: avoid; }
   .jp-RenderedImage, .jp-OutputArea-child, figure { break-inside: avoid; page-break-inside: avoid; }
+  /* text output (a model's layer table, a training log) may continue on the next page, also under its heading
+     (the heading keeps its first lines): kept whole, 03's model summary moved and left two pages half empty */
+  .jp-OutputArea-child:has(pre):not(:has(img, svg, canvas, table)),
+  .ck-keep:has(pre):not(:has(img, svg, canvas, table)) { break-inside: auto; page-break-inside: auto; }
   /* tables: cells keep their lines whole and PRINT_SCRIPT zooms a table that is wider than the page;
      a much wider one first wraps its cells between words (ck-words), or anywhere (ck-wrap) */
   table { table-layout: auto !important; font-size: 8pt !important; }
