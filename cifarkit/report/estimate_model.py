@@ -150,6 +150,21 @@ def train_run_seconds(
     return r["build_s"] + warmup * r["first_step_extra_s"] + epochs * per_epoch + f * RUN_FIXED_S
 
 
+def _pruning_assumption(pruner: str, epochs: int, trial_index: int) -> tuple[float, float]:
+    """``(expected epochs, chance of running all of them)`` of a tuning trial: the estimate's one stated
+    assumption about pruning, which :func:`expected_trial_epochs` and :func:`expected_trial_completes` read."""
+    if pruner == "none" or trial_index == 0 or epochs <= 1:
+        return float(epochs), 1.0
+    if pruner == "median":
+        return (float(epochs), 1.0) if trial_index < MEDIAN_STARTUP_TRIALS else (0.5 * epochs + 0.5, 0.5)
+    total, rung, share = 1.0, 1, 1.0
+    while rung < epochs:
+        share /= 3
+        total += share * (min(rung * 3, epochs) - rung)
+        rung *= 3
+    return total, share
+
+
 def expected_trial_epochs(pruner: str, epochs: int, trial_index: int) -> float:
     """Epochs a tuning trial is expected to run: the estimate's stated assumption about pruning.
 
@@ -158,16 +173,7 @@ def expected_trial_epochs(pruner: str, epochs: int, trial_index: int) -> float:
     their first epoch and stop there. ``halving``/``hyperband``: about a third of the trials go on
     at each rung (epochs 1, 3, 9, ...; reduction factor 3).
     """
-    if pruner == "none" or trial_index == 0 or epochs <= 1:
-        return float(epochs)
-    if pruner == "median":
-        return float(epochs) if trial_index < MEDIAN_STARTUP_TRIALS else 0.5 * epochs + 0.5
-    total, rung, share = 1.0, 1, 1.0
-    while rung < epochs:
-        share /= 3
-        total += share * (min(rung * 3, epochs) - rung)
-        rung *= 3
-    return total
+    return _pruning_assumption(pruner, epochs, trial_index)[0]
 
 
 def expected_trial_completes(pruner: str, epochs: int, trial_index: int) -> float:
@@ -177,15 +183,7 @@ def expected_trial_completes(pruner: str, epochs: int, trial_index: int) -> floa
     paired comparison with the recipe's trial); a pruned one stops without. ``median``: the startup trials, then
     half; ``halving``/``hyperband``: the share that reaches the last rung.
     """
-    if pruner == "none" or trial_index == 0 or epochs <= 1:
-        return 1.0
-    if pruner == "median":
-        return 1.0 if trial_index < MEDIAN_STARTUP_TRIALS else 0.5
-    share, rung = 1.0, 1
-    while rung < epochs:
-        share /= 3
-        rung *= 3
-    return share
+    return _pruning_assumption(pruner, epochs, trial_index)[1]
 
 
 def tuning_seconds(trial_seconds, n_trials: int, timeout: float) -> tuple[float, int]:
