@@ -38,6 +38,8 @@ VARIANTS: dict[str, list[str]] = {
     "base": [],
     "altflip": ["alternate_flip=true"],  # airbench's alternating flips
     "bs128": ["batch_size=128"],  # twice the steps per epoch (lr scaled linearly)
+    "bs512": ["batch_size=512"],  # half the steps per epoch (lr scaled linearly)
+    "bs1024": ["batch_size=1024"],  # airbench94's batch: a quarter of the steps (its lr per step)
     "lr1.0": ["lr=1.0"],  # 2/3 of the recipe's peak lr
     "lr2.0": ["lr=2.0"],  # 4/3 of it
     "w125": ['model_options={"width_multiplier": 1.25}'],  # blocks 80/320/320: ~1.5x the operations
