@@ -303,6 +303,97 @@ def test_tuned_settings_re_time_03_and_the_notebooks_after_it_with_a_real_probe(
     assert entry["planned_seconds_at_start"] == round(start["03_train"], 1)  # the first estimate is kept beside it
 
 
+def test_tuning_trials_and_03_are_timed_over_the_search_space_then_settled_when_02_decides():
+    # the smoke plan with 02 and 03 on one model and recipe, 03 at the recipe's batch (the profile fixes 32)
+    # (02 on 40 images per class and split: 160 training images, so two of the space's batch sizes fit)
+    only = ["02_tune", "03_train", "04_evaluate"]
+    overrides = {"02_tune": {"DATA_SUBSET": 40}, "03_train": {"BATCH_SIZE": 0}}
+    _, plan = runner.plan_run("smoke", only=only, data="synthetic:40", notebook_overrides=overrides)
+    tp = estimate.estimate_run(plan, probe=True, log=lambda *a: None)
+    m, nb = tp.machine, dict(tp.nb)
+    space = m.space_speed["02"]
+    # the default space's speed choices as the tuning resolves them for 160 training images: batches above it go
+    assert set(space["choices"]) == {"batch_size", "width_multiplier"}
+    assert sorted(map(int, space["choices"]["batch_size"])) == [64, 128]
+    assert sorted(map(float, space["choices"]["width_multiplier"])) == [0.5, 0.75, 1.0, 1.25]
+    # the job's own values are the unit; the factor is the product of each parameter's mean ratio
+    assert space["choices"]["batch_size"]["128"] == {"train": 1.0, "infer": 1.0}
+    assert space["choices"]["width_multiplier"]["1.0"] == {"train": 1.0, "infer": 1.0}
+    assert all(v["infer"] == 1.0 for v in space["choices"]["batch_size"].values())  # predictions use batch 512
+    means = {
+        k: [sum(v[part] for v in c.values()) / len(c) for part in ("train", "infer")]
+        for k, c in space["choices"].items()
+    }
+    f_train = means["batch_size"][0] * means["width_multiplier"][0]
+    f_infer = means["batch_size"][1] * means["width_multiplier"][1]
+    assert space["train_time_factor"] == pytest.approx(f_train, rel=1e-3)
+    assert space["infer_time_factor"] == pytest.approx(f_infer, rel=1e-3)
+    # a sampled trial runs at the recipe's rate times the factors; 03, which may take 02's settings, at the
+    # even mixture of the recipe's and that (estimate_model.TUNED_APPLY_CHANCE)
+    recipe = m.expected["03:recipe"]
+    assert "03" not in m.rates and m.rate("03") is m.expected["03"]
+    assert m.expected["02:space"]["train_img_per_s"] == pytest.approx(
+        m.rates["02"]["train_img_per_s"] / f_train, abs=0.1
+    )
+    mix = 0.5 + 0.5 * f_train
+    assert m.rate("03")["train_img_per_s"] == pytest.approx(recipe["train_img_per_s"] / mix, abs=0.1)
+    # 02: the recipe's own trial (BASELINE_FIRST) at the recipe's rate, the two sampled trials at the space's
+    p2 = nb["02_tune"]
+    n_train, n_val, _ = tp.ctx.sizes(p2)
+    job2 = m.resolved["02"]
+
+    def trial(i, jid):
+        e = expected_trial_epochs("median", job2["epochs"], i)
+        run = train_run_seconds(m, jid, job2["batch_size"], n_train, n_val, e, warmup=i == 0)
+        kept = expected_trial_completes("median", job2["epochs"], i) * n_val / m.rate(jid)["infer_img_per_s"]
+        return run + kept + m.cpu_factor * estimate_model.TRIAL_FIXED_S
+
+    by_hand = trial(0, "02") + trial(1, "02:space") + trial(2, "02:space")
+    assert tp.estimates["02_tune"].parts["trials"] == pytest.approx(by_hand, abs=0.05)  # parts are rounded
+    start = {n: e.seconds for n, e in tp.estimates.items()}
+    printed = tp.lines()
+    assert (
+        printed[1] == f"  ({tp.space_line()})"
+        and f"{space['train_time_factor']:.2f}x the recipe's training time" in printed[1]
+    )
+    assert "batch_size 64, 128; width_multiplier 0.5, 0.75, 1.0, 1.25" in printed[1] and "even chance" in printed[1]
+
+    # 02 decides that its settings do not win: 03 settles on the recipe's rate measured at the start, no probe
+    record = estimate.retime_tuned_training(tp, nb, None)
+    assert record["seconds_to_retime"] is None and record["settings"] == {}
+    assert m.rates["03"] is recipe and "03" not in m.expected and "03:recipe" not in m.expected
+    assert tp.estimates["02_tune"].seconds == start["02_tune"]  # what ran before 03 keeps its estimate
+    n3, v3, _ = tp.ctx.sizes(nb["03_train"])
+    job3 = m.resolved["03"]
+    settled = train_run_seconds(m, "03", job3["batch_size"], n3, v3, job3["epochs"])
+    assert tp.estimates["03_train"].parts["training"] == pytest.approx(settled, abs=0.05)
+    assert record["notebooks"]["03_train"] == {
+        "before": round(start["03_train"], 1),
+        "after": tp.planned_seconds("03_train"),
+    }
+    lines = estimate.retime_lines(record)
+    assert lines[0].startswith("02's tuned settings are not applied to 03_train: the recipe's speed measured")
+    assert "re-timed" not in lines[0] and f"batch {recipe['batch_size']}" in lines[0]
+    assert estimate.retime_tuned_training(tp, nb, None) is None  # settled once; nothing more to change
+    # settings that do change the speed are still timed for real after the settling
+    record = estimate.retime_tuned_training(tp, nb, {"batch_size": 64})
+    assert record["seconds_to_retime"] > 0 and m.rates["03"]["batch_size"] == 64
+    json.dumps(tp.to_dict())
+
+    # an explicit batch size in 03 (the smoke profile's own 32) keeps 02's settings off its speed: no mixture
+    _, plan = runner.plan_run("smoke", only=only, data="synthetic:40")
+    nb = {spec.name: estimate.effective_parameters(spec, params) for spec, params in plan}
+
+    def may_apply(**p3):
+        changed = nb | {"03_train": dict(nb["03_train"], **p3)}
+        return estimate.tuned_may_apply(changed, estimate.training_jobs(changed))
+
+    assert nb["03_train"]["BATCH_SIZE"] == 32 and not may_apply()
+    assert may_apply(BATCH_SIZE=0)  # as the plan above
+    assert not may_apply(BATCH_SIZE=0, TUNED_PARAMS="none")  # 03 never takes 02's settings
+    assert not may_apply(BATCH_SIZE=0, MODEL="resnet20")  # 02 tuned another model
+
+
 # ------------------------------------------------------------------ the smoke study end to end
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):

@@ -20,10 +20,14 @@ How each notebook is estimated (details and constants in :mod:`cifarkit.report.e
 - ``02_tune``: ``N_TRIALS`` training runs of ``EPOCHS`` epochs each, one after the other, shortened by the
   pruner as :func:`~cifarkit.report.estimate_model.expected_trial_epochs` assumes (a trial that completes
   predicts the validation split once more, :func:`~cifarkit.report.estimate_model.expected_trial_completes`);
-  with ``TIMEOUT`` no trial starts after it (the running one finishes), whichever comes first.
+  with ``TIMEOUT`` no trial starts after it (the running one finishes), whichever comes first. The recipe's
+  own first trial (``BASELINE_FIRST``) runs at the recipe's measured speed, a sampled trial at the search
+  space's expected speed (the probe times each batch size and width the space offers).
 - ``03_train``: one training run, then the test split twice (``train()`` and the notebook's interval).
-  Timed with the recipe's settings; when 02's tuned settings will be applied, the runner times 03 again with
-  them just before it starts (:func:`retime_tuned_training`) and re-estimates 03 and what follows.
+  Timed with the recipe's settings, or, when 02 runs first and 03 takes its settings if they win, as an even
+  chance of the recipe's speed and a sampled trial's; just before 03 starts the runner times it again with the
+  settings 02 chose, or settles it on the recipe's speed (:func:`retime_tuned_training`), and re-estimates 03
+  and what follows.
 - ``04_evaluate``: forward passes over test and validation, the flipped test split (TTA), the clean and
   every corrupted copy (corruptions x severities) of ``CORRUPTION_SAMPLES`` images, making those copies, and
   the bootstrap of the per-class ROC AUC and average precision (test images x classes x ``N_BOOT``).
@@ -62,6 +66,7 @@ from cifarkit.report.estimate_model import (
     cv_fold_sizes,
     cv_folds,
     estimate_notebooks,
+    expected_rates,
     format_architectures,
 )
 
@@ -108,6 +113,8 @@ def training_jobs(nb: dict[str, dict]) -> dict[str, dict]:
     if "02_tune" in nb:
         p = nb["02_tune"]
         jobs["02"] = {"model": p["MODEL"], "recipe": p["RECIPE"], "settings": {"epochs": p["EPOCHS"]}}
+        if p.get("SPACE"):
+            jobs["02"]["space"] = str(p["SPACE"])  # trials are drawn from it: the probe times its speed choices
     if "03_train" in nb:
         p = nb["03_train"]
         settings = dict(p.get("OVERRIDES") or {})
@@ -165,22 +172,32 @@ def run_probe(request: dict) -> dict:
     raise RuntimeError(f"the speed probe failed (exit {out.returncode}): {tail[0][:300]}")
 
 
-def measure_machine(jobs: dict, image_size: int, num_classes: int) -> Machine:
-    """Probe every distinct job once (its largest training split) and resolve every job's epochs."""
+def _speed_key(job: dict) -> str:
+    return json.dumps({k: job[k] for k in ("model", "recipe")} | {"s": _speed_settings(job)}, sort_keys=True)
+
+
+def measure_machine(jobs: dict, image_size: int, num_classes: int, *, tuned_to_03: bool = False) -> Machine:
+    """Probe every distinct job once (its largest training split) and resolve every job's epochs; a tuning
+    job's search space is timed with the job that stands for it. ``tuned_to_03``: see :func:`expected_rates`."""
     distinct: dict[str, str] = {}
     for jid, job in jobs.items():
-        key = json.dumps({k: job[k] for k in ("model", "recipe")} | {"s": _speed_settings(job)}, sort_keys=True)
+        key = _speed_key(job)
         best = distinct.get(key)
         if best is None or job.get("n_train", 0) > jobs[best].get("n_train", 0):
             distinct[key] = jid
-    request = {"jobs": jobs, "probe": list(distinct.values()), "image_size": image_size, "num_classes": num_classes}
+    asked = {jid: dict(job) for jid, job in jobs.items()}
+    for job in jobs.values():
+        if job.get("space"):
+            asked[distinct[_speed_key(job)]]["space"] = job["space"]
+    request = {"jobs": asked, "probe": list(distinct.values()), "image_size": image_size, "num_classes": num_classes}
     answer = run_probe(request)
-    rates = {}
+    rates, space_speed = {}, {}
     for jid, job in jobs.items():
-        key = json.dumps({k: job[k] for k in ("model", "recipe")} | {"s": _speed_settings(job)}, sort_keys=True)
-        rates[jid] = answer["rates"][distinct[key]]
+        rates[jid] = answer["rates"][distinct[_speed_key(job)]]
+        if job.get("space") and distinct[_speed_key(job)] in answer.get("space_speed", {}):
+            space_speed[jid] = answer["space_speed"][distinct[_speed_key(job)]]
     gflops = max(answer["matmul_gflops"], 1e-3)
-    return Machine(
+    machine = Machine(
         measured=True,
         cpu_factor=max(answer["cpu_workload_s"] / REFERENCE["cpu_workload_s"], 0.1),
         parallel_factor=max(REFERENCE["matmul_gflops"] / gflops, 0.05),
@@ -189,6 +206,23 @@ def measure_machine(jobs: dict, image_size: int, num_classes: int) -> Machine:
         resolved=answer["resolved"],
         rates=rates,
         probe=answer,
+        space_speed=space_speed,
+    )
+    expected_rates(machine, tuned_to_03)
+    return machine
+
+
+def tuned_may_apply(nb: dict[str, dict], jobs: dict) -> bool:
+    """Whether 02's tuned settings may change 03's speed, which the start cannot know: 02 runs in this plan
+    and tunes 03's model and recipe, 03 takes them when they win (``TUNED_PARAMS`` auto) and sets no speed
+    setting of its own (an explicit batch size or width would stay)."""
+    if "02" not in jobs or "03" not in jobs or not jobs["02"].get("space"):
+        return False
+    p2, p3 = nb["02_tune"], nb["03_train"]
+    return (
+        str(p3.get("TUNED_PARAMS") or "auto") == "auto"
+        and (p2["MODEL"], p2["RECIPE"]) == (p3["MODEL"], p3["RECIPE"])
+        and not _speed_settings(jobs["03"])
     )
 
 
@@ -204,8 +238,11 @@ ASSUMPTIONS = (
     "tuning: pruning as expected_trial_epochs() assumes (median: after 3 full trials, half the trials stop "
     "after their first epoch; halving/hyperband: a third go on at each rung); no trial starts after TIMEOUT, "
     "the one running then finishes",
-    "tuning trials are timed at the recipe's batch size (a sampled batch size changes the speed); 03 is timed "
-    "with the recipe's settings, and again before it starts when 02's tuned settings apply",
+    "tuning: the recipe's own trial at its measured speed, every sampled trial at the search space's expected "
+    "speed (each batch size and width of the space timed briefly; a trial's time per image taken as the "
+    "product of its choices' ratios, averaged over the space as Optuna's first random trials draw it)",
+    "03, when it would take 02's tuned settings: at start timed as an even chance of the recipe's speed and a "
+    "sampled trial's; before 03 starts, re-timed with the settings 02 chose, or settled on the recipe's speed",
     "baselines: benchmarks/results/baselines.json (45,000 images, 2-core Xeon) scaled by each method's "
     "complexity and by float32 matmul speed; the random forest and the HOG SVM are not matmul-bound, so "
     "their share is rougher",
@@ -255,8 +292,24 @@ class TimePlan:
         probe = m.probe.get("probe_seconds")
         return f"measured in {probe:.0f} s: " + "; ".join(parts) if parts else f"measured in {probe:.0f} s"
 
+    def space_line(self) -> str | None:
+        """How the tuning's search space was timed, when it was (None otherwise)."""
+        space = self.machine.space_speed.get("02")
+        if not space:
+            return None
+        choices = "; ".join(f"{k} {', '.join(v)}" for k, v in space["choices"].items())
+        line = (
+            f"a trial sampled from 02's search space ({choices}) is expected to take "
+            f"{space['train_time_factor']:.2f}x the recipe's training time per image"
+        )
+        if "03:recipe" in self.machine.expected:
+            line += "; 03 is timed as an even chance that 02's settings win and apply to it"
+        return line
+
     def lines(self) -> list[str]:
         out = [f"time estimate on this machine ({self.rates_line()}):"]
+        if self.space_line():
+            out.append(f"  ({self.space_line()})")
         width = max(len(n) for n in self.estimates) if self.estimates else 10
         for e in self.estimates.values():
             out.append(f"  {e.name:{width}s} {_duration(e.seconds):>9s}  {e.how}".rstrip())
@@ -285,7 +338,9 @@ class TimePlan:
                 "torch_import_s": m.torch_import_s,
                 "resolved_jobs": m.resolved,
                 "rates": m.rates,
-                "raw": {k: v for k, v in m.probe.items() if k not in ("rates", "resolved")},
+                "space_speed": m.space_speed,  # 02's search space timed (estimate_probe.space_speed)
+                "expected_rates": m.expected,  # rates derived from those (estimate_model.expected_rates)
+                "raw": {k: v for k, v in m.probe.items() if k not in ("rates", "resolved", "space_speed")},
             },
             "data": self.counts.to_dict(),
             "reference": REFERENCE,
@@ -360,7 +415,7 @@ def estimate_run(plan, *, probe: bool | None = None, log=print) -> TimePlan:
     if probe and jobs:
         models = ", ".join(sorted({j["model"] for j in jobs.values()}))
         log(f"measuring this machine for the time estimate: a few training steps of {models} ...")
-        machine = measure_machine(jobs, image_size, counts.num_classes)
+        machine = measure_machine(jobs, image_size, counts.num_classes, tuned_to_03=tuned_may_apply(nb, jobs))
     else:
         note = (
             f"the run trains on {images:,} images in all, fewer than a probe would cost to measure; "
@@ -407,29 +462,43 @@ def plan_time(plan, *, budget: float | None = None, log=print) -> tuple[TimePlan
 
 
 # ------------------------------------------------------------------ during the run
-def retime_tuned_training(tp: TimePlan, nb: dict[str, dict], tuned: dict) -> dict | None:
+def retime_tuned_training(tp: TimePlan, nb: dict[str, dict], tuned: dict | None) -> dict | None:
     """Re-time 03's training with the settings 02 tuned, which 03 is about to apply, and re-estimate 03
     and the notebooks after it (they predict with 03's model).
 
-    The estimate before the run times 03 with the recipe's settings; a tuned batch size or width changes
-    its speed per image (in float32 on a 2-core Xeon fastnet trained at 650 img/s at a tuned batch of 64
-    against 406 at the recipe's 256, and the quick profile's estimate was 27% high). ``nb``: the
-    effective parameters of the notebooks ``tp`` estimated (in run order, with any budget's overrides);
-    ``tuned``: the settings 03 will merge under its own (``tuned_settings(...)["settings"]``).
+    The estimate before the run cannot know whether 02's settings will win: it times 03 as the mixture of
+    :data:`~cifarkit.report.estimate_model.TUNED_APPLY_CHANCE` (the recipe's speed and a trial's expected speed
+    over the search space). A tuned batch size or width changes the speed per image (in float32 on a 2-core
+    Xeon fastnet trained at 481 img/s at a tuned batch of 64 and width 0.75 against 330 at the recipe's 256).
+    ``nb``: the effective parameters of the notebooks ``tp`` estimated (in run order, with any budget's
+    overrides); ``tuned``: the settings 03 will merge under its own (``tuned_settings(...)["settings"]``), or
+    None when 02's settings are not applied: then 03 is settled on the recipe's speed measured at the start.
 
-    Returns the record of the re-timing (also appended to ``tp.retimed``), or None when nothing is
-    re-timed: the plan was not measured (a tiny run's fixed rates) or the tuned settings leave 03's
-    speed settings as they were.
+    Returns the record of the re-timing (also appended to ``tp.retimed``), or None when nothing changes:
+    the plan was not measured (a tiny run's fixed rates), or 03 was timed at the recipe's speed and the tuned
+    settings leave its speed settings as they were (or are not applied).
     """
     from cifarkit.analysis.tuning.spaces import merge_settings
 
-    if not tp.machine.measured or "03" not in tp.machine.rates or "03_train" not in nb or tp.ctx is None:
+    m = tp.machine
+    if not m.measured or "03_train" not in nb or tp.ctx is None or not ("03" in m.rates or "03:recipe" in m.expected):
         return None
     job = training_jobs({"03_train": nb["03_train"]})["03"]
     explicit = {k: v for k, v in job["settings"].items() if v not in (None, 0, "")}
-    merged = merge_settings(tuned, explicit)  # as 03 merges them: tuned first, its own settings on top
+    merged = merge_settings(tuned, explicit) if tuned is not None else explicit  # 03 merges tuned first, its own on top
     if _speed_settings({"settings": merged}) == _speed_settings({"settings": explicit}):
-        return None
+        if "03:recipe" not in m.expected:
+            return None
+        why = (
+            "02's tuned settings are not applied to 03_train"
+            if tuned is None
+            else "02's tuned settings leave 03_train's speed settings as they were"
+        )
+        rate = m.expected.pop("03:recipe")
+        m.expected.pop("03", None)
+        return _reestimate_from_03(
+            tp, nb, rate, m.resolved["03"], f"{why}: the recipe's speed measured at the start", {}, None
+        )
     job["settings"] = merged
     job["n_train"] = tp.counts.split_sizes(int(nb["03_train"].get("DATA_SUBSET") or 0))[0]
     t0 = time.perf_counter()
@@ -441,9 +510,24 @@ def retime_tuned_training(tp: TimePlan, nb: dict[str, dict], tuned: dict) -> dic
         "yardsticks": False,
     }
     answer = run_probe(request)
+    m.expected.pop("03:recipe", None)
+    m.expected.pop("03", None)
+    return _reestimate_from_03(
+        tp,
+        nb,
+        answer["rates"]["03"],
+        answer["resolved"]["03"],
+        "02's tuned settings apply to 03_train",
+        _speed_settings({"settings": merged}),
+        time.perf_counter() - t0,
+    )
+
+
+def _reestimate_from_03(tp, nb, rate, resolved, why, settings, seconds) -> dict:
+    """Set 03's rate, re-estimate 03 and what follows, and record it (``seconds``: the probe's, None without one)."""
     before = {n: e.seconds for n, e in tp.estimates.items()}
-    tp.machine.rates["03"] = answer["rates"]["03"]
-    tp.machine.resolved["03"] = answer["resolved"]["03"]
+    tp.machine.rates["03"] = rate
+    tp.machine.resolved["03"] = resolved
     tp.nb = {n: p for n, p in nb.items() if n in tp.estimates}
     fresh = estimate_notebooks(tp.nb, tp.ctx)
     names = list(tp.nb)
@@ -454,11 +538,11 @@ def retime_tuned_training(tp: TimePlan, nb: dict[str, dict], tuned: dict) -> dic
         changed[name] = {"before": round(before[name], 1), "after": round(fresh[name].seconds, 1)}
     record = {
         "at": _now(),
-        "why": "02's tuned settings apply to 03_train",
-        "settings": _speed_settings({"settings": merged}),
-        "resolved": answer["resolved"]["03"],
-        "rate": answer["rates"]["03"],
-        "seconds_to_retime": round(time.perf_counter() - t0, 2),
+        "why": why,
+        "settings": settings,
+        "resolved": resolved,
+        "rate": rate,
+        "seconds_to_retime": round(seconds, 2) if seconds is not None else None,
         "notebooks": changed,
         "total_before": round(sum(before.values()), 1),
         "total_after": round(tp.total, 1),
@@ -473,11 +557,16 @@ def retime_lines(record: dict) -> list[str]:
 
     r = record["rate"]
     settings = ", ".join(f"{k} {short(v)}" for k, v in record["settings"].items() if k != "epochs")
-    out = [
-        f"{record['why']} ({settings}); re-timed on this machine in {record['seconds_to_retime']:.0f} s: "
+    speed = (
         f"{r['model']} {r['precision']} batch {r['batch_size']}: {r['train_img_per_s']:,.0f} img/s training, "
         f"{r['infer_img_per_s']:,.0f} inference"
-    ]
+    )
+    if record["seconds_to_retime"] is None:  # settled on the rate measured at the start: nothing was timed
+        out = [f"{record['why']} ({speed})"]
+    else:
+        out = [
+            f"{record['why']} ({settings}); re-timed on this machine in {record['seconds_to_retime']:.0f} s: {speed}"
+        ]
     width = max(len(n) for n in record["notebooks"])
     for name, s in record["notebooks"].items():
         out.append(f"  {name:{width}s} {_duration(s['after']):>9s}  (estimated {_duration(s['before'])} before)")

@@ -131,9 +131,41 @@ class Machine:
     rates: dict = field(default_factory=dict)  # job id -> probe_model's answer
     probe: dict = field(default_factory=dict)  # the probe's raw answer
     note: str = ""
+    space_speed: dict = field(default_factory=dict)  # job id -> estimate_probe.space_speed's answer (02)
+    expected: dict = field(default_factory=dict)  # derived rates: "02:space", "03", "03:recipe" (expected_rates)
 
     def rate(self, job_id: str) -> dict:
-        return self.rates.get(job_id) or TINY_RATES
+        return self.rates.get(job_id) or self.expected.get(job_id) or TINY_RATES
+
+
+def scaled_rate(rate: dict, train_time_factor: float, infer_time_factor: float) -> dict:
+    """``rate`` (a probe answer) with its time per image multiplied by the two factors."""
+    out = dict(rate)
+    out["train_img_per_s"] = round(rate["train_img_per_s"] / train_time_factor, 1)
+    out["infer_img_per_s"] = round(rate["infer_img_per_s"] / infer_time_factor, 1)
+    return out
+
+
+#: The chance assumed before the run that 02's tuned settings beat the recipe's beyond noise and are applied
+#: to 03 (``TUNED_PARAMS`` auto); 03 is timed as that mixture of the recipe's speed and a trial's expected one,
+#: and re-timed (or settled on the recipe's speed) once 02 has decided.
+TUNED_APPLY_CHANCE = 0.5
+
+
+def expected_rates(machine: Machine, tuned_to_03: bool) -> None:
+    """Fill ``machine.expected`` from the measured rates: ``02:space``, a tuning trial drawn from the search space
+    (the recipe's rate times the space's mean time ratios), and with ``tuned_to_03`` (02's tuned settings may
+    apply to 03) ``03:start``, the mixture of :data:`TUNED_APPLY_CHANCE`, which then stands in for 03's rate."""
+    space = machine.space_speed.get("02")
+    machine.expected.clear()
+    if not space or "02" not in machine.rates:
+        return
+    f_train, f_infer = space["train_time_factor"], space["infer_time_factor"]
+    machine.expected["02:space"] = scaled_rate(machine.rates["02"], f_train, f_infer)
+    if tuned_to_03 and "03" in machine.rates:
+        p = TUNED_APPLY_CHANCE
+        machine.expected["03:recipe"] = machine.rates.pop("03")
+        machine.expected["03"] = scaled_rate(machine.expected["03:recipe"], 1 - p + p * f_train, 1 - p + p * f_infer)
 
 
 # ------------------------------------------------------------------ the cost model
@@ -300,11 +332,14 @@ def _tune(ctx: Context, p: dict) -> tuple[dict, str]:
     n_train, n_val, _ = ctx.sizes(p)
     job, f = ctx.job("02"), ctx.machine.cpu_factor
     epochs, pruner = int(job["epochs"]), str(p.get("PRUNER", "median"))
+    baseline_first = bool(p.get("BASELINE_FIRST", True))
 
     def trial(i):
         e = expected_trial_epochs(pruner, epochs, i)
-        run = train_run_seconds(ctx.machine, "02", job["batch_size"], n_train, n_val, e, warmup=i == 0)
-        kept = expected_trial_completes(pruner, epochs, i) * ctx.infer("02", n_val)  # a complete trial's predictions
+        # the recipe's own trial at its measured speed; a trial drawn from the space at the space's expected speed
+        jid = "02" if (i == 0 and baseline_first) or "02:space" not in ctx.machine.expected else "02:space"
+        run = train_run_seconds(ctx.machine, jid, job["batch_size"], n_train, n_val, e, warmup=i == 0)
+        kept = expected_trial_completes(pruner, epochs, i) * ctx.infer(jid, n_val)  # a complete trial's predictions
         return run + kept + f * TRIAL_FIXED_S
 
     timeout = float(p.get("TIMEOUT") or 0)

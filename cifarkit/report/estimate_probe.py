@@ -36,6 +36,12 @@ INFER_IMAGES = 1024
 INFER_BATCH = 512  # predict_logits' batch
 INFER_ROUNDS = 2  # timed inference passes; the faster counts (as the median step does for training)
 MATMUL_N = 2048
+#: The search space's other speed choices (batch sizes, widths) are timed shorter: their ratio to the job's own
+#: rate is what counts, and the run should not wait for 3 s of each.
+SPACE_STEP_SECONDS = 1.0
+SPACE_MIN_STEPS = 2  # and inference: one timed pass of one batch (INFER_BATCH) after the warm-up batch
+#: Settings of a search space that change the speed per image; all others (lr, dropout, augmentation) do not.
+SPACE_SPEED_PARAMS = ("batch_size", "width_multiplier")
 
 
 def cpu_workload_seconds(rounds: int = 3) -> float:
@@ -90,8 +96,22 @@ def resolve_job(job: dict) -> dict:
     return {"model": config.model, "epochs": int(config.epochs), "batch_size": int(config.batch_size)}
 
 
-def probe_model(job: dict, image_size: int, num_classes: int) -> dict:
-    """Training and inference speed of one job on random images; see the module docstring."""
+def probe_model(
+    job: dict,
+    image_size: int,
+    num_classes: int,
+    *,
+    step_seconds: float = STEP_SECONDS,
+    min_steps: int = MIN_STEPS,
+    infer: bool = True,
+    infer_images: int = INFER_IMAGES,
+    infer_rounds: int = INFER_ROUNDS,
+) -> dict:
+    """Training and inference speed of one job on random images; see the module docstring.
+
+    ``step_seconds``/``min_steps``: how long training steps are timed; ``infer=False`` leaves inference
+    untimed (its rate is then None); ``infer_images``/``infer_rounds``: the timed inference passes (32x32).
+    """
     from cifarkit import backend
     from cifarkit.models import build_model
     from cifarkit.training.augment import Augment, TrainPipeline
@@ -160,17 +180,18 @@ def probe_model(job: dict, image_size: int, num_classes: int) -> dict:
         one_step(1)
         first = time.perf_counter() - start
         times, images, start = [], 0, time.perf_counter()
-        while len(times) < MIN_STEPS or (time.perf_counter() - start < STEP_SECONDS and len(times) < MAX_STEPS):
+        while len(times) < min_steps or (time.perf_counter() - start < step_seconds and len(times) < MAX_STEPS):
             t = time.perf_counter()
             images = one_step(len(times) + 2)
             times.append(time.perf_counter() - t)
-        n_infer = max(64, min(INFER_IMAGES, INFER_IMAGES * 32 * 32 // (image_size * image_size)))
-        x_inf = rng.integers(0, 256, size=(n_infer,) + shape, dtype=np.uint8)
+        n_infer = max(64, min(infer_images, infer_images * 32 * 32 // (image_size * image_size)))
+        x_inf = rng.integers(0, 256, size=(n_infer,) + shape, dtype=np.uint8) if infer else None
         # warm up on a whole inference batch: the first pass at a new batch shape pays oneDNN's setup, which a
         # 64-image warm-up left inside the timed pass (2-core Xeon, float32: ResNet-20 timed at 1,118 img/s with
         # the 64-image warm-up, 1,386 with this one, 1,613 over 10,000 images; fastnet 770 / 801 / 780)
-        predict_logits(model, x_inf[:INFER_BATCH])
-        infer_seconds = min(_seconds(lambda: predict_logits(model, x_inf)) for _ in range(INFER_ROUNDS))
+        if infer:
+            predict_logits(model, x_inf[:INFER_BATCH])
+            infer_seconds = min(_seconds(lambda: predict_logits(model, x_inf)) for _ in range(infer_rounds))
     step_seconds = float(np.median(times))  # the median: one step slowed by another process does not count
     return {
         "model": config.model,
@@ -182,12 +203,84 @@ def probe_model(job: dict, image_size: int, num_classes: int) -> dict:
         "steps_timed": len(times),
         "first_step_extra_s": round(max(first - step_seconds, 0.0), 3),
         "build_s": round(build_seconds, 3),
-        "infer_img_per_s": round(n_infer / max(infer_seconds, 1e-9), 1),
+        "infer_img_per_s": round(n_infer / max(infer_seconds, 1e-9), 1) if infer else None,
     }
+
+
+def space_choices(job: dict, image_size: int) -> dict:
+    """The speed-changing choices (:data:`SPACE_SPEED_PARAMS`) of the search space ``job["space"]`` names,
+    as the tuning resolves them for this model and data size: ``{"batch_size": [...], "width_multiplier": [...]}``
+    (a parameter the space does not search, or searches on a continuous range, is left out; a single choice stays:
+    every sampled trial takes it, as a batch size of 64 where the split is smaller than the recipe's batch)."""
+    from optuna.distributions import CategoricalDistribution
+
+    from cifarkit.analysis.tuning.spaces import resolve_space
+
+    config = _config(job)
+    n_train = max(int(job.get("n_train") or config.batch_size), 1)
+    dists, _ = resolve_space(job["space"], config, n_train=n_train, image_size=image_size)
+    return {
+        name: list(d.choices)
+        for name, d in dists.items()
+        if name in SPACE_SPEED_PARAMS and isinstance(d, CategoricalDistribution)
+    }
+
+
+def _with_choice(job: dict, name: str, value) -> dict:
+    settings = dict(job.get("settings") or {})
+    if name == "width_multiplier":
+        settings["model_options"] = {**(settings.get("model_options") or {}), name: value}
+    else:
+        settings[name] = value
+    return {**job, "settings": settings}
+
+
+def space_speed(job: dict, rate: dict, image_size: int, num_classes: int) -> dict:
+    """How fast a tuning trial drawn from ``job["space"]`` trains and predicts, relative to the job's own ``rate``.
+
+    Each speed-changing choice is timed on its own (:data:`SPACE_STEP_SECONDS`), the others held at the
+    job's values; a trial's time per image is taken as the job's times the product of its choices' ratios,
+    so the expected time per image of a trial drawn uniformly (as Optuna's startup trials are) is the job's
+    times the product of each parameter's mean ratio. Returns ``{"train_time_factor", "infer_time_factor",
+    "choices": {name: {value: {"train": ratio, "infer": ratio}}}}`` (factors above 1: slower than the job).
+    """
+    base_train, base_infer = rate["train_img_per_s"], rate["infer_img_per_s"]
+    config = _config(job)
+    current = {
+        "batch_size": int(rate["batch_size"]),
+        "width_multiplier": config.model_options.get("width_multiplier", 1.0),
+    }
+    train_factor = infer_factor = 1.0
+    table = {}
+    for name, values in space_choices(job, image_size).items():
+        ratios = {}
+        for value in values:
+            if value == current.get(name):
+                ratios[value] = {"train": 1.0, "infer": 1.0}
+                continue
+            r = probe_model(
+                _with_choice(job, name, value),
+                image_size,
+                num_classes,
+                step_seconds=SPACE_STEP_SECONDS,
+                min_steps=SPACE_MIN_STEPS,
+                infer=name != "batch_size",  # predictions run in batches of 512 whatever the training batch
+                infer_images=INFER_BATCH,
+                infer_rounds=1,
+            )
+            ratios[value] = {
+                "train": round(base_train / r["train_img_per_s"], 4),
+                "infer": round(base_infer / r["infer_img_per_s"], 4) if r["infer_img_per_s"] else 1.0,
+            }
+        train_factor *= float(np.mean([v["train"] for v in ratios.values()]))
+        infer_factor *= float(np.mean([v["infer"] for v in ratios.values()]))
+        table[name] = {str(k): v for k, v in ratios.items()}
+    return {"train_time_factor": round(train_factor, 4), "infer_time_factor": round(infer_factor, 4), "choices": table}
 
 
 def run_probe(request: dict) -> dict:
     """Answer one request: ``{"jobs": {id: job}, "probe": [ids to time], "image_size", "num_classes"}``;
+    a job with a ``"space"`` (a search space's name: a tuning trial) also gets :func:`space_speed`;
     with ``"yardsticks": false`` (a re-timing during the run) the CPU workload and matrix product are not timed."""
     t_start = time.perf_counter()
     answer = {}
@@ -206,8 +299,12 @@ def run_probe(request: dict) -> dict:
     jobs = request.get("jobs") or {}
     answer["resolved"] = {jid: resolve_job(job) for jid, job in jobs.items()}
     answer["rates"] = {}
+    answer["space_speed"] = {}
+    size, classes = int(request["image_size"]), int(request["num_classes"])
     for jid in request.get("probe") or []:
-        answer["rates"][jid] = probe_model(jobs[jid], int(request["image_size"]), int(request["num_classes"]))
+        answer["rates"][jid] = probe_model(jobs[jid], size, classes)
+        if jobs[jid].get("space"):
+            answer["space_speed"][jid] = space_speed(jobs[jid], answer["rates"][jid], size, classes)
     answer["probe_seconds"] = round(time.perf_counter() - t_start, 2)
     return answer
 

@@ -413,7 +413,8 @@ def _rerender_kept(run: _Session) -> None:
 
 def _retime_with_tuned_settings(run: _Session, spec: profiles.NotebookSpec, params: dict) -> None:
     """Before 03: when 02 succeeded and its tuned settings will be applied, time 03's training again with
-    them and re-estimate 03 and what follows (:func:`cifarkit.report.estimate.retime_tuned_training`).
+    them and re-estimate 03 and what follows (:func:`cifarkit.report.estimate.retime_tuned_training`); when
+    they will not be, 03 is re-estimated at the recipe's speed measured at the start.
 
     The start's estimate stays in the manifest; each re-timing is added to its ``time_plan`` (``retimed``)
     and the notebooks' entries get the new ``planned_seconds`` beside ``planned_seconds_at_start``. A
@@ -422,21 +423,19 @@ def _retime_with_tuned_settings(run: _Session, spec: profiles.NotebookSpec, para
     from cifarkit.analysis.tuning.results import tuned_settings
 
     tp = run.time_plan
-    if (
-        tp is None
-        or not tp.machine.measured
-        or run.status.get("02_tune") != "ok"  # status holds the notebooks kept from earlier sessions too
-    ):
+    if tp is None or not tp.machine.measured:
         return
     p3 = estimate.effective_parameters(spec, params)
     try:
-        tuned = tuned_settings(
-            str(p3.get("TUNED_PARAMS") or "auto"), run.run_dir, model=p3["MODEL"], recipe=p3["RECIPE"]
-        )
-        if not tuned["applied"]:
-            return
+        applied = None  # 02 failed or did not run: 03 keeps the recipe's settings
+        if run.status.get("02_tune") == "ok":  # status holds the notebooks kept from earlier sessions too
+            tuned = tuned_settings(
+                str(p3.get("TUNED_PARAMS") or "auto"), run.run_dir, model=p3["MODEL"], recipe=p3["RECIPE"]
+            )
+            applied = tuned["settings"] if tuned["applied"] else None
         nb = {s.name: estimate.effective_parameters(s, ps) for s, ps in run.plan if s.name in tp.estimates}
-        record = estimate.retime_tuned_training(tp, nb, tuned["settings"])
+        # not applied: 03 settles on the recipe's speed where the start timed it as a mixture of the two
+        record = estimate.retime_tuned_training(tp, nb, applied)
     except Exception as exc:  # noqa: BLE001 - an estimate never costs the run its notebooks
         run.log(f"note: 03_train could not be re-timed with 02's tuned settings ({short_error(exc)})")
         return
