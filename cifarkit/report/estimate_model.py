@@ -155,7 +155,8 @@ TUNED_APPLY_CHANCE = 0.5
 def expected_rates(machine: Machine, tuned_to_03: bool) -> None:
     """Fill ``machine.expected`` from the measured rates: ``02:space``, a tuning trial drawn from the search space
     (the recipe's rate times the space's mean time ratios), and with ``tuned_to_03`` (02's tuned settings may
-    apply to 03) ``03:start``, the mixture of :data:`TUNED_APPLY_CHANCE`, which then stands in for 03's rate."""
+    apply to 03) ``03``, the mixture of :data:`TUNED_APPLY_CHANCE` that stands in for 03's measured rate (kept
+    as ``03:recipe`` until the runner settles or re-times 03)."""
     space = machine.space_speed.get("02")
     machine.expected.clear()
     if not space or "02" not in machine.rates:
