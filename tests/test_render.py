@@ -361,3 +361,37 @@ def test_a_tall_text_output_under_a_heading_starts_on_the_page_it_follows(tmp_pa
     first = pdf_text(pdf, 1, 1)
     assert "Paragraph 3" in first and "The model" in first and "layer000" in first  # heading and table start here
     assert "layer079" in pdf_text(pdf, 2, pdf_pages(pdf))  # and the table goes on
+
+
+def test_a_heading_with_a_long_introduction_stays_on_the_page_it_follows(tmp_path):
+    """A title with a long introduction in its own cell, then a table, below a box that fills half a page: the
+    title and its introduction stay on page 1 and the table follows where it fits (tying the introduction to
+    the table moved all three to page 2 and left page 1 half empty, as 02's report did)."""
+    require("chromium")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    filler = "\n\n".join(f"Box line {i}: " + "words of prose " * 30 for i in range(4))
+    intro = "\n\n".join(f"Intro {i}: " + "words of prose " * 25 for i in range(3))
+    assert len(intro) > render.KEEP_PROSE_CHARS
+    rows = "".join(f"<tr><td>row{i:02d}</td><td>{i}</td></tr>" for i in range(45))
+    table = f"<table><tr><th>parameter</th><th>value</th></tr>{rows}</table>"
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(filler),
+        nbformat.v4.new_markdown_cell("# The title\n" + intro),
+        nbformat.v4.new_code_cell(
+            "show()",
+            outputs=[nbformat.v4.new_output("display_data", data={"text/html": table})],
+            execution_count=1,
+        ),
+    ]
+    path = tmp_path / "11_intro.ipynb"
+    nbformat.write(nb, str(path))
+    pdf = render.render_pdf(render.render_html(path, tmp_path / "intro.html"), tmp_path / "intro.pdf")
+    first = pdf_text(pdf, 1, 1)
+    assert "Box line 3" in first and "The title" in first and "Intro 2" in first  # before: from page 2 on
+    assert "row44" in pdf_text(pdf, 1, pdf_pages(pdf))
+    # a heading with a short caption is still kept with what it introduces
+    short = nbformat.v4.new_notebook()
+    short.cells = [nbformat.v4.new_markdown_cell("## A figure\nOne line."), nb.cells[2]]
+    render._keep_headings_with_content(short)
+    assert short.cells[0].metadata.get("ck_keep_start") and short.cells[1].metadata.get("ck_keep_end")

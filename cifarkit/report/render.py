@@ -348,12 +348,22 @@ def _has_interactive(nb) -> bool:
     return False
 
 
+#: A heading cell with more prose than this (characters; about a third of an A4 page) is not tied to the output
+#: after it: its own prose keeps the heading company (h1-h4 break-after: avoid), and tying a long introduction to
+#: a table moved 02's title, introduction and search-space table whole to page 2, leaving page 1 two-thirds empty.
+KEEP_PROSE_CHARS = 800
+
+
 def _keep_headings_with_content(nb) -> None:
     """Mark each Markdown cell that holds a heading, and the next cell that shows something, as one block
-    that printing keeps on one page (``ck_keep_start``/``ck_keep_end`` in the cells' metadata)."""
+    that printing keeps on one page (``ck_keep_start``/``ck_keep_end`` in the cells' metadata); a heading
+    followed by more than :data:`KEEP_PROSE_CHARS` of prose in its own cell is left to flow."""
     cells = nb.cells
     for i, cell in enumerate(cells):
-        if cell.cell_type != "markdown" or not any(ln.lstrip().startswith("#") for ln in cell.source.splitlines()):
+        lines = cell.source.splitlines() if cell.cell_type == "markdown" else []
+        if not any(ln.lstrip().startswith("#") for ln in lines):
+            continue
+        if len("\n".join(ln for ln in lines if not ln.lstrip().startswith("#")).strip()) > KEEP_PROSE_CHARS:
             continue
         end = next(
             (j for j in range(i + 1, len(cells)) if cells[j].cell_type == "markdown" or cells[j].get("outputs")), None
