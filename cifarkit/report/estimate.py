@@ -179,23 +179,24 @@ def _speed_key(job: dict) -> str:
 def measure_machine(jobs: dict, image_size: int, num_classes: int, *, tuned_to_03: bool = False) -> Machine:
     """Probe every distinct job once (its largest training split) and resolve every job's epochs; a tuning
     job's search space is timed with the job that stands for it. ``tuned_to_03``: see :func:`expected_rates`."""
-    distinct: dict[str, str] = {}
+    key_of = {jid: _speed_key(job) for jid, job in jobs.items()}
+    distinct: dict[str, str] = {}  # speed key -> the job that stands for it (its largest training split)
     for jid, job in jobs.items():
-        key = _speed_key(job)
-        best = distinct.get(key)
+        best = distinct.get(key_of[jid])
         if best is None or job.get("n_train", 0) > jobs[best].get("n_train", 0):
-            distinct[key] = jid
+            distinct[key_of[jid]] = jid
     asked = {jid: dict(job) for jid, job in jobs.items()}
-    for job in jobs.values():
+    for jid, job in jobs.items():
         if job.get("space"):
-            asked[distinct[_speed_key(job)]]["space"] = job["space"]
+            asked[distinct[key_of[jid]]]["space"] = job["space"]
     request = {"jobs": asked, "probe": list(distinct.values()), "image_size": image_size, "num_classes": num_classes}
     answer = run_probe(request)
-    rates, space_speed = {}, {}
-    for jid, job in jobs.items():
-        rates[jid] = answer["rates"][distinct[_speed_key(job)]]
-        if job.get("space") and distinct[_speed_key(job)] in answer.get("space_speed", {}):
-            space_speed[jid] = answer["space_speed"][distinct[_speed_key(job)]]
+    rates = {jid: answer["rates"][distinct[key_of[jid]]] for jid in jobs}
+    space_speed = {
+        jid: answer["space_speed"][distinct[key_of[jid]]]
+        for jid, job in jobs.items()
+        if job.get("space") and distinct[key_of[jid]] in answer.get("space_speed", {})
+    }
     gflops = max(answer["matmul_gflops"], 1e-3)
     machine = Machine(
         measured=True,
