@@ -49,6 +49,8 @@ VARIANTS: dict[str, list[str]] = {
     "flr0": ["final_lr_factor=0.0"],  # the linear decay ends at zero instead of 0.07x
     "warm1": ["warmup_epochs=1"],  # a 1-epoch ramp instead of 23% of the steps (1.84 epochs at 8)
     "conv3": ['model_options={"convs_per_block": 3}'],  # airbench96's residual third conv: ~1.36x the operations
+    "la0": ["lookahead_every=0"],  # no lookahead (the recipe's weight averaging) at all
+    "weps5e-4": ["whiten_eps=0.0005"],  # airbench's whitening eps instead of the recipe's 0.5
 }
 
 
