@@ -113,9 +113,19 @@ def test_key_results_box_escapes_names_from_the_run():
     assert "90.00%" in html and "(95% CI 89.00 to 91.00%)" in html and "&lt;svg" in html
 
 
-@pytest.mark.parametrize(("seconds", "shown"), [(0.28, "0.3 s at"), (44.6, "45 s at"), (8305.0, "138.4 min at")])
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (0.28, "0.3 s at"),
+        (44.6, "45 s at"),
+        (8305.0, "138.4 min at"),
+        (18_720.0, "5.2 h at"),
+        (4 * 86_400, "4.0 days at"),
+    ],
+)
 def test_key_results_training_time_reads_as_a_duration(seconds, shown):
-    """A smoke run's 0.28 s is not "0 s"; the replicate run's 8,305 s reads in minutes."""
+    """A smoke run's 0.28 s is not "0 s"; the replicate run's 8,305 s reads in minutes, a paper-length run in
+    hours or days (the same format as the printed time estimates)."""
     metrics = {"model": "fastnet", "recipe": "fast", "train_seconds": seconds, "median_images_per_s": 1007.0}
     assert f"{shown} 1,007 images/s" in key_results_html("03_train", metrics)
 

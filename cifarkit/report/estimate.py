@@ -69,6 +69,7 @@ from cifarkit.report.estimate_model import (
     expected_rates,
     format_architectures,
 )
+from cifarkit.report.key_results import seconds_text
 
 __all__ = [
     "Context",
@@ -313,9 +314,9 @@ class TimePlan:
             out.append(f"  ({self.space_line()})")
         width = max(len(n) for n in self.estimates) if self.estimates else 10
         for e in self.estimates.values():
-            out.append(f"  {e.name:{width}s} {_duration(e.seconds):>9s}  {e.how}".rstrip())
+            out.append(f"  {e.name:{width}s} {seconds_text(e.seconds):>9s}  {e.how}".rstrip())
         out.append(
-            f"estimated total: {self.total:.0f} s ({_duration(self.total) if self.total >= 3 * 3600 else f'{self.total / 60:.1f} min'}) of execution; "
+            f"estimated total: {self.total:.0f} s ({seconds_text(self.total) if self.total >= 3 * 3600 else f'{self.total / 60:.1f} min'}) of execution; "
             "rendering the reports comes on top"
         )
         return out
@@ -349,14 +350,6 @@ class TimePlan:
             "budget": self.budget,
             "retimed": list(self.retimed),  # a copy: the manifest's record grows on its own
         }
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 3 * 3600:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h" if seconds < 3 * 86400 else f"{seconds / 86400:.1f} days"
 
 
 def _now() -> str:
@@ -570,6 +563,6 @@ def retime_lines(record: dict) -> list[str]:
         ]
     width = max(len(n) for n in record["notebooks"])
     for name, s in record["notebooks"].items():
-        out.append(f"  {name:{width}s} {_duration(s['after']):>9s}  (estimated {_duration(s['before'])} before)")
+        out.append(f"  {name:{width}s} {seconds_text(s['after']):>9s}  (estimated {seconds_text(s['before'])} before)")
     out.append(f"estimated total now: {record['total_after']:.0f} s (before: {record['total_before']:.0f} s)")
     return out

@@ -34,12 +34,15 @@ def points(value, digits: int = 2) -> str:
 
 
 def seconds_text(seconds: float) -> str:
-    """A duration for a reader: ``0.3 s`` (not ``0 s``), ``45 s``, ``138.4 min`` (not ``8305 s``)."""
+    """A duration for a reader: ``0.3 s`` (not ``0 s``), ``45 s``, ``138.4 min`` (not ``8305 s``), ``5.2 h``,
+    ``4.1 days``. The one duration format of the reports and of the printed time estimates."""
     if seconds < 10:
         return f"{seconds:.1f} s"
     if seconds < 120:
         return f"{seconds:.0f} s"
-    return f"{seconds / 60:.1f} min"
+    if seconds < 3 * 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h" if seconds < 3 * 86400 else f"{seconds / 86400:.1f} days"
 
 
 def ci_text(ci, digits: int = 2) -> str:
