@@ -37,10 +37,17 @@ def smoke_study(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("smoke-study")
     os.environ["CIFARKIT_DATA_DIR"] = str(tmp_path_factory.mktemp("smoke-cache"))
-    return runner.run_study("smoke", data=SMOKE_DATA, out=out, log=lambda *a: None)
+    return runner.run_study("smoke", data=SMOKE_DATA, out=out, log=lambda *a: _SMOKE_STUDY_LOG.append(" ".join(a)))
+
+
+@pytest.fixture(scope="session")
+def smoke_study_log(smoke_study):
+    """What the smoke study printed, a line per call of its log (the estimate, progress, the summary)."""
+    return list(_SMOKE_STUDY_LOG)
 
 
 SMOKE_DATA = "synthetic:40"
+_SMOKE_STUDY_LOG: list[str] = []
 
 
 def load_script(path: Path, name: str):

@@ -396,13 +396,9 @@ def test_tuning_trials_and_03_are_timed_over_the_search_space_then_settled_when_
 
 # ------------------------------------------------------------------ the smoke study end to end
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    lines = []
-    out = tmp_path_factory.mktemp("estimate-smoke")
-    result = runner.run_study(
-        "smoke", data="synthetic:40", out=out, pdf=False, log=lambda *a: lines.append(" ".join(a))
-    )
-    return result, runner.load_manifest(result.run_dir), lines
+def smoke_run(smoke_study, smoke_study_log):
+    """The session's smoke study (tests/conftest.py), its manifest and what it printed."""
+    return smoke_study, runner.load_manifest(smoke_study.run_dir), smoke_study_log
 
 
 def test_the_smoke_studys_planned_and_actual_seconds_agree_within_a_generous_factor(smoke_run):
