@@ -51,6 +51,9 @@ VARIANTS: dict[str, list[str]] = {
     "conv3": ['model_options={"convs_per_block": 3}'],  # airbench96's residual third conv: ~1.36x the operations
     "la0": ["lookahead_every=0"],  # no lookahead (the recipe's weight averaging) at all
     "weps5e-4": ["whiten_eps=0.0005"],  # airbench's whitening eps instead of the recipe's 0.5
+    # width 1.5 (the best three-seed mean at 8 epochs) with one more change
+    "w150conv3": ['model_options={"width_multiplier": 1.5, "convs_per_block": 3}'],  # ~2.9x the operations
+    "w150altflip": ['model_options={"width_multiplier": 1.5}', "alternate_flip=true"],
 }
 
 
