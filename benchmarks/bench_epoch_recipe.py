@@ -3,6 +3,7 @@ r"""Where fastnet's epochs go: one change to the ``fast`` recipe at a time, at a
 Usage:
     python benchmarks/bench_epoch_recipe.py [--epochs 8] [--variants base,altflip,...] [--seeds 0]
     python benchmarks/bench_epoch_recipe.py --summarize      # only re-read the recorded runs and print the table
+    python benchmarks/bench_epoch_recipe.py --variants w150altflip --train-on all   # the refit on all 50,000
 
 Each variant is one run of ``benchmarks/bench_time_to_accuracy.py`` (the standard profile's data: the shared
 CIFAR-10 JPEG, 45,000 training images, the seeded 5,000-image validation carve, 10,000 test images; bf16
@@ -15,6 +16,10 @@ and images per second.
 One seed per variant gives a screen, not a verdict: the 5,000 validation images alone make a 95% interval of
 about +-0.85 points at 89%, and at 8 epochs seeds move test accuracy by sd ~0.4 points (0.17 at 18 epochs). A variant that looks better is run
 with more seeds (``--seeds 0,1,2``) before anything is concluded.
+
+``--train-on all`` trains a variant chosen on the carve once more on all 50,000 training images (no validation
+carve: airbench's protocol and ``bench_peer.py``'s), recorded as ``<variant>+all_s<seed>.json``; those runs
+have test accuracy only, and nothing is chosen on them.
 """
 
 from __future__ import annotations
@@ -57,6 +62,14 @@ VARIANTS: dict[str, list[str]] = {
 }
 
 
+ALL_SUFFIX = "+all"  # runs trained on all training images (--train-on all)
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return statistics.fmean(values) if values else None
+
+
 def summarize(directory: Path = OUT_DIR) -> dict:
     """Read every recorded run in ``directory`` and group it by variant: per-seed rows and means."""
     runs = []
@@ -79,7 +92,8 @@ def summarize(directory: Path = OUT_DIR) -> dict:
                 "test_acc_flip_tta": final["test_acc_flip_tta"],
                 "train_seconds": final["train_seconds"],
                 "median_img_per_s": statistics.median(r["images_per_sec"] for r in data["curve"]),
-                "val_acc_gaussian_noise_sev5": data["val_acc_gaussian_noise"]["5"],
+                "train_images": data["data"]["counts"].get("train"),
+                "val_acc_gaussian_noise_sev5": (data["val_acc_gaussian_noise"] or {}).get("5"),
             }
         )
     variants = {}
@@ -87,13 +101,14 @@ def summarize(directory: Path = OUT_DIR) -> dict:
         variants.setdefault(row["variant"], []).append(row)
     table = []
     for variant, rows in variants.items():
-        mean = {k: statistics.fmean(r[k] for r in rows) for k in ("val_acc", "test_acc", "train_seconds")}
+        mean = {k: _mean(r[k] for r in rows) for k in ("val_acc", "test_acc", "train_seconds")}
         table.append(
             {
                 "variant": variant,
-                "overrides": VARIANTS.get(variant),
+                "overrides": VARIANTS.get(variant.removesuffix(ALL_SUFFIX)),
+                "train_images": rows[0]["train_images"],
                 "seeds": [r["seed"] for r in rows],
-                **{f"mean_{k}": round(v, 5) for k, v in mean.items()},
+                **{f"mean_{k}": round(v, 5) if v is not None else None for k, v in mean.items()},
                 "sd_test_acc": round(statistics.stdev(r["test_acc"] for r in rows), 5) if len(rows) > 1 else None,
             }
         )
@@ -101,11 +116,12 @@ def summarize(directory: Path = OUT_DIR) -> dict:
 
 
 def print_table(summary: dict) -> None:
-    print(f"{'variant':<10} {'seeds':<8} {'val':>7} {'test':>7} {'sd':>6} {'train s':>8}")
+    print(f"{'variant':<15} {'seeds':<8} {'val':>7} {'test':>7} {'sd':>6} {'train s':>8}")
     for v in summary["variants"]:
         sd = f"{100 * v['sd_test_acc']:.2f}" if v["sd_test_acc"] is not None else "-"
+        val = f"{v['mean_val_acc']:>7.2%}" if v["mean_val_acc"] is not None else f"{'-':>7}"
         print(
-            f"{v['variant']:<10} {','.join(map(str, v['seeds'])):<8} {v['mean_val_acc']:>7.2%} "
+            f"{v['variant']:<15} {','.join(map(str, v['seeds'])):<8} {val} "
             f"{v['mean_test_acc']:>7.2%} {sd:>6} {v['mean_train_seconds']:>8.0f}"
         )
 
@@ -116,6 +132,13 @@ def main(argv=None) -> int:
     p.add_argument("--variants", default="base,altflip,bs128,w125", help=f"comma-separated, from {sorted(VARIANTS)}")
     p.add_argument("--seeds", default="0", help="comma-separated training seeds")
     p.add_argument("--summarize", action="store_true", help="only summarize the runs already recorded")
+    p.add_argument(
+        "--train-on",
+        choices=("carve", "all"),
+        default="carve",
+        help="carve: 45,000 images and the 5,000-image validation carve (choices are made here); "
+        "all: all 50,000 training images, no validation (the refit of a variant already chosen)",
+    )
     p.add_argument("--out-dir", default=str(OUT_DIR))
     args = p.parse_args(argv)
     out_dir = Path(args.out_dir)
@@ -128,11 +151,14 @@ def main(argv=None) -> int:
 
         for seed in (int(s) for s in args.seeds.split(",")):
             for name in names:
+                stem = name + (ALL_SUFFIX if args.train_on == "all" else "")
                 argv_run = ["--epochs", str(args.epochs), "--seed", str(seed)]
-                argv_run += ["--output", str(out_dir / f"{name}_s{seed}.json")]
+                if args.train_on == "all":
+                    argv_run += ["--val-fraction", "0"]
+                argv_run += ["--output", str(out_dir / f"{stem}_s{seed}.json")]
                 for override in VARIANTS[name]:
                     argv_run += ["--set", override]
-                print(f"== {name}, seed {seed}", flush=True)
+                print(f"== {stem}, seed {seed}", flush=True)
                 tta.main(argv_run)
     summary = summarize(out_dir)
     if not summary["runs"]:

@@ -17,16 +17,20 @@ def bench():
     return load_script(REPO / "benchmarks" / "bench_epoch_recipe.py", "bench_epoch_recipe_under_test")
 
 
-def _write_run(folder: Path, name: str, val: float, test: float, seconds: float, rates=(900.0, 1000.0, 1100.0)):
+def _write_run(folder: Path, name: str, val, test: float, seconds: float, rates=(900.0, 1000.0, 1100.0)):
     curve = [{"epoch": i + 1, "images_per_sec": r} for i, r in enumerate(rates)]
+    counts = (
+        {"train": 45000, "val": 5000, "test": 10000} if val is not None else {"train": 50000, "val": 0, "test": 10000}
+    )
     data = {
         "command": f"python benchmarks/bench_time_to_accuracy.py --output {name}.json",
         "date": "2026-12-01T00:00:00+00:00",
         "machine": {"cpu": "test cpu"},
+        "data": {"counts": counts},
         "training_precision": "bfloat16",
         "curve": curve,
         "final": {"val_acc": val, "test_acc": test, "test_acc_flip_tta": test + 0.005, "train_seconds": seconds},
-        "val_acc_gaussian_noise": {"1": 0.8, "3": 0.7, "5": 0.6},
+        "val_acc_gaussian_noise": {"1": 0.8, "3": 0.7, "5": 0.6} if val is not None else None,
     }
     (folder / f"{name}.json").write_text(json.dumps(data))
 
@@ -49,6 +53,25 @@ def test_summary_groups_seeds_by_variant_with_hand_computed_means(bench, tmp_pat
     assert w["overrides"] == ['model_options={"width_multiplier": 1.25}']
     run = next(r for r in summary["runs"] if r["file"] == "base_s0.json")
     assert run["epochs"] == 3 and run["median_img_per_s"] == 1000.0 and run["val_acc_gaussian_noise_sev5"] == 0.6
+
+
+def test_runs_on_all_training_images_are_their_own_rows_without_validation(bench, tmp_path, capsys):
+    _write_run(tmp_path, "w150altflip_s0", 0.905, 0.898, 700.0)
+    _write_run(tmp_path, "w150altflip+all_s0", None, 0.900, 780.0)
+    _write_run(tmp_path, "w150altflip+all_s1", None, 0.904, 800.0)
+    summary = bench.summarize(tmp_path)
+    rows = {v["variant"]: v for v in summary["variants"]}
+    assert set(rows) == {"w150altflip", "w150altflip+all"}
+    refit = rows["w150altflip+all"]
+    assert refit["mean_val_acc"] is None and refit["train_images"] == 50000
+    assert refit["mean_test_acc"] == pytest.approx(0.902) and refit["mean_train_seconds"] == pytest.approx(790.0)
+    assert refit["overrides"] == rows["w150altflip"]["overrides"] == bench.VARIANTS["w150altflip"]
+    assert rows["w150altflip"]["train_images"] == 45000
+    run = next(r for r in summary["runs"] if r["file"] == "w150altflip+all_s1.json")
+    assert run["val_acc_gaussian_noise_sev5"] is None
+    bench.print_table(summary)
+    line = next(t for t in capsys.readouterr().out.splitlines() if t.startswith("w150altflip+all"))
+    assert line.split()[1:4] == ["0,1", "-", "90.20%"]
 
 
 def test_unknown_variant_is_refused_with_the_known_names(bench, tmp_path, capsys):
