@@ -93,13 +93,24 @@ def test_fast_recipe_and_linear_lr_scaling():
         resolve_recipe("default", model="resnet20", whiten_init=True)
 
 
+def test_fast8_is_the_fast_recipe_for_8_epochs_at_width_1_5_with_alternating_flips():
+    fast, f8 = resolve_recipe("fast"), resolve_recipe("fast8")
+    assert f8.epochs == 8 and f8.model_options == {"width_multiplier": 1.5} and f8.alternate_flip
+    assert f8.warmup_epochs == pytest.approx(0.23 * 8)  # airbench's 23% of the steps, as in fast
+    same = ("lr", "batch_size", "whiten_eps", "lookahead_every", "label_smoothing", "final_lr_factor")
+    assert {k: getattr(f8, k) for k in same} == {k: getattr(fast, k) for k in same}
+    # another model does not inherit fastnet's width option; an explicit one is kept
+    assert resolve_recipe("fast8", model="resnet20").model_options == {}
+    assert resolve_recipe("fast8", model_options={"width_multiplier": 1.25}).model_options == {"width_multiplier": 1.25}
+
+
 def test_every_recipe_resolves():
     for name in RECIPES:
         assert isinstance(resolve_recipe(name), TrainConfig)
 
 
 def test_unknown_recipe_and_keys_are_rejected_with_the_valid_names():
-    with pytest.raises(ValueError, match="Known recipes: default, fast, paper, paper_densenet"):
+    with pytest.raises(ValueError, match="Known recipes: default, fast, fast8, paper, paper_densenet"):
         resolve_recipe("papr")
     with pytest.raises(ValueError, match=r"Unknown training setting\(s\) 'learning_rate'.*Valid settings: model,"):
         resolve_recipe("default", learning_rate=0.1)
