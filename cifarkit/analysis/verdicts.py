@@ -22,6 +22,11 @@ def learning_curves(history) -> str:
     rows = history.to_dict("records") if hasattr(history, "to_dict") else list(history)
     acc = _finite(r.get("val_acc") for r in rows)
     loss = _finite(r.get("val_loss") for r in rows)
+    if rows and not acc:
+        return (
+            "There is no validation split (VAL_FRACTION = 0), so no validation curve: "
+            "the training curves alone cannot judge the epoch budget."
+        )
     if len(acc) < 3:
         return f"With {len(acc)} epoch(s) the curves are too short to judge the training budget."
     best = max(acc)
