@@ -166,7 +166,7 @@ PARAMETER_CASES = {
     ),
     "recipe-unknown": (
         ["--only", "02", "-p", "RECIPE", "turbo"],
-        ["RECIPE of notebook 02_tune must be one of default, fast, paper, paper_densenet", "received 'turbo'"],
+        ["RECIPE of notebook 02_tune must be one of default, fast, fast8, paper, paper_densenet", "received 'turbo'"],
     ),
     "image-size-too-large": (
         ["--only", "01", "--image-size", "100000"],
