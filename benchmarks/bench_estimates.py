@@ -1,7 +1,7 @@
 """Benchmark: the run's time estimate against the time each notebook really took, quick profile.
 
-Runs ``run_all.py --profile quick --data ../shared/datasets/cifar10-jpeg.tar.gz --no-pdf`` (through
-:func:`cifarkit.report.runner.run_study`, the same code path), then reads the run's manifest: each
+Runs ``run_all.py --profile quick --data ../shared/datasets/cifar10-jpeg.tar.gz --no-pdf`` (with ``--pdf``, PDFs
+too, as ``make report`` renders them; through :func:`cifarkit.report.runner.run_study`, the same code path), then reads the run's manifest: each
 notebook's ``planned_seconds_at_start`` (the estimate printed before the first notebook), its
 ``planned_seconds`` (the same, or the re-timing printed before 03 when 02's tuned settings apply) and
 its ``execute_seconds``. Prints both and their ratio and writes ``benchmarks/results/estimates_quick.json``
@@ -10,7 +10,7 @@ the per-notebook figures.
 
 Usage:
     python benchmarks/bench_estimates.py [--data PATH] [--profile quick] [--only 01 03] [--budget MIN]
-                                         [--out DIR] [--output PATH] [--precision off]
+                                         [--out DIR] [--output PATH] [--precision off] [--pdf]
 
 The whole quick study takes 10-25 minutes on a 2-core CPU; ``--only 01 03`` checks the script in a
 few. On a machine shared with other work both columns move with the load: the estimate measures the
@@ -24,6 +24,7 @@ import datetime as dt
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +43,11 @@ def main(argv=None) -> int:
         "--precision", choices=["auto", "off", "bf16", "fp16"], default=None, help="as run_all.py's (off = float32)"
     )
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="where to write the JSON results")
+    parser.add_argument(
+        "--pdf",
+        action="store_true",
+        help="render the PDFs too, as `make report` does (the wall time then includes them)",
+    )
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
@@ -60,7 +66,11 @@ def main(argv=None) -> int:
     load_start = [round(v, 2) for v in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="bench-estimates-") as tmp:
         out = Path(args.out) if args.out else Path(tmp)
-        result = runner.run_study(args.profile, data=str(data), out=out, only=args.only, pdf=False, budget=args.budget)
+        started = time.perf_counter()
+        result = runner.run_study(
+            args.profile, data=str(data), out=out, only=args.only, pdf=args.pdf, budget=args.budget
+        )
+        wall = time.perf_counter() - started
         manifest = runner.load_manifest(result.run_dir)
     rows = []
     for name, entry in manifest["notebooks"].items():
@@ -95,6 +105,7 @@ def main(argv=None) -> int:
         f"{'total':<32}{start_total:>11.1f}{planned_total:>10.1f}{actual_total:>10.1f}"
         f"{f'{total_ratio:.2f}' if total_ratio else '-':>16}"
     )
+    print(f"wall time of the whole run (probe, notebooks, HTML{' and PDF' if args.pdf else ''}): {wall / 60:.1f} min")
     time_plan = manifest.get("time_plan") or {}
     if start_ratio:
         print(f"actual / the estimate printed at the start: {start_ratio:.2f}")
@@ -126,7 +137,10 @@ def main(argv=None) -> int:
         "planned_total_s": round(planned_total, 1),
         "actual_total_s": round(actual_total, 1),
         "actual_over_planned": round(total_ratio, 2) if total_ratio else None,
-        "note": "execute_seconds only (HTML rendering excluded; --no-pdf); a shared machine's load moves both columns",
+        "wall_s": round(wall, 1),
+        "pdf": args.pdf,
+        "note": "planned and actual are execute_seconds only (rendering excluded); wall_s is the whole run_study call "
+        "(probe, notebooks, HTML, and PDF with --pdf); a shared machine's load moves every column",
     }
     files.atomic_write_json(Path(args.output), record)
     print(f"wrote {os.path.relpath(args.output, ROOT)}")
