@@ -159,6 +159,7 @@ def _machine() -> dict:
     info = hardware_info()
     return {
         "cpu": info.get("cpu"),
+        "cpu_flags": info.get("cpu_flags"),
         "cores": info.get("cpu_count"),
         "platform": info.get("platform"),
         "torch_threads": torch.get_num_threads(),

@@ -52,13 +52,28 @@ def cpu_model() -> str | None:
         return platform.processor() or None
 
 
+#: ``/proc/cpuinfo`` flags that decide how fast a CPU trains (float32 FMA width; native bf16), recorded with every
+#: run and benchmark: "AMD EPYC" alone does not tell an AVX2-only part from one with AVX-512 and bf16 units.
+SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def speed_flags(flags: set[str]) -> str:
+    """The :data:`SPEED_FLAGS` among ``flags``, space-separated (a string, as the reports print it)."""
+    return " ".join(f for f in SPEED_FLAGS if f in flags) or "none of " + ", ".join(SPEED_FLAGS)
+
+
 def hardware_info() -> dict:
+    from cifarkit.backend import cpu_flags  # (backend only sets the Keras backend's name; it imports no Keras)
+
     info = {
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "cpu": cpu_model(),
     }
+    flags = cpu_flags()
+    if flags:  # Linux on x86; other systems have no /proc/cpuinfo flags line
+        info["cpu_flags"] = speed_flags(flags)
     try:
         pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
         info["memory_gib"] = round(pages * page_size / 2**30, 1)

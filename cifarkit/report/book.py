@@ -125,6 +125,8 @@ def _commit_text(manifest: dict) -> str:
 def _machine(manifest: dict) -> str:
     hw = manifest.get("hardware") or {}
     text = f"{hw.get('cpu') or 'unknown CPU'}, {hw.get('cpu_count', '?')} logical cores"
+    if hw.get("cpu_flags"):
+        text += f" ({hw['cpu_flags']})"
     if hw.get("memory_gib"):
         text += f", {hw['memory_gib']} GiB"
     return text + "; GPU: " + (", ".join(hw.get("gpus") or []) or "none")

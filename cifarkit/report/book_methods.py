@@ -383,7 +383,11 @@ def _precision_text(precision: str) -> str:
 def _hardware(run: StudyRun) -> str:
     hw, versions = run.manifest.get("hardware") or {}, run.manifest.get("versions") or {}
     rows = [
-        ("CPU", f"{escape.html(hw.get('cpu') or '?')}, {escape.html(hw.get('cpu_count', '?'))} logical cores"),
+        (
+            "CPU",
+            f"{escape.html(hw.get('cpu') or '?')}, {escape.html(hw.get('cpu_count', '?'))} logical cores"
+            + (f" ({escape.html(hw['cpu_flags'])})" if hw.get("cpu_flags") else ""),
+        ),
         ("Memory", f"{escape.html(hw.get('memory_gib', '?'))} GiB"),
         ("GPU", escape.html(", ".join(hw.get("gpus") or []) or "none")),
         ("Precision", escape.html(_precision_text(run.manifest.get("precision") or "auto"))),
