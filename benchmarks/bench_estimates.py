@@ -1,10 +1,10 @@
 """Benchmark: the run's time estimate against the time each notebook really took, quick profile.
 
-Runs ``run_all.py --profile quick --data ../shared/datasets/cifar10-jpeg.tar.gz --no-pdf`` (with ``--pdf``, PDFs
-too, as ``make report`` renders them; through :func:`cifarkit.report.runner.run_study`, the same code path), then reads the run's manifest: each
-notebook's ``planned_seconds_at_start`` (the estimate printed before the first notebook), its
-``planned_seconds`` (the same, or the re-timing printed before 03 when 02's tuned settings apply) and
-its ``execute_seconds``. Prints both and their ratio and writes ``benchmarks/results/estimates_quick.json``
+Runs ``run_all.py --profile quick --data ../shared/datasets/cifar10-jpeg.tar.gz --no-pdf`` (with ``--pdf``,
+PDFs too, as ``make report`` renders them) through :func:`cifarkit.report.runner.run_study`, the same code
+path, then reads the run's manifest: each notebook's ``planned_seconds_at_start`` (the estimate printed
+before the first notebook), its ``planned_seconds`` (the same, or the re-timing printed before 03 when 02's
+tuned settings apply) and its ``execute_seconds``. Prints both and their ratio and writes ``benchmarks/results/estimates_quick.json``
 with the command, machine, date, load average, the data's sha256, the probe's measured rates and
 the per-notebook figures.
 
