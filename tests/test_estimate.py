@@ -209,6 +209,31 @@ def test_the_planner_turns_the_knobs_in_the_stated_order_only_as_far_as_needed()
         assert _total(nb2, ctx2) == pytest.approx(sum(e.seconds for e in estimates.values()))
 
 
+def test_a_budget_runs_machine_keeps_the_planned_epochs_for_the_re_estimates_during_the_run(monkeypatch):
+    # (a quick run on the 2-core AVX2 EPYC, 2026-12-02: --budget 10 cut 06 to 1 epoch per architecture, and the
+    # re-timing before 03 re-estimated 06 at the profile's 4 and 3 epochs the probe had resolved: 383 s for 151)
+    nb, ctx = _context("quick", "synthetic:500")
+    at_start = estimate.TimePlan(estimate_model.estimate_notebooks(nb, ctx), ctx.machine, ctx.counts, nb=nb, ctx=ctx)
+    monkeypatch.setattr(estimate, "estimate_run", lambda plan, **kw: at_start)  # the fixed-rate machine, no probe
+    shortest = minimum_seconds(nb, ctx)
+    tp, overrides = estimate.plan_time(None, budget=(shortest + 0.2 * (_total(nb, ctx) - shortest)) / 60)
+    assert "ARCHITECTURES" in overrides["06_architectures_and_ensembles"]
+    planned = tp.budget["epochs"]
+    assert {jid: job["epochs"] for jid, job in tp.machine.resolved.items()} == planned
+    assert planned["06:0"] < nb_epochs(nb, 0)
+    # the parameters the runner hands a re-estimate (the profile's with the overrides) resolve to the same epochs,
+    # and re-estimated on the run's machine they give the planned time
+    nb2, ctx2 = _context("quick", "synthetic:500", overrides)
+    assert {jid: job["epochs"] for jid, job in ctx2.machine.resolved.items()} == planned
+    again = estimate_model.estimate_notebooks(nb2, tp.ctx)
+    assert sum(e.seconds for e in again.values()) == pytest.approx(tp.budget["after_seconds"], abs=0.1)
+
+
+def nb_epochs(nb, i):
+    """The epochs of 06's ``i``-th architecture in the profile's own parameters."""
+    return estimate_model.architectures(nb["06_architectures_and_ensembles"]["ARCHITECTURES"])[i][2]
+
+
 def test_an_impossible_budget_is_refused_with_the_minimum_it_needs():
     nb, ctx = _context("quick", "synthetic:500")
     with pytest.raises(ValueError, match=r"cannot be met.*need about (\d+\.\d) min.*--budget (\d+) or more") as err:

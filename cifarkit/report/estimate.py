@@ -452,6 +452,8 @@ def plan_time(plan, *, budget: float | None = None, log=print) -> tuple[TimePlan
     budget_plan, estimates = plan_budget(tp.nb, tp.ctx, budget)
     tp.estimates = estimates
     tp.budget = budget_plan
+    for jid, epochs in budget_plan["epochs"].items():  # the planned epochs (06's architectures, 03's EPOCHS)
+        tp.machine.resolved[jid]["epochs"] = epochs
     return tp, budget_plan["overrides"]
 
 

@@ -195,6 +195,9 @@ def plan_budget(nb: dict, ctx: Context, budget_minutes: float) -> tuple[dict, di
         "after_seconds": round(total, 1),
         "changes": changes,
         "overrides": _overrides(nb, state.nb),
+        # the epochs each training job runs with the planned settings: a re-estimate during the run (03 re-timed
+        # with 02's settings) must start from these, not from the profile's epochs the probe resolved
+        "epochs": {jid: job["epochs"] for jid, job in state.ctx.machine.resolved.items()},
     }
     return plan, estimate_notebooks(state.nb, state.ctx)
 
