@@ -24,7 +24,7 @@ from pathlib import Path
 
 from cifarkit import escape, files, run_folder
 from cifarkit.report import profiles, references, render, safety
-from cifarkit.report.book_methods import is_cifar10, methods_html
+from cifarkit.report.book_methods import cpu_text, is_cifar10, methods_html
 from cifarkit.report.book_parts import (
     NAMES,
     TITLES,
@@ -124,9 +124,7 @@ def _commit_text(manifest: dict) -> str:
 
 def _machine(manifest: dict) -> str:
     hw = manifest.get("hardware") or {}
-    text = f"{hw.get('cpu') or 'unknown CPU'}, {hw.get('cpu_count', '?')} logical cores"
-    if hw.get("cpu_flags"):
-        text += f" ({hw['cpu_flags']})"
+    text = cpu_text(hw, unknown="unknown CPU")
     if hw.get("memory_gib"):
         text += f", {hw['memory_gib']} GiB"
     return text + "; GPU: " + (", ".join(hw.get("gpus") or []) or "none")

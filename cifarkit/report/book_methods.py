@@ -380,14 +380,16 @@ def _precision_text(precision: str) -> str:
     )
 
 
+def cpu_text(hw: dict, unknown: str = "?") -> str:
+    """``"AMD EPYC, 2 logical cores (avx2 fma)"`` from a manifest's ``hardware`` (plain text: escape it)."""
+    text = f"{hw.get('cpu') or unknown}, {hw.get('cpu_count', '?')} logical cores"
+    return text + (f" ({hw['cpu_flags']})" if hw.get("cpu_flags") else "")
+
+
 def _hardware(run: StudyRun) -> str:
     hw, versions = run.manifest.get("hardware") or {}, run.manifest.get("versions") or {}
     rows = [
-        (
-            "CPU",
-            f"{escape.html(hw.get('cpu') or '?')}, {escape.html(hw.get('cpu_count', '?'))} logical cores"
-            + (f" ({escape.html(hw['cpu_flags'])})" if hw.get("cpu_flags") else ""),
-        ),
+        ("CPU", escape.html(cpu_text(hw))),
         ("Memory", f"{escape.html(hw.get('memory_gib', '?'))} GiB"),
         ("GPU", escape.html(", ".join(hw.get("gpus") or []) or "none")),
         ("Precision", escape.html(_precision_text(run.manifest.get("precision") or "auto"))),
