@@ -36,6 +36,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
+from cifarkit.analysis.stats import mean_of_present  # noqa: E402  (after the sys.path lines)
+
 OUT_DIR = HERE / "results" / "epoch_recipe"
 
 #: variant -> the ``--set`` overrides of bench_time_to_accuracy (empty: the recipe as it is).
@@ -63,11 +65,6 @@ VARIANTS: dict[str, list[str]] = {
 
 
 ALL_SUFFIX = "+all"  # runs trained on all training images (--train-on all)
-
-
-def _mean(values):
-    values = [v for v in values if v is not None]
-    return statistics.fmean(values) if values else None
 
 
 def summarize(directory: Path = OUT_DIR) -> dict:
@@ -101,7 +98,7 @@ def summarize(directory: Path = OUT_DIR) -> dict:
         variants.setdefault(row["variant"], []).append(row)
     table = []
     for variant, rows in variants.items():
-        mean = {k: _mean(r[k] for r in rows) for k in ("val_acc", "test_acc", "train_seconds")}
+        mean = {k: mean_of_present(r[k] for r in rows) for k in ("val_acc", "test_acc", "train_seconds")}
         table.append(
             {
                 "variant": variant,

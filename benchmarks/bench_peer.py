@@ -538,12 +538,11 @@ def machine_info(threads: int) -> dict:
     import torch
 
     from cifarkit.backend import cpu_flags
-    from cifarkit.provenance import cpu_model
+    from cifarkit.provenance import cpu_model, speed_flags
 
-    flags = cpu_flags()
     return {
         "cpu": cpu_model(),
-        "flags": {f: f in flags for f in ("amx_bf16", "avx512_bf16", "avx2")},
+        "cpu_flags": speed_flags(cpu_flags()),
         "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "platform": platform.platform(),

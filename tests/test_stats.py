@@ -97,3 +97,9 @@ def test_format_p():
     assert stats.format_p(0.0000123) == "p < 0.001"
     assert stats.format_p(0.0312) == "p = 0.031"
     assert stats.format_p(float("nan")) == "p = n/a"
+
+
+def test_mean_of_present_skips_missing_values_and_is_none_when_nothing_is_left():
+    assert stats.mean_of_present([0.5, None, 0.75, 1.0]) == pytest.approx(0.75)
+    assert stats.mean_of_present(iter([2, 4])) == 3.0  # a generator, as the benchmarks pass
+    assert stats.mean_of_present([None, None]) is None and stats.mean_of_present([]) is None

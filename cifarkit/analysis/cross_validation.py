@@ -48,6 +48,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from cifarkit.analysis.stats import mean_of_present
+
 #: The widest acceptable half-width of a single test split's 95% interval for an accuracy (5 points).
 AUTO_HALF_WIDTH = 0.05
 #: Folds the auto rule asks for.
@@ -635,7 +637,7 @@ def operating_points_cv(
         out.update(per_class[names[indices[0]]])
     else:
         out["macro"] = {
-            k: _mean([e["pooled"][k]["value"] for e in per_class.values()])
+            k: mean_of_present([e["pooled"][k]["value"] for e in per_class.values()])
             for k in ("sensitivity", "specificity", "ppv", "npv", "accuracy")
         }
     return out
@@ -649,11 +651,6 @@ def _counts(truth, called) -> tuple[int, int, int, int]:
         int(np.sum(~truth & ~called)),
         int(np.sum(truth & ~called)),
     )
-
-
-def _mean(values):
-    v = [x for x in values if x is not None]
-    return float(np.mean(v)) if v else None
 
 
 def operating_table(op: dict):

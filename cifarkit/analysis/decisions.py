@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cifarkit.analysis.stats import mean_of_present
+
 #: The constraints a rule may put on the validation split (``"METRIC>=X"``).
 CONSTRAINTS = ("sensitivity", "specificity", "ppv", "npv")
 
@@ -634,15 +636,10 @@ def operating_points(
         out.update({k: v for k, v in per_class[names[indices[0]]].items()})
     else:
         out["macro"] = {
-            k: _mean_or_none([e["test"][k]["value"] for e in per_class.values()])
+            k: mean_of_present([e["test"][k]["value"] for e in per_class.values()])
             for k in ("sensitivity", "specificity", "ppv", "npv", "accuracy")
         }
     return out
-
-
-def _mean_or_none(values):
-    v = [x for x in values if x is not None]
-    return float(np.mean(v)) if v else None
 
 
 #: The rates of an operating-point table and their row labels.

@@ -116,6 +116,13 @@ def mcnemar_from_counts(b: int, c: int, *, exact: bool | None = None) -> dict:
     return {"b": b, "c": c, "statistic": float(stat), "p_value": float(chi2.sf(stat, 1)), "method": "chi2"}
 
 
+def mean_of_present(values) -> float | None:
+    """The mean of the values that are not ``None`` (``None`` when there are none): a macro average over
+    classes or a mean over seeds where some entries could not be computed."""
+    present = [float(v) for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
 def format_p(p: float) -> str:
     """``0.0000123`` -> ``"p < 0.001"``; ``0.0312`` -> ``"p = 0.031"``."""
     if p is None or (isinstance(p, float) and math.isnan(p)):
