@@ -12,7 +12,8 @@ Usage:
 
 The profile's ``05_baselines`` block decides the data subset too (the quick profile: 500 images per class per
 split); ``benchmarks/results/baselines.json`` holds the constants of the run's time estimate
-(``cifarkit.report.estimate_model.BASELINE_REFERENCE``) and ``baselines_quick.json`` the check of their scaling.
+(``cifarkit.report.estimate_model.BASELINE_REFERENCE``) and ``baselines_quick.json`` the check of their scaling; each record keeps the time estimate's yardsticks
+measured right after its table (``baseline_workload_s`` scales the constants to another machine).
 
 Goal: the whole table within 20 minutes on a 2-core CPU (standard profile).
 On a shared machine the measured time is an upper bound.
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
     from cifarkit import files, provenance
     from cifarkit.analysis import baselines
     from cifarkit.data import load_study_data
-    from cifarkit.report import profiles
+    from cifarkit.report import estimate_probe, profiles
 
     data = Path(args.data).resolve()
     if not data.exists():
@@ -73,6 +74,12 @@ def main(argv=None) -> int:
         ds, methods, max_train=max_train, seed=seed, options=options, n_boot=int(params.get("N_BOOT", 2000))
     )
     total_s = time.perf_counter() - t1
+    # the run estimate's yardsticks on this machine, right after the table: what scales these times elsewhere
+    yardsticks = {
+        "baseline_workload_s": round(estimate_probe.baseline_workload_seconds(), 4),
+        "matmul_gflops": round(estimate_probe.matmul_gflops(), 1),
+        "cpu_workload_s": round(estimate_probe.cpu_workload_seconds(), 4),
+    }
 
     record = {
         "benchmark": "baselines",
@@ -92,6 +99,7 @@ def main(argv=None) -> int:
         "load_seconds": round(load_s, 2),
         "total_seconds": round(total_s, 2),
         "meets_goal": total_s <= GOAL_SECONDS,
+        "yardsticks": yardsticks,
         "results": [baselines.public_result(r) for r in results],
         "note": (
             "timed beside other work (load average above 1.5 at the start): an upper bound"

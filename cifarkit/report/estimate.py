@@ -10,8 +10,9 @@ records it in the manifest (``time_plan``, and ``planned_seconds`` beside each n
 
 How each notebook is estimated (details and constants in :mod:`cifarkit.report.estimate_model`):
 
-- every notebook: kernel start, imports, figures and tables, a calibrated constant per notebook scaled
-  by this machine's single-threaded speed; the measured import of Keras and PyTorch for the notebooks
+- every notebook: kernel start, imports, figures and tables, a calibrated constant per notebook (not
+  scaled: a single-threaded yardstick put a machine at 2.9x the reference where its notebooks started as
+  fast; see :data:`~cifarkit.report.estimate_model.NOTEBOOK_FIXED_S`); the measured import of Keras and PyTorch for the notebooks
   that train or load a CNN; decoding the data, for the first notebook that loads it (from the listing
   pass and the measured decode time of a few of its images; nothing when the decode cache has it).
 - a training run (``train()``): model build and the first step's warm-up (measured), then per epoch
@@ -33,7 +34,7 @@ How each notebook is estimated (details and constants in :mod:`cifarkit.report.e
   the bootstrap of the per-class ROC AUC and average precision (test images x classes x ``N_BOOT``).
 - ``05_baselines``: the fit and prediction times of ``benchmarks/results/baselines.json`` (45,000
   images on a 2-core Xeon) scaled to this run's sizes by each method's complexity and by the measured
-  float32 matmul speed; then 03's CNN over validation and test.
+  time of a small sample of the baselines' operations; then 03's CNN over validation and test.
 - ``06_architectures_and_ensembles``: 03's model and every architecture over validation and test plus an
   inference timing pass, and each architecture's training run.
 - ``07_cross_validation``: the folds its auto rule (or ``CV_FOLDS``) gives, each a training run on the other
@@ -203,7 +204,7 @@ def measure_machine(jobs: dict, image_size: int, num_classes: int, *, tuned_to_0
         measured=True,
         cpu_factor=max(answer["cpu_workload_s"] / REFERENCE["cpu_workload_s"], 0.1),
         parallel_factor=max(REFERENCE["matmul_gflops"] / gflops, 0.05),
-        matmul_factor=max(REFERENCE["baseline_matmul_gflops"] / gflops, 0.05),
+        baseline_factor=max(answer["baseline_workload_s"] / REFERENCE["baseline_workload_s"], 0.05),
         torch_import_s=answer["torch_import_s"],
         resolved=answer["resolved"],
         rates=rates,
@@ -246,8 +247,8 @@ ASSUMPTIONS = (
     "03, when it would take 02's tuned settings: at start timed as an even chance of the recipe's speed and a "
     "sampled trial's; before 03 starts, re-timed with the settings 02 chose, or settled on the recipe's speed",
     "baselines: benchmarks/results/baselines.json (45,000 images, 2-core Xeon) scaled by each method's "
-    "complexity and by float32 matmul speed; the random forest and the HOG SVM are not matmul-bound, so "
-    "their share is rougher",
+    "complexity and by a small sample of the baselines' operations timed here (PCA, logistic regression, "
+    "kNN, random-forest trees, SGD); each method's own speed ratio between machines varies around it",
 )
 
 
@@ -336,7 +337,7 @@ class TimePlan:
                 "note": m.note,
                 "cpu_factor": round(m.cpu_factor, 3),
                 "parallel_factor": round(m.parallel_factor, 3),
-                "matmul_factor": round(m.matmul_factor, 3),
+                "baseline_factor": round(m.baseline_factor, 3),
                 "torch_import_s": m.torch_import_s,
                 "resolved_jobs": m.resolved,
                 "rates": m.rates,

@@ -9,12 +9,13 @@ model (at its batch size and precision), model build and first-step warm-up, the
 PyTorch, the listing pass over the data and the decode time per image. What is a constant, calibrated on
 the machine named in :data:`REFERENCE` and scaled by a yardstick the probe measures here:
 
-- ``Machine.cpu_factor`` (a single-threaded CPU workload): each notebook's fixed part (kernel start,
-  imports, figures), checkpoints, saving and loading models, Optuna's bookkeeping;
+- ``Machine.cpu_factor`` (a single-threaded CPU workload): checkpoints, saving and loading models,
+  Optuna's bookkeeping, bootstrap resampling. Not each notebook's fixed part (kernel start, imports,
+  figures): that stays at the reference's seconds (:data:`NOTEBOOK_FIXED_S` says why);
 - ``Machine.parallel_factor`` (a float32 matrix product on every core): t-SNE, PCA, image statistics,
   corruptions, numeric work that also suffers most when other processes compete for the cores;
-- ``Machine.matmul_factor`` (the same product against the Xeon of ``benchmarks/results/baselines.json``):
-  the non-CNN baselines.
+- ``Machine.baseline_factor`` (a small sample of the baselines' own operations against the Xeon of
+  ``benchmarks/results/baselines.json``): the non-CNN baselines.
 
 Without a probe (tiny runs) the factors are 1 and the training rates :data:`TINY_RATES`.
 """
@@ -25,7 +26,7 @@ import math
 from dataclasses import dataclass, field
 
 #: The machine the constants below were calibrated on, and its yardsticks as estimate_probe measures them:
-#: the single-threaded CPU workload (Python-bound work: kernels, imports, figures) and the float32 matmul
+#: the single-threaded CPU workload (Python-bound work: checkpoints, bookkeeping, resampling) and the float32 matmul
 #: on both cores (multi-threaded numeric work: t-SNE, PCA, corruptions; it also shows other processes
 #: competing for the cores, which slow such work most).
 REFERENCE = {
@@ -33,13 +34,22 @@ REFERENCE = {
     "cpu_workload_s": 0.039,
     "matmul_gflops": 256.0,
     "torch_import_s": 2.8,
-    # benchmarks/results/baselines.json and throughput.json: the 2-core Xeon the baseline times come from
-    "baseline_matmul_gflops": 294.5,
+    # estimate_probe.baseline_workload_seconds() on the 2-core Xeon the baseline times come from
+    # (benchmarks/results/baselines.json): not measured there but inferred from the AVX2 EPYC, which ran the
+    # same tables 1.225x (quick) and 1.261x (standard) the Xeon's time and this workload in 0.787 and 0.742 s
+    # right after them (baselines_quick_epyc_avx2.json, baselines_epyc_avx2.json, 2026-12-02): 0.642 and 0.588.
+    "baseline_workload_s": 0.61,
 }
 #: Seconds per notebook outside the modeled work (kernel start and shutdown, imports but Keras/PyTorch,
 #: figures, tables, reading the data from the cache) on the reference machine, from smoke runs there.
+#: Not scaled by ``cpu_factor``: on the float32-only AVX2 EPYC (2026-12-02) the yardstick's Python loop ran
+#: 2.9x the reference's time, yet the notebooks' starts took what they take there (papermill's cell times of a
+#: quick run: 1.3-3.2 s outside the cells, 1.4-1.7 s of imports, 3.8-5.0 s for the setup cell with Keras and
+#: PyTorch, against 4.2 + 2.8 s here); scaled, each notebook's start was estimated 7-9 s high (05 of a
+#: quick run: 57 s estimated, 34 s actual). 01's constant includes its image grid, class counts and mean
+#: images (a smoke run there: 5.6 s against 3.9 estimated with 3.0).
 NOTEBOOK_FIXED_S = {
-    "01_explore_data": 3.0,
+    "01_explore_data": 4.0,
     "02_tune": 4.0,
     "03_train": 4.2,
     "04_evaluate": 4.6,
@@ -71,7 +81,10 @@ BASELINE_FIXED_S = 0.15  # per baseline method whatever its data: building it, i
 LOAD_MODEL_S = 0.4  # keras.saving.load_model of a run's model
 TSNE_S = (0.6, 0.0021)  # t-SNE on 50 principal components of n images: a + b * n seconds
 PCA_S = (0.07, 0.00006)
-EXPLORE_PER_IMAGE_S = 60e-6  # hashing for duplicates, channel statistics, histograms, mean images
+#: Hashing for duplicates and near duplicates, channel statistics, histograms, mean images, per image on the
+#: reference (the AVX2 EPYC's quick run, 2026-12-02: 3.5 s for 15,000 images at parallel_factor 1.35;
+#: the constant before, 60e-6, modeled 1.2 s of it).
+EXPLORE_PER_IMAGE_S = 170e-6
 #: The 15 x 5 CIFAR-10-C corruptions of one 32x32 image, all cells together
 #: (benchmarks/results/corruptions_speed.json: 96.9 s for 10,000 images, AMD EPYC, 2026-12-01).
 CORRUPT_ALL_PER_IMAGE_S = 0.0097
@@ -125,7 +138,7 @@ class Machine:
     measured: bool
     cpu_factor: float = 1.0  # single-threaded CPU workload time over the reference's (>1: slower)
     parallel_factor: float = 1.0  # the reference's float32 matmul speed over this machine's (>1: slower)
-    matmul_factor: float = 1.0  # the same against the Xeon the baseline times come from
+    baseline_factor: float = 1.0  # the baselines' workload time over the Xeon's the baseline times come from
     torch_import_s: float = REFERENCE["torch_import_s"]
     resolved: dict = field(default_factory=dict)  # job id -> {"epochs", "batch_size"}
     rates: dict = field(default_factory=dict)  # job id -> probe_model's answer
@@ -230,7 +243,7 @@ def tuning_seconds(trial_seconds, n_trials: int, timeout: float) -> tuple[float,
 
 
 def baseline_seconds(
-    method: str, sizes: tuple[int, int, int], options: dict, matmul_factor: float, image_size: int = 32
+    method: str, sizes: tuple[int, int, int], options: dict, baseline_factor: float, image_size: int = 32
 ) -> float:
     """One baseline's fit (with its validation choices) and test prediction, scaled from the reference.
 
@@ -266,7 +279,7 @@ def baseline_seconds(
         )
     else:  # a method registered later: as slow per image as the random forest
         seconds = c["fit"] * (n_train + n_val + n_test) / (rt + rv + rs)
-    return (fixed + seconds) * matmul_factor
+    return (fixed + seconds) * baseline_factor
 
 
 # ------------------------------------------------------------------ per notebook
@@ -396,7 +409,7 @@ def _baselines(ctx: Context, p: dict) -> tuple[dict, str]:
     for m in methods:
         n = min(int(caps.get(m) or n_train), n_train)
         parts[m] = ctx.machine.cpu_factor * BASELINE_FIXED_S + baseline_seconds(
-            m, (n, n_val, n_test), options.get(m) or {}, ctx.machine.matmul_factor, ctx.image_size
+            m, (n, n_val, n_test), options.get(m) or {}, ctx.machine.baseline_factor, ctx.image_size
         )
     parts["cnn"] = ctx.machine.cpu_factor * LOAD_MODEL_S + ctx.infer("03", n_val + n_test)
     return parts, f"{', '.join(methods)} on up to {n_train:,} training images"
@@ -453,7 +466,7 @@ def _cross_validation(ctx: Context, p: dict) -> tuple[dict, str]:
     for m in [m.strip() for m in str(p.get("BASELINES", "")).split(",") if m.strip()]:  # every method in every fold
         parts[f"baseline_{m}"] = k * (
             ctx.machine.cpu_factor * BASELINE_FIXED_S
-            + baseline_seconds(m, (n_train, n_val, n_held), {}, ctx.machine.matmul_factor, ctx.image_size)
+            + baseline_seconds(m, (n_train, n_val, n_held), {}, ctx.machine.baseline_factor, ctx.image_size)
         )
     parts["roc_bootstrap"] = (
         ctx.machine.cpu_factor * ROC_BOOTSTRAP_S * sum(sizes) * len(ctx.counts.class_names) * int(p.get("N_BOOT", 2000))
@@ -481,8 +494,7 @@ def estimate_notebooks(nb: dict[str, dict], ctx: Context) -> dict[str, NotebookE
     ctx.loaded = {}
     out = {}
     for name, p in nb.items():
-        f = ctx.machine.cpu_factor
-        parts = {"startup": f * NOTEBOOK_FIXED_S.get(name, 4.0)}
+        parts = {"startup": NOTEBOOK_FIXED_S.get(name, 4.0)}  # not scaled: see NOTEBOOK_FIXED_S
         if name in TORCH_NOTEBOOKS:
             parts["torch_import"] = ctx.machine.torch_import_s
         parts["load_data"] = _load_seconds(ctx, p)
