@@ -119,8 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="MINUTES",
-        help="fit the run into MINUTES on this machine: epochs, tuning trials and subset sizes are planned from "
-        "measured speeds and the changes printed; refused when even the minimum settings need longer "
+        help="fit the run into MINUTES on this machine, from the estimate on (measuring the machine, re-timing 03 "
+        "and rendering the reports are set aside first): epochs, tuning trials and subset sizes are planned "
+        "from measured speeds and the changes printed; refused when even the minimum settings need longer "
         "(default: the profile's settings, the same on every machine)",
     )
     p.add_argument("--list", action="store_true", help="list profiles, notebooks and parameters, then exit")

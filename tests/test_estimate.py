@@ -242,6 +242,37 @@ def test_the_planner_turns_the_knobs_in_the_stated_order_only_as_far_as_needed()
         assert _total(nb2, ctx2) == pytest.approx(sum(e.seconds for e in estimates.values()))
 
 
+def test_a_budget_sets_aside_measuring_re_timing_and_the_reports_before_the_notebooks():
+    from cifarkit.report import estimate_budget as eb
+
+    # by hand: 6 reports with PDFs are 6 x (0.86 + 2.2) + 8 s; the re-timing is the import plus 8 s
+    reserve = eb.reserve_seconds(6, measured_s=44.04, pdf=True, retime=True, torch_import_s=5.5)
+    assert reserve == {"measuring": 44.0, "re_timing": 13.5, "reports": 26.4}
+    assert eb.reserve_seconds(6, measured_s=1.0, pdf=False, retime=False, torch_import_s=5.5) == {
+        "measuring": 1.0,
+        "re_timing": 0.0,
+        "reports": 11.2,
+    }
+    nb, ctx = _context("quick", "synthetic:500")
+    total = _total(nb, ctx)
+    budget = (total + 60) / 60  # the notebooks alone fit with a minute to spare ...
+    assert plan_budget(nb, ctx, budget)[0]["changes"] == []
+    plan, estimates = plan_budget(nb, ctx, budget, reserve)  # ... but not beside 83.9 s set aside
+    assert plan["changes"] and plan["notebooks_seconds"] == pytest.approx(total + 60 - 83.9, abs=0.1)
+    assert sum(e.seconds for e in estimates.values()) <= total + 60 - 83.9 + 1e-6
+    assert plan["reserve"] == reserve
+    head = budget_lines(plan)[0]
+    assert "(measuring this machine 44 s, re-timing 03 14 s, the reports 26 s;" in head
+    assert f"{plan['notebooks_seconds'] / 60:.1f} min left for the notebooks)" in head
+    # a budget the reserve alone eats is refused, and the budget it names covers the reserve too
+    with pytest.raises(
+        ValueError, match=r"besides 1\.4 min for measuring this machine 44 s.*--budget (\d+) or more"
+    ) as e:
+        plan_budget(nb, ctx, 1.0, reserve)
+    named = int(e.value.args[0].split("--budget ")[-1].split(" ")[0])
+    assert plan_budget(nb, ctx, named, reserve)[0]["after_seconds"] <= named * 60 - 83.9
+
+
 def test_a_budget_runs_machine_keeps_the_planned_epochs_for_the_re_estimates_during_the_run(monkeypatch):
     # (a quick run on the 2-core AVX2 EPYC, 2026-12-02: --budget 10 cut 06 to 1 epoch per architecture, and the
     # re-timing before 03 re-estimated 06 at the profile's 4 and 3 epochs the probe had resolved: 383 s for 151)

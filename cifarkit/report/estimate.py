@@ -429,14 +429,15 @@ def estimate_run(plan, *, probe: bool | None = None, log=print) -> TimePlan:
     return TimePlan(estimates, machine, counts, seconds_to_estimate=time.perf_counter() - t0, nb=nb, ctx=ctx)
 
 
-def plan_time(plan, *, budget: float | None = None, log=print) -> tuple[TimePlan | None, dict]:
-    """The run's time plan, and with ``budget`` (minutes) the per-notebook overrides that fit it.
+def plan_time(plan, *, budget: float | None = None, pdf: bool = False, log=print) -> tuple[TimePlan | None, dict]:
+    """The run's time plan, and with ``budget`` (minutes) the per-notebook overrides that fit it (``pdf``: the
+    run will print PDFs, which the budget sets time aside for; see :func:`estimate_budget.reserve_seconds`).
 
     Without a budget an estimate that cannot be made costs the run nothing: a note says why and the
     plan is None. ``--budget`` needs the estimate, so there a failure (or a budget the run cannot
     meet, see :mod:`cifarkit.report.estimate_budget`) raises ``ValueError`` before anything runs.
     """
-    from cifarkit.report.estimate_budget import plan_budget
+    from cifarkit.report.estimate_budget import plan_budget, reserve_seconds
 
     try:
         tp = estimate_run(plan, probe=True if budget is not None else None, log=log)
@@ -450,7 +451,14 @@ def plan_time(plan, *, budget: float | None = None, log=print) -> tuple[TimePlan
         return None, {}
     if budget is None:
         return tp, {}
-    budget_plan, estimates = plan_budget(tp.nb, tp.ctx, budget)
+    reserve = reserve_seconds(
+        len(tp.estimates),
+        measured_s=tp.seconds_to_estimate,
+        pdf=pdf,
+        retime="03:recipe" in tp.machine.expected,  # 02's settings may apply to 03: it is timed again then
+        torch_import_s=tp.machine.torch_import_s,
+    )
+    budget_plan, estimates = plan_budget(tp.nb, tp.ctx, budget, reserve)
     tp.estimates = estimates
     tp.budget = budget_plan
     for jid, epochs in budget_plan["epochs"].items():  # the planned epochs (06's architectures, 03's EPOCHS)

@@ -15,8 +15,11 @@ found by bisection on the same cost model), and stops as soon as the run fits:
 5. ``DATA_SUBSET`` of every notebook, capped (down to 20 images per class and split, the smoke level):
    less data changes every result, so it goes last.
 
-A budget the run does not fit even with every knob at its minimum is refused with the time that
-minimum needs. Without ``--budget`` nothing here runs: a profile's settings stay the same on every
+The budget is the run's wall time from the estimate on, not only the notebooks' execution: what measuring
+this machine took (known when the planner runs), the re-timing of 03 when 02's tuned settings may apply to
+it, and rendering the reports (HTML, PDF when Chromium prints them, the study book) are set aside first
+(:func:`reserve_seconds`); the notebooks get the rest. A budget the run does not fit even with every knob at
+its minimum is refused with the time that minimum needs. Without ``--budget`` nothing here runs: a profile's settings stay the same on every
 machine, so runs stay comparable.
 """
 
@@ -131,25 +134,51 @@ def minimum_seconds(nb: dict, ctx: Context) -> float:
     return state.total()
 
 
-def plan_budget(nb: dict, ctx: Context, budget_minutes: float) -> tuple[dict, dict]:
+#: Seconds a run spends outside its notebooks' execution, measured on the 2-core AVX2 EPYC (quick profile,
+#: ``--budget 10``, 2026-12-02; like a notebook's start, not scaled by the CPU yardstick): nbconvert's HTML of
+#: one report (0.3-2.0 s, mean 0.86 over twelve), Chromium's PDF of one (1.1-3.5 s, mean 2.2 over six), the
+#: study book, dashboards and the hand-over between notebooks (6 s without PDFs, 8 s with), and the probe that
+#: re-times 03 beyond its import of PyTorch and Keras (12.5-16.5 s in five runs, 6.4-11.3 s beyond the import,
+#: mean 8.1).
+RENDER_HTML_S = 0.86
+RENDER_PDF_S = 2.2
+RUN_FINISH_S = {False: 6.0, True: 8.0}
+RETIME_BEYOND_IMPORT_S = 8.0
+
+
+def reserve_seconds(n_notebooks: int, *, measured_s: float, pdf: bool, retime: bool, torch_import_s: float) -> dict:
+    """What a budget sets aside before the notebooks: ``measuring`` (the estimate's own seconds, spent),
+    ``re_timing`` (03's second probe when 02's settings may apply) and ``reports`` (HTML, PDF, the book)."""
+    return {
+        "measuring": round(measured_s, 1),
+        "re_timing": round(torch_import_s + RETIME_BEYOND_IMPORT_S, 1) if retime else 0.0,
+        "reports": round(n_notebooks * (RENDER_HTML_S + pdf * RENDER_PDF_S) + RUN_FINISH_S[bool(pdf)], 1),
+    }
+
+
+def plan_budget(nb: dict, ctx: Context, budget_minutes: float, reserve: dict | None = None) -> tuple[dict, dict]:
     """The settings that fit ``budget_minutes``; see the module docstring for the rules.
 
     Args:
         nb: notebook name -> effective parameters (in run order).
         ctx: the estimate's context (data counts, measured machine).
         budget_minutes: the budget.
+        reserve: seconds set aside for what is not a notebook's execution (:func:`reserve_seconds`);
+            None: nothing (the budget is the notebooks' execution alone).
 
     Returns:
-        ``(plan, estimates)``: ``{"minutes", "before_seconds", "after_seconds", "changes": [{notebook,
-        parameter, from, to, why}], "overrides": {notebook: {parameter: value}}}`` and the estimate per
-        notebook with the planned settings.
+        ``(plan, estimates)``: ``{"minutes", "reserve", "notebooks_seconds", "before_seconds",
+        "after_seconds", "changes": [{notebook, parameter, from, to, why}], "overrides": {notebook:
+        {parameter: value}}, "epochs"}`` and the estimate per notebook with the planned settings.
 
     Raises:
         ValueError: the run does not fit even with every knob at its minimum (the message gives that time).
     """
     if not (isinstance(budget_minutes, (int, float)) and math.isfinite(budget_minutes) and budget_minutes > 0):
         raise ValueError(f"--budget must be a positive number of minutes; received {budget_minutes!r}.")
-    limit = 60.0 * budget_minutes
+    reserve = dict(reserve or {})
+    set_aside = sum(reserve.values())
+    limit = 60.0 * budget_minutes - set_aside
     state = _State(nb, ctx)
     before = state.total()
     changes = []
@@ -183,14 +212,17 @@ def plan_budget(nb: dict, ctx: Context, budget_minutes: float) -> tuple[dict, di
             for k in KNOBS
             if state.current(k) is not None
         )
+        aside = f" besides {set_aside / 60:.1f} min for {_reserve_words(reserve)}" if set_aside else ""
         raise ValueError(
             f"--budget {budget_minutes:g} min cannot be met on this machine: the selected notebooks need about "
             f"{total / 60:.1f} min even at the planner's minimum settings ({minimums or 'nothing to lower'}; "
-            f"estimated {before / 60:.1f} min with the profile's settings). "
-            f"Give --budget {math.ceil(total / 60)} or more, or leave notebooks out with --skip."
+            f"estimated {before / 60:.1f} min with the profile's settings){aside}. "
+            f"Give --budget {math.ceil((total + set_aside) / 60)} or more, or leave notebooks out with --skip."
         )
     plan = {
         "minutes": budget_minutes,
+        "reserve": reserve,
+        "notebooks_seconds": round(limit, 1),
         "before_seconds": round(before, 1),
         "after_seconds": round(total, 1),
         "changes": changes,
@@ -212,21 +244,29 @@ def _overrides(before: dict, after: dict) -> dict:
     return out
 
 
+def _reserve_words(reserve: dict) -> str:
+    words = {"measuring": "measuring this machine", "re_timing": "re-timing 03", "reports": "the reports"}
+    return ", ".join(f"{words.get(k, k)} {v:.0f} s" for k, v in reserve.items() if v)
+
+
 def budget_lines(budget: dict) -> list[str]:
     """What ``--budget`` changes and why, for the log."""
     minutes = budget["minutes"]
+    reserve = budget.get("reserve") or {}
+    head = f"budget {minutes:g} min"
+    if sum(reserve.values()):
+        head += f" ({_reserve_words(reserve)}; {budget['notebooks_seconds'] / 60:.1f} min left for the notebooks)"
     if not budget["changes"]:
         return [
-            f"budget {minutes:g} min: the profile's settings fit (about {budget['before_seconds'] / 60:.1f} min "
-            "here); nothing changes"
+            f"{head}: the profile's settings fit (about {budget['before_seconds'] / 60:.1f} min here); nothing changes"
         ]
     out = [
-        f"budget {minutes:g} min: the profile's settings need about {budget['before_seconds'] / 60:.1f} min here; "
+        f"{head}: the profile's settings need about {budget['before_seconds'] / 60:.1f} min here; "
         "the plan changes, in the planner's order:"
     ]
     for c in budget["changes"]:
         where = "every notebook" if c["notebook"] == "*" else c["notebook"]
         what = "epochs of each architecture (at most)" if c["parameter"] == "ARCHITECTURES" else c["parameter"]
         out.append(f"  {where} {what}: {c['from']} -> {c['to']} ({c['why']})")
-    out.append(f"planned: about {budget['after_seconds'] / 60:.1f} min")
+    out.append(f"planned: about {budget['after_seconds'] / 60:.1f} min of execution")
     return out

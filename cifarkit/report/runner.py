@@ -288,10 +288,10 @@ def _open_new(out, run_id, profile, data, overrides, only, skip, domain: dict, o
     """Plan a new run (its time too, and with ``budget`` the settings that fit it), then create its folder
     (a name no other run has), lock it and write its manifest."""
     prof, plan = plan_run(profile or profiles.DEFAULT_PROFILE, overrides, only, skip, data, **domain)
-    time_plan, budget_overrides = estimate.plan_time(plan, budget=budget, log=options["log"])
+    renderers, chromium = choose_renderers(options["pdf"])
+    time_plan, budget_overrides = estimate.plan_time(plan, budget=budget, pdf=chromium is not None, log=options["log"])
     if budget_overrides:
         prof, plan = plan_run(prof.name, overrides, only, skip, data, **domain, notebook_overrides=budget_overrides)
-    renderers, chromium = choose_renderers(options["pdf"])
     out_dir = Path(out).expanduser() if out else paths.REPORTS_DIR
     run_dir = run_folder.create_run_dir(out_dir, run_id or new_run_id(prof.name), exact=bool(run_id))
     at = provenance.now_iso()
@@ -446,10 +446,12 @@ def _retime_with_tuned_settings(run: _Session, spec: profiles.NotebookSpec, para
     if tp.budget is not None:  # the budget was planned with the recipe's speed; say where the run stands now
         used = sum(r.seconds for r in run.results if not r.reused)
         to_go = sum(record["notebooks"][n]["after"] for n in record["notebooks"])
-        verdict = "within it" if used + to_go <= 60 * tp.budget["minutes"] else "over it: 03's settings are kept"
+        room = tp.budget.get("notebooks_seconds", 60 * tp.budget["minutes"])  # the budget less what it set aside
+        verdict = "within it" if used + to_go <= room else "over it: 03's settings are kept"
         record["budget_check"] = {"used_seconds": round(used, 1), "to_go_seconds": round(to_go, 1)}
+        left = f" ({room / 60:.1f} min of it for the notebooks)" if "notebooks_seconds" in tp.budget else ""
         run.log(
-            f"budget {tp.budget['minutes']:g} min: {used / 60:.1f} min of execution so far and about "
+            f"budget {tp.budget['minutes']:g} min{left}: {used / 60:.1f} min of execution so far and about "
             f"{to_go / 60:.1f} min to go, {verdict}"
         )
     plan_record = run.manifest["resumed_at"][-1] if run.index else run.manifest
