@@ -43,11 +43,12 @@ REFERENCE = {
 #: Seconds per notebook outside the modeled work (kernel start and shutdown, imports but Keras/PyTorch,
 #: figures, tables, reading the data from the cache) on the reference machine, from smoke runs there.
 #: Not scaled by ``cpu_factor``: on the float32-only AVX2 EPYC (2026-12-02) the yardstick's Python loop ran
-#: 2.9x the reference's time, yet the notebooks' starts took what they take there (papermill's cell times of a
-#: quick run: 1.3-3.2 s outside the cells, 1.4-1.7 s of imports, 3.8-5.0 s for the setup cell with Keras and
-#: PyTorch, against 4.2 + 2.8 s here); scaled, each notebook's start was estimated 7-9 s high (05 of a
-#: quick run: 57 s estimated, 34 s actual). 01's constant includes its image grid, class counts and mean
-#: images (a smoke run there: 5.6 s against 3.9 estimated with 3.0).
+#: 2.9x the reference's time, yet its notebooks started about as fast as the reference's constants say
+#: (papermill's cell times of a quick ``--budget 10`` run there: 1.3-3.2 s outside the cells, 1.4-1.7 s of
+#: imports, 3.8-5.0 s for the setup cell that imports Keras and PyTorch, 7.5-9.5 s in all, where 2.9 x 4.2 s
+#: plus the probe's 5.5 s import was estimated); scaled, each start was estimated 7-9 s high (05: 57 s
+#: estimated, 34 s actual). 01's constant includes its image grid, class counts and mean images (a smoke run
+#: on that EPYC: 5.6 s against 3.9 estimated with 3.0).
 NOTEBOOK_FIXED_S = {
     "01_explore_data": 4.0,
     "02_tune": 4.0,
@@ -81,9 +82,9 @@ BASELINE_FIXED_S = 0.15  # per baseline method whatever its data: building it, i
 LOAD_MODEL_S = 0.4  # keras.saving.load_model of a run's model
 TSNE_S = (0.6, 0.0021)  # t-SNE on 50 principal components of n images: a + b * n seconds
 PCA_S = (0.07, 0.00006)
-#: Hashing for duplicates and near duplicates, channel statistics, histograms, mean images, per image on the
-#: reference (the AVX2 EPYC's quick run, 2026-12-02: 3.5 s for 15,000 images at parallel_factor 1.35;
-#: the constant before, 60e-6, modeled 1.2 s of it).
+#: Hashing for duplicates and near duplicates, channel statistics, histograms, mean images, per image, in the
+#: reference's terms: the AVX2 EPYC's quick run (2026-12-02) took 3.5 s for 15,000 images there, at its
+#: parallel_factor of 1.35 (the constant before, 60e-6, modeled 1.2 s of it).
 EXPLORE_PER_IMAGE_S = 170e-6
 #: The 15 x 5 CIFAR-10-C corruptions of one 32x32 image, all cells together
 #: (benchmarks/results/corruptions_speed.json: 96.9 s for 10,000 images, AMD EPYC, 2026-12-01).
