@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cifarkit import run_folder
-from cifarkit.report import estimate, estimate_model, runner
+from cifarkit.report import estimate, estimate_budget, estimate_model, runner
 from cifarkit.report.estimate_budget import KNOBS, budget_lines, minimum_seconds, plan_budget
 from cifarkit.report.estimate_data import DataCounts, count_images
 from cifarkit.report.estimate_model import (
@@ -517,7 +517,16 @@ def test_the_estimate_is_printed_before_the_first_notebook(smoke_run):
     _, manifest, lines = smoke_run
     total = manifest["time_plan"]["total_seconds"]
     printed = [line for line in lines if line.startswith("estimated total: ")]
-    expected = f"estimated total: {total:.0f} s ({total / 60:.1f} min) of execution; rendering the reports comes on top"
+    # the smoke run renders HTML of its six reports and the book, and PDFs where Chromium prints them
+    pdf = bool(manifest["renderers"]["pdf"])
+    reports = estimate_budget.reserve_seconds(6, measured_s=0, pdf=pdf, retime=False, torch_import_s=0)["reports"]
+    assert reports == pytest.approx(
+        6 * (estimate_budget.RENDER_HTML_S + pdf * estimate_budget.RENDER_PDF_S) + (8.0 if pdf else 6.0), abs=0.05
+    )
+    expected = (
+        f"estimated total: {total:.0f} s ({total / 60:.1f} min) of execution; about {reports:.0f} s more to render the "
+        "reports"
+    )
     assert printed == [expected]
     first_notebook = next(i for i, line in enumerate(lines) if line.startswith("[1/"))
     assert lines.index(printed[0]) < first_notebook

@@ -264,6 +264,7 @@ class TimePlan:
     nb: dict = field(default_factory=dict, repr=False)  # notebook -> effective parameters
     ctx: Context | None = field(default=None, repr=False)
     retimed: list = field(default_factory=list)  # re-timings during the run (retime_tuned_training)
+    reports_seconds: float | None = None  # rendering the reports (estimate_budget.reserve_seconds), when known
     at_start: dict = field(default_factory=dict)  # notebook -> seconds first estimated, once a re-timing changed them
 
     @property
@@ -316,9 +317,14 @@ class TimePlan:
         width = max(len(n) for n in self.estimates) if self.estimates else 10
         for e in self.estimates.values():
             out.append(f"  {e.name:{width}s} {seconds_text(e.seconds):>9s}  {e.how}".rstrip())
+        reports = (
+            f"about {seconds_text(self.reports_seconds)} more to render the reports"
+            if self.reports_seconds
+            else "rendering the reports comes on top"
+        )
         out.append(
             f"estimated total: {self.total:.0f} s ({seconds_text(self.total) if self.total >= 3 * 3600 else f'{self.total / 60:.1f} min'}) of execution; "
-            "rendering the reports comes on top"
+            + reports
         )
         return out
 
@@ -449,8 +455,6 @@ def plan_time(plan, *, budget: float | None = None, pdf: bool = False, log=print
             ) from None
         log(f"note: no time estimate for this run ({message})")
         return None, {}
-    if budget is None:
-        return tp, {}
     reserve = reserve_seconds(
         len(tp.estimates),
         measured_s=tp.seconds_to_estimate,
@@ -458,6 +462,9 @@ def plan_time(plan, *, budget: float | None = None, pdf: bool = False, log=print
         retime="03:recipe" in tp.machine.expected,  # 02's settings may apply to 03: it is timed again then
         torch_import_s=tp.machine.torch_import_s,
     )
+    tp.reports_seconds = reserve["reports"]
+    if budget is None:
+        return tp, {}
     budget_plan, estimates = plan_budget(tp.nb, tp.ctx, budget, reserve)
     tp.estimates = estimates
     tp.budget = budget_plan
