@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cifarkit import run_folder
-from cifarkit.report import estimate, estimate_budget, estimate_model, runner
+from cifarkit.report import estimate, estimate_model, runner
 from cifarkit.report.estimate_budget import KNOBS, budget_lines, minimum_seconds, plan_budget
 from cifarkit.report.estimate_data import DataCounts, count_images
 from cifarkit.report.estimate_model import (
@@ -243,12 +243,10 @@ def test_the_planner_turns_the_knobs_in_the_stated_order_only_as_far_as_needed()
 
 
 def test_a_budget_sets_aside_measuring_re_timing_and_the_reports_before_the_notebooks():
-    from cifarkit.report import estimate_budget as eb
-
     # by hand: 6 reports with PDFs are 6 x (0.86 + 2.2) + 8 s; the re-timing is the import plus 8 s
-    reserve = eb.reserve_seconds(6, measured_s=44.04, pdf=True, retime=True, torch_import_s=5.5)
+    reserve = estimate_model.reserve_seconds(6, measured_s=44.04, pdf=True, retime=True, torch_import_s=5.5)
     assert reserve == {"measuring": 44.0, "re_timing": 13.5, "reports": 26.4}
-    assert eb.reserve_seconds(6, measured_s=1.0, pdf=False, retime=False, torch_import_s=5.5) == {
+    assert estimate_model.reserve_seconds(6, measured_s=1.0, pdf=False, retime=False, torch_import_s=5.5) == {
         "measuring": 1.0,
         "re_timing": 0.0,
         "reports": 11.2,
@@ -519,9 +517,9 @@ def test_the_estimate_is_printed_before_the_first_notebook(smoke_run):
     printed = [line for line in lines if line.startswith("estimated total: ")]
     # the smoke run renders HTML of its six reports and the book, and PDFs where Chromium prints them
     pdf = bool(manifest["renderers"]["pdf"])
-    reports = estimate_budget.reserve_seconds(6, measured_s=0, pdf=pdf, retime=False, torch_import_s=0)["reports"]
+    reports = estimate_model.reserve_seconds(6, measured_s=0, pdf=pdf, retime=False, torch_import_s=0)["reports"]
     assert reports == pytest.approx(
-        6 * (estimate_budget.RENDER_HTML_S + pdf * estimate_budget.RENDER_PDF_S) + (8.0 if pdf else 6.0), abs=0.05
+        6 * (estimate_model.RENDER_HTML_S + pdf * estimate_model.RENDER_PDF_S) + (8.0 if pdf else 6.0), abs=0.05
     )
     expected = (
         f"estimated total: {total:.0f} s ({total / 60:.1f} min) of execution; about {reports:.0f} s more to render the "

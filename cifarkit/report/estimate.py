@@ -69,6 +69,7 @@ from cifarkit.report.estimate_model import (
     estimate_notebooks,
     expected_rates,
     format_architectures,
+    reserve_seconds,
 )
 from cifarkit.report.key_results import seconds_text
 
@@ -264,7 +265,7 @@ class TimePlan:
     nb: dict = field(default_factory=dict, repr=False)  # notebook -> effective parameters
     ctx: Context | None = field(default=None, repr=False)
     retimed: list = field(default_factory=list)  # re-timings during the run (retime_tuned_training)
-    reports_seconds: float | None = None  # rendering the reports (estimate_budget.reserve_seconds), when known
+    reports_seconds: float | None = None  # rendering the reports (estimate_model.reserve_seconds), when known
     at_start: dict = field(default_factory=dict)  # notebook -> seconds first estimated, once a re-timing changed them
 
     @property
@@ -437,13 +438,13 @@ def estimate_run(plan, *, probe: bool | None = None, log=print) -> TimePlan:
 
 def plan_time(plan, *, budget: float | None = None, pdf: bool = False, log=print) -> tuple[TimePlan | None, dict]:
     """The run's time plan, and with ``budget`` (minutes) the per-notebook overrides that fit it (``pdf``: the
-    run will print PDFs, which the budget sets time aside for; see :func:`estimate_budget.reserve_seconds`).
+    run will print PDFs, which the budget sets time aside for; see :func:`estimate_model.reserve_seconds`).
 
     Without a budget an estimate that cannot be made costs the run nothing: a note says why and the
     plan is None. ``--budget`` needs the estimate, so there a failure (or a budget the run cannot
     meet, see :mod:`cifarkit.report.estimate_budget`) raises ``ValueError`` before anything runs.
     """
-    from cifarkit.report.estimate_budget import plan_budget, reserve_seconds
+    from cifarkit.report.estimate_budget import plan_budget
 
     try:
         tp = estimate_run(plan, probe=True if budget is not None else None, log=log)

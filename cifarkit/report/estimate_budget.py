@@ -18,7 +18,7 @@ found by bisection on the same cost model), and stops as soon as the run fits:
 The budget is the run's wall time from the estimate on, not only the notebooks' execution: what measuring
 this machine took (known when the planner runs), the re-timing of 03 when 02's tuned settings may apply to
 it, and rendering the reports (HTML, PDF when Chromium prints them, the study book) are set aside first
-(:func:`reserve_seconds`); the notebooks get the rest. A budget the run does not fit even with every knob at
+(:func:`~cifarkit.report.estimate_model.reserve_seconds`); the notebooks get the rest. A budget the run does not fit even with every knob at
 its minimum is refused with the time that minimum needs. Without ``--budget`` nothing here runs: a profile's settings stay the same on every
 machine, so runs stay comparable.
 """
@@ -134,28 +134,6 @@ def minimum_seconds(nb: dict, ctx: Context) -> float:
     return state.total()
 
 
-#: Seconds a run spends outside its notebooks' execution, measured on the 2-core AVX2 EPYC (quick profile,
-#: ``--budget 10``, 2026-12-02; like a notebook's start, not scaled by the CPU yardstick): nbconvert's HTML of
-#: one report (0.3-2.0 s, mean 0.86 over twelve), Chromium's PDF of one (1.1-3.5 s, mean 2.2 over six), the
-#: study book, dashboards and the hand-over between notebooks (6 s without PDFs, 8 s with), and the probe that
-#: re-times 03 beyond its import of PyTorch and Keras (12.5-16.5 s in five runs, 6.4-11.3 s beyond the import,
-#: mean 8.1).
-RENDER_HTML_S = 0.86
-RENDER_PDF_S = 2.2
-RUN_FINISH_S = {False: 6.0, True: 8.0}
-RETIME_BEYOND_IMPORT_S = 8.0
-
-
-def reserve_seconds(n_notebooks: int, *, measured_s: float, pdf: bool, retime: bool, torch_import_s: float) -> dict:
-    """What a budget sets aside before the notebooks: ``measuring`` (the estimate's own seconds, spent),
-    ``re_timing`` (03's second probe when 02's settings may apply) and ``reports`` (HTML, PDF, the book)."""
-    return {
-        "measuring": round(measured_s, 1),
-        "re_timing": round(torch_import_s + RETIME_BEYOND_IMPORT_S, 1) if retime else 0.0,
-        "reports": round(n_notebooks * (RENDER_HTML_S + pdf * RENDER_PDF_S) + RUN_FINISH_S[bool(pdf)], 1),
-    }
-
-
 def plan_budget(nb: dict, ctx: Context, budget_minutes: float, reserve: dict | None = None) -> tuple[dict, dict]:
     """The settings that fit ``budget_minutes``; see the module docstring for the rules.
 
@@ -163,7 +141,8 @@ def plan_budget(nb: dict, ctx: Context, budget_minutes: float, reserve: dict | N
         nb: notebook name -> effective parameters (in run order).
         ctx: the estimate's context (data counts, measured machine).
         budget_minutes: the budget.
-        reserve: seconds set aside for what is not a notebook's execution (:func:`reserve_seconds`);
+        reserve: seconds set aside for what is not a notebook's execution
+            (:func:`~cifarkit.report.estimate_model.reserve_seconds`);
             None: nothing (the budget is the notebooks' execution alone).
 
     Returns:

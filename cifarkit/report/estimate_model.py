@@ -131,6 +131,29 @@ def format_architectures(archs) -> str:
     return ",".join(f"{m}:{r}:{e}{rest}" if e or rest else f"{m}:{r}" for m, r, e, rest in archs)
 
 
+#: Seconds a run spends outside its notebooks' execution, measured on the 2-core AVX2 EPYC (quick profile,
+#: ``--budget 10``, 2026-12-02; like a notebook's start, not scaled by the CPU yardstick): nbconvert's HTML of
+#: one report (0.3-2.0 s, mean 0.86 over twelve), Chromium's PDF of one (1.1-3.5 s, mean 2.2 over six), the
+#: study book, dashboards and the hand-over between notebooks (6 s without PDFs, 8 s with), and the probe that
+#: re-times 03 beyond its import of PyTorch and Keras (12.5-16.5 s in five runs, 6.4-11.3 s beyond the import,
+#: mean 8.1).
+RENDER_HTML_S = 0.86
+RENDER_PDF_S = 2.2
+RUN_FINISH_S = {False: 6.0, True: 8.0}
+RETIME_BEYOND_IMPORT_S = 8.0
+
+
+def reserve_seconds(n_notebooks: int, *, measured_s: float, pdf: bool, retime: bool, torch_import_s: float) -> dict:
+    """Seconds a run spends besides its notebooks' execution: ``measuring`` (the estimate's own seconds, spent),
+    ``re_timing`` (03's second probe when 02's settings may apply) and ``reports`` (HTML, PDF, the book). A
+    ``--budget`` sets them aside before planning the notebooks; every printed estimate names the reports' part."""
+    return {
+        "measuring": round(measured_s, 1),
+        "re_timing": round(torch_import_s + RETIME_BEYOND_IMPORT_S, 1) if retime else 0.0,
+        "reports": round(n_notebooks * (RENDER_HTML_S + pdf * RENDER_PDF_S) + RUN_FINISH_S[bool(pdf)], 1),
+    }
+
+
 # ------------------------------------------------------------------ the machine
 @dataclass
 class Machine:
