@@ -194,6 +194,34 @@ def _seconds(fn, repeat=1) -> float:
     return (time.perf_counter() - start) / repeat
 
 
+def twin_train_step(name: str, config, x, y, lr: float, amp=None, compiled: bool = False):
+    """``(step, trainable parameter count)``: one training step of the raw PyTorch twin of ``name`` (channels-last)
+    on the batch ``x``/``y``, with the optimizer and label smoothing of ``config`` (a TrainConfig) and, with
+    ``amp`` (a torch dtype), autocast as ``train()`` uses it; ``compiled``: its forward under ``torch.compile``
+    (as ``train()`` compiles a Keras model's)."""
+    twin = torch_twin(name).to(memory_format=torch.channels_last)
+    params = [p for p in twin.parameters() if p.requires_grad]
+    forward = torch.compile(twin) if compiled else twin
+    opt = torch.optim.SGD(
+        params,
+        lr=lr,
+        momentum=config.momentum,
+        nesterov=config.nesterov,
+        weight_decay=config.weight_decay,
+        foreach=True,
+    )
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp is not None):
+            logits = forward(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+        loss.backward()
+        opt.step()
+
+    return step, sum(p.numel() for p in params)
+
+
 def bench_model(name: str, batch: int, rounds: int, min_round_s: float, precision: str = "float32") -> dict:
     from cifarkit.models import build_model, count_flops
     from cifarkit.training import resolve_recipe
@@ -212,28 +240,9 @@ def bench_model(name: str, batch: int, rounds: int, min_round_s: float, precisio
     keras_step = TrainStep(model, make_optimizer(model, config), config, autocast_dtype=amp)
     flops = count_flops(model)
 
-    twin = torch_twin(name).to(memory_format=torch.channels_last)
-    params = [p for p in twin.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(
-        params,
-        lr=lr,
-        momentum=config.momentum,
-        nesterov=config.nesterov,
-        weight_decay=config.weight_decay,
-        foreach=True,
-    )
-
-    def torch_step():
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp is not None):
-            logits = twin(x)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-        loss.backward()
-        opt.step()
-
+    torch_step, twin_params = twin_train_step(name, config, x, y, lr, amp)
     steps = {"keras": lambda: keras_step(x, y, lr), "torch": torch_step}
     keras_params = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
-    twin_params = sum(p.numel() for p in params)
     repeat = {}
     for k, fn in steps.items():  # warm up, and size a round to at least min_round_s
         fn()

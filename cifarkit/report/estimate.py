@@ -176,7 +176,9 @@ def run_probe(request: dict) -> dict:
 
 
 def _speed_key(job: dict) -> str:
-    return json.dumps({k: job[k] for k in ("model", "recipe")} | {"s": _speed_settings(job)}, sort_keys=True)
+    return json.dumps(
+        {k: job[k] for k in ("model", "recipe")} | {"s": _speed_settings(job.get("settings"))}, sort_keys=True
+    )
 
 
 def measure_machine(jobs: dict, image_size: int, num_classes: int, *, tuned_to_03: bool = False) -> Machine:
@@ -226,13 +228,13 @@ def tuned_may_apply(nb: dict[str, dict], jobs: dict) -> bool:
     return (
         str(p3.get("TUNED_PARAMS") or "auto") == "auto"
         and (p2["MODEL"], p2["RECIPE"]) == (p3["MODEL"], p3["RECIPE"])
-        and not _speed_settings(jobs["03"])
+        and not _speed_settings(jobs["03"].get("settings"))
     )
 
 
-def _speed_settings(job: dict) -> dict:
-    """The settings that change a job's speed per image (not its epochs)."""
-    return {k: v for k, v in (job.get("settings") or {}).items() if k != "epochs" and v not in (None, 0, "")}
+def _speed_settings(settings: dict | None) -> dict:
+    """Of a job's ``settings``, those that change its speed per image (not its epochs)."""
+    return {k: v for k, v in (settings or {}).items() if k != "epochs" and v not in (None, 0, "")}
 
 
 # ------------------------------------------------------------------ the run
@@ -307,7 +309,7 @@ class TimePlan:
             f"a trial sampled from 02's search space ({choices}) is expected to take "
             f"{space['train_time_factor']:.2f}x the recipe's training time per image"
         )
-        if "03:recipe" in self.machine.expected:
+        if "03" in self.machine.undecided:
             line += "; 03 is timed as an even chance that 02's settings win and apply to it"
         return line
 
@@ -323,10 +325,9 @@ class TimePlan:
             if self.reports_seconds
             else "rendering the reports comes on top"
         )
-        out.append(
-            f"estimated total: {self.total:.0f} s ({seconds_text(self.total) if self.total >= 3 * 3600 else f'{self.total / 60:.1f} min'}) of execution; "
-            + reports
-        )
+        # the total in seconds (comparable with the notebooks' lines) and in minutes, or hours once that long
+        longer = seconds_text(self.total) if self.total >= 3 * 3600 else f"{self.total / 60:.1f} min"
+        out.append(f"estimated total: {self.total:.0f} s ({longer}) of execution; {reports}")
         return out
 
     def to_dict(self) -> dict:
@@ -350,6 +351,7 @@ class TimePlan:
                 "rates": m.rates,
                 "space_speed": m.space_speed,  # 02's search space timed (estimate_probe.space_speed)
                 "expected_rates": m.expected,  # rates derived from those (estimate_model.expected_rates)
+                "undecided_rates": m.undecided,  # what stands for a job's rate until the run decides (03)
                 "raw": {k: v for k, v in m.probe.items() if k not in ("rates", "resolved", "space_speed")},
             },
             "data": self.counts.to_dict(),
@@ -460,7 +462,7 @@ def plan_time(plan, *, budget: float | None = None, pdf: bool = False, log=print
         len(tp.estimates),
         measured_s=tp.seconds_to_estimate,
         pdf=pdf,
-        retime="03:recipe" in tp.machine.expected,  # 02's settings may apply to 03: it is timed again then
+        retime="03" in tp.machine.undecided,  # 02's settings may apply to 03: it is timed again then
         torch_import_s=tp.machine.torch_import_s,
     )
     tp.reports_seconds = reserve["reports"]
@@ -494,23 +496,22 @@ def retime_tuned_training(tp: TimePlan, nb: dict[str, dict], tuned: dict | None)
     from cifarkit.analysis.tuning.spaces import merge_settings
 
     m = tp.machine
-    if not m.measured or "03_train" not in nb or tp.ctx is None or not ("03" in m.rates or "03:recipe" in m.expected):
+    if not m.measured or "03_train" not in nb or tp.ctx is None or "03" not in m.rates:
         return None
     job = training_jobs({"03_train": nb["03_train"]})["03"]
     explicit = {k: v for k, v in job["settings"].items() if v not in (None, 0, "")}
     merged = merge_settings(tuned, explicit) if tuned is not None else explicit  # 03 merges tuned first, its own on top
-    if _speed_settings({"settings": merged}) == _speed_settings({"settings": explicit}):
-        if "03:recipe" not in m.expected:
+    if _speed_settings(merged) == _speed_settings(explicit):
+        if "03" not in m.undecided:
             return None
         why = (
             "02's tuned settings are not applied to 03_train"
             if tuned is None
             else "02's tuned settings leave 03_train's speed settings as they were"
         )
-        rate = m.expected.pop("03:recipe")
-        m.expected.pop("03", None)
+        m.undecided.pop("03")
         return _reestimate_from_03(
-            tp, nb, rate, m.resolved["03"], f"{why}: the recipe's speed measured at the start", {}, None
+            tp, nb, m.rates["03"], m.resolved["03"], f"{why}: the recipe's speed measured at the start", {}, None
         )
     job["settings"] = merged
     job["n_train"] = tp.counts.split_sizes(int(nb["03_train"].get("DATA_SUBSET") or 0))[0]
@@ -523,15 +524,14 @@ def retime_tuned_training(tp: TimePlan, nb: dict[str, dict], tuned: dict | None)
         "yardsticks": False,
     }
     answer = run_probe(request)
-    m.expected.pop("03:recipe", None)
-    m.expected.pop("03", None)
+    m.undecided.pop("03", None)
     return _reestimate_from_03(
         tp,
         nb,
         answer["rates"]["03"],
         answer["resolved"]["03"],
         "02's tuned settings apply to 03_train",
-        _speed_settings({"settings": merged}),
+        _speed_settings(merged),
         time.perf_counter() - t0,
     )
 

@@ -169,10 +169,13 @@ class Machine:
     probe: dict = field(default_factory=dict)  # the probe's raw answer
     note: str = ""
     space_speed: dict = field(default_factory=dict)  # job id -> estimate_probe.space_speed's answer (02)
-    expected: dict = field(default_factory=dict)  # derived rates: "02:space", "03", "03:recipe" (expected_rates)
+    expected: dict = field(default_factory=dict)  # "02:space": a trial drawn from 02's search space (expected_rates)
+    # job id -> the rate that stands for the job's measured one until the run decides which applies: 03's, while
+    # 02's tuned settings may still apply to it (expected_rates; retime_tuned_training settles or re-times it)
+    undecided: dict = field(default_factory=dict)
 
     def rate(self, job_id: str) -> dict:
-        return self.rates.get(job_id) or self.expected.get(job_id) or TINY_RATES
+        return self.undecided.get(job_id) or self.rates.get(job_id) or self.expected.get(job_id) or TINY_RATES
 
 
 def scaled_rate(rate: dict, train_time_factor: float, infer_time_factor: float) -> dict:
@@ -190,20 +193,20 @@ TUNED_APPLY_CHANCE = 0.5
 
 
 def expected_rates(machine: Machine, tuned_to_03: bool) -> None:
-    """Fill ``machine.expected`` from the measured rates: ``02:space``, a tuning trial drawn from the search space
-    (the recipe's rate times the space's mean time ratios), and with ``tuned_to_03`` (02's tuned settings may
-    apply to 03) ``03``, the mixture of :data:`TUNED_APPLY_CHANCE` that stands in for 03's measured rate (kept
-    as ``03:recipe`` until the runner settles or re-times 03)."""
+    """Derive the rates nobody measured directly: ``machine.expected["02:space"]``, a tuning trial drawn from
+    the search space (the recipe's rate times the space's mean time ratios), and with ``tuned_to_03`` (02's tuned
+    settings may apply to 03) ``machine.undecided["03"]``, the mixture of :data:`TUNED_APPLY_CHANCE` that stands
+    for 03 until the runner settles it on its measured rate (``machine.rates["03"]``) or re-times it."""
     space = machine.space_speed.get("02")
     machine.expected.clear()
+    machine.undecided.clear()
     if not space or "02" not in machine.rates:
         return
     f_train, f_infer = space["train_time_factor"], space["infer_time_factor"]
     machine.expected["02:space"] = scaled_rate(machine.rates["02"], f_train, f_infer)
     if tuned_to_03 and "03" in machine.rates:
         p = TUNED_APPLY_CHANCE
-        machine.expected["03:recipe"] = machine.rates.pop("03")
-        machine.expected["03"] = scaled_rate(machine.expected["03:recipe"], 1 - p + p * f_train, 1 - p + p * f_infer)
+        machine.undecided["03"] = scaled_rate(machine.rates["03"], 1 - p + p * f_train, 1 - p + p * f_infer)
 
 
 # ------------------------------------------------------------------ the cost model

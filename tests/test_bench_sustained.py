@@ -1,0 +1,47 @@
+"""Tests of ``benchmarks/bench_sustained.py``: its summary on hand-made cycles (medians and per-cycle ratios
+computed by hand) and its refusal of arguments that cannot run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import load_script
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_script(REPO / "benchmarks" / "bench_sustained.py", "bench_sustained_under_test")
+
+
+def test_summary_takes_medians_of_arms_and_of_per_cycle_ratios(bench):
+    cycles = [  # loop/keras 0.75, keras/torch 1.0; loop GFLOP/s 0.5 x 150 = 75 of 150: share 0.5
+        {"torch": 200.0, "keras": 200.0, "burst": 210.0, "loop": 150.0, "matmul_gflop_per_s": 150.0},
+        # 0.9, 1.1, share 0.5 x 99 / 90 = 0.55 (a slow minute: every arm slower, the matrix product too)
+        {"torch": 100.0, "keras": 110.0, "burst": 200.0, "loop": 99.0, "matmul_gflop_per_s": 90.0},
+        # 1.0, 0.95, share 0.5 x 171 / 190 = 0.45
+        {"torch": 180.0, "keras": 171.0, "burst": 190.0, "loop": 171.0, "matmul_gflop_per_s": 190.0},
+    ]
+    s = bench.summarize(cycles, train_gflop_per_image=0.5)
+    assert s["median_img_per_s"] == {"torch": 180.0, "keras": 171.0, "burst": 200.0, "loop": 150.0}
+    # the median of the ratios (0.75, 0.9, 1.0) is 0.9; the ratio of the medians (150/171 = 0.877) would differ
+    assert s["median_loop_over_keras"] == 0.9
+    assert s["median_keras_over_torch"] == 1.0
+    assert s["range_img_per_s"]["loop"] == [99.0, 171.0]
+    assert s["range_img_per_s"]["burst"] == [190.0, 210.0]
+    assert s["median_share_of_cycle_matmul"]["loop"] == 0.5  # median of 0.5, 0.55, 0.45
+    # torch: 0.5 x 200 / 150 = 0.667, 0.5 x 100 / 90 = 0.556, 0.5 x 180 / 190 = 0.474
+    assert s["median_share_of_cycle_matmul"]["torch"] == 0.556
+    assert s["median_matmul_gflop_per_s"] == 150.0
+
+
+def test_refuses_a_missing_data_source_and_too_few_images(bench, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--data", str(tmp_path / "absent.tar.gz"), "--output", str(tmp_path / "s.json")])
+    assert "no such file or folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main(["--images", "100", "--data", str(tmp_path), "--output", str(tmp_path / "s.json")])
+    assert "--images >= 512" in capsys.readouterr().err
+    assert not (tmp_path / "s.json").exists()
