@@ -85,6 +85,10 @@ class TrainConfig:
     cutout: int = 0  # cutout square side in pixels (0 = off)
     mixup: float = 0.0  # mixup Beta alpha (0 = off)
     cutmix: float = 0.0  # CutMix Beta alpha (0 = off)
+    # progressive resizing (cifarkit.training.progressive): the first progressive_epochs epochs train on the
+    # augmented images downscaled to progressive_size x progressive_size (0 = off); later epochs at full size
+    progressive_size: int = 0
+    progressive_epochs: int = 0
     # ---- reproducibility and hardware
     seed: int = 0  # seeds Python, numpy, torch, Keras and the input pipeline
     deterministic: bool = False  # deterministic kernels: a run and its resumption agree to the last bit
@@ -190,7 +194,16 @@ def _check_types(cfg: TrainConfig) -> None:
 def _check_ranges(cfg: TrainConfig) -> None:
     for name in ("epochs", "batch_size", "base_batch_size", "eval_batch_size"):
         _check_int(name, getattr(cfg, name), minimum=1)
-    for name in ("crop", "cutout", "seed", "whiten_bias_epochs", "lookahead_every", "freeze_epochs"):
+    for name in (
+        "crop",
+        "cutout",
+        "seed",
+        "whiten_bias_epochs",
+        "lookahead_every",
+        "freeze_epochs",
+        "progressive_size",
+        "progressive_epochs",
+    ):
         _check_int(name, getattr(cfg, name), minimum=0)
     for name in ("lr", "momentum", "weight_decay", "gamma", "warmup_epochs", "mixup", "cutmix", "bn_bias_lr_scale"):
         _check_number(name, getattr(cfg, name), minimum=0.0)
@@ -228,6 +241,17 @@ def _check_combinations(cfg: TrainConfig) -> None:
         )
     if cfg.alternate_flip is True and cfg.flip is False:
         raise ValueError("alternate_flip=True needs flip=True; set flip=True or alternate_flip=False.")
+    if bool(cfg.progressive_size) != bool(cfg.progressive_epochs):
+        raise ValueError(
+            f"progressive_size and progressive_epochs go together (got progressive_size={cfg.progressive_size}, "
+            f"progressive_epochs={cfg.progressive_epochs}): set both (e.g. progressive_size=24, "
+            "progressive_epochs=1) or both to 0."
+        )
+    if cfg.progressive_epochs >= cfg.epochs:
+        raise ValueError(
+            f"progressive_epochs={cfg.progressive_epochs} must be below epochs={cfg.epochs}: the last epochs train "
+            "at full size, the size the model is evaluated at. Lower progressive_epochs or raise epochs."
+        )
     if cfg.pipeline == "torch" and (cfg.mixup or cfg.cutmix):
         raise ValueError(
             "pipeline='torch' does not implement mixup or cutmix; set pipeline='numpy' (or 'auto', which picks "

@@ -56,6 +56,7 @@ from cifarkit.training.precision import (
     to_channels_last,
     use_channels_last,
 )
+from cifarkit.training.progressive import ProgressiveResize, check_progressive
 from cifarkit.training.schedule import lr_schedule_values
 from cifarkit.training.transfer import (
     apply_phase,
@@ -255,6 +256,8 @@ class _Run:
     def build(self):
         cfg = self.config
         self.model, self.mean, self.backbone = _build_model(self.dataset, cfg, self.resume_backbone)
+        self.progressive = ProgressiveResize(self.model, cfg.progressive_size, cfg.progressive_epochs)
+        self.progressive.check_model(int(self.dataset.input_shape[-1]), self.device)
         self.channels_last = use_channels_last(cfg, self.device) and to_channels_last(self.model) > 0
         self.optimizer = make_optimizer(self.model, cfg)
         if self.backbone is not None:
@@ -329,7 +332,8 @@ class _Run:
         freeze_groups_after(self.optimizer, epoch)
         phase = self.enter_phase(epoch)
         start = time.perf_counter()
-        loss_sum, correct, seen, lr = self._train_batches(epoch)
+        with self.progressive.during(epoch):
+            loss_sum, correct, seen, lr = self._train_batches(epoch)
         if self.lookahead is not None and epoch == self.config.epochs:
             self.lookahead.finish()  # the model ends at the slow average
         if self.device != "cpu":
@@ -349,6 +353,9 @@ class _Run:
         }
         if phase is not None:
             record["phase"] = phase
+        if self.progressive.epochs:
+            side = self.progressive.size if self.progressive.applies(epoch) else int(self.dataset.input_shape[0])
+            record["image_size"] = side
         val = evaluated.pop("_val_text")
         record.update(evaluated)  # test monitor (benchmarks only) and eval_seconds
         shown = progress_epoch(epoch, self.config.epochs) if self.progress else 0
@@ -376,6 +383,7 @@ class _Run:
     def _train_batches(self, epoch: int):
         torch = self.torch
         loss_sum, correct, seen, lr = 0.0, 0, 0, 0.0
+        reduce = self.progressive.applies(epoch)
         for batch, (xb, yb) in enumerate(self.pipeline.epoch(epoch - 1), start=1):
             lr = float(self.lrs[self.global_step]) * self.lr_factor
             if isinstance(xb, torch.Tensor):  # the device pipeline's batches are on the device already
@@ -383,6 +391,8 @@ class _Run:
             else:
                 x = torch.from_numpy(xb).to(self.device, non_blocking=True)
                 y = torch.from_numpy(yb).to(self.device, non_blocking=True)
+            if reduce:
+                x = self.progressive(x)
             loss, logits = self.step(x, y, lr)
             loss_value = float(loss.detach())
             if not math.isfinite(loss_value):
@@ -575,6 +585,7 @@ def train(
         )
     config.validate()
     _check_dataset(dataset)
+    check_progressive(config, dataset.input_shape)
     out_dir = Path(out_dir)
     paths, state = _open_out_dir(out_dir, config, dataset, resume)
     run = _Run(dataset, config, out_dir, progress)
