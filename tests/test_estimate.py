@@ -50,6 +50,30 @@ def test_a_training_run_is_epochs_times_images_over_rate_plus_validation_passes(
     assert train_run_seconds(m, "03", 256, 50, 0, 1) == pytest.approx(1 + 2 + 50 / 100 + EPOCH_FIXED_S + RUN_FIXED_S)
 
 
+def test_epochs_that_progressive_resizing_reduces_train_at_their_pixel_share():
+    from cifarkit.report.estimate_probe import resolve_job
+
+    job = {"model": "fastnet", "recipe": "fast", "settings": {"epochs": 4}}
+    assert "reduced_epochs" not in resolve_job(job, 32)
+    job["settings"].update(progressive_size=16, progressive_epochs=2)
+    assert resolve_job(job, 32) == {
+        "model": "fastnet",
+        "epochs": 4,
+        "batch_size": 256,
+        "reduced_epochs": 2,
+        "reduced_cost": 0.25,
+    }
+    assert "reduced_epochs" not in resolve_job(job)  # no image size, no share: every epoch counted at full size
+    m = Machine(measured=True, rates={"03": RATE}, resolved={"03": resolve_job(job, 32)})
+    # 2 of 3 epochs at a quarter of the steps' time; the validation passes and checkpoints stay per epoch
+    expected = 1.0 + 2.0 + (1 + 2 * 0.25) * 1000 / 100 + 3 * (400 / 200 + EPOCH_FIXED_S) + RUN_FIXED_S
+    assert train_run_seconds(m, "03", 100, 1000, 400, 3) == pytest.approx(expected)
+    # never more reduced epochs than the run has
+    assert train_run_seconds(m, "03", 100, 1000, 400, 1) == pytest.approx(
+        1.0 + 2.0 + 0.25 * 1000 / 100 + 400 / 200 + EPOCH_FIXED_S + RUN_FIXED_S
+    )
+
+
 def test_pruning_assumptions_are_the_stated_ones():
     assert expected_trial_epochs("none", 4, 5) == 4
     assert expected_trial_epochs("median", 4, 0) == 4  # startup trials run fully
@@ -240,6 +264,18 @@ def test_the_planner_turns_the_knobs_in_the_stated_order_only_as_far_as_needed()
         # the overrides, applied by plan_run as the runner applies them, give the planned estimate
         nb2, ctx2 = _context("quick", "synthetic:500", plan["overrides"])
         assert _total(nb2, ctx2) == pytest.approx(sum(e.seconds for e in estimates.values()))
+
+
+def test_the_planner_keeps_a_full_size_epoch_after_the_reduced_ones():
+    reduced = {"03_train": {"OVERRIDES": {"progressive_size": 16, "progressive_epochs": 2}}}
+    nb, ctx = _context("quick", "synthetic:500", reduced)
+    assert nb["03_train"]["OVERRIDES"]["progressive_epochs"] == 2 and ctx.machine.resolved["03"]["epochs"] > 3
+    shortest = minimum_seconds(nb, ctx)
+    plan, _ = plan_budget(nb, ctx, (shortest + 1) / 60)
+    epochs = [c for c in plan["changes"] if c["parameter"] == "EPOCHS"]
+    assert epochs and epochs[0]["to"] == 3  # train() refuses progressive_epochs >= epochs
+    plain, plain_ctx = _context("quick", "synthetic:500")
+    assert minimum_seconds(plain, plain_ctx) < shortest  # without it the planner may go down to 1 epoch
 
 
 def test_a_budget_sets_aside_measuring_re_timing_and_the_reports_before_the_notebooks():

@@ -351,3 +351,25 @@ def test_the_book_the_runner_writes_knows_the_runs_duration(smoke_study):
     page = _text((smoke_study.run_dir / "study.html").read_text(encoding="utf-8"))
     duration = _load(smoke_study.run_dir / "manifest.json")["duration_seconds"]
     assert duration > 0 and "The run took " in page and "duration was not recorded" not in page
+
+
+def test_the_methods_table_names_progressive_resizing_only_when_a_run_used_it():
+    from cifarkit.report import book_methods
+
+    class Cites:
+        def cite(self, key):
+            return f"[{key}]"
+
+    class Run:
+        cites = Cites()
+
+        def train_facts(self):
+            return {}
+
+    config = {"epochs": 2, "batch_size": 256, "progressive_size": 16, "progressive_epochs": 1}
+    rows = dict(book_methods._training_rows(Run(), {"model": "fastnet", "recipe": "fast"}, config))
+    assert rows["Progressive resizing"] == (
+        "the first 1 epoch(s) on images downscaled to 16 x 16 pixels, the rest at full size"
+    )
+    plain = dict(book_methods._training_rows(Run(), {"model": "fastnet"}, {**config, "progressive_size": 0}))
+    assert "Progressive resizing" not in plain

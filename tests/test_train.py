@@ -456,6 +456,86 @@ def test_freezing_options_need_the_whitening_init():
     assert not config.whiten_init and not config.freeze_whitening and config.whiten_bias_epochs == 0
 
 
+def test_progressive_resizing_trains_the_first_epochs_on_smaller_images(dataset, tmp_path, monkeypatch):
+    import torch
+
+    import cifarkit.training.loop as loop
+
+    trained_on = []  # (epoch, height, width) of every training batch the whitening conv sees
+    build = loop._Run.build
+
+    def build_and_watch(run):
+        build(run)
+
+        def watch(layer, args):
+            if torch.is_grad_enabled():  # training steps; evaluation runs without gradients
+                trained_on.append((run.epoch + 1, *args[0].shape[2:]))
+
+        run.model.get_layer("stem_conv").register_forward_pre_hook(watch)
+
+    monkeypatch.setattr(loop._Run, "build", build_and_watch)
+    config = resolve_recipe(
+        "fast",
+        epochs=3,
+        batch_size=64,
+        progressive_size=16,
+        progressive_epochs=2,
+        model_options={"block_widths": [16, 32, 32]},
+    )
+    result = train(dataset, config, tmp_path, progress=False)
+    sizes = {epoch: {tuple(hw) for e, *hw in trained_on if e == epoch} for epoch in (1, 2, 3)}
+    assert sizes == {1: {(16, 16)}, 2: {(16, 16)}, 3: {(32, 32)}}  # NCHW inside the Keras conv
+    assert [row["image_size"] for row in result.history] == [16, 16, 32]
+    assert all(np.isfinite(row["train_loss_aug"]) for row in result.history)
+    # the model declares (and checks) the training size again; the saved one predicts as the trained one
+    assert tuple(result.model.input_shape) == (None, 32, 32, 3)
+    with pytest.raises(ValueError, match="incompatible"):
+        result.model(np.zeros((2, 16, 16, 3), dtype="float32"), training=False)
+    reloaded = backend.keras().saving.load_model(result.paths["model"])
+    np.testing.assert_allclose(
+        predict_logits(reloaded, dataset.x_test[:16]), predict_logits(result.model, dataset.x_test[:16]), atol=1e-4
+    )
+
+
+def test_progressive_resizing_refuses_what_cannot_work(dataset, tmp_path):
+    with pytest.raises(ValueError, match="progressive_size and progressive_epochs go together"):
+        small_config(progressive_size=16)
+    with pytest.raises(ValueError, match="progressive_epochs=3 must be below epochs=3"):
+        small_config(progressive_size=16, progressive_epochs=3)
+    with pytest.raises(ValueError, match=r"progressive_size=32 must be smaller than the images \(32x32\)"):
+        train(dataset, small_config(progressive_size=32, progressive_epochs=1), tmp_path / "same", progress=False)
+    assert not (tmp_path / "same").exists()  # refused before the run folder is made
+    # simple_cnn flattens a fixed map: refused when the run starts, naming the layer that could not take it
+    with pytest.raises(ValueError, match=r"simple_cnn cannot take 16x16 images .*head_hidden.*global pooling"):
+        train(dataset, small_config(progressive_size=16, progressive_epochs=1), tmp_path / "flat", progress=False)
+    fastnet = resolve_recipe("fast", epochs=2, progressive_size=4, progressive_epochs=1)
+    with pytest.raises(ValueError, match="fastnet cannot take 4x4 images .*too small"):
+        train(dataset, fastnet, tmp_path / "tiny", progress=False)
+
+
+def test_progressive_resize_keeps_the_value_range_and_shape():
+    import torch
+
+    from cifarkit.models import build_model
+    from cifarkit.training.progressive import ProgressiveResize
+
+    model = build_model("resnet20", input_shape=(32, 32, 3), num_classes=10)
+    resize = ProgressiveResize(model, 24, 2)
+    assert [resize.applies(e) for e in (1, 2, 3)] == [True, True, False]
+    x = torch.full((3, 32, 32, 3), 200, dtype=torch.uint8)
+    x[1] = 0
+    small = resize(x)
+    assert small.shape == (3, 24, 24, 3) and small.dtype == torch.float32
+    np.testing.assert_allclose(small[0].numpy(), 200.0, atol=1e-3)  # a flat image stays flat at the same value
+    np.testing.assert_allclose(small[1].numpy(), 0.0, atol=1e-3)
+    gradient = torch.arange(32, dtype=torch.float32).repeat(1, 32, 1)[..., None].expand(1, 32, 32, 3)
+    assert float(resize(gradient).mean()) == pytest.approx(float(gradient.mean()), abs=0.01)  # brightness kept
+    with resize.relaxed():  # while relaxed the Keras model takes 24x24 images; afterwards it refuses them again
+        assert tuple(model(small, training=False).shape) == (3, 10)
+    with pytest.raises(ValueError, match="incompatible"):
+        model(small, training=False)
+
+
 def test_other_keras_backends_are_refused(dataset, tmp_path, monkeypatch):
     monkeypatch.setattr(backend, "name", lambda: "jax")
     with pytest.raises(RuntimeError, match="KERAS_BACKEND"):

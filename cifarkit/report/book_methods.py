@@ -220,6 +220,16 @@ def _training_rows(run: StudyRun, m3: dict, c: dict) -> list[tuple[str, str]]:
         rows[-2] = ("Label smoothing", f"{c['label_smoothing']:g} {run.cites.cite('szegedy2016inception')}")
     if c.get("lookahead_every"):
         rows.append(("Lookahead", f"every {c['lookahead_every']} steps {run.cites.cite('zhang2019lookahead')}"))
+    if c.get("progressive_size"):
+        rows.append(
+            (
+                "Progressive resizing",
+                escape.html(
+                    f"the first {c.get('progressive_epochs')} epoch(s) on images downscaled to "
+                    f"{c['progressive_size']} x {c['progressive_size']} pixels, the rest at full size"
+                ),
+            )
+        )
     if c.get("whiten_init"):
         rows.append(("Whitening stem", f"initialized from the training data {run.cites.cite('jordan2024airbench')}"))
     if c.get("class_weight", "none") != "none":

@@ -84,6 +84,14 @@ class _State:
     def total(self) -> float:
         return sum(e.seconds for e in estimate_notebooks(self.nb, self.ctx).values())
 
+    def floor(self, knob: Knob) -> int:
+        """How far the knob may go: its minimum; for 03's epochs at least one more than the epochs that
+        progressive resizing reduces (``train()`` trains the last ones at full size)."""
+        if knob.notebook == TRAIN and knob.parameter == "EPOCHS" and TRAIN in self.nb:
+            reduced = int((self.nb[TRAIN].get("OVERRIDES") or {}).get("progressive_epochs") or 0)
+            return max(knob.minimum, reduced + 1)
+        return knob.minimum
+
     def current(self, knob: Knob) -> int | None:
         """The knob's value now (None: not in this run); 0-means-all parameters as the number they mean."""
         sizes = self.ctx.counts
@@ -129,8 +137,8 @@ def minimum_seconds(nb: dict, ctx: Context) -> float:
     state = _State(nb, ctx)
     for knob in KNOBS:
         start = state.current(knob)
-        if start is not None and start > knob.minimum:
-            state.set(knob, knob.minimum)
+        if start is not None and start > state.floor(knob):
+            state.set(knob, state.floor(knob))
     return state.total()
 
 
@@ -165,14 +173,14 @@ def plan_budget(nb: dict, ctx: Context, budget_minutes: float, reserve: dict | N
     for knob in KNOBS:
         if total <= limit:
             break
-        start = state.current(knob)
-        if start is None or start <= knob.minimum:
+        start, floor = state.current(knob), state.floor(knob)
+        if start is None or start <= floor:
             continue
-        state.set(knob, knob.minimum)
+        state.set(knob, floor)
         if state.total() > limit:  # not enough even at the minimum: keep it there, turn the next knob
-            value = knob.minimum
+            value = floor
         else:  # the largest value that fits (the estimate grows with every knob)
-            lo, hi = knob.minimum, start
+            lo, hi = floor, start
             while hi - lo > 1:
                 mid = (lo + hi) // 2
                 state.set(knob, mid)

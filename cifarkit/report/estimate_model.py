@@ -215,12 +215,17 @@ def train_run_seconds(
 ) -> float:
     """One ``train()`` run: build, ``epochs`` epochs (steps, validation pass, checkpoint), save; with
     ``warmup`` the first step's extra time too (paid once per model and process: later runs of the same
-    model in one notebook, such as tuning trials, find PyTorch's kernels ready)."""
+    model in one notebook, such as tuning trials, find PyTorch's kernels ready). Epochs that progressive
+    resizing reduces train at ``reduced_cost`` of a full-size epoch (``estimate_probe.resolve_job``)."""
     r, f = machine.rate(job_id), machine.cpu_factor
     batch = max(min(int(batch), n_train), 1)
     images = (n_train // batch) * batch if n_train >= batch else n_train
-    per_epoch = images / r["train_img_per_s"] + n_val / r["infer_img_per_s"] + f * EPOCH_FIXED_S
-    return r["build_s"] + warmup * r["first_step_extra_s"] + epochs * per_epoch + f * RUN_FIXED_S
+    job = machine.resolved.get(job_id) or {}
+    reduced = min(float(job.get("reduced_epochs") or 0), epochs)
+    train_epochs = epochs - reduced * (1.0 - float(job.get("reduced_cost", 1.0)))
+    steps = train_epochs * images / r["train_img_per_s"]
+    per_epoch = n_val / r["infer_img_per_s"] + f * EPOCH_FIXED_S
+    return r["build_s"] + warmup * r["first_step_extra_s"] + steps + epochs * per_epoch + f * RUN_FIXED_S
 
 
 def _pruning_assumption(pruner: str, epochs: int, trial_index: int) -> tuple[float, float]:

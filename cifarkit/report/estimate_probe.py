@@ -123,10 +123,17 @@ def _config(job: dict):
     return resolve_recipe(job["recipe"], **settings)
 
 
-def resolve_job(job: dict) -> dict:
-    """The epochs and batch size a job will train with, as ``train()`` gets them."""
+def resolve_job(job: dict, image_size: int | None = None) -> dict:
+    """The epochs and batch size a job will train with, as ``train()`` gets them; with progressive resizing
+    (``progressive_size``, ``progressive_epochs``) also ``reduced_epochs`` and ``reduced_cost``, a reduced
+    epoch's training cost as a share of a full-size one: the pixel ratio ``(size / image_size) ** 2`` (fastnet
+    measured 0.21 at 16 and 0.51 at 24 px of 32 on the AVX2 EPYC, under the ratio: the estimate stays high)."""
     config = _config(job)
-    return {"model": config.model, "epochs": int(config.epochs), "batch_size": int(config.batch_size)}
+    out = {"model": config.model, "epochs": int(config.epochs), "batch_size": int(config.batch_size)}
+    if config.progressive_size and image_size:
+        out["reduced_epochs"] = int(config.progressive_epochs)
+        out["reduced_cost"] = round(min(1.0, (config.progressive_size / int(image_size)) ** 2), 4)
+    return out
 
 
 def probe_model(
@@ -335,10 +342,10 @@ def run_probe(request: dict) -> dict:
     answer["torch_import_s"] = round(time.perf_counter() - t0, 3)
     answer["torch_threads"] = backend.torch().get_num_threads()
     jobs = request.get("jobs") or {}
-    answer["resolved"] = {jid: resolve_job(job) for jid, job in jobs.items()}
+    size, classes = int(request["image_size"]), int(request["num_classes"])
+    answer["resolved"] = {jid: resolve_job(job, size) for jid, job in jobs.items()}
     answer["rates"] = {}
     answer["space_speed"] = {}
-    size, classes = int(request["image_size"]), int(request["num_classes"])
     for jid in request.get("probe") or []:
         answer["rates"][jid] = probe_model(jobs[jid], size, classes)
         if jobs[jid].get("space"):
