@@ -494,7 +494,15 @@ def postgres_url():
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_two_workers_share_a_postgres_study(postgres_url, tmp_path):
+    import psycopg2
+
     n = (3, 2)
+    # A start line on the real server: the tables exist, the test holds the trials table locked, both workers
+    # block on their first read of it, and only then are they released together. Without it the first worker
+    # could finish its tiny trials before the second had imported Keras (seen on a loaded 2-core machine).
+    open_storage(postgres_url)
+    gate = psycopg2.connect(postgres_url)
+    gate.cursor().execute("LOCK TABLE trials IN ACCESS EXCLUSIVE MODE")
     procs = [
         subprocess.Popen(
             [
@@ -524,6 +532,11 @@ def test_two_workers_share_a_postgres_study(postgres_url, tmp_path):
         )
         for i, k in enumerate(n)
     ]
+    try:
+        _wait_until_both_workers_wait(postgres_url, procs)
+    finally:
+        gate.rollback()  # the lock goes with the transaction
+        gate.close()
     outs = [p.communicate(timeout=600) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, f"worker failed:\n{out}\n{err}"
@@ -536,7 +549,7 @@ def test_two_workers_share_a_postgres_study(postgres_url, tmp_path):
     for t in trials:
         workers.setdefault(t.user_attrs["worker"], []).append((t.datetime_start, t.datetime_complete))
     assert len(workers) == 2
-    (a, b) = workers.values()  # the workers really ran at the same time
+    (a, b) = workers.values()  # the workers really ran at the same time (they were released together)
     assert min(s for s, _ in a) < max(e for _, e in b) and min(s for s, _ in b) < max(e for _, e in a)
     complete = [t.value for t in trials if t.state == TrialState.COMPLETE]
     assert study.best_value == max(complete)
@@ -548,3 +561,29 @@ def test_two_workers_share_a_postgres_study(postgres_url, tmp_path):
     # the study as a whole is reachable from a third process, as the notebook would open it
     assert trial_counts(load_study("shared", postgres_url))["total"] == sum(n)
     open_storage(postgres_url)
+
+
+def _wait_until_both_workers_wait(url, procs, timeout=300):
+    """Return once two server sessions wait for a lock (the workers at the start line); fail if a worker exits."""
+    import time
+
+    import psycopg2
+
+    watcher = psycopg2.connect(url)
+    watcher.autocommit = True
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            cur = watcher.cursor()
+            cur.execute("SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted")
+            if cur.fetchone()[0] >= len(procs):
+                return
+            for p in procs:
+                if p.poll() is not None:
+                    out, err = p.communicate()
+                    pytest.fail(f"a worker exited before reaching the trials table:\n{out}\n{err}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the workers did not reach the trials table within {timeout} s")
+            time.sleep(0.2)
+    finally:
+        watcher.close()
