@@ -10,6 +10,9 @@ PROFILE ?= standard
 DATA    ?=
 OUT     ?= reports
 ARGS    ?=
+# `make test` runs the tests in this many processes (pytest-xdist); `auto` is one per CPU core, 0 runs them in
+# this process.
+TEST_WORKERS ?= auto
 
 .PHONY: venv report smoke test test-fast lint format notebooks lab list clean-venv
 
@@ -31,10 +34,10 @@ smoke: venv
 
 # The tests start with the linter: code that ruff rejects does not pass.
 test: venv lint
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 test-fast: venv lint
-	$(PY) -m pytest -q -m "not slow" $(ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -6,11 +6,18 @@ archive beside the checkout and skip, with the reason, when it is absent.
 """
 
 import os
+import pickle
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
+# Under pytest-xdist (`make test`: one worker per core) each worker, and the kernels and scripts it starts, gets
+# its share of the cores, so that workers do not oversubscribe them (set before anything imports PyTorch).
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ.setdefault(
+        "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    )
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_ARCHIVE = REPO.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
@@ -32,7 +39,35 @@ def shared_archive():
 
 @pytest.fixture(scope="session")
 def smoke_study(tmp_path_factory):
-    """The whole study in the smoke profile on tiny synthetic data, run once and shared by the notebook tests."""
+    """The whole study in the smoke profile on tiny synthetic data, run once and shared by the notebook tests.
+
+    Under pytest-xdist (``make test`` runs ``pytest -n auto``) the first worker that needs it runs it while
+    holding a lock in the test run's shared temp folder, and the others read its result from there.
+    """
+    run_uid = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: each worker runs its own
+        fcntl = None
+    if not run_uid or fcntl is None:
+        return _run_smoke_study(tmp_path_factory)
+    shared = tmp_path_factory.getbasetemp().parent / f"smoke-study-{run_uid}"
+    shared.mkdir(exist_ok=True)
+    done = shared / "result.pickle"
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.is_file():
+            result, log = pickle.loads(done.read_bytes())
+            _SMOKE_STUDY_LOG[:] = log
+            return result
+        result = _run_smoke_study(tmp_path_factory)
+        partial = shared / "result.pickle.partial"
+        partial.write_bytes(pickle.dumps((result, list(_SMOKE_STUDY_LOG))))
+        partial.replace(done)
+        return result
+
+
+def _run_smoke_study(tmp_path_factory):
     from cifarkit.report import runner
 
     out = tmp_path_factory.mktemp("smoke-study")
