@@ -44,6 +44,8 @@ def smoke_study(tmp_path_factory):
     Under pytest-xdist (``make test`` runs ``pytest -n auto``) the first worker that needs it runs it while
     holding a lock in the test run's shared temp folder, and the others read its result from there.
     """
+    from cifarkit.files import atomic_write_bytes
+
     run_uid = os.environ.get("PYTEST_XDIST_TESTRUNUID")
     try:
         import fcntl
@@ -61,9 +63,7 @@ def smoke_study(tmp_path_factory):
             _SMOKE_STUDY_LOG[:] = log
             return result
         result = _run_smoke_study(tmp_path_factory)
-        partial = shared / "result.pickle.partial"
-        partial.write_bytes(pickle.dumps((result, list(_SMOKE_STUDY_LOG))))
-        partial.replace(done)
+        atomic_write_bytes(done, pickle.dumps((result, list(_SMOKE_STUDY_LOG))))
         return result
 
 

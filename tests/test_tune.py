@@ -18,9 +18,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import optuna
+import psycopg2
 import pytest
 from optuna.trial import TrialState
 
@@ -473,8 +475,6 @@ def postgres_url():
             timeout=90,
         )
         started = True
-        import psycopg2
-
         conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
         conn.autocommit = True
         conn.cursor().execute("CREATE DATABASE tune_test")
@@ -494,8 +494,6 @@ def postgres_url():
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_two_workers_share_a_postgres_study(postgres_url, tmp_path):
-    import psycopg2
-
     n = (3, 2)
     # A start line on the real server: the tables exist, the test holds the trials table locked, both workers
     # block on their first read of it, and only then are they released together. Without it the first worker
@@ -533,7 +531,7 @@ def test_two_workers_share_a_postgres_study(postgres_url, tmp_path):
         for i, k in enumerate(n)
     ]
     try:
-        _wait_until_both_workers_wait(postgres_url, procs)
+        _wait_until_the_workers_wait(postgres_url, procs)
     finally:
         gate.rollback()  # the lock goes with the transaction
         gate.close()
@@ -563,12 +561,8 @@ def test_two_workers_share_a_postgres_study(postgres_url, tmp_path):
     open_storage(postgres_url)
 
 
-def _wait_until_both_workers_wait(url, procs, timeout=300):
-    """Return once two server sessions wait for a lock (the workers at the start line); fail if a worker exits."""
-    import time
-
-    import psycopg2
-
+def _wait_until_the_workers_wait(url, procs, timeout=300):
+    """Return once every worker's server session waits for a lock (at the start line); fail if a worker exits."""
     watcher = psycopg2.connect(url)
     watcher.autocommit = True
     deadline = time.monotonic() + timeout
