@@ -89,6 +89,35 @@ def test_substitutions_must_occur(bench):
         bench.apply_substitutions({"utils.py": "torch.cuda.synchronize()\nx.cuda()\n"}, [sub])
 
 
+def _progressive_rows() -> list[tuple[str, str]]:
+    text = (REPO / "benchmarks" / "README.md").read_text()
+    rows = [
+        line for line in text.splitlines() if line.startswith("| seed") and "peer_float32_2_epochs_progressive" in line
+    ]
+    return [(line.split("--output benchmarks/results/")[1].split("`")[0], line) for line in rows]
+
+
+def test_the_progressive_resizing_table_holds_the_recorded_runs():
+    """Each row of benchmarks/README.md's progressive-resizing table states what its JSON recorded: both sides'
+    accuracy and epoch seconds, the difference and the measured ratio; each JSON names its command and a quiet start."""
+    rows = _progressive_rows()
+    assert len(rows) >= 4, rows
+    for name, line in rows:
+        record = json.loads((REPO / "benchmarks" / "results" / name).read_text())
+        assert name in record["command"] and "progressive_size" in record["command"], name
+        assert record["load_average_at_start"][0] <= 1.5, name  # nothing else was running
+        run = record["results"]["float32"]["runs"]["2"]
+        peer, fast = run["peer"], run["fastnet"]
+        cells = [c.strip() for c in line.split("|")[1:-1]]
+        assert cells[1] == f"{peer['test_acc']:.2%} ({peer['test_acc_tta']:.2%})", name
+        assert cells[2] == " + ".join(f"{c['seconds']:.1f}" for c in peer["curve"]), name
+        assert cells[3].strip("*") == f"{fast['test_acc']:.2%}", name
+        assert cells[4] == " + ".join(f"{c['seconds']:.1f}" for c in fast["curve"]), name
+        assert cells[5] == f"{100 * (fast['test_acc'] - peer['test_acc']):+.2f} points", name
+        ratio = record["results"]["float32"]["speed"]["ratio"]
+        assert cells[6].strip("*").startswith(f"{ratio:.2f}x"), name
+
+
 def test_dry_run_trains_both_sides_in_both_precisions(tmp_path):
     if importlib.util.find_spec("airbench") is None:  # not imported: its __init__ needs a working torchvision
         pytest.skip("airbench is not installed (the `peer` extra: pip install airbench==0.1.8 --no-deps)")
