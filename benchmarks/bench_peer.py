@@ -22,6 +22,13 @@ Writes ``benchmarks/results/peer.json`` (nothing else inside the repository): pe
 each side's final test accuracy (the peer's TTA accuracy apart), training seconds, per-epoch rows, the
 accuracy difference at each equal epoch count, and the speed ratio: the peer's training seconds to its
 longest run's final accuracy over fastnet's training seconds to first reach that accuracy.
+
+The two sides run one after the other, and a shared machine's speed can drift by 1.5x within minutes. So a
+fixed reference workload (``DriftProbe``: a few float32 training steps of a small torch conv net) is timed before
+each run and after each epoch of either side, outside both sides' clocks. Each epoch's seconds are also given at
+the run's fastest probe speed (``steady_seconds``: seconds x fastest probe / mean of the probes around it), and
+the speed ratio is computed a second time from those (``speed_steady``): a same-run ratio the drift cancels in,
+as far as the drift slows the probe and the two sides alike.
 Goal: fastnet >= the peer's accuracy at every equal epoch count up to 10, and >= 1.5x faster to the
 peer's final accuracy, in float32 and in bf16.
 """
@@ -263,11 +270,77 @@ def load_peer(dtype_name: str) -> dict:
     }
 
 
+class DriftProbe:
+    """Times a fixed float32 workload: ``steps`` training steps of a small conv net, median of ``repeats``.
+
+    Called between epochs (outside both sides' clocks); ``records`` keeps every reading in order, so each
+    epoch is bracketed by the reading before it and the one after it.
+    """
+
+    def __init__(self, batch: int = 128, steps: int = 3, repeats: int = 3, seed: int = 0):
+        import torch
+
+        gen = torch.Generator().manual_seed(seed)
+        nn = torch.nn
+        self.torch, self.steps, self.repeats = torch, steps, repeats
+        self.settings = {"batch": batch, "steps": steps, "repeats": repeats, "net": "conv 3-64-128-128, float32"}
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 64, 3, padding=1, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.Conv2d(64, 128, 3, padding=1, bias=False),
+            nn.MaxPool2d(2),
+            nn.BatchNorm2d(128),
+            nn.ReLU(),
+            nn.Conv2d(128, 128, 3, padding=1, bias=False),
+            nn.AdaptiveMaxPool2d(1),
+            nn.Flatten(),
+            nn.Linear(128, 10),
+        ).to(memory_format=torch.channels_last)
+        self.x = torch.randn(batch, 3, 32, 32, generator=gen).contiguous(memory_format=torch.channels_last)
+        self.y = torch.randint(0, 10, (batch,), generator=gen)
+        self.opt = torch.optim.SGD(self.net.parameters(), lr=1e-3, momentum=0.9)
+        self.records: list[dict] = []
+        self.prefix = ""  # e.g. the precision being benchmarked, put before each reading's label
+        self._step()  # one-time setup outside every reading
+
+    def _step(self) -> None:
+        loss = self.torch.nn.functional.cross_entropy(self.net(self.x), self.y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+
+    def __call__(self, label: str) -> float:
+        times = []
+        for _ in range(self.repeats):
+            start = time.perf_counter()
+            for _ in range(self.steps):
+                self._step()
+            times.append(time.perf_counter() - start)
+        seconds = sorted(times)[len(times) // 2]
+        self.records.append({"label": self.prefix + label, "seconds": seconds, "repeats": times})
+        return seconds
+
+
+def steady_seconds(rows: list[dict], fastest: float) -> None:
+    """Adds ``steady_seconds`` to each epoch row: its seconds at the fastest probe speed of the benchmark run.
+
+    Each row holds ``probe_before`` and ``probe_after`` (seconds of the probe readings around that epoch).
+    """
+    for row in rows:
+        row["steady_seconds"] = row["seconds"] * fastest / ((row["probe_before"] + row["probe_after"]) / 2)
+
+
+def steady_curves(curves: dict[int, list[dict]]) -> dict[int, list[dict]]:
+    """The curves with each epoch's ``seconds`` replaced by its ``steady_seconds``."""
+    return {n: [dict(r, seconds=r["steady_seconds"]) for r in rows] for n, rows in curves.items()}
+
+
 class PeerRecorder:
     """Wraps airbench's ``print_training_details(locals(), ...)``: keeps each epoch's numbers, then prints them."""
 
-    def __init__(self, original):
-        self.original, self.rows, self.final = original, [], None
+    def __init__(self, original, probe: DriftProbe | None = None, label: str = "peer"):
+        self.original, self.rows, self.final, self.probe, self.label = original, [], None, probe, label
 
     def __call__(self, variables, is_final_entry):
         epoch = variables.get("epoch")
@@ -286,6 +359,8 @@ class PeerRecorder:
                     "train_acc_last_batch": variables.get("train_acc"),
                 }
             )
+            if self.probe is not None:  # after airbench's clock stopped for this epoch
+                self.rows[-1]["probe_after"] = self.probe(f"{self.label} epoch {epoch + 1}")
         self.original(variables, is_final_entry)
 
 
@@ -303,13 +378,15 @@ def bn_mixed_dtype_check() -> dict:
     return {"ok": True, "output_dtype": str(y.dtype), "note": "bf16 input, float32 weights: runs on this CPU as is"}
 
 
-def run_peer(peer: dict, epochs: int, batch_size: int, seed: int, workdir: Path) -> dict:
+def run_peer(peer: dict, epochs: int, batch_size: int, seed: int, workdir: Path, probe: DriftProbe) -> dict:
     """One airbench94 run of ``epochs`` on ``workdir/cifar10``; per-epoch rows from its own logging."""
     import torch
 
     utils, lib = peer["utils"], peer["lib"]
     original = utils.print_training_details
-    recorder = PeerRecorder(original)
+    label = f"peer {epochs}-epoch run"
+    recorder = PeerRecorder(original, probe, label)
+    before = probe(f"before the {label}")
     utils.print_training_details = recorder  # train() looks the name up in its module at each call
     cwd = os.getcwd()
     torch.manual_seed(seed)
@@ -336,9 +413,11 @@ def run_peer(peer: dict, epochs: int, batch_size: int, seed: int, workdir: Path)
                 "test_acc": r["test_acc"],
                 "train_loss_last_batch": r["train_loss_last_batch"],
                 "train_acc_last_batch": r["train_acc_last_batch"],
+                "probe_before": before,
+                "probe_after": r["probe_after"],
             }
         )
-        previous = r["cumulative"]
+        previous, before = r["cumulative"], r["probe_after"]
     assert len(rows) == epochs and recorder.final is not None, "airbench logged fewer epochs than it was asked for"
     return {
         "epochs": epochs,
@@ -356,7 +435,7 @@ def run_peer(peer: dict, epochs: int, batch_size: int, seed: int, workdir: Path)
 # ---------------------------------------------------------------------------- fastnet
 
 
-def run_fastnet(ds, epochs: int, mixed_precision: str, args, overrides: dict) -> dict:
+def run_fastnet(ds, epochs: int, mixed_precision: str, args, overrides: dict, probe: DriftProbe) -> dict:
     """One cifarkit training run (as bench_time_to_accuracy.py) of ``epochs``, with the per-epoch test monitor."""
     from cifarkit.training import resolve_recipe, train
     from cifarkit.training.precision import autocast_dtype
@@ -371,12 +450,18 @@ def run_fastnet(ds, epochs: int, mixed_precision: str, args, overrides: dict) ->
     }
     settings.update(overrides)
     config = resolve_recipe(args.recipe, **settings)
+    label = f"fastnet {epochs}-epoch run"
+    readings = [probe(f"before the {label}")]
+
+    def after_epoch(record: dict) -> None:  # cifarkit calls it after the epoch's clock and evaluation
+        readings.append(probe(f"{label} epoch {record['epoch']}"))
+
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_peer_fastnet_") as tmp:
-        res = train(ds, config, Path(tmp) / "run", progress=False, resume=False)
+        res = train(ds, config, Path(tmp) / "run", progress=False, resume=False, callbacks=[after_epoch])
     wall = time.perf_counter() - start
     rows, cumulative = [], 0.0
-    for r in res.history:
+    for i, r in enumerate(res.history):
         cumulative += r["epoch_seconds"]
         rows.append(
             {
@@ -384,6 +469,8 @@ def run_fastnet(ds, epochs: int, mixed_precision: str, args, overrides: dict) ->
                 "seconds": r["epoch_seconds"],
                 "train_seconds": cumulative,
                 "test_acc": r["test_acc_monitor"],
+                "probe_before": readings[i],
+                "probe_after": readings[i + 1],
             }
         )
     resolved = autocast_dtype(config, "cpu")
@@ -571,16 +658,23 @@ def print_table(result: dict) -> None:
                 f"{n:>6} {p['test_acc']:>9.2%} {p['test_acc_tta']:>8.2%} {p['train_seconds']:>9.1f} "
                 f"{f['test_acc']:>9.2%} {f['train_seconds']:>9.1f} {100 * (f['test_acc'] - p['test_acc']):>+7.2f}pt"
             )
-        acc, speed = block["accuracy"], block["speed"]
+        acc = block["accuracy"]
         print(f"accuracy goal ({acc['goal']}; counts {acc['epoch_counts_checked']}): {acc['goal_met']}")
-        if speed["ratio"] is None:
-            print(f"speed to {speed['target_acc']:.2%}: no ratio ({speed['reason']})")
-        else:
-            print(
-                f"speed to {speed['target_acc']:.2%}: peer {speed['peer']['seconds']:.1f} s, fastnet "
-                f"{speed['fastnet']['seconds']:.1f} s (its {speed['fastnet']['run_epochs']}-epoch run, epoch "
-                f"{speed['fastnet']['epoch']}) -> {speed['ratio']:.2f}x (goal >= {SPEED_GOAL}x: {speed['goal_met']})"
-            )
+        for name, speed in (("measured", block["speed"]), ("steady (drift probe)", block["speed_steady"])):
+            if speed["ratio"] is None:
+                print(f"speed to {speed['target_acc']:.2%}, {name}: no ratio ({speed['reason']})")
+            else:
+                print(
+                    f"speed to {speed['target_acc']:.2%}, {name}: peer {speed['peer']['seconds']:.1f} s, fastnet "
+                    f"{speed['fastnet']['seconds']:.1f} s (its {speed['fastnet']['run_epochs']}-epoch run, epoch "
+                    f"{speed['fastnet']['epoch']}) -> {speed['ratio']:.2f}x (goal >= {SPEED_GOAL}x: "
+                    f"{speed['goal_met']})"
+                )
+    probe = result["drift_probe"]
+    print(
+        f"drift probe: {len(probe['readings'])} readings, {probe['fastest_seconds']:.3f}-"
+        f"{probe['slowest_seconds']:.3f} s ({probe['slowest_seconds'] / probe['fastest_seconds']:.2f}x)"
+    )
 
 
 def main(argv=None) -> int:
@@ -629,6 +723,7 @@ def main(argv=None) -> int:
         print(f"warning: load average {busy:.2f} with {args.threads} threads: the timings will be noisy", flush=True)
     ds = load_data(args.data, args.train_subset, args.test_subset)
     n_train = len(ds.y_train)
+    probe = DriftProbe(batch=8, steps=1) if args.dry_run else DriftProbe()
 
     result = {
         "benchmark": "peer",
@@ -652,6 +747,10 @@ def main(argv=None) -> int:
             "neither side gets a warm-up run, so each precision's first runs include one-time kernel setup",
             "measure on an idle machine: other work on the cores makes torch's threads wait on each other (bf16 "
             "most, in trial runs); the load averages at start and end are recorded",
+            "the drift probe (a fixed float32 workload) is read before each run and after each epoch of either "
+            "side, outside both clocks; steady_seconds = an epoch's seconds x the fastest reading / the mean of the "
+            "readings before and after it; speed_steady is the speed comparison on steady_seconds; wall_seconds "
+            "include the readings",
         ],
         "goals": {
             "accuracy": f"fastnet >= the peer's accuracy at every equal epoch count up to {ACCURACY_GOAL_MAX_EPOCHS}",
@@ -690,11 +789,12 @@ def main(argv=None) -> int:
                 if not record["bn_mixed_dtype_check"]["ok"]:
                     raise SystemExit(f"bf16 through float32 batch norms fails here: {record['bn_mixed_dtype_check']}")
             peer_runs, fastnet_runs = {}, {}
+            probe.prefix = f"[{key}] "
             for n in epoch_counts:
                 print(f"[{key}] airbench94, {n} epochs", flush=True)
-                peer_runs[n] = run_peer(peer, n, peer_batch, args.seed, workdir)
+                peer_runs[n] = run_peer(peer, n, peer_batch, args.seed, workdir, probe)
                 print(f"[{key}] {args.model}, {n} epochs", flush=True)
-                fastnet_runs[n] = run_fastnet(ds, n, mixed_precision, args, overrides)
+                fastnet_runs[n] = run_fastnet(ds, n, mixed_precision, args, overrides, probe)
             result["results"][key] = {
                 "peer_dtype": dtype_name,
                 "fastnet_mixed_precision": mixed_precision,
@@ -705,6 +805,21 @@ def main(argv=None) -> int:
                     {n: r["curve"] for n, r in peer_runs.items()}, {n: r["curve"] for n, r in fastnet_runs.items()}
                 ),
             }
+    fastest = min(r["seconds"] for r in probe.records)
+    result["drift_probe"] = {
+        **probe.settings,
+        "fastest_seconds": fastest,
+        "slowest_seconds": max(r["seconds"] for r in probe.records),
+        "readings": probe.records,
+    }
+    for block in result["results"].values():
+        curves = {
+            side: {int(n): run[side]["curve"] for n, run in block["runs"].items()} for side in ("peer", "fastnet")
+        }
+        for side_curves in curves.values():
+            for rows in side_curves.values():
+                steady_seconds(rows, fastest)
+        block["speed_steady"] = speed_comparison(steady_curves(curves["peer"]), steady_curves(curves["fastnet"]))
     result["substitutions"] = result["results"][precisions[0][0]]["peer_port"]["substitutions"]
     result["goals"]["met"] = {
         key: {"accuracy": block["accuracy"]["goal_met"], "speed": block["speed"]["goal_met"]}
