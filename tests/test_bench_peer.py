@@ -89,24 +89,73 @@ def test_substitutions_must_occur(bench):
         bench.apply_substitutions({"utils.py": "torch.cuda.synchronize()\nx.cuda()\n"}, [sub])
 
 
+def test_steady_seconds_scales_each_epoch_by_the_fastest_reading_over_the_readings_around_it(bench):
+    # by hand: 300 s between readings of 1.2 and 1.0 s (mean 1.1), fastest 1.0 -> 300 / 1.1 = 272.727...;
+    # 100 s between 1.0 and 1.0 -> unchanged
+    rows = [
+        {"epoch": 1, "seconds": 300.0, "test_acc": 0.5, "probe_before": 1.2, "probe_after": 1.0},
+        {"epoch": 2, "seconds": 100.0, "test_acc": 0.7, "probe_before": 1.0, "probe_after": 1.0},
+    ]
+    bench.steady_seconds(rows, fastest=1.0)
+    assert rows[0]["steady_seconds"] == pytest.approx(272.7272727)
+    assert rows[1]["steady_seconds"] == pytest.approx(100.0)
+    assert rows[0]["seconds"] == 300.0  # the measured seconds stay
+
+
+def test_the_steady_ratio_cancels_a_slowdown_that_hits_one_side_and_the_probe_alike(bench):
+    # the peer ran while the machine was 1.5x slow (probe 1.5 s against 1.0 s): 3 x 450 s measured is
+    # 3 x 300 s steady; fastnet's 2 epochs of 200 s ran at full speed: 900 / 400 = 2.25x steady, 1350 / 400
+    # = 3.375x measured
+    peer = [
+        {"epoch": i + 1, "seconds": 450.0, "test_acc": a, "probe_before": 1.5, "probe_after": 1.5}
+        for i, a in enumerate([0.6, 0.75, 0.8])
+    ]
+    fast = [
+        {"epoch": i + 1, "seconds": 200.0, "test_acc": a, "probe_before": 1.0, "probe_after": 1.0}
+        for i, a in enumerate([0.7, 0.81])
+    ]
+    for rows in (peer, fast):
+        bench.steady_seconds(rows, fastest=1.0)
+    measured = bench.speed_comparison({3: peer}, {2: fast})
+    steady = bench.speed_comparison(bench.steady_curves({3: peer}), bench.steady_curves({2: fast}))
+    assert measured["ratio"] == pytest.approx(3.375)
+    assert steady["ratio"] == pytest.approx(2.25) and steady["peer"]["seconds"] == pytest.approx(900.0)
+    assert peer[0]["seconds"] == 450.0  # steady_curves copies; the recorded rows keep their measured seconds
+
+
+def test_the_drift_probe_records_each_reading_with_its_label(bench):
+    probe = bench.DriftProbe(batch=4, steps=1, repeats=3)
+    probe.prefix = "[float32] "
+    seconds = probe("before the peer 2-epoch run")
+    assert probe.records == [
+        {"label": "[float32] before the peer 2-epoch run", "seconds": seconds, "repeats": probe.records[0]["repeats"]}
+    ]
+    assert len(probe.records[0]["repeats"]) == 3 and seconds == sorted(probe.records[0]["repeats"])[1] > 0
+
+
 def _progressive_rows() -> list[tuple[str, str]]:
     text = (REPO / "benchmarks" / "README.md").read_text()
     rows = [
-        line for line in text.splitlines() if line.startswith("| seed") and "peer_float32_2_epochs_progressive" in line
+        line
+        for line in text.splitlines()
+        if line.startswith("| seed") and "--output benchmarks/results/peer_float32_" in line and "progressive" in line
     ]
     return [(line.split("--output benchmarks/results/")[1].split("`")[0], line) for line in rows]
 
 
 def test_the_progressive_resizing_table_holds_the_recorded_runs():
-    """Each row of benchmarks/README.md's progressive-resizing table states what its JSON recorded: both sides'
-    accuracy and epoch seconds, the difference and the measured ratio; each JSON names its command and a quiet start."""
+    """Each row of benchmarks/README.md's progressive-resizing tables states what its JSON recorded: both sides'
+    accuracy and epoch seconds, the difference and the measured ratio, and where the run read the drift probe the
+    steady ratio and the probe's range; each JSON names its command and a quiet start."""
     rows = _progressive_rows()
     assert len(rows) >= 4, rows
     for name, line in rows:
         record = json.loads((REPO / "benchmarks" / "results" / name).read_text())
         assert name in record["command"] and "progressive_size" in record["command"], name
         assert record["load_average_at_start"][0] <= 1.5, name  # nothing else was running
-        run = record["results"]["float32"]["runs"]["2"]
+        (epochs,) = record["epoch_counts"]
+        block = record["results"]["float32"]
+        run = block["runs"][str(epochs)]
         peer, fast = run["peer"], run["fastnet"]
         cells = [c.strip() for c in line.split("|")[1:-1]]
         assert cells[1] == f"{peer['test_acc']:.2%} ({peer['test_acc_tta']:.2%})", name
@@ -114,8 +163,14 @@ def test_the_progressive_resizing_table_holds_the_recorded_runs():
         assert cells[3].strip("*") == f"{fast['test_acc']:.2%}", name
         assert cells[4] == " + ".join(f"{c['seconds']:.1f}" for c in fast["curve"]), name
         assert cells[5] == f"{100 * (fast['test_acc'] - peer['test_acc']):+.2f} points", name
-        ratio = record["results"]["float32"]["speed"]["ratio"]
-        assert cells[6].strip("*").startswith(f"{ratio:.2f}x"), name
+        assert cells[6].strip("*").startswith(f"{block['speed']['ratio']:.2f}x"), name
+        if "drift_probe" in record:  # the runs that read it have two more cells
+            probe = record["drift_probe"]
+            assert cells[7].strip("*").startswith(f"{block['speed_steady']['ratio']:.2f}x"), name
+            spread = probe["slowest_seconds"] / probe["fastest_seconds"]
+            assert cells[8] == f"{probe['fastest_seconds']:.2f}-{probe['slowest_seconds']:.2f} s ({spread:.2f}x)", name
+        else:
+            assert len(cells) == 7, name
 
 
 def test_dry_run_trains_both_sides_in_both_precisions(tmp_path):
@@ -177,5 +232,27 @@ def test_dry_run_trains_both_sides_in_both_precisions(tmp_path):
             assert speed["reason"] and speed["goal_met"] is False
         else:
             assert speed["ratio"] > 0 and speed["goal_met"] == (speed["ratio"] >= 1.5)
+        # the drift probe: a reading before each run and after each epoch; steady seconds from them
+        for side in ("peer", "fastnet"):
+            row = run[side]["curve"][0]
+            assert row["probe_before"] > 0 and row["probe_after"] > 0
+            fastest = record["drift_probe"]["fastest_seconds"]
+            assert row["steady_seconds"] == pytest.approx(
+                row["seconds"] * fastest / ((row["probe_before"] + row["probe_after"]) / 2)
+            )
+        steady = block["speed_steady"]
+        assert steady["target_acc"] == speed["target_acc"]
+        if steady["ratio"] is not None:
+            assert steady["ratio"] == pytest.approx(
+                run["peer"]["curve"][0]["steady_seconds"] / run["fastnet"]["curve"][0]["steady_seconds"]
+            )
+    probe = record["drift_probe"]
+    assert [r["label"] for r in probe["readings"]] == [
+        f"[{key}] {label}"
+        for key in ("float32", "bf16")
+        for label in ("before the peer 1-epoch run", "peer 1-epoch run epoch 1")
+        + ("before the fastnet 1-epoch run", "fastnet 1-epoch run epoch 1")
+    ]
+    assert probe["fastest_seconds"] == min(r["seconds"] for r in probe["readings"]) > 0
     assert record["results"]["bf16"]["peer_port"]["bn_mixed_dtype_check"]["ok"] is True
     assert set(record["goals"]["met"]) == {"float32", "bf16"}
