@@ -151,7 +151,9 @@ def test_the_progressive_resizing_table_holds_the_recorded_runs():
     assert len(rows) >= 4, rows
     for name, line in rows:
         record = json.loads((REPO / "benchmarks" / "results" / name).read_text())
-        assert name in record["command"] and "progressive_size" in record["command"], name
+        ran_as = record.get("renamed", {"from": name})["from"]  # renamed files keep the command they ran with
+        assert ran_as in record["command"] and "progressive_size" in record["command"], name
+        assert record.get("renamed", {"to": name})["to"] == name
         assert record["load_average_at_start"][0] <= 1.5, name  # nothing else was running
         (epochs,) = record["epoch_counts"]
         block = record["results"]["float32"]
