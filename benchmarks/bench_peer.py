@@ -321,6 +321,23 @@ class DriftProbe:
         self.records.append({"label": self.prefix + label, "seconds": seconds, "repeats": times})
         return seconds
 
+    def bracket(self, label: str):
+        """Reads the probe now, before a run; returns ``(after_epoch, readings)``: ``after_epoch(n)`` reads it
+        after epoch n (call it outside the run's clock), and ``readings`` collects every reading in order."""
+        readings = [self(f"before the {label}")]
+
+        def after_epoch(epoch: int) -> None:
+            readings.append(self(f"{label} epoch {epoch}"))
+
+        return after_epoch, readings
+
+    @staticmethod
+    def attach(rows: list[dict], readings: list[float]) -> None:
+        """Gives each epoch row the readings before and after it (``readings`` from ``bracket``)."""
+        assert len(readings) == len(rows) + 1, "one probe reading before the run and one after each epoch"
+        for i, row in enumerate(rows):
+            row["probe_before"], row["probe_after"] = readings[i], readings[i + 1]
+
 
 def steady_seconds(rows: list[dict], fastest: float) -> None:
     """Adds ``steady_seconds`` to each epoch row: its seconds at the fastest probe speed of the benchmark run.
@@ -339,8 +356,8 @@ def steady_curves(curves: dict[int, list[dict]]) -> dict[int, list[dict]]:
 class PeerRecorder:
     """Wraps airbench's ``print_training_details(locals(), ...)``: keeps each epoch's numbers, then prints them."""
 
-    def __init__(self, original, probe: DriftProbe | None = None, label: str = "peer"):
-        self.original, self.rows, self.final, self.probe, self.label = original, [], None, probe, label
+    def __init__(self, original, after_epoch=None):
+        self.original, self.rows, self.final, self.after_epoch = original, [], None, after_epoch
 
     def __call__(self, variables, is_final_entry):
         epoch = variables.get("epoch")
@@ -359,8 +376,8 @@ class PeerRecorder:
                     "train_acc_last_batch": variables.get("train_acc"),
                 }
             )
-            if self.probe is not None:  # after airbench's clock stopped for this epoch
-                self.rows[-1]["probe_after"] = self.probe(f"{self.label} epoch {epoch + 1}")
+            if self.after_epoch is not None:  # airbench's clock for this epoch has stopped
+                self.after_epoch(epoch + 1)
         self.original(variables, is_final_entry)
 
 
@@ -384,9 +401,8 @@ def run_peer(peer: dict, epochs: int, batch_size: int, seed: int, workdir: Path,
 
     utils, lib = peer["utils"], peer["lib"]
     original = utils.print_training_details
-    label = f"peer {epochs}-epoch run"
-    recorder = PeerRecorder(original, probe, label)
-    before = probe(f"before the {label}")
+    after_epoch, readings = probe.bracket(f"peer {epochs}-epoch run")
+    recorder = PeerRecorder(original, after_epoch)
     utils.print_training_details = recorder  # train() looks the name up in its module at each call
     cwd = os.getcwd()
     torch.manual_seed(seed)
@@ -413,11 +429,10 @@ def run_peer(peer: dict, epochs: int, batch_size: int, seed: int, workdir: Path,
                 "test_acc": r["test_acc"],
                 "train_loss_last_batch": r["train_loss_last_batch"],
                 "train_acc_last_batch": r["train_acc_last_batch"],
-                "probe_before": before,
-                "probe_after": r["probe_after"],
             }
         )
-        previous, before = r["cumulative"], r["probe_after"]
+        previous = r["cumulative"]
+    DriftProbe.attach(rows, readings)
     assert len(rows) == epochs and recorder.final is not None, "airbench logged fewer epochs than it was asked for"
     return {
         "epochs": epochs,
@@ -450,18 +465,20 @@ def run_fastnet(ds, epochs: int, mixed_precision: str, args, overrides: dict, pr
     }
     settings.update(overrides)
     config = resolve_recipe(args.recipe, **settings)
-    label = f"fastnet {epochs}-epoch run"
-    readings = [probe(f"before the {label}")]
-
-    def after_epoch(record: dict) -> None:  # cifarkit calls it after the epoch's clock and evaluation
-        readings.append(probe(f"{label} epoch {record['epoch']}"))
-
+    after_epoch, readings = probe.bracket(f"fastnet {epochs}-epoch run")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_peer_fastnet_") as tmp:
-        res = train(ds, config, Path(tmp) / "run", progress=False, resume=False, callbacks=[after_epoch])
+        res = train(
+            ds,
+            config,
+            Path(tmp) / "run",
+            progress=False,
+            resume=False,
+            callbacks=[lambda record: after_epoch(record["epoch"])],
+        )
     wall = time.perf_counter() - start
     rows, cumulative = [], 0.0
-    for i, r in enumerate(res.history):
+    for r in res.history:
         cumulative += r["epoch_seconds"]
         rows.append(
             {
@@ -469,10 +486,9 @@ def run_fastnet(ds, epochs: int, mixed_precision: str, args, overrides: dict, pr
                 "seconds": r["epoch_seconds"],
                 "train_seconds": cumulative,
                 "test_acc": r["test_acc_monitor"],
-                "probe_before": readings[i],
-                "probe_after": readings[i + 1],
             }
         )
+    DriftProbe.attach(rows, readings)
     resolved = autocast_dtype(config, "cpu")
     return {
         "epochs": epochs,

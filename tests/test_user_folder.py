@@ -30,6 +30,7 @@ CLASSES = {
     "scratch [x](javascript:window.__pwned=3)": (28, [(80, 48), (64, 64)], "line"),
 }
 NAMES = sorted(CLASSES)
+CORRUPT_IN = "ok <svg onload=window.__pwned=2>"  # the class folder that holds broken.png
 FOLDER = "defects <svg onload=window.__pwned=4> & co"
 
 
@@ -48,7 +49,7 @@ def write_defect_folder(root: Path) -> Path:
                 for t in range(min(h, w)):
                     img[t, max(0, min(w - 1, t + rng.integers(-1, 2)))] = 250
             Image.fromarray(img).save(root / name / f"{name.split()[0]}_{i:03d}.png")
-    (root / NAMES[1] / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
+    (root / CORRUPT_IN / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
     return root
 
 
