@@ -169,13 +169,16 @@ def test_the_progressive_resizing_table_holds_the_recorded_runs():
         cells = [c.strip().replace("*", "") for c in line.split("|")[1:-1]]  # bold marks whichever side is ahead
         assert cells[1] == f"{peer['test_acc']:.2%} ({peer['test_acc_tta']:.2%})", name
         assert cells[2] == " + ".join(f"{c['seconds']:.1f}" for c in peer["curve"]), name
-        assert cells[3].strip("*") == f"{fast['test_acc']:.2%}", name
+        assert cells[3] == f"{fast['test_acc']:.2%}", name
         assert cells[4] == " + ".join(f"{c['seconds']:.1f}" for c in fast["curve"]), name
         assert cells[5] == f"{100 * (fast['test_acc'] - peer['test_acc']):+.2f} points", name
-        assert cells[6].strip("*").startswith(_ratio_cell(block["speed"])), name
+        assert cells[6].startswith(_ratio_cell(block["speed"])), name
+        if block["speed"]["ratio"] is None:  # the cell says how far fastnet got instead
+            best = max(c["test_acc"] for c in fast["curve"])
+            assert cells[6] == f"none (fastnet's best {best:.2%})", name
         if "drift_probe" in record:  # the runs that read it have two more cells
             probe = record["drift_probe"]
-            assert cells[7].strip("*").startswith(_ratio_cell(block["speed_steady"])), name
+            assert cells[7].startswith(_ratio_cell(block["speed_steady"])), name
             spread = probe["slowest_seconds"] / probe["fastest_seconds"]
             assert cells[8] == f"{probe['fastest_seconds']:.2f}-{probe['slowest_seconds']:.2f} s ({spread:.2f}x)", name
         else:
