@@ -24,9 +24,10 @@ accuracy difference at each equal epoch count, and the speed ratio: the peer's t
 longest run's final accuracy over fastnet's training seconds to first reach that accuracy.
 
 The two sides run one after the other, and a shared machine's speed can drift by 1.5x within minutes. So a
-fixed reference workload (``DriftProbe``: a few float32 training steps of a small torch conv net) is timed before
-each run and after each epoch of either side, outside both sides' clocks. Each epoch's seconds are also given at
-the run's fastest probe speed (``steady_seconds``: seconds x fastest probe / mean of the probes around it), and
+fixed reference workload (``DriftProbe``: a few training steps of a small torch conv net, in the precision
+being compared: float32, or under bf16 autocast for bf16) is timed before each run and after each epoch of
+either side, outside both sides' clocks. Each epoch's seconds are also given at that precision's fastest probe
+speed (``steady_seconds``: seconds x fastest probe / mean of the probes around it), and
 the speed ratio is computed a second time from those (``speed_steady``): a same-run ratio the drift cancels in,
 as far as the drift slows the probe and the two sides alike.
 Goal: fastnet >= the peer's accuracy at every equal epoch count up to 10, and >= 1.5x faster to the
@@ -271,19 +272,28 @@ def load_peer(dtype_name: str) -> dict:
 
 
 class DriftProbe:
-    """Times a fixed float32 workload: ``steps`` training steps of a small conv net, median of ``repeats``.
+    """Times a fixed workload: ``steps`` training steps of a small conv net, median of ``repeats``.
 
-    Called between epochs (outside both sides' clocks); ``records`` keeps every reading in order, so each
-    epoch is bracketed by the reading before it and the one after it.
+    ``dtype`` is the precision the benchmarked runs compute in: ``"float32"``, or ``"bfloat16"`` for the steps
+    under CPU bf16 autocast (float32 weights, bf16 convolutions and matmuls, as fastnet trains with
+    ``mixed_precision="bf16"``), so that a slow spell of the machine's bf16 units shows in the probe as it
+    shows in the runs. Called between epochs (outside both sides' clocks); ``records`` keeps every reading in
+    order, so each epoch is bracketed by the reading before it and the one after it.
     """
 
-    def __init__(self, batch: int = 128, steps: int = 3, repeats: int = 3, seed: int = 0):
+    DTYPES = ("float32", "bfloat16")
+
+    def __init__(self, batch: int = 128, steps: int = 3, repeats: int = 3, seed: int = 0, dtype: str = "float32"):
         import torch
 
+        if dtype not in self.DTYPES:
+            raise ValueError(f"DriftProbe(dtype={dtype!r}): use one of {', '.join(self.DTYPES)}")
         gen = torch.Generator().manual_seed(seed)
         nn = torch.nn
-        self.torch, self.steps, self.repeats = torch, steps, repeats
-        self.settings = {"batch": batch, "steps": steps, "repeats": repeats, "net": "conv 3-64-128-128, float32"}
+        self.torch, self.steps, self.repeats, self.dtype = torch, steps, repeats, dtype
+        how = "float32" if dtype == "float32" else "float32 weights under CPU bf16 autocast"
+        self.settings = {"batch": batch, "steps": steps, "repeats": repeats, "net": f"conv 3-64-128-128, {how}"}
+        self.settings["dtype"] = dtype
         self.net = nn.Sequential(
             nn.Conv2d(3, 64, 3, padding=1, bias=False),
             nn.BatchNorm2d(64),
@@ -305,7 +315,9 @@ class DriftProbe:
         self._step()  # one-time setup outside every reading
 
     def _step(self) -> None:
-        loss = self.torch.nn.functional.cross_entropy(self.net(self.x), self.y)
+        torch = self.torch
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.dtype == "bfloat16"):
+            loss = torch.nn.functional.cross_entropy(self.net(self.x), self.y)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -330,6 +342,16 @@ class DriftProbe:
             readings.append(self(f"{label} epoch {epoch}"))
 
         return after_epoch, readings
+
+    def summary(self) -> dict:
+        """The probe's settings, fastest and slowest reading and every reading: a run's ``drift_probe`` block."""
+        seconds = [r["seconds"] for r in self.records]
+        return {
+            **self.settings,
+            "fastest_seconds": min(seconds),
+            "slowest_seconds": max(seconds),
+            "readings": self.records,
+        }
 
     @staticmethod
     def attach(rows: list[dict], readings: list[float]) -> None:
@@ -686,11 +708,11 @@ def print_table(result: dict) -> None:
                     f"{speed['fastnet']['epoch']}) -> {speed['ratio']:.2f}x (goal >= {SPEED_GOAL}x: "
                     f"{speed['goal_met']})"
                 )
-    probe = result["drift_probe"]
-    print(
-        f"drift probe: {len(probe['readings'])} readings, {probe['fastest_seconds']:.3f}-"
-        f"{probe['slowest_seconds']:.3f} s ({probe['slowest_seconds'] / probe['fastest_seconds']:.2f}x)"
-    )
+        probe = block["drift_probe"]
+        print(
+            f"drift probe ({probe['dtype']}): {len(probe['readings'])} readings, {probe['fastest_seconds']:.3f}-"
+            f"{probe['slowest_seconds']:.3f} s ({probe['slowest_seconds'] / probe['fastest_seconds']:.2f}x)"
+        )
 
 
 def main(argv=None) -> int:
@@ -739,7 +761,7 @@ def main(argv=None) -> int:
         print(f"warning: load average {busy:.2f} with {args.threads} threads: the timings will be noisy", flush=True)
     ds = load_data(args.data, args.train_subset, args.test_subset)
     n_train = len(ds.y_train)
-    probe = DriftProbe(batch=8, steps=1) if args.dry_run else DriftProbe()
+    probe_size = {"batch": 8, "steps": 1} if args.dry_run else {}
 
     result = {
         "benchmark": "peer",
@@ -763,10 +785,11 @@ def main(argv=None) -> int:
             "neither side gets a warm-up run, so each precision's first runs include one-time kernel setup",
             "measure on an idle machine: other work on the cores makes torch's threads wait on each other (bf16 "
             "most, in trial runs); the load averages at start and end are recorded",
-            "the drift probe (a fixed float32 workload) is read before each run and after each epoch of either "
-            "side, outside both clocks; steady_seconds = an epoch's seconds x the fastest reading / the mean of the "
-            "readings before and after it; speed_steady is the speed comparison on steady_seconds; wall_seconds "
-            "include the readings",
+            "the drift probe (a fixed workload in the precision compared: float32, or float32 weights under bf16 "
+            "autocast) is read before each run and after each epoch of either side, outside both clocks; each "
+            "precision has its own probe, its readings in that precision's drift_probe block; steady_seconds = an "
+            "epoch's seconds x that probe's fastest reading / the mean of the readings before and after it; "
+            "speed_steady is the speed comparison on steady_seconds; wall_seconds include the readings",
         ],
         "goals": {
             "accuracy": f"fastnet >= the peer's accuracy at every equal epoch count up to {ACCURACY_GOAL_MAX_EPOCHS}",
@@ -805,6 +828,7 @@ def main(argv=None) -> int:
                 if not record["bn_mixed_dtype_check"]["ok"]:
                     raise SystemExit(f"bf16 through float32 batch norms fails here: {record['bn_mixed_dtype_check']}")
             peer_runs, fastnet_runs = {}, {}
+            probe = DriftProbe(dtype="bfloat16" if dtype_name == "bfloat16" else "float32", **probe_size)
             probe.prefix = f"[{key}] "
             for n in epoch_counts:
                 print(f"[{key}] airbench94, {n} epochs", flush=True)
@@ -820,21 +844,15 @@ def main(argv=None) -> int:
                 "speed": speed_comparison(
                     {n: r["curve"] for n, r in peer_runs.items()}, {n: r["curve"] for n, r in fastnet_runs.items()}
                 ),
+                "drift_probe": probe.summary(),
             }
-    fastest = min(r["seconds"] for r in probe.records)
-    result["drift_probe"] = {
-        **probe.settings,
-        "fastest_seconds": fastest,
-        "slowest_seconds": max(r["seconds"] for r in probe.records),
-        "readings": probe.records,
-    }
     for block in result["results"].values():
         curves = {
             side: {int(n): run[side]["curve"] for n, run in block["runs"].items()} for side in ("peer", "fastnet")
         }
         for side_curves in curves.values():
             for rows in side_curves.values():
-                steady_seconds(rows, fastest)
+                steady_seconds(rows, block["drift_probe"]["fastest_seconds"])
         block["speed_steady"] = speed_comparison(steady_curves(curves["peer"]), steady_curves(curves["fastnet"]))
     result["substitutions"] = result["results"][precisions[0][0]]["peer_port"]["substitutions"]
     result["goals"]["met"] = {

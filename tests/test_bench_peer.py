@@ -131,6 +131,27 @@ def test_the_drift_probe_records_each_reading_with_its_label(bench):
         {"label": "[float32] before the peer 2-epoch run", "seconds": seconds, "repeats": probe.records[0]["repeats"]}
     ]
     assert len(probe.records[0]["repeats"]) == 3 and seconds == sorted(probe.records[0]["repeats"])[1] > 0
+    summary = probe.summary()
+    assert summary["dtype"] == "float32" and summary["fastest_seconds"] == summary["slowest_seconds"] == seconds
+    assert summary["readings"] == probe.records
+
+
+@pytest.mark.parametrize("dtype, conv_out", [("float32", "torch.float32"), ("bfloat16", "torch.bfloat16")])
+def test_the_drift_probe_computes_in_the_precision_it_stands_in_for(bench, dtype, conv_out):
+    """A bf16 run's probe convolves in bf16 (autocast over float32 weights, as fastnet trains), a float32 run's in
+    float32: a slow spell of one precision's kernels shows in that precision's probe."""
+    probe = bench.DriftProbe(batch=4, steps=1, repeats=1, dtype=dtype)
+    seen = []
+    probe.net[0].register_forward_hook(lambda module, inputs, output: seen.append(str(output.dtype)))
+    probe("a reading")
+    assert seen == [conv_out]
+    assert all(str(p.dtype) == "torch.float32" for p in probe.net.parameters())  # the weights stay float32
+    assert probe.summary()["dtype"] == dtype and dtype in ("float32", "bfloat16")
+
+
+def test_the_drift_probe_refuses_a_precision_it_does_not_know(bench):
+    with pytest.raises(ValueError, match=r"dtype='float16'.*float32, bfloat16"):
+        bench.DriftProbe(batch=4, steps=1, dtype="float16")
 
 
 def _progressive_rows() -> list[tuple[str, str]]:
@@ -176,8 +197,8 @@ def test_the_progressive_resizing_table_holds_the_recorded_runs():
         if block["speed"]["ratio"] is None:  # the cell says how far fastnet got instead
             best = max(c["test_acc"] for c in fast["curve"])
             assert cells[6] == f"none (fastnet's best {best:.2%})", name
-        if "drift_probe" in record:  # the runs that read it have two more cells
-            probe = record["drift_probe"]
+        probe = block.get("drift_probe", record.get("drift_probe"))  # per precision; one for the run before
+        if probe is not None:  # the runs that read it have two more cells
             assert cells[7].startswith(_ratio_cell(block["speed_steady"])), name
             spread = probe["slowest_seconds"] / probe["fastest_seconds"]
             assert cells[8] == f"{probe['fastest_seconds']:.2f}-{probe['slowest_seconds']:.2f} s ({spread:.2f}x)", name
@@ -248,7 +269,7 @@ def test_dry_run_trains_both_sides_in_both_precisions(tmp_path):
         for side in ("peer", "fastnet"):
             row = run[side]["curve"][0]
             assert row["probe_before"] > 0 and row["probe_after"] > 0
-            fastest = record["drift_probe"]["fastest_seconds"]
+            fastest = block["drift_probe"]["fastest_seconds"]
             assert row["steady_seconds"] == pytest.approx(
                 row["seconds"] * fastest / ((row["probe_before"] + row["probe_after"]) / 2)
             )
@@ -258,13 +279,15 @@ def test_dry_run_trains_both_sides_in_both_precisions(tmp_path):
             assert steady["ratio"] == pytest.approx(
                 run["peer"]["curve"][0]["steady_seconds"] / run["fastnet"]["curve"][0]["steady_seconds"]
             )
-    probe = record["drift_probe"]
-    assert [r["label"] for r in probe["readings"]] == [
-        f"[{key}] {label}"
-        for key in ("float32", "bf16")
-        for label in ("before the peer 1-epoch run", "peer 1-epoch run epoch 1")
-        + ("before the fastnet 1-epoch run", "fastnet 1-epoch run epoch 1")
-    ]
-    assert probe["fastest_seconds"] == min(r["seconds"] for r in probe["readings"]) > 0
+        # each precision's own probe, computing in that precision
+        probe = block["drift_probe"]
+        assert probe["dtype"] == {"float32": "float32", "bf16": "bfloat16"}[key]
+        assert [r["label"] for r in probe["readings"]] == [
+            f"[{key}] {label}"
+            for label in ("before the peer 1-epoch run", "peer 1-epoch run epoch 1")
+            + ("before the fastnet 1-epoch run", "fastnet 1-epoch run epoch 1")
+        ]
+        assert probe["fastest_seconds"] == min(r["seconds"] for r in probe["readings"]) > 0
+    assert "drift_probe" not in record  # no run-wide probe mixing the precisions
     assert record["results"]["bf16"]["peer_port"]["bn_mixed_dtype_check"]["ok"] is True
     assert set(record["goals"]["met"]) == {"float32", "bf16"}
