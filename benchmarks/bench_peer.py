@@ -312,7 +312,8 @@ class DriftProbe:
         self.opt = torch.optim.SGD(self.net.parameters(), lr=1e-3, momentum=0.9)
         self.records: list[dict] = []
         self.prefix = ""  # e.g. the precision being benchmarked, put before each reading's label
-        self._step()  # one-time setup outside every reading
+        for _ in range(steps * repeats):  # one-time setup, and a reading's worth of warm-up, outside every reading
+            self._step()
 
     def _step(self) -> None:
         torch = self.torch
@@ -657,6 +658,9 @@ def write_peer_data(ds, workdir: Path) -> None:
             "classes": list(ds.class_names),
         }
         torch.save(data, folder / f"{name}.pt")
+    # the ~180 MB just written would otherwise be flushed to disk by the kernel some seconds later, while the
+    # first probe reading or the peer's first epoch runs: flush it now, outside every clock and reading
+    os.sync()
 
 
 def machine_info(threads: int) -> dict:
