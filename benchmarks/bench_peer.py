@@ -292,8 +292,13 @@ class DriftProbe:
         nn = torch.nn
         self.torch, self.steps, self.repeats, self.dtype = torch, steps, repeats, dtype
         how = "float32" if dtype == "float32" else "float32 weights under CPU bf16 autocast"
-        self.settings = {"batch": batch, "steps": steps, "repeats": repeats, "net": f"conv 3-64-128-128, {how}"}
-        self.settings["dtype"] = dtype
+        self.settings = {
+            "batch": batch,
+            "steps": steps,
+            "repeats": repeats,
+            "net": f"conv 3-64-128-128, {how}",
+            "dtype": dtype,
+        }
         self.net = nn.Sequential(
             nn.Conv2d(3, 64, 3, padding=1, bias=False),
             nn.BatchNorm2d(64),
@@ -660,7 +665,8 @@ def write_peer_data(ds, workdir: Path) -> None:
         torch.save(data, folder / f"{name}.pt")
     # the ~180 MB just written would otherwise be flushed to disk by the kernel some seconds later, while the
     # first probe reading or the peer's first epoch runs: flush it now, outside every clock and reading
-    os.sync()
+    if hasattr(os, "sync"):  # POSIX only
+        os.sync()
 
 
 def machine_info(threads: int) -> dict:
