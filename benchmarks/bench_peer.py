@@ -838,7 +838,7 @@ def main(argv=None) -> int:
                 if not record["bn_mixed_dtype_check"]["ok"]:
                     raise SystemExit(f"bf16 through float32 batch norms fails here: {record['bn_mixed_dtype_check']}")
             peer_runs, fastnet_runs = {}, {}
-            probe = DriftProbe(dtype="bfloat16" if dtype_name == "bfloat16" else "float32", **probe_size)
+            probe = DriftProbe(dtype=dtype_name, **probe_size)  # PRECISIONS names float32 or bfloat16
             probe.prefix = f"[{key}] "
             for n in epoch_counts:
                 print(f"[{key}] airbench94, {n} epochs", flush=True)
