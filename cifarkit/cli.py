@@ -29,6 +29,8 @@ import argparse
 import shlex
 import sys
 
+from cifarkit.wording import plural
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -284,14 +286,14 @@ def run_tune(args: argparse.Namespace) -> int:
     c, b = result.counts, result.budget
     saved = "n/a" if b["saved_fraction"] is None else f"{100 * b['saved_fraction']:.0f}%"
     print(
-        f"study {result.study_name!r} ({result.storage}): {result.new_trials} trial(s) run here in {result.seconds:.0f} s; "
+        f"study {result.study_name!r} ({result.storage}): {plural(result.new_trials, 'trial')} run here in {result.seconds:.0f} s; "
         f"study total {c['total']} ({c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed, {c['running']} running); "
         f"{b['epochs_run']} of {b['epochs_without_pruning']} trial epochs run (pruning saved {saved})"
     )
     if result.best:
         print(
             f"best: trial {result.best['trial_number']}, val_acc {_pct(result.best['value'])} "
-            f"after {result.best['epochs']} epoch(s); parameters in {result.best_params_path}"
+            f"after {plural(result.best['epochs'], 'epoch')}; parameters in {result.best_params_path}"
         )
     return EXIT_OK
 

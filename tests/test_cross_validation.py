@@ -261,7 +261,7 @@ def test_too_few_groups_reduce_the_auto_folds_or_refuse_with_the_largest_k():
 def test_the_estimate_follows_the_auto_rule():
     _, plan = runner.plan_run("domain", data="synthetic:40")  # 16 test images: cross-validation runs
     tp = estimate.estimate_run(plan, probe=False, log=lambda *a: None)
-    assert tp.estimates["07_cross_validation"].how.startswith("5 folds x 48 epoch(s) of fastnet")
+    assert tp.estimates["07_cross_validation"].how.startswith("5 folds x 48 epochs of fastnet")
     assert tp.estimates["07_cross_validation"].how.endswith("with the baselines")
     parts = tp.estimates["07_cross_validation"].parts
     assert "fold5" in parts and all(parts[f"baseline_{m}"] > 0 for m in ("logreg", "knn", "random_forest", "hog_svm"))

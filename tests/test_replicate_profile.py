@@ -58,7 +58,7 @@ def test_the_time_estimate_comes_before_any_training(plan):
     printed = []
     plan_time = estimate.estimate_run(plan, probe=False, log=printed.append)
     how = {name: e.how for name, e in plan_time.estimates.items()}
-    assert how["03_train"].startswith("164 epoch(s) of resnet20 (batch 128) on 45,000 images")
+    assert how["03_train"].startswith("164 epochs of resnet20 (batch 128) on 45,000 images")
     assert "densenet_bc_100 300 ep" in how["06_architectures_and_ensembles"]
     # at the fixed rates this machine-free estimate assumes, weeks of CPU training rather than minutes
     assert plan_time.total > 24 * 3600

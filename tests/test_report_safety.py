@@ -144,4 +144,4 @@ def test_key_results_box_escapes_the_group_regex_and_reports_groups(payload):
     assert _tags(html) <= {"section", "h2", "table", "tr", "th", "td", "ul", "li"}
     assert "3 training, 1 validation, 1 test group(s)" in html
     assert "No group has images in more than one split." in html
-    assert "Up to 3 test image(s) have a near duplicate" in html
+    assert "Up to 3 test images have a near duplicate" in html

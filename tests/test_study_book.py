@@ -369,7 +369,7 @@ def test_the_methods_table_names_progressive_resizing_only_when_a_run_used_it():
     config = {"epochs": 2, "batch_size": 256, "progressive_size": 16, "progressive_epochs": 1}
     rows = dict(book_methods._training_rows(Run(), {"model": "fastnet", "recipe": "fast"}, config))
     assert rows["Progressive resizing"] == (
-        "the first 1 epoch(s) on images downscaled to 16 x 16 pixels, the rest at full size"
+        "the first epoch on images downscaled to 16 x 16 pixels, the rest at full size"
     )
     plain = dict(book_methods._training_rows(Run(), {"model": "fastnet"}, {**config, "progressive_size": 0}))
     assert "Progressive resizing" not in plain

@@ -378,7 +378,7 @@ def test_cli_runs_a_study_and_rejects_bad_input(tmp_path, capsys):
     p = cli(*TINY_CLI, "--n-trials", "2", "--out", str(out), "--study", "cli", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert "trial    0  complete val_acc" in p.stdout and "trial    1" in p.stdout
-    assert "2 trial(s) run here" in p.stdout
+    assert "2 trials run here" in p.stdout
     best = json.loads((out / "best_params.json").read_text())
     assert best["study_name"] == "cli" and best["model"] == "simple_cnn"
     p = cli(*TINY_CLI, "--out", str(out), "--storage", "postgresql://nobody@127.0.0.1:1/x", cwd=tmp_path)
@@ -388,7 +388,7 @@ def test_cli_runs_a_study_and_rejects_bad_input(tmp_path, capsys):
     )
     # the same entry point in this process (spares starting Python and torch again)
     assert main(["tune", *TINY_CLI, "--n-trials", "2", "--total", "--out", str(out), "--study", "cli"]) == 0
-    assert "0 trial(s) run here" in capsys.readouterr().out
+    assert "0 trials run here" in capsys.readouterr().out
     for args, message in (
         (["--space", "nope"], "Unknown search space 'nope'"),
         (["--model", "resnet21"], "Unknown model 'resnet21'"),
@@ -553,7 +553,7 @@ def test_two_workers_share_a_postgres_study(postgres_url, tmp_path):
     assert study.best_value == max(complete)
     assert study.user_attrs["model"] == "simple_cnn" and study.user_attrs["epochs"] == 2
     for i, k in enumerate(n):
-        assert f"{k} trial(s) run here" in outs[i][0]
+        assert f"{k} trials run here" in outs[i][0]
         best = json.loads((tmp_path / f"w{i}" / "best_params.json").read_text())
         assert best["study_name"] == "shared" and best["storage"] == postgres_url
     # the study as a whole is reachable from a third process, as the notebook would open it

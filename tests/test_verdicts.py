@@ -21,9 +21,9 @@ def test_still_rising_settled_and_overfitting_are_told_apart():
 
 def test_short_runs_and_runs_without_validation_say_why_nothing_is_judged():
     assert (
-        learning_curves(_history([0.5, 0.6]))
-        == "With 2 epoch(s) the curves are too short to judge the training budget."
+        learning_curves(_history([0.5, 0.6])) == "With 2 epochs the curves are too short to judge the training budget."
     )
+    assert learning_curves(_history([0.5])).startswith("With 1 epoch the curves")
     no_val = [{"epoch": e, "val_acc": None, "val_loss": None, "train_loss_aug": 2.0} for e in (1, 2, 3)]
     said = learning_curves(no_val)
     assert "no validation split (VAL_FRACTION = 0)" in said and "0 epoch" not in said

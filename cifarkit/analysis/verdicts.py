@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from cifarkit.wording import plural
+
 
 def _finite(values) -> list[float]:
     return [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
@@ -28,7 +30,7 @@ def learning_curves(history) -> str:
             "the training curves alone cannot judge the epoch budget."
         )
     if len(acc) < 3:
-        return f"With {len(acc)} epoch(s) the curves are too short to judge the training budget."
+        return f"With {plural(len(acc), 'epoch')} the curves are too short to judge the training budget."
     best = max(acc)
     if acc[-1] >= best and acc[-1] > acc[-3]:
         return (

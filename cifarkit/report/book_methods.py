@@ -15,6 +15,7 @@ from cifarkit.report.book_parts import StudyRun, json_text, kv_table, p
 from cifarkit.report.book_results import Outline
 from cifarkit.report.key_results import _num
 from cifarkit.report.references import model_reference
+from cifarkit.wording import plural
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 SPLITS = (("train", "training"), ("val", "validation"), ("test", "test"))
@@ -169,7 +170,7 @@ def _schedule_text(c: dict) -> str:
     }.get(kind, str(kind))
     warm = _num(c.get("warmup_epochs")) or 0
     if warm:
-        text += f", after {warm:g} epoch(s) of linear warmup from {c.get('warmup_start_factor', 0):g} x the peak"
+        text += f", after {plural(f'{warm:g}', 'epoch')} of linear warmup from {c.get('warmup_start_factor', 0):g} x the peak"
     return escape.html(f"{kind}: {text}")
 
 
@@ -225,7 +226,7 @@ def _training_rows(run: StudyRun, m3: dict, c: dict) -> list[tuple[str, str]]:
             (
                 "Progressive resizing",
                 escape.html(
-                    f"the first {c.get('progressive_epochs')} epoch(s) on images downscaled to "
+                    f"{_first_epochs(c.get('progressive_epochs'))} on images downscaled to "
                     f"{c['progressive_size']} x {c['progressive_size']} pixels, the rest at full size"
                 ),
             )
@@ -242,7 +243,7 @@ def _training_rows(run: StudyRun, m3: dict, c: dict) -> list[tuple[str, str]]:
     computed = "float32" if mp == "off" else f"{mp} autocast (weights float32)"
     precision = (
         f"{escape.html(computed)} on {escape.html(facts.get('device', '?'))}, "
-        f"{escape.html(facts.get('torch_threads', '?'))} torch thread(s)"
+        f"{plural(escape.html(facts.get('torch_threads', '?')), 'torch thread')}"
         if facts
         else "not recorded (the model folder holds no metrics.json)"
     )
@@ -267,8 +268,8 @@ def _tuning(run: StudyRun) -> str:
     return p(
         f"Optuna {run.cites.cite('akiba2019optuna')} searched the {escape.html(m2.get('space', '?'))} space of "
         f"settings for {escape.html(m2.get('model', '?'))} (recipe {escape.html(m2.get('recipe', '?'))}) with a TPE "
-        f"sampler: {escape.html(m2.get('n_trials_requested', '?'))} trials of {escape.html(m2.get('epochs_per_trial', '?'))} "
-        f"epoch(s) each, the first with the recipe's own settings, poor trials stopped by the "
+        f"sampler: {escape.html(m2.get('n_trials_requested', '?'))} trials of "
+        f"{plural(escape.html(m2.get('epochs_per_trial', '?')), 'epoch')} each, the first with the recipe's own settings, poor trials stopped by the "
         f"{escape.html(m2.get('pruner', '?'))} pruner. Each trial is scored by its validation accuracy. The best "
         "trial counts as better than the recipe only when the 95% interval of its margin lies above zero ("
         f"{escape.html(signal.get('method') or 'method not recorded')}); only then does 03_train apply its settings."
@@ -340,7 +341,7 @@ def _architectures(run: StudyRun) -> str:
             (
                 str(m.get("name", "?")),
                 f"{escape.html(m.get('arch', '?'))}{' ' + run.cites.cite(ref) if ref else ''}, recipe "
-                f"{escape.html(m.get('recipe', '?'))}, {escape.html(m.get('epochs', '?'))} epoch(s); "
+                f"{escape.html(m.get('recipe', '?'))}, {plural(escape.html(m.get('epochs', '?')), 'epoch')}; "
                 f"{escape.html(m.get('origin', '?'))}",
             )
         )
@@ -439,3 +440,8 @@ def methods_html(run: StudyRun, outline: Outline) -> str:
             continue
         parts.append(outline.heading(3, escape.html(title), anchor=f"methods-{title}") + text)
     return "\n".join(parts)
+
+
+def _first_epochs(count) -> str:
+    """ "the first epoch", "the first 2 epochs" (a missing count shows as "?")."""
+    return "the first epoch" if str(count) == "1" else f"the first {plural(count, 'epoch')}"

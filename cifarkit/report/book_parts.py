@@ -21,6 +21,7 @@ from cifarkit.report import key_results, profiles
 from cifarkit.report.key_results import _num, ci_points, ci_text, pct, points
 from cifarkit.report.references import Citations
 from cifarkit.report.render import format_seconds
+from cifarkit.wording import plural
 
 NAMES = [spec.name for spec in profiles.NOTEBOOKS]
 TITLES = {spec.name: spec.title for spec in profiles.NOTEBOOKS}
@@ -170,7 +171,7 @@ def _headline(run: StudyRun) -> str:
     n = _n_test(run)
     text = (
         f"{escape.html(m3.get('model', 'the model'))} (recipe {escape.html(m3.get('recipe', '-'))}, "
-        f"{m3.get('epochs_run', '?')} epoch(s)) reaches <b>{headline_text(run)}</b> test accuracy"
+        f"{plural(m3.get('epochs_run', '?'), 'epoch')}) reaches <b>{headline_text(run)}</b> test accuracy"
         + (f" on {n:,} test images" if isinstance(n, int) else "")
         + f"; validation accuracy {pct(m3.get('val_acc'))}."
     )
@@ -244,7 +245,7 @@ def _tuning(run: StudyRun) -> str:
         return ""
     counts = m2.get("counts") or {}
     text = (
-        f"The search ran {counts.get('complete', 0)} complete and {counts.get('pruned', 0)} pruned trial(s): "
+        f"The search ran {counts.get('complete', 0)} complete and {plural(counts.get('pruned', 0), 'pruned trial')}: "
         f"best validation accuracy {pct(m2.get('best_value'))} against {pct(m2.get('baseline_value'))} "
         "with the recipe's own settings"
     )
@@ -420,7 +421,7 @@ def _limit_corruptions(run: StudyRun) -> str | None:
     if not at_chance:
         return None
     return (
-        f"<b>Corruptions that bring the model to chance.</b> {len(at_chance)} corruption setting(s): "
+        f"<b>Corruptions that bring the model to chance.</b> {plural(len(at_chance), 'corruption setting')}: "
         + ", ".join(escape.html(c) for c in at_chance)
         + "."
     )
@@ -431,7 +432,7 @@ def _limit_mismatch(run: StudyRun) -> str | None:
     if not mismatch:
         return None
     return (
-        f"<b>Training and evaluation data differ.</b> {len(mismatch)} setting(s) differ between the model's "
+        f"<b>Training and evaluation data differ.</b> {plural(len(mismatch), 'setting')} {'differs' if len(mismatch) == 1 else 'differ'} between the model's "
         "training data and the data evaluated: " + "; ".join(escape.html(x) for x in mismatch) + "."
     )
 

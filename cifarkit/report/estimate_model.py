@@ -25,6 +25,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from cifarkit.wording import plural
+
 #: The machine the constants below were calibrated on, and its yardsticks as estimate_probe measures them:
 #: the single-threaded CPU workload (Python-bound work: checkpoints, bookkeeping, resampling) and the float32 matmul
 #: on both cores (multi-threaded numeric work: t-SNE, PCA, corruptions; it also shows other processes
@@ -391,7 +393,7 @@ def _tune(ctx: Context, p: dict) -> tuple[dict, str]:
     timeout = float(p.get("TIMEOUT") or 0)
     seconds, trials = tuning_seconds(trial, int(p.get("N_TRIALS", 0)), timeout)
     bound = f"; TIMEOUT {timeout:g} s stops it" if timeout and trials < int(p.get("N_TRIALS", 0)) else ""
-    how = f"{trials} trial(s) x {epochs} epoch(s) of {job['model']} on {n_train:,} images ({pruner} pruning){bound}"
+    how = f"{plural(trials, 'trial')} x {plural(epochs, 'epoch')} of {job['model']} on {n_train:,} images ({pruner} pruning){bound}"
     return {"trials": seconds, "trials_run": trials}, how
 
 
@@ -399,7 +401,7 @@ def _train(ctx: Context, p: dict) -> tuple[dict, str]:
     n_train, n_val, n_test = ctx.sizes(p)
     job = ctx.job("03")
     run = train_run_seconds(ctx.machine, "03", job["batch_size"], n_train, n_val, job["epochs"])
-    how = f"{job['epochs']} epoch(s) of {job['model']} (batch {job['batch_size']}) on {n_train:,} images"
+    how = f"{plural(job['epochs'], 'epoch')} of {job['model']} (batch {job['batch_size']}) on {n_train:,} images"
     return {"training": run, "test": ctx.infer("03", 2 * n_test)}, how
 
 
@@ -504,7 +506,7 @@ def _cross_validation(ctx: Context, p: dict) -> tuple[dict, str]:
         ctx.machine.cpu_factor * ROC_BOOTSTRAP_S * sum(sizes) * len(ctx.counts.class_names) * int(p.get("N_BOOT", 2000))
     )
     how = (
-        f"{k} folds x {job['epochs']} epoch(s) of {job['model']} (batch {job['batch_size']}) on {n_train:,} images each"
+        f"{plural(k, 'fold')} x {plural(job['epochs'], 'epoch')} of {job['model']} (batch {job['batch_size']}) on {n_train:,} images each"
         + (", with the baselines" if str(p.get("BASELINES", "")).strip() else "")
     )
     return parts, how

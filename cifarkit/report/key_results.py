@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from cifarkit import escape, run_folder
+from cifarkit.wording import plural
 
 
 def _num(value) -> float | None:
@@ -85,7 +86,7 @@ def _explore(m: dict) -> tuple[list, list]:
     says = []
     if leak:
         says.append(
-            f"{leak} test image(s) also appear in the training or validation split: test accuracies are "
+            f"{plural(leak, 'test image')} also {'appears' if leak == 1 else 'appear'} in the training or validation split: test accuracies are "
             "optimistic by up to that many images."
         )
     else:
@@ -110,7 +111,9 @@ def _explore_groups(m: dict, rows: list, says: list) -> None:
         rows.append(("Groups", f"{sizes} group(s), by {escape.html(groups.get('source', '?'))}"))
         straddle = int(groups.get("straddling", 0) or 0)
         if straddle:
-            says.append(f"{straddle} group(s) have images in more than one split: see the Groups section.")
+            says.append(
+                f"{plural(straddle, 'group')} {'has' if straddle == 1 else 'have'} images in more than one split: see the Groups section."
+            )
         else:
             says.append("No group has images in more than one split.")
     near = m.get("near_duplicates") or {}
@@ -121,7 +124,7 @@ def _explore_groups(m: dict, rows: list, says: list) -> None:
         leak = int(images.get("train-test", 0) or 0) + int(images.get("val-test", 0) or 0)
         if leak:
             says.append(
-                f"Up to {leak} test image(s) have a near duplicate in the training or validation split: test "
+                f"Up to {plural(leak, 'test image')} {'has' if leak == 1 else 'have'} a near duplicate in the training or validation split: test "
                 "accuracy may be optimistic; look at the closest pairs in this report."
             )
 
@@ -132,7 +135,7 @@ def _tune(m: dict) -> tuple[list, list]:
         (
             "Best validation accuracy",
             f"{pct(m.get('best_value'))} (trial {m.get('best_trial', '-')}, "
-            f"{m.get('epochs_per_trial', '?')} epoch(s) per trial)",
+            f"{plural(m.get('epochs_per_trial', '?'), 'epoch')} per trial)",
         ),
         ("The recipe's own settings", pct(m.get("baseline_value"))),
         (
@@ -177,7 +180,7 @@ def _train(m: dict) -> tuple[list, list]:
         (
             "Model",
             f"{escape.html(m.get('model', '-'))}, recipe {escape.html(m.get('recipe', '-'))}, "
-            f"{m.get('epochs_run', '?')} epoch(s), batch {cfg.get('batch_size', '?')}",
+            f"{plural(m.get('epochs_run', '?'), 'epoch')}, batch {cfg.get('batch_size', '?')}",
         ),
         (
             "Training time",

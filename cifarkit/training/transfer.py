@@ -106,7 +106,8 @@ class PhasePlan:
     def describe(self, epochs: int) -> str:
         """One sentence for a report: which epochs train what, at which rate."""
         if not self.pretrained:
-            return f"all {epochs} epoch(s) train every layer from scratch (batch norms learn their statistics)"
+            which = "the one epoch trains" if epochs == 1 else f"all {epochs} epochs train"
+            return f"{which} every layer from scratch (batch norms learn their statistics)"
         frozen = min(self.frozen_epochs, epochs)
         parts = []
         if frozen:

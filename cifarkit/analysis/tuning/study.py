@@ -49,6 +49,7 @@ from cifarkit.analysis.tuning.trials import (
     validation_only,
 )
 from cifarkit.training import TrainConfig, resolve_recipe
+from cifarkit.wording import plural
 
 COUNT_MODES = ("add", "total")
 
@@ -325,8 +326,8 @@ def _open_study(setup: _Setup, progress: bool):
                 study.enqueue_trial(params, skip_if_exists=True)
     if progress:
         print(
-            f"study {s.study_name!r} in {s.shown_url}: {finished} finished trial(s); running {to_run} more "
-            f"({s.base.model}, recipe {s.recipe}, {s.epochs} epoch(s) per trial, space {s.space}: {', '.join(s.dists)}; "
+            f"study {s.study_name!r} in {s.shown_url}: {plural(finished, 'finished trial')}; running {to_run} more "
+            f"({s.base.model}, recipe {s.recipe}, {plural(s.epochs, 'epoch')} per trial, space {s.space}: {', '.join(s.dists)}; "
             f"pruner {s.pruner}" + (f"; timeout {s.timeout:g} s" if s.timeout else "") + ")",
             flush=True,
         )
@@ -365,7 +366,7 @@ def _report(study, setup: _Setup, new_trials: int, t_start: float, progress: boo
     if progress:
         if best:
             print(
-                f"best: trial {best['trial_number']} val_acc {best['value']:.4f} ({s.epochs} epoch(s) per trial) "
+                f"best: trial {best['trial_number']} val_acc {best['value']:.4f} ({plural(s.epochs, 'epoch')} per trial) "
                 f"{_format_params(best['params'])}; {counts['complete']} complete, {counts['pruned']} pruned, "
                 f"{counts['failed']} failed; written to {path}",
                 flush=True,

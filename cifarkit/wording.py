@@ -1,0 +1,17 @@
+"""Small helpers for the sentences the reports, the estimates and the command line print."""
+
+from __future__ import annotations
+
+
+def plural(count, noun: str, many: str | None = None) -> str:
+    """``"1 epoch"``, ``"4 epochs"``: ``count`` and ``noun`` in agreement.
+
+    ``count`` is shown as given (an int, a formatted string such as ``"1,200"``, or ``"?"`` when a value is
+    missing); it takes the singular only when it reads as the number one. ``many`` is the plural where adding
+    ``s`` does not make it (``plural(2, "class", "classes")``).
+    """
+    try:
+        one = float(str(count).replace(",", "")) == 1
+    except ValueError:
+        one = False
+    return f"{count} {noun if one else (many or noun + 's')}"

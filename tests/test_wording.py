@@ -1,0 +1,32 @@
+"""cifarkit.wording: counts and nouns agree in what the reports and the command line print."""
+
+import pytest
+
+from cifarkit.wording import plural
+
+
+@pytest.mark.parametrize(
+    "count, noun, many, expected",
+    [
+        (1, "epoch", None, "1 epoch"),
+        (0, "epoch", None, "0 epochs"),
+        (4, "epoch", None, "4 epochs"),
+        ("1", "trial", None, "1 trial"),
+        ("1.0", "epoch", None, "1.0 epoch"),
+        ("0.5", "epoch", None, "0.5 epochs"),
+        ("1,200", "image", None, "1,200 images"),
+        ("?", "epoch", None, "? epochs"),
+        (1, "class", "classes", "1 class"),
+        (3, "class", "classes", "3 classes"),
+    ],
+)
+def test_plural_agrees_with_the_count(count, noun, many, expected):
+    assert plural(count, noun, many) == expected
+
+
+def test_the_study_books_progressive_line_uses_the_singular_for_one():
+    from cifarkit.report.book_methods import _first_epochs
+
+    assert _first_epochs(1) == "the first epoch"
+    assert _first_epochs(2) == "the first 2 epochs"
+    assert _first_epochs("?") == "the first ? epochs"
