@@ -3,6 +3,19 @@
 from __future__ import annotations
 
 
+def is_one(count) -> bool:
+    """Whether ``count`` (an int, a formatted string such as ``"1,200"``, or ``"?"``) reads as the number one."""
+    try:
+        return float(str(count).replace(",", "")) == 1
+    except ValueError:
+        return False
+
+
+def agree(count, one: str, many: str) -> str:
+    """The word that agrees with ``count``: ``agree(1, "has", "have")`` is ``"has"``."""
+    return one if is_one(count) else many
+
+
 def plural(count, noun: str, many: str | None = None) -> str:
     """``"1 epoch"``, ``"4 epochs"``: ``count`` and ``noun`` in agreement.
 
@@ -10,8 +23,4 @@ def plural(count, noun: str, many: str | None = None) -> str:
     missing); it takes the singular only when it reads as the number one. ``many`` is the plural where adding
     ``s`` does not make it (``plural(2, "class", "classes")``).
     """
-    try:
-        one = float(str(count).replace(",", "")) == 1
-    except ValueError:
-        one = False
-    return f"{count} {noun if one else (many or noun + 's')}"
+    return f"{count} {agree(count, noun, many or noun + 's')}"

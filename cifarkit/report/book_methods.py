@@ -15,7 +15,7 @@ from cifarkit.report.book_parts import StudyRun, json_text, kv_table, p
 from cifarkit.report.book_results import Outline
 from cifarkit.report.key_results import _num
 from cifarkit.report.references import model_reference
-from cifarkit.wording import plural
+from cifarkit.wording import is_one, plural
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 SPLITS = (("train", "training"), ("val", "validation"), ("test", "test"))
@@ -444,4 +444,4 @@ def methods_html(run: StudyRun, outline: Outline) -> str:
 
 def _first_epochs(count) -> str:
     """ "the first epoch", "the first 2 epochs" (a missing count shows as "?")."""
-    return "the first epoch" if str(count) == "1" else f"the first {plural(count, 'epoch')}"
+    return "the first epoch" if is_one(count) else f"the first {plural(count, 'epoch')}"

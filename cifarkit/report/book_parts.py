@@ -21,7 +21,7 @@ from cifarkit.report import key_results, profiles
 from cifarkit.report.key_results import _num, ci_points, ci_text, pct, points
 from cifarkit.report.references import Citations
 from cifarkit.report.render import format_seconds
-from cifarkit.wording import plural
+from cifarkit.wording import agree, plural
 
 NAMES = [spec.name for spec in profiles.NOTEBOOKS]
 TITLES = {spec.name: spec.title for spec in profiles.NOTEBOOKS}
@@ -432,7 +432,7 @@ def _limit_mismatch(run: StudyRun) -> str | None:
     if not mismatch:
         return None
     return (
-        f"<b>Training and evaluation data differ.</b> {plural(len(mismatch), 'setting')} {'differs' if len(mismatch) == 1 else 'differ'} between the model's "
+        f"<b>Training and evaluation data differ.</b> {plural(len(mismatch), 'setting')} {agree(len(mismatch), 'differs', 'differ')} between the model's "
         "training data and the data evaluated: " + "; ".join(escape.html(x) for x in mismatch) + "."
     )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from cifarkit import escape, run_folder
-from cifarkit.wording import plural
+from cifarkit.wording import agree, plural
 
 
 def _num(value) -> float | None:
@@ -86,7 +86,7 @@ def _explore(m: dict) -> tuple[list, list]:
     says = []
     if leak:
         says.append(
-            f"{plural(leak, 'test image')} also {'appears' if leak == 1 else 'appear'} in the training or validation split: test accuracies are "
+            f"{plural(leak, 'test image')} also {agree(leak, 'appears', 'appear')} in the training or validation split: test accuracies are "
             "optimistic by up to that many images."
         )
     else:
@@ -112,7 +112,7 @@ def _explore_groups(m: dict, rows: list, says: list) -> None:
         straddle = int(groups.get("straddling", 0) or 0)
         if straddle:
             says.append(
-                f"{plural(straddle, 'group')} {'has' if straddle == 1 else 'have'} images in more than one split: see the Groups section."
+                f"{plural(straddle, 'group')} {agree(straddle, 'has', 'have')} images in more than one split: see the Groups section."
             )
         else:
             says.append("No group has images in more than one split.")
@@ -124,7 +124,7 @@ def _explore_groups(m: dict, rows: list, says: list) -> None:
         leak = int(images.get("train-test", 0) or 0) + int(images.get("val-test", 0) or 0)
         if leak:
             says.append(
-                f"Up to {plural(leak, 'test image')} {'has' if leak == 1 else 'have'} a near duplicate in the training or validation split: test "
+                f"Up to {plural(leak, 'test image')} {agree(leak, 'has', 'have')} a near duplicate in the training or validation split: test "
                 "accuracy may be optimistic; look at the closest pairs in this report."
             )
 
