@@ -252,6 +252,7 @@ def test_index_lists_runs_newest_first_and_rebuild_reproduces_it(runs):
     index = (out / "index.html").read_text()
     ids = re.findall(r'<a href="(\d{8}-\d{6}-smoke)/index.html">', index)
     assert ids == [failing.run_id, second.run_id, first.run_id]  # by started_at, newest first
+    assert "3 runs, newest first" in index
     assert re.search(rf'<tr class="failed"><td><a href="{failing.run_id}/index.html">', index)
     acc = json.loads((first.run_dir / "metrics" / "03_train.json").read_text())["test_acc"]
     assert f"{100 * acc:.2f}%" in index

@@ -178,7 +178,7 @@ PARAMETER_CASES = {
     "image-size-too-small": (["--only", "01", "--image-size", "4"], ["--image-size must be a whole number of pixels"]),
     "class-names-count-synthetic": (
         ["--only", "01", "--class-names", "a", "b", "c", "d", "e"],
-        ["gives 5 name(s) (a, b, c, d, e) but the data synthetic:40 has 4 classes (circle, square, triangle, cross)"],
+        ["gives 5 names (a, b, c, d, e) but the data synthetic:40 has 4 classes (circle, square, triangle, cross)"],
     ),
     "parameter-name-unknown": (["--only", "01", "-p", "EPOCHZ", "3"], ["Unknown parameter(s) EPOCHZ"]),
 }
@@ -196,7 +196,7 @@ def test_class_names_are_counted_on_a_generated_folder_before_any_notebook(tmp_p
     data = write_synthetic_image_folder(tmp_path / "three", n_per_class=4, num_classes=3)
     out_dir = tmp_path / "out"
     out = cli(cwd, "--profile", "smoke", "--data", data, "--only", "01", "--class-names", "a,b", "--out", out_dir)
-    assert_refused(out, "gives 2 name(s) (a, b) but the data", "has 3 classes")
+    assert_refused(out, "gives 2 names (a, b) but the data", "has 3 classes")
     assert not out_dir.exists()
 
 

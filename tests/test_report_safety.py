@@ -142,6 +142,7 @@ def test_key_results_box_escapes_the_group_regex_and_reports_groups(payload):
     html = key_results_html("01_explore_data", metrics)
     safety.check_html(html)
     assert _tags(html) <= {"section", "h2", "table", "tr", "th", "td", "ul", "li"}
-    assert "3 training, 1 validation, 1 test group(s)" in html
+    assert "5 groups by regex " in html
+    assert ": 3 training, 1 validation, 1 test</td>" in html
     assert "No group has images in more than one split." in html
     assert "Up to 3 test images have a near duplicate" in html

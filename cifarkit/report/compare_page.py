@@ -19,6 +19,7 @@ from cifarkit import escape
 from cifarkit.files import read_json
 from cifarkit.report.dashboard_page import GENERATOR_META, data_table, link, written_by_cifarkit
 from cifarkit.report.render import format_seconds
+from cifarkit.wording import agree
 
 CSS = """
 @page { size: A4; margin: 12mm; }
@@ -358,7 +359,11 @@ def _per_class_section(result: dict) -> str:
 
 def _curves_section(result: dict) -> str:
     missing = [r["letter"] for r in result["runs"] if not result["curves"].get(r["letter"])]
-    note = f'<p class="muted">No 03_train history recorded for run(s) {esc(", ".join(missing))}.</p>' if missing else ""
+    note = (
+        f'<p class="muted">No 03_train history recorded for {agree(len(missing), "run", "runs")} {esc(", ".join(missing))}.</p>'
+        if missing
+        else ""
+    )
     return (
         f"<figure>{learning_curves_figure(result)}<figcaption>Validation accuracy and loss after each epoch of "
         f"03_train, one line per run (labelled by run id).{esc(_coinciding(result))}</figcaption></figure>" + note

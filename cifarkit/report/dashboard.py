@@ -26,6 +26,7 @@ from cifarkit.report.dashboard_page import data_table, esc, kv_table, link, page
 from cifarkit.report.execute import readable
 from cifarkit.report.headline import fmt_acc, fmt_ci, fmt_epochs, headline_metrics, model_text, result_lines
 from cifarkit.report.render import format_seconds
+from cifarkit.wording import plural
 
 THUMBNAILS_PER_NOTEBOOK = 6
 # Which notebook's test accuracy stands for the run, best first.
@@ -377,7 +378,7 @@ def write_index(out_dir: str | os.PathLike) -> Path | None:
     table = data_table(INDEX_COLUMNS, [_index_row(r) for r in rows]) if rows else "<p>No runs here yet.</p>"
     text = (
         f"<h1>cifarkit runs in {esc(out_dir.resolve().name)}/</h1>"
-        f'<p class="muted">{len(rows)} run(s), newest first. Test accuracy is the first of '
+        f'<p class="muted">{plural(len(rows), "run")}, newest first. Test accuracy is the first of '
         f"{', '.join(HEADLINE_NOTEBOOKS)} that recorded one; epochs and data are on each run's page.</p>"
         + table
         + comparisons_section(out_dir)

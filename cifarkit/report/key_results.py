@@ -108,7 +108,8 @@ def _explore_groups(m: dict, rows: list, says: list) -> None:
         per = groups.get("per_split") or {}
         words = {"train": "training", "val": "validation", "test": "test"}
         sizes = ", ".join(f"{v:,} {words.get(k, k)}" for k, v in per.items())
-        rows.append(("Groups", f"{sizes} group(s), by {escape.html(groups.get('source', '?'))}"))
+        total = sum(v for v in per.values() if isinstance(v, int))
+        rows.append(("Groups", f"{plural(f'{total:,}', 'group')} by {escape.html(groups.get('source', '?'))}: {sizes}"))
         straddle = int(groups.get("straddling", 0) or 0)
         if straddle:
             says.append(

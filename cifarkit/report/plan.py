@@ -18,6 +18,7 @@ import yaml
 from cifarkit import secrets
 from cifarkit.report import notebooks as nbsource
 from cifarkit.report import profiles
+from cifarkit.wording import plural
 
 # Parameters every notebook may declare; the runner fills them in.
 RUN_PARAMETERS = ("RUN_DIR", "DATA")
@@ -420,6 +421,6 @@ def _check_data(plan, data) -> None:
     if len(names) != len(classes):
         source = data or "(the official CIFAR-10)"
         raise ValueError(
-            f"CLASS_NAMES (--class-names) gives {len(names)} name(s) ({', '.join(names)}) but the data {source} has "
+            f"CLASS_NAMES (--class-names) gives {plural(len(names), 'name')} ({', '.join(names)}) but the data {source} has "
             f"{len(classes)} classes ({', '.join(classes)}). Give one display name per class, in this order."
         )
