@@ -20,12 +20,17 @@ the machine's state of that minute:
   loop   ``cifarkit.training.train()`` with the ``fast`` recipe in float32 (``mixed_precision="off"``) on
          ``--images`` real training images for ``--epochs`` epochs; its last epoch's img/s as the loop
          records it (training batches only: evaluation is timed apart);
-  matmul float32 4096x4096 products with numpy for ``--matmul-seconds``: the ceiling of this minute.
+  matmul float32 4096x4096 products with numpy for ``--matmul-seconds``: the ceiling of this minute;
+  conv   a second yardstick, for CPUs where the matrix product is not the fastest float32 work (on an
+         AVX-512 EPYC oneDNN's convolutions outrun numpy's and MKL's products): a 3x3 convolution in torch,
+         256 to 256 channels on 16x16 maps, batch 64, channels-last, forward only, for ``--conv-seconds``.
 
 Per cycle it records each arm's img/s; the summary gives each arm's median, and the medians of the
 per-cycle ratios loop/keras and keras/torch (a ratio within one cycle cancels most of the drift), and of the
 loop's training GFLOP/s over the same cycle's matmul GFLOP/s (its share of the ceiling, both sustained; the
-throughput benchmark's best-of-3 ceiling is a burst of about a second). Writes
+throughput benchmark's best-of-3 ceiling is a burst of about a second), and over the faster of the cycle's two
+yardsticks (the share of the best float32 rate the libraries showed that minute: an upper bound on the share of
+the hardware's own peak, which no library call is known to reach). Writes
 ``benchmarks/results/sustained.json``.
 """
 
@@ -101,6 +106,22 @@ def matmul_block(seconds: float, n: int = 4096) -> float:
     return 2.0 * n**3 * count / (time.perf_counter() - start) / 1e9
 
 
+def conv_block(seconds: float, batch: int = 64, channels: int = 256, size: int = 16) -> float:
+    """float32 GFLOP/s of a 3x3 same-padded convolution (``channels`` to ``channels`` on ``size`` x ``size``
+    maps, channels-last) repeated for at least ``seconds`` (one untimed call first)."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, channels, size, size, generator=gen).to(memory_format=torch.channels_last)
+    w = torch.randn(channels, channels, 3, 3, generator=gen).to(memory_format=torch.channels_last)
+    flop = 2.0 * batch * channels * channels * 9 * size * size
+    with torch.no_grad():
+        torch.nn.functional.conv2d(x, w, padding=1)
+        count, start = 0, time.perf_counter()
+        while count == 0 or time.perf_counter() - start < seconds:
+            torch.nn.functional.conv2d(x, w, padding=1)
+            count += 1
+    return flop * count / (time.perf_counter() - start) / 1e9
+
+
 def best_round(fn, rounds: int = 3, min_round_s: float = 2.0, batch: int = BATCH) -> float:
     """img/s of the best of ``rounds`` rounds of >= ``min_round_s`` each: ``bench_throughput``'s timing."""
     fn()
@@ -132,13 +153,13 @@ def loop_arm(ds, epochs: int, seed: int) -> dict:
 def summarize(cycles: list[dict], train_gflop_per_image: float) -> dict:
     """Medians of each arm and of the per-cycle ratios (hand-checkable: see tests/test_bench_sustained.py);
     ``train_gflop_per_image``: a training step's GFLOP per image (3x the forward's), for the share of the
-    cycle's own matmul rate."""
+    cycle's own matmul rate, and (where the cycles timed the conv yardstick) of the faster of the two."""
     med = {arm: statistics.median(c[arm] for c in cycles) for arm in ARMS}
     share = {
         arm: round(statistics.median(train_gflop_per_image * c[arm] / c["matmul_gflop_per_s"] for c in cycles), 3)
         for arm in ARMS
     }
-    return {
+    summary = {
         "median_share_of_cycle_matmul": share,
         "median_matmul_gflop_per_s": round(statistics.median(c["matmul_gflop_per_s"] for c in cycles), 1),
         "median_img_per_s": {k: round(v, 1) for k, v in med.items()},
@@ -148,6 +169,18 @@ def summarize(cycles: list[dict], train_gflop_per_image: float) -> dict:
             arm: [round(min(c[arm] for c in cycles), 1), round(max(c[arm] for c in cycles), 1)] for arm in ARMS
         },
     }
+    if all("conv_gflop_per_s" in c for c in cycles):
+        summary["median_conv_gflop_per_s"] = round(statistics.median(c["conv_gflop_per_s"] for c in cycles), 1)
+        summary["median_share_of_cycle_best_yardstick"] = {
+            arm: round(
+                statistics.median(
+                    train_gflop_per_image * c[arm] / max(c["matmul_gflop_per_s"], c["conv_gflop_per_s"]) for c in cycles
+                ),
+                3,
+            )
+            for arm in ARMS
+        }
+    return summary
 
 
 def main(argv=None) -> int:
@@ -158,6 +191,7 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=2, help="epochs per loop-arm run (the last one is kept)")
     p.add_argument("--block-steps", type=int, default=16, help="steps per torch and keras block")
     p.add_argument("--matmul-seconds", type=float, default=10.0, help="seconds of matrix products per cycle")
+    p.add_argument("--conv-seconds", type=float, default=4.0, help="seconds of the conv yardstick per cycle")
     p.add_argument("--output", default=str(DEFAULT_OUTPUT))
     args = p.parse_args(argv)
     if args.cycles < 1 or args.images < 2 * BATCH or args.epochs < 1 or args.block_steps < 1:
@@ -185,6 +219,7 @@ def main(argv=None) -> int:
             row[arm] = round(time_block(arms[arm], args.block_steps), 1)
         row["burst"] = round(best_round(arms["keras"]), 1)
         row["matmul_gflop_per_s"] = round(matmul_block(args.matmul_seconds), 1)
+        row["conv_gflop_per_s"] = round(conv_block(args.conv_seconds), 1)
         loop = loop_arm(ds, args.epochs, seed=i)
         row["loop"], row["loop_epochs"] = round(loop["last_epoch"], 1), loop["epochs"]
         cycles.append(row)
@@ -192,7 +227,7 @@ def main(argv=None) -> int:
             f"cycle {i + 1}/{args.cycles} {row['utc']}: torch {row['torch']:.1f}, keras {row['keras']:.1f}, keras "
             f"best 2-s round {row['burst']:.1f}, "
             f"loop {row['loop']:.1f} img/s (loop/keras {row['loop'] / row['keras']:.3f}); matmul "
-            f"{row['matmul_gflop_per_s']:.1f} GFLOP/s",
+            f"{row['matmul_gflop_per_s']:.1f}, conv {row['conv_gflop_per_s']:.1f} GFLOP/s",
             flush=True,
         )
     ceiling_end = bt.matmul_ceiling(bf16=False)
@@ -224,7 +259,9 @@ def main(argv=None) -> int:
         f"{s['median_img_per_s']['loop']}; loop/keras {s['median_loop_over_keras']}, keras/torch "
         f"{s['median_keras_over_torch']}; the loop at {100 * s['median_share_of_cycle_matmul']['loop']:.0f}% of its "
         f"cycle's sustained matmul (median {s['median_matmul_gflop_per_s']} GFLOP/s), "
-        f"{100 * s['loop_median_share_of_burst_ceiling']:.0f}% of the burst ceiling {best_ceiling} GFLOP/s\nwrote {os.path.relpath(args.output, ROOT)}"
+        f"{100 * s['loop_median_share_of_burst_ceiling']:.0f}% of the burst ceiling {best_ceiling} GFLOP/s, "
+        f"{100 * s['median_share_of_cycle_best_yardstick']['loop']:.0f}% of its cycle's faster yardstick (conv median "
+        f"{s['median_conv_gflop_per_s']} GFLOP/s)\nwrote {os.path.relpath(args.output, ROOT)}"
     )
     return 0
 

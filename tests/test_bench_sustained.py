@@ -35,6 +35,49 @@ def test_summary_takes_medians_of_arms_and_of_per_cycle_ratios(bench):
     # torch: 0.5 x 200 / 150 = 0.667, 0.5 x 100 / 90 = 0.556, 0.5 x 180 / 190 = 0.474
     assert s["median_share_of_cycle_matmul"]["torch"] == 0.556
     assert s["median_matmul_gflop_per_s"] == 150.0
+    assert "median_share_of_cycle_best_yardstick" not in s  # cycles without the conv yardstick (older runs)
+
+
+def test_summary_shares_the_faster_yardstick_of_each_cycle(bench):
+    cycles = [  # conv faster: loop 0.5 x 150 / 250 = 0.3
+        {
+            "torch": 200.0,
+            "keras": 200.0,
+            "burst": 210.0,
+            "loop": 150.0,
+            "matmul_gflop_per_s": 150.0,
+            "conv_gflop_per_s": 250.0,
+        },
+        # matmul faster: 0.5 x 99 / 90 = 0.55
+        {
+            "torch": 100.0,
+            "keras": 110.0,
+            "burst": 200.0,
+            "loop": 99.0,
+            "matmul_gflop_per_s": 90.0,
+            "conv_gflop_per_s": 60.0,
+        },
+        # conv faster: 0.5 x 171 / 200 = 0.4275
+        {
+            "torch": 180.0,
+            "keras": 171.0,
+            "burst": 190.0,
+            "loop": 171.0,
+            "matmul_gflop_per_s": 190.0,
+            "conv_gflop_per_s": 200.0,
+        },
+    ]
+    s = bench.summarize(cycles, train_gflop_per_image=0.5)
+    assert s["median_conv_gflop_per_s"] == 200.0
+    assert s["median_share_of_cycle_best_yardstick"]["loop"] == 0.427  # median of 0.3, 0.55, 0.4275 (rounded)
+    # torch: 0.5 x 200 / 250 = 0.4, 0.5 x 100 / 90 = 0.556, 0.5 x 180 / 200 = 0.45
+    assert s["median_share_of_cycle_best_yardstick"]["torch"] == 0.45
+    assert s["median_share_of_cycle_matmul"]["loop"] == 0.5  # the matmul share as before
+
+
+def test_conv_yardstick_times_a_real_convolution(bench):
+    rate = bench.conv_block(0.05, batch=2, channels=8, size=8)
+    assert 0.01 < rate < 1e5  # GFLOP/s of a tiny real convolution: positive and finite
 
 
 def test_refuses_a_missing_data_source_and_too_few_images(bench, tmp_path, capsys):
