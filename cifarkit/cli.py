@@ -167,7 +167,7 @@ def _pct(v) -> str:
 def _train_summary(m: dict, recipe: str, out_dir) -> str:
     ips = m.get("images_per_sec_mean")
     lines = [
-        f"{m['model']} ({recipe} recipe), {m['epochs']} epochs on {m['dataset'].get('source', '?')}"
+        f"{m['model']} ({recipe} recipe), {plural(m['epochs'], 'epoch')} on {m['dataset'].get('source', '?')}"
         + (" (stopped early)" if m.get("stopped_early") else ""),
         f"  validation accuracy {_pct(m['val_acc'])} (loss {m['val_loss']:.4f})"
         if m.get("val_loss") is not None

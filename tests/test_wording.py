@@ -30,3 +30,18 @@ def test_the_study_books_progressive_line_uses_the_singular_for_one():
     assert _first_epochs(1) == "the first epoch"
     assert _first_epochs(2) == "the first 2 epochs"
     assert _first_epochs("?") == "the first ? epochs"
+
+
+def test_the_architectures_key_results_name_each_models_epochs_in_agreement():
+    from cifarkit.report.key_results import key_results_html
+
+    metrics = {
+        "comparison": [
+            {"model": "simple_cnn/default/1ep", "epochs": 1, "test_acc": 0.1, "val_acc": 0.11},
+            {"model": "resnet20/default/6ep", "epochs": 6, "test_acc": 0.8, "val_acc": 0.79},
+        ]
+    }
+    html = key_results_html("06_architectures_and_ensembles", metrics)
+    assert "simple_cnn/default/1ep (1 epoch)" in html
+    assert "resnet20/default/6ep (6 epochs)" in html
+    assert "epochs)" not in html.split("resnet20")[0]

@@ -938,10 +938,11 @@ def _pm(s: dict, percent: bool = True) -> str:
 def fold_sentence(summary: dict, k: int, model: str, epochs: int) -> str:
     """The per-fold results in one sentence (escaped Markdown)."""
     from cifarkit import escape
+    from cifarkit.wording import plural
 
     acc = summary["accuracy"]
     text = (
-        f"Over the {k} folds ({escape.md(model)}, {epochs} epochs each): accuracy {_pm(acc)} (mean ± sd; from "
+        f"Over the {k} folds ({escape.md(model)}, {plural(epochs, 'epoch')} each): accuracy {_pm(acc)} (mean ± sd; from "
         f"{100 * acc['min']:.1f}% to {100 * acc['max']:.1f}%), balanced accuracy {_pm(summary['balanced_accuracy'])}"
     )
     if summary["roc_auc"]["mean"] is not None:

@@ -371,7 +371,7 @@ def _cross_validation(run: StudyRun) -> str | None:
         + (" with every group in one fold (scikit-learn's StratifiedGroupKFold)" if m7.get("grouped") else "")
         + (" (StratifiedKFold)" if not m7.get("grouped") else "")
         + f", seeded ({escape.html(cv.get('reason') or '')}). Each fold trains {escape.html(m7.get('model', '?'))} "
-        f"(recipe {escape.html(m7.get('recipe', '?'))}, {escape.html(c.get('epochs', '?'))} epochs, batch "
+        f"(recipe {escape.html(m7.get('recipe', '?'))}, {plural(escape.html(c.get('epochs', '?')), 'epoch')}, batch "
         f"{escape.html(c.get('batch_size', '?'))}) on the other folds less a stratified validation carve, which "
         "chooses the fold's operating point; the held-out fold is only scored. Accuracy, balanced accuracy and "
         "ROC AUC are given per fold (mean ± sd) and pooled over the out-of-fold predictions with percentile-"

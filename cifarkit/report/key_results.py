@@ -394,7 +394,7 @@ def _architectures(m: dict) -> tuple[list, list]:
     for r in m.get("comparison") or []:
         rows.append(
             (
-                f"{r.get('model')} ({r.get('epochs', '?')} epochs)",
+                f"{r.get('model')} ({plural(r.get('epochs', '?'), 'epoch')})",
                 f"test {pct(r.get('test_acc'))}{ci_text([r.get('ci_low'), r.get('ci_high')])}, "
                 f"validation {pct(r.get('val_acc'))}",
             )
