@@ -155,12 +155,16 @@ def summarize(cycles: list[dict], train_gflop_per_image: float) -> dict:
     ``train_gflop_per_image``: a training step's GFLOP per image (3x the forward's), for the share of the
     cycle's own matmul rate, and (where the cycles timed the conv yardstick) of the faster of the two."""
     med = {arm: statistics.median(c[arm] for c in cycles) for arm in ARMS}
-    share = {
-        arm: round(statistics.median(train_gflop_per_image * c[arm] / c["matmul_gflop_per_s"] for c in cycles), 3)
-        for arm in ARMS
-    }
+
+    def shares(yardstick) -> dict:
+        """Each arm's median over the cycles of its training GFLOP/s over ``yardstick(cycle)``'s GFLOP/s."""
+        return {
+            arm: round(statistics.median(train_gflop_per_image * c[arm] / yardstick(c) for c in cycles), 3)
+            for arm in ARMS
+        }
+
     summary = {
-        "median_share_of_cycle_matmul": share,
+        "median_share_of_cycle_matmul": shares(lambda c: c["matmul_gflop_per_s"]),
         "median_matmul_gflop_per_s": round(statistics.median(c["matmul_gflop_per_s"] for c in cycles), 1),
         "median_img_per_s": {k: round(v, 1) for k, v in med.items()},
         "median_loop_over_keras": round(statistics.median(c["loop"] / c["keras"] for c in cycles), 3),
@@ -171,15 +175,9 @@ def summarize(cycles: list[dict], train_gflop_per_image: float) -> dict:
     }
     if all("conv_gflop_per_s" in c for c in cycles):
         summary["median_conv_gflop_per_s"] = round(statistics.median(c["conv_gflop_per_s"] for c in cycles), 1)
-        summary["median_share_of_cycle_best_yardstick"] = {
-            arm: round(
-                statistics.median(
-                    train_gflop_per_image * c[arm] / max(c["matmul_gflop_per_s"], c["conv_gflop_per_s"]) for c in cycles
-                ),
-                3,
-            )
-            for arm in ARMS
-        }
+        summary["median_share_of_cycle_best_yardstick"] = shares(
+            lambda c: max(c["matmul_gflop_per_s"], c["conv_gflop_per_s"])
+        )
     return summary
 
 
