@@ -113,6 +113,7 @@ def summarize(run_dir: Path, wall_seconds: float, command: list[str], load_befor
         },
         "date": provenance.now_iso(),
         "machine": provenance.hardware_info(),
+        "git": provenance.git_info(),
         "load_average_before_after": [load_before, load_after],
         "status": manifest.get("status"),
         "wall_seconds": round(wall_seconds, 1),

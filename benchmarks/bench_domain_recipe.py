@@ -145,6 +145,7 @@ def main(argv=None) -> int:
         "command": "python benchmarks/bench_domain_recipe.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": provenance.now_iso(),
         "machine": provenance.hardware_info(),
+        "git": provenance.git_info(),
         "load_average_before": round(os.getloadavg()[0], 2),
         "data": {},
         "baselines": {},

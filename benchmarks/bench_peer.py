@@ -756,6 +756,7 @@ def main(argv=None) -> int:
     if args.output is None:
         args.output = Path(tempfile.gettempdir()) / "bench_peer_dry_run.json" if args.dry_run else DEFAULT_OUTPUT
 
+    from cifarkit.provenance import git_info
     from cifarkit.training import parse_override
 
     overrides = dict(parse_override(t) for t in args.set)
@@ -780,6 +781,7 @@ def main(argv=None) -> int:
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "dry_run": bool(args.dry_run),
         "machine": machine_info(args.threads),
+        "git": git_info(ROOT),  # the commit the result comes from, and whether tracked files differed
         "load_average_at_start": os.getloadavg(),
         "data": describe_data(ds, args.data, args),
         "epoch_counts": epoch_counts,

@@ -240,6 +240,7 @@ def main(argv=None) -> int:
         + " ".join(["benchmarks/bench_sustained.py"] + (argv if argv is not None else sys.argv[1:])),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": provenance.hardware_info(),
+        "git": provenance.git_info(),
         "torch_threads": torch.get_num_threads(),
         "load_average_at_start": [round(v, 2) for v in load],
         "versions": bt.backend.versions(),

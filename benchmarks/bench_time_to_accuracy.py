@@ -125,6 +125,7 @@ def main(argv=None) -> int:
         + " ".join([f"benchmarks/{Path(__file__).name}"] + (argv if argv is not None else sys.argv[1:])),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": provenance.hardware_info(),
+        "git": provenance.git_info(),
         "load_average_at_end": os.getloadavg(),
         "data": {"source": str(args.data), "sha256": ds.source_sha256, "counts": ds.counts()},
         "config": config.to_dict(),

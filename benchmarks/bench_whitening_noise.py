@@ -99,6 +99,7 @@ def main(argv=None) -> int:
         "command": "python benchmarks/bench_whitening_noise.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": provenance.hardware_info(),
+        "git": provenance.git_info(),
         "load_average_at_end": os.getloadavg(),
         "data": {
             "source": str(args.data),

@@ -234,6 +234,8 @@ def test_dry_run_trains_both_sides_in_both_precisions(tmp_path):
     machine = record["machine"]
     assert machine["threads"] >= 1 and machine["torch"] and machine["cpu_flags"] == speed_flags(cpu_flags())
     assert record["epoch_counts"] == [1]
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert record["git"]["commit"] == head and isinstance(record["git"]["dirty"], bool)
     assert len(record["load_average_at_start"]) == 3 and len(record["load_average_at_end"]) == 3
 
     subs = record["substitutions"]
