@@ -284,11 +284,10 @@ def run_tune(args: argparse.Namespace) -> int:
         print(f"cifarkit tune: {e}", file=sys.stderr)
         return EXIT_FAILED
     c, b = result.counts, result.budget
-    saved = "n/a" if b["saved_fraction"] is None else f"{100 * b['saved_fraction']:.0f}%"
     print(
         f"study {result.study_name!r} ({result.storage}): {plural(result.new_trials, 'trial')} run here in {result.seconds:.0f} s; "
         f"study total {c['total']} ({c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed, {c['running']} running); "
-        f"{b['epochs_run']} of {b['epochs_without_pruning']} trial epochs run (pruning saved {saved})"
+        f"trials: {tuning.budget_summary(b)}"
     )
     if result.best:
         print(

@@ -45,3 +45,26 @@ def test_the_architectures_key_results_name_each_models_epochs_in_agreement():
     assert "simple_cnn/default/1ep (1 epoch)" in html
     assert "resnet20/default/6ep (6 epochs)" in html
     assert "epochs)" not in html.split("resnet20")[0]
+
+
+@pytest.mark.parametrize(
+    "budget, expected",
+    [
+        (
+            {"epochs_run": 12, "epochs_without_pruning": 20, "saved_fraction": 0.4},
+            "12 epochs run, of 20 without pruning (pruning saved 40%)",
+        ),
+        (
+            {"epochs_run": 1, "epochs_without_pruning": 1, "saved_fraction": 0.0},
+            "1 epoch run, of 1 without pruning (pruning saved 0%)",
+        ),
+        (
+            {"epochs_run": 0, "epochs_without_pruning": 0, "saved_fraction": None},
+            "0 epochs run, of 0 without pruning (pruning saved n/a)",
+        ),
+    ],
+)
+def test_the_tuning_epoch_budget_reads_in_agreement(budget, expected):
+    from cifarkit.analysis.tuning import budget_summary
+
+    assert budget_summary(budget) == expected

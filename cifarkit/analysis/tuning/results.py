@@ -12,6 +12,7 @@ from pathlib import Path
 from cifarkit import files, provenance, run_folder
 from cifarkit.analysis.tuning.spaces import merge_settings, params_to_settings
 from cifarkit.analysis.tuning.storage import OBJECTIVE, mask_url
+from cifarkit.wording import plural
 
 BEST_PARAMS_NAME = "best_params.json"
 
@@ -101,6 +102,19 @@ def epoch_budget(study) -> dict:
         "trials": n,
         "pruned": pruned,
     }
+
+
+def budget_summary(budget: dict) -> str:
+    """:func:`epoch_budget` in words: ``"12 epochs run, of 20 without pruning (pruning saved 40%)"``.
+
+    The count agrees with its noun (``"1 epoch run, of 1 without pruning"``); the share reads ``n/a`` when no
+    trial finished.
+    """
+    saved = "n/a" if budget["saved_fraction"] is None else f"{budget['saved_fraction']:.0%}"
+    return (
+        f"{plural(budget['epochs_run'], 'epoch')} run, of {budget['epochs_without_pruning']} without pruning "
+        f"(pruning saved {saved})"
+    )
 
 
 def trials_table(study):

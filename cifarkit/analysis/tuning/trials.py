@@ -27,6 +27,7 @@ from cifarkit.analysis.tuning.results import _trial_epochs
 from cifarkit.analysis.tuning.spaces import merge_settings, params_to_settings
 from cifarkit.analysis.tuning.storage import OBJECTIVE
 from cifarkit.training import resolve_recipe
+from cifarkit.wording import plural
 
 #: Trial files deleted after a trial (large; the tuned model is retrained by 03_train).
 TRIAL_FILES_DROPPED = ("checkpoint.pt", "nan_checkpoint.pt", "model.keras")
@@ -237,7 +238,8 @@ def _print_trial(t, epochs: int) -> None:
         reason = t.user_attrs.get("fail_reason", "unknown error")
         status = f"failed   ({reason[:100]})"
     print(
-        f"trial {t.number:4d}  {status:<34} {run}/{epochs} epochs {secs_text}  {_format_params(t.params)}", flush=True
+        f"trial {t.number:4d}  {status:<34} {run}/{plural(epochs, 'epoch'):<9} {secs_text}  {_format_params(t.params)}",
+        flush=True,
     )
 
 
