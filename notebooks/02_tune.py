@@ -30,6 +30,7 @@ from IPython.display import Markdown, display
 from cifarkit import escape, run_folder, secrets
 from cifarkit.analysis import tuning
 from cifarkit.data import load_study_data
+from cifarkit.wording import plural
 
 # %% tags=["parameters"]
 DATA: str = ""  # data source; empty for the official CIFAR-10 archive, or a folder, archive, synthetic:200
@@ -134,16 +135,14 @@ counts, budget = result.counts, result.budget
 # %%
 table = tuning.trials_table(study)
 display(table.round(4))
-saved = "n/a" if budget["saved_fraction"] is None else f"{budget['saved_fraction']:.0%}"
 display(
     Markdown(
-        f"**{counts['total']} trials** in study {escape.code(result.study_name)} ({escape.code(result.storage)}): "
+        f"**{plural(counts['total'], 'trial')}** in study {escape.code(result.study_name)} ({escape.code(result.storage)}): "
         f"{counts['complete']} complete, {counts['pruned']} pruned, {counts['failed']} failed"
         + (f", {counts['running']} still running elsewhere" if counts["running"] else "")
         + ". "
         f"This run added {result.new_trials} in {result.seconds:.0f} s.  \n"
-        f"**Epochs:** the trials ran {budget['epochs_run']} of the {budget['epochs_without_pruning']} epochs "
-        f"they would have run without pruning ({EPOCHS} per trial): pruning saved {saved}."
+        f"**Epochs:** {EPOCHS} per trial planned; {tuning.budget_summary(budget)}."
     )
 )
 
