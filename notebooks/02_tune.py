@@ -87,7 +87,7 @@ display(
         f"{n_val} validation images of {ds.num_classes} classes at {ds.image_size[0]}x{ds.image_size[1]}"
         + (f" (subset of {DATA_SUBSET} images per class and split)" if DATA_SUBSET else "")
         + "  \n"
-        f"**Model:** {escape.code(base.model)}, **recipe:** {escape.code(RECIPE)}, **{EPOCHS} epoch(s) per trial**, "
+        f"**Model:** {escape.code(base.model)}, **recipe:** {escape.code(RECIPE)}, **{plural(EPOCHS, 'epoch')} per trial**, "
         f"**search space:** {escape.code(SPACE)} ({tuning.get_space(SPACE).description}), **pruner:** {escape.code(PRUNER)}, "
         f"**trials:** {N_TRIALS}" + (f", **timeout:** {TIMEOUT} s" if TIMEOUT else "")
     )
@@ -221,7 +221,7 @@ else:
     display(
         Markdown(
             f"**Best trial {best['trial_number']}:** validation accuracy **{best['value']:.2%}** after "
-            f"{EPOCHS} epoch(s) of {escape.code(best['model'])} on {n_train} training images, scored on {n_val} "
+            f"{plural(EPOCHS, 'epoch')} of {escape.code(best['model'])} on {n_train} training images, scored on {n_val} "
             "validation images"
             + (
                 f"; the recipe's own settings (trial {base_trial.number}) reach **{base_trial.value:.2%}**"

@@ -29,6 +29,7 @@ from IPython.display import Markdown, display
 from cifarkit import escape, run_folder
 from cifarkit.analysis import baselines, plots
 from cifarkit.data import load_study_data, require_validation
+from cifarkit.wording import plural
 
 # %% tags=["parameters"]
 DATA: str = ""  # data source; empty for the official CIFAR-10 archive, or a folder, archive, synthetic:200
@@ -65,7 +66,7 @@ max_train = {**{name: MAX_TRAIN for name in methods}, **MAX_TRAIN_PER_METHOD}
 run_folder.resolve_model_path(run_dir)  # a clear error when the training notebook recorded no model
 cnns = run_folder.find_run_models(run_dir)
 baselines.check_same_data(cnns[0]["recorded"].get("data", {}), ds)
-cnn_text = ", ".join(f"{escape.code(c['name'])} ({c['source']}, {c['epochs_run']} epoch(s))" for c in cnns)
+cnn_text = ", ".join(f"{escape.code(c['name'])} ({c['source']}, {plural(c['epochs_run'], 'epoch')})" for c in cnns)
 display(
     Markdown(
         f"**Data:** {escape.code(ds.source)} ({ds.source_kind}); {len(ds.x_train):,} training, {len(ds.x_val):,} "
