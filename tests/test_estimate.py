@@ -24,6 +24,7 @@ from cifarkit.report.estimate_model import (
     train_run_seconds,
     tuning_seconds,
 )
+from cifarkit.report.estimate_probe import best_yardsticks
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -354,6 +355,25 @@ def test_the_probe_times_the_real_training_step_in_its_own_process():
     assert machine.resolved["03"] == {"model": "simple_cnn", "epochs": 2, "batch_size": 32}
     assert machine.rates["06:0"] is r  # the same model and settings are timed once
     assert machine.torch_import_s > 0 and machine.cpu_factor > 0 and machine.parallel_factor > 0
+    # the yardsticks are timed at the probe's start and again at its end; the factors come from the best of both
+    first, last = machine.probe["yardstick_timings"]
+    assert machine.probe["matmul_gflops"] == max(first["matmul_gflops"], last["matmul_gflops"])
+    assert machine.probe["cpu_workload_s"] == min(first["cpu_workload_s"], last["cpu_workload_s"])
+    assert machine.probe["baseline_workload_s"] == min(first["baseline_workload_s"], last["baseline_workload_s"])
+    gflops = machine.probe["matmul_gflops"]
+    assert machine.parallel_factor == pytest.approx(estimate_model.REFERENCE["matmul_gflops"] / gflops)
+
+
+def test_the_best_of_the_yardstick_timings_counts():
+    # a burst that halved the matrix product and slowed the workloads at the start does not decide the factors
+    start = {"cpu_workload_s": 0.2, "matmul_gflops": 101.2, "baseline_workload_s": 0.79}
+    end = {"cpu_workload_s": 0.15, "matmul_gflops": 188.1, "baseline_workload_s": 0.81}
+    assert best_yardsticks([start, end]) == {
+        "cpu_workload_s": 0.15,
+        "matmul_gflops": 188.1,
+        "baseline_workload_s": 0.79,
+    }
+    assert best_yardsticks([start]) == start
 
 
 def test_tuned_settings_re_time_03_and_the_notebooks_after_it_with_a_real_probe(tmp_path):
