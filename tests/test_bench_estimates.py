@@ -1,0 +1,47 @@
+"""benchmarks/README.md's table of the time estimate on the AVX-512 EPYC states what each run's JSON recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _estimate_rows() -> list[tuple[str, list[str]]]:
+    """The rows that name a bench_estimates command with its output JSON and the table's six cells."""
+    text = (REPO / "benchmarks" / "README.md").read_text()
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("| ") and "bench_estimates.py" in line and "--output benchmarks/results/estimates_" in line:
+            name = line.split("--output benchmarks/results/")[1].split("`")[0]
+            rows.append((name, [c.strip().replace("*", "") for c in line.split("|")[1:-1]]))
+    return rows
+
+
+def test_the_estimate_table_holds_the_recorded_runs():
+    """Each row's estimate at the start, after 03's re-timing, actual execution, their ratio and the wall time are
+    the JSON's, and the JSON ran the command the row names (with the budget it names)."""
+    rows = _estimate_rows()
+    assert len(rows) >= 3, rows
+    for name, cells in rows:
+        record = json.loads((REPO / "benchmarks" / "results" / name).read_text())
+        assert f"--output benchmarks/results/{name}" in record["command"], name
+        assert record["run_ok"] is True, name
+        budget = record["budget"]
+        assert ("--budget" in cells[0]) == (budget is not None), name
+        if budget is not None:
+            assert (
+                f"--budget {budget['minutes']:g}" in record["command"] and f"--budget {budget['minutes']:g}" in cells[0]
+            )
+        assert cells[1] == f"{record['planned_at_start_total_s']:.1f} s", name
+        assert cells[2] == f"{record['planned_total_s']:.1f} s", name
+        assert cells[3] == f"{record['actual_total_s']:.1f} s", name
+        # the ratio cell is estimate / actual (above 1: estimated high), at the start and after the re-timing
+        start = record["planned_at_start_total_s"] / record["actual_total_s"]
+        after = record["planned_total_s"] / record["actual_total_s"]
+        assert cells[4].startswith(f"{start:.2f} ({after:.2f} after"), name
+        assert cells[5] == f"{record['wall_s'] / 60:.1f} min", name
+        assert sum(nb["actual_s"] for nb in record["notebooks"]) == pytest.approx(record["actual_total_s"], abs=0.2)
