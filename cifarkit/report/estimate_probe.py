@@ -121,10 +121,10 @@ def time_yardsticks() -> dict:
 def best_yardsticks(timings: list[dict]) -> dict:
     """The best of each yardstick over its timings (the shortest time, the most GFLOP/s).
 
-    The probe times them at its start and again at its end, about a minute apart: each timing is best of a
+    The probe times them at its start and again at its end, 30-60 s apart in a quick run: each timing is best of a
     few rounds within a second or two, so another process's burst can halve one (on the AVX-512 EPYC the matrix
     product read 101 GFLOP/s and the baselines' workload 0.79 s at the start of a quick ``--budget 10`` run on
-    2026-12-03, where 188-205 GFLOP/s and 0.66 s are its usual figures; 01, 04 and 05, whose non-training work
+    2026-12-03, where 188-207 GFLOP/s and 0.50-0.67 s are its usual figures; 01, 04 and 05, whose non-training work
     they scale, then took 0.75-0.81 of their estimates). The training rates are timed over seconds each and
     stay as measured."""
     return {
