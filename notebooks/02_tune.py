@@ -28,7 +28,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from cifarkit import escape, run_folder, secrets
-from cifarkit.analysis import tuning
+from cifarkit.analysis import plots, tuning  # plots: the study's figure style, tables with whole cells
 from cifarkit.data import load_study_data
 from cifarkit.wording import plural
 
@@ -134,7 +134,7 @@ counts, budget = result.counts, result.budget
 
 # %%
 table = tuning.trials_table(study)
-display(table.round(4))
+display(plots.readable(table.set_index("trial")))
 display(
     Markdown(
         f"**{plural(counts['total'], 'trial')}** in study {escape.code(result.study_name)} ({escape.code(result.storage)}): "

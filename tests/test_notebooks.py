@@ -1,12 +1,14 @@
 """Notebooks run through run_all's code path (``runner.run_study``) and their recorded results are asserted."""
 
 import base64
+import html
 import json
 import re
 
 import numpy as np
 import pytest
 
+from cifarkit.analysis.tuning import get_space
 from cifarkit.data import load_dataset
 from cifarkit.report import runner
 
@@ -170,6 +172,13 @@ def test_tuning_feeds_training_in_the_smoke_profile(smoke_run):
         assert checked >= 1
     else:
         assert applied["settings"] == {} and "no reliable improvement" in applied["note"]
+    # the search space's table shows every parameter's description whole (pandas cut cells at 50 characters
+    # with "..." where 02 had not imported plots, which sets the tables' display options)
+    page = (run_dir / "02_tune.html").read_text()
+    helps = [p.help for p in get_space(tune["space"]).params]
+    assert any(len(h) > 50 for h in helps)
+    for text in helps:
+        assert text in page or html.escape(text) in page, text
 
 
 def test_architectures_notebook_records_members_and_ensembles(smoke_run):

@@ -68,3 +68,21 @@ def test_the_tuning_epoch_budget_reads_in_agreement(budget, expected):
     from cifarkit.analysis.tuning import budget_summary
 
     assert budget_summary(budget) == expected
+
+
+def test_readable_tables_keep_small_floats_and_blank_missing_cells():
+    # what 02's trial table shows: round(4) had turned a weight decay of 0.000189 into 0.0002
+    import pandas as pd
+
+    from cifarkit.analysis.plots import readable
+
+    table = pd.DataFrame(
+        {"state": ["complete", "pruned"], "weight_decay": [0.000189, 0.0133], "seconds": [8.191, float("nan")]},
+        index=pd.Index([0, 1], name="trial"),
+    )
+    shown = readable(table)
+    assert shown.to_dict("records") == [
+        {"state": "complete", "weight_decay": "0.000189", "seconds": "8.191"},
+        {"state": "pruned", "weight_decay": "0.0133", "seconds": ""},
+    ]
+    assert shown.index.name == "trial" and table["weight_decay"].iloc[0] == 0.000189  # the table itself unchanged

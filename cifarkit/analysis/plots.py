@@ -49,6 +49,18 @@ def short(value) -> str:
     return str(value)
 
 
+def readable(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` as a reader wants its cells: floats with 4 significant digits (a weight decay of 0.000189 stays
+    0.000189, where ``round(4)`` shows 0.0002), missing values blank; other cells as they are."""
+
+    def cell(value):
+        if value is None or (isinstance(value, float) and value != value):
+            return ""
+        return short(value) if isinstance(value, float) else value
+
+    return table.map(cell)
+
+
 def _size(width: float, height: float) -> tuple[float, float]:
     """A figure size no wider than the page; a wider request is scaled down, aspect kept."""
     if width <= PAGE_WIDTH:
