@@ -6,6 +6,7 @@ Examples:
     python run_all.py --profile quick --data ../shared/datasets/cifar10-jpeg.tar.gz
     python run_all.py --profile smoke --data synthetic --only 01
     python run_all.py -p EPOCHS 3 -p MODEL resnet20
+    python run_all.py --profile quick -p 03.EPOCHS 6                  # one notebook's parameter (03_train's)
     python run_all.py --profile quick --data my_images/ --image-size 64 --class-names benign,malignant
     python run_all.py --data scans/ --group-by 'patient(\d+)'            # whole patients per split
     python run_all.py --data defects.zip --labels-from 'filename:^([a-z]+)_\d+'   # crazing_12.jpg -> crazing
@@ -54,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar=("NAME", "VALUE"),
         default=[],
-        help="override a notebook parameter, e.g. -p EPOCHS 3",
+        help="override a notebook parameter, e.g. -p EPOCHS 3 (every notebook that declares it); "
+        "NOTEBOOK.NAME sets it in one notebook, e.g. -p 03.EPOCHS 3",
     )
     p.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (names or numbers)")
     p.add_argument("--skip", nargs="+", metavar="NOTEBOOK", help="skip these notebooks")
@@ -152,11 +154,11 @@ def main(argv=None) -> int:
     if args.list:
         list_everything()
         return 0
-    overrides = {name: runner.parse_value(value) for name, value in args.param}
     class_names = " ".join(args.class_names) if args.class_names else None  # "a,b,c", "a b c" or "a, b, c"
     try:
         if args.resume and args.out:
             raise ValueError("--out does not go with --resume: the run folder given to --resume is written.")
+        overrides, per_notebook = plan.split_parameters({name: runner.parse_value(value) for name, value in args.param})
         overrides.update(data_options(args, overrides))
         apply_precision(args.precision if args.precision or not args.resume else resumed_precision(args.resume))
         # run_study checks everything it can (profile, notebooks, every parameter value, the class count,
@@ -175,6 +177,7 @@ def main(argv=None) -> int:
             class_names=class_names,
             resume=args.resume,
             budget=args.budget,
+            notebook_overrides=per_notebook,
         )
     except (ValueError, FileNotFoundError) as exc:
         return _error(str(exc))

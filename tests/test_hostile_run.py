@@ -181,6 +181,24 @@ PARAMETER_CASES = {
         ["gives 5 names (a, b, c, d, e) but the data synthetic:40 has 4 classes (circle, square, triangle, cross)"],
     ),
     "parameter-name-unknown": (["--only", "01", "-p", "EPOCHZ", "3"], ["Unknown parameter(s) EPOCHZ"]),
+    # -p NOTEBOOK.NAME: one notebook's parameter
+    "per-notebook-unknown-notebook": (
+        ["--only", "03", "-p", "09.EPOCHS", "3"],
+        ["Unknown notebook '09'", "Known notebooks: 01_explore_data"],
+    ),
+    "per-notebook-unknown-parameter": (
+        ["--only", "03", "-p", "03.N_TRIALS", "3"],
+        ["Notebook 03_train declares no parameter(s) N_TRIALS (set for it alone by -p 03_train.NAME", "EPOCHS"],
+    ),
+    "per-notebook-bad-value": (
+        ["--only", "03", "-p", "03_train.EPOCHS", "-3"],
+        ["EPOCHS of notebook 03_train", "received -3 (int, set by -p 03_train.EPOCHS or --budget)"],
+    ),
+    "per-notebook-not-run": (
+        ["--only", "03", "-p", "02.EPOCHS", "3"],
+        ["-p sets parameters of 02_tune, which this run does not execute (it runs 03_train)"],
+    ),
+    "per-notebook-no-name": (["--only", "03", "-p", "03.", "3"], ["-p 03. names no parameter after the dot"]),
 }
 
 
@@ -190,6 +208,37 @@ def test_bad_parameter_values_are_refused_before_anything_runs(case, tmp_path, c
     out_dir = tmp_path / "out"
     assert_refused(cli(cwd, *SMOKE, "--out", out_dir, *args), *fragments)
     assert not out_dir.exists()  # refused before the output folder was created
+
+
+def test_a_password_in_one_notebooks_parameter_is_refused_without_showing_it(tmp_path, cwd):
+    # a per-notebook setting would be written into the manifest as it is: only the every-notebook path (masked,
+    # the kernel gets it through its environment) or CIFARKIT_STORAGE may carry a password
+    out = cli(cwd, *SMOKE, "--out", tmp_path / "out", "--only", "02", "-p", "02.STORAGE", STORAGE_URL)
+    line = assert_refused(out, "-p 02.STORAGE carries a password", "-p STORAGE URL", "CIFARKIT_STORAGE")
+    assert PASSWORD not in out.stdout + out.stderr and PASSWORD not in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_one_notebooks_parameter_reaches_that_notebook_and_the_reproduce_command(tmp_path, cwd):
+    """-p 01.SEED 1 sets SEED in 01 only (03 keeps the profile's 0); the manifest keeps it and the study book's
+    command gives it back in the same form, which run_all.py reads as the same split."""
+    import run_all
+    from cifarkit.report import book
+    from cifarkit.report.plan import parse_value, split_parameters
+
+    out = cli(cwd, *SMOKE, "--out", tmp_path / "out", "--only", "01", "03", "-p", "01.SEED", "1", "-p", "EPOCHS", "1")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    (run_dir,) = [p for p in (tmp_path / "out").iterdir() if (p / "manifest.json").is_file()]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["notebook_overrides"] == {"01_explore_data": {"SEED": 1}}
+    assert manifest["overrides"] == {"EPOCHS": 1}
+    nbs = manifest["notebooks"]
+    assert nbs["01_explore_data"]["parameters"]["SEED"] == 1 and nbs["03_train"]["parameters"]["SEED"] == 0
+    argv = book.reproduce_command(manifest)
+    assert argv[argv.index("01_explore_data.SEED") - 1] == "-p"
+    args = run_all.build_parser().parse_args(argv[1:])
+    common, per_notebook = split_parameters({name: parse_value(value) for name, value in args.param})
+    assert (common, per_notebook) == (manifest["overrides"], manifest["notebook_overrides"])
 
 
 def test_class_names_are_counted_on_a_generated_folder_before_any_notebook(tmp_path, cwd):

@@ -293,7 +293,7 @@ def test_reproduce_command_round_trips_parameters():
         import run_all
     finally:
         sys.path.remove(str(REPO))
-    from cifarkit.report.plan import parse_value
+    from cifarkit.report.plan import parse_value, split_parameters
 
     overrides = {
         "EPOCHS": 3,
@@ -311,13 +311,16 @@ def test_reproduce_command_round_trips_parameters():
         "image_size": 64,
         "class_names": ["dent", "ok"],
         "overrides": overrides,
+        # one notebook's own settings, as -p NOTEBOOK.NAME or a --budget plan left them
+        "notebook_overrides": {"02_tune": {"N_TRIALS": 2}, "03_train": {"EPOCHS": 3, "LR": 0.25}},
         "notebooks": {},
     }
     argv = book.reproduce_command(manifest)
     args = run_all.build_parser().parse_args(argv[1:])
     assert args.profile == "quick" and args.data == "/data/my images.zip" and args.image_size == 64
     assert args.class_names == ["dent,ok"]
-    assert {name: parse_value(value) for name, value in args.param} == overrides
+    parsed = {name: parse_value(value) for name, value in args.param}
+    assert split_parameters(parsed) == (overrides, manifest["notebook_overrides"])
     assert shlex.split(book.reproduce_text(manifest))[1:] == argv
 
 

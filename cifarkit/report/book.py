@@ -74,7 +74,7 @@ def reproduce_command(manifest: dict) -> list[str]:
     """The argv (without the leading ``python``) that re-runs this study from the repository root.
 
     ``run_all.py --profile P [--data ABSOLUTE_DATA] [--image-size N] [--class-names a,b]
-    [--only NN ...] [-p NAME VALUE ...]``, from what the manifest recorded.
+    [--only NN ...] [-p NAME VALUE ...] [-p NOTEBOOK.NAME VALUE ...]``, from what the manifest recorded.
     """
     argv = ["run_all.py", "--profile", str(manifest.get("profile") or profiles.DEFAULT_PROFILE)]
     data = (manifest.get("data") or {}).get("argument")
@@ -89,6 +89,11 @@ def reproduce_command(manifest: dict) -> list[str]:
         argv += ["--only", *only]
     for name, value in (manifest.get("overrides") or {}).items():
         argv += ["-p", str(name), _param_text(value)]
+    # one notebook's own settings (-p NOTEBOOK.NAME, and what a --budget planned on that machine: pinned here,
+    # not planned again, so that the command reproduces the settings rather than the budget)
+    for notebook, params in (manifest.get("notebook_overrides") or {}).items():
+        for name, value in params.items():
+            argv += ["-p", f"{notebook}.{name}", _param_text(value)]
     return argv
 
 
@@ -266,6 +271,11 @@ def _appendix(run: StudyRun, outline: Outline) -> str:
         if git.get("dirty")
         else ""
     )
+    if (man.get("time_plan") or {}).get("budget"):
+        note += (
+            " The run was planned to fit a time budget on its machine; the command pins the settings that plan "
+            "chose (<code>-p NOTEBOOK.NAME</code>) rather than planning again on yours."
+        )
     return "\n".join(
         [
             outline.heading(2, "Appendix", anchor="appendix"),

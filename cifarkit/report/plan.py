@@ -66,6 +66,42 @@ def select_notebooks(only=None, skip=None) -> list[profiles.NotebookSpec]:
     return specs
 
 
+def split_parameters(pairs: dict) -> tuple[dict, dict]:
+    """``{NAME: value}`` from ``-p`` into the overrides of every notebook and the per-notebook ones: a name
+    ``NOTEBOOK.NAME`` (``03.EPOCHS`` or ``03_train.EPOCHS``) sets ``NAME`` in that notebook only, as a
+    ``--budget`` plan does (:func:`plan_run`'s ``notebook_overrides``).
+
+    Raises ``ValueError`` for an unknown notebook, and for a value with a password: a credential is given
+    for every notebook (``-p STORAGE URL``) or in ``CIFARKIT_STORAGE``, which keep it out of every file."""
+    from cifarkit import secrets
+
+    common, per_notebook = {}, {}
+    for name, value in pairs.items():
+        if "." not in str(name):
+            common[name] = value
+            continue
+        notebook, param = str(name).split(".", 1)
+        spec = profiles.notebook_spec(notebook)
+        if not param:
+            raise ValueError(f"-p {name} names no parameter after the dot. Example: -p {spec.name}.EPOCHS 3.")
+        if secrets.mask_values(value) != value:  # a string, or one inside a mapping or list
+            raise ValueError(
+                f"-p {name} carries a password, which a per-notebook setting would write into the manifest. "
+                f"Give it for every notebook (-p {param} URL) or in CIFARKIT_STORAGE."
+            )
+        per_notebook.setdefault(spec.name, {})[param] = value
+    return common, per_notebook
+
+
+def merge_notebook_overrides(*layers: dict | None) -> dict:
+    """Per-notebook overrides layered left to right (a later layer wins for the same notebook and name)."""
+    merged: dict = {}
+    for layer in layers:
+        for notebook, params in (layer or {}).items():
+            merged.setdefault(notebook, {}).update(params)
+    return merged
+
+
 def absolute_data(data: str | None) -> str | None:
     """Notebooks run with the run directory as working directory, so a relative path to
     existing data is made absolute here; names like ``synthetic:60`` pass through."""
@@ -186,10 +222,15 @@ def plan_run(
         own = (notebook_overrides or {}).get(spec.name) or {}
         bad = sorted(set(own) - set(declared[spec.name]))
         if bad:
-            raise ValueError(f"Notebook {spec.name} declares no parameter(s) {', '.join(bad)} (set by --budget).")
+            raise ValueError(
+                f"Notebook {spec.name} declares no parameter(s) {', '.join(bad)} (set for it alone by "
+                f"-p {spec.name}.NAME or --budget). Its parameters: {', '.join(sorted(set(declared[spec.name]) - set(RUN_PARAMETERS)))}."
+            )
         params.update(own)
         params = {k: v for k, v in params.items() if k in declared[spec.name]}
-        origins = {k: "--budget" if k in own else _origin(k, profile, overrides, domain) for k in params}
+        origins = {
+            k: f"-p {spec.name}.{k} or --budget" if k in own else _origin(k, profile, overrides, domain) for k in params
+        }
         check_parameters(spec.name, params, declared[spec.name], origins)
         if data is not None and "DATA" in declared[spec.name]:
             params["DATA"] = absolute_data(data)

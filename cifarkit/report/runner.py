@@ -41,6 +41,7 @@ from cifarkit.report.plan import (
     RUN_PARAMETERS,
     absolute_data,
     domain_parameters,
+    merge_notebook_overrides,
     notebook_parameters,
     parse_value,
     plan_model,
@@ -166,6 +167,7 @@ def run_study(
     class_names=None,
     resume: str | os.PathLike | None = None,
     budget: float | None = None,
+    notebook_overrides: dict | None = None,
     log=print,
 ) -> RunResult:
     """Execute the study's notebooks under ``profile`` and render each to HTML and PDF.
@@ -178,6 +180,9 @@ def run_study(
         data: the data source (default: the official CIFAR-10, or the resumed run's).
         out: the folder that receives ``<run-id>/`` (default: ``reports/``).
         overrides: notebook parameters to set, ``{"EPOCHS": 3}``.
+        notebook_overrides: parameters of one notebook each, ``{"03_train": {"EPOCHS": 3}}`` (``run_all.py -p
+            03.EPOCHS 3``); a ``--budget`` plan's own go over them, and the manifest keeps both for ``--resume``
+            and for the study book's command that reproduces the run.
         only, skip: notebook names or numbers to run or leave out.
         run_id: the run folder's name (default: time stamp and profile).
         no_code: leave code cells out of the HTML and PDF reports (by default the HTML folds them and the
@@ -211,9 +216,11 @@ def run_study(
             raise ValueError(
                 "--budget does not go with --resume: a resumed run keeps the settings its first session planned."
             )
-        run = _open_resumed(Path(resume).expanduser(), profile, data, overrides, only, skip, domain, options)
+        run = _open_resumed(
+            Path(resume).expanduser(), profile, data, overrides, only, skip, domain, options, notebook_overrides
+        )
     else:
-        run = _open_new(out, run_id, profile, data, overrides, only, skip, domain, options, budget)
+        run = _open_new(out, run_id, profile, data, overrides, only, skip, domain, options, budget, notebook_overrides)
     t_run = time.time()
     socket_dir = tempfile.mkdtemp(prefix="cifarkit-kernel-")
     try:
@@ -246,7 +253,9 @@ def _command_line() -> str:
     return " ".join(secrets.mask_text(a) for a in [os.path.basename(sys.argv[0])] + sys.argv[1:])
 
 
-def _open_resumed(run_dir: Path, profile, data, overrides, only, skip, domain: dict, options: dict):
+def _open_resumed(
+    run_dir: Path, profile, data, overrides, only, skip, domain: dict, options: dict, notebook_overrides=None
+):
     """Lock ``run_dir``, read its manifest under the lock, plan the session and record it.
 
     Raises before anything is written (the lock file is removed again) when the
@@ -260,6 +269,7 @@ def _open_resumed(run_dir: Path, profile, data, overrides, only, skip, domain: d
         profile, data, image_size, class_names, overrides = resume_options(
             run_dir, manifest, profile, data, domain["image_size"], domain["class_names"], overrides
         )
+        per_notebook = merge_notebook_overrides(manifest.get("notebook_overrides"), notebook_overrides)
         prof, plan = plan_run(
             profile,
             overrides,
@@ -268,8 +278,11 @@ def _open_resumed(run_dir: Path, profile, data, overrides, only, skip, domain: d
             data,
             image_size=image_size,
             class_names=class_names,
-            notebook_overrides=manifest.get("notebook_overrides"),
+            notebook_overrides=per_notebook,
         )
+        _check_notebooks_planned(notebook_overrides, plan)
+        if per_notebook:
+            manifest["notebook_overrides"] = per_notebook
         renderers, chromium = choose_renderers(options["pdf"])
         session = {"at": at, "command": _command_line()}
         run = _resume_session(run_dir, manifest, prof, plan, session, overrides, renderers, **options)
@@ -284,14 +297,21 @@ def _open_resumed(run_dir: Path, profile, data, overrides, only, skip, domain: d
     return run
 
 
-def _open_new(out, run_id, profile, data, overrides, only, skip, domain: dict, options: dict, budget=None):
+def _open_new(
+    out, run_id, profile, data, overrides, only, skip, domain: dict, options: dict, budget=None, notebook_overrides=None
+):
     """Plan a new run (its time too, and with ``budget`` the settings that fit it), then create its folder
     (a name no other run has), lock it and write its manifest."""
-    prof, plan = plan_run(profile or profiles.DEFAULT_PROFILE, overrides, only, skip, data, **domain)
+    per_notebook = merge_notebook_overrides(notebook_overrides)
+    prof, plan = plan_run(
+        profile or profiles.DEFAULT_PROFILE, overrides, only, skip, data, **domain, notebook_overrides=per_notebook
+    )
+    _check_notebooks_planned(notebook_overrides, plan)
     renderers, chromium = choose_renderers(options["pdf"])
     time_plan, budget_overrides = estimate.plan_time(plan, budget=budget, pdf=chromium is not None, log=options["log"])
     if budget_overrides:
-        prof, plan = plan_run(prof.name, overrides, only, skip, data, **domain, notebook_overrides=budget_overrides)
+        per_notebook = merge_notebook_overrides(per_notebook, budget_overrides)
+        prof, plan = plan_run(prof.name, overrides, only, skip, data, **domain, notebook_overrides=per_notebook)
     out_dir = Path(out).expanduser() if out else paths.REPORTS_DIR
     run_dir = run_folder.create_run_dir(out_dir, run_id or new_run_id(prof.name), exact=bool(run_id))
     at = provenance.now_iso()
@@ -311,8 +331,8 @@ def _open_new(out, run_id, profile, data, overrides, only, skip, domain: dict, o
             started_at=at,
         )
         manifest["time_plan"] = time_plan.to_dict() if time_plan else None
-        if budget_overrides:
-            manifest["notebook_overrides"] = budget_overrides  # a resumed session plans with them too
+        if per_notebook:  # -p NOTEBOOK.NAME and the budget's plan: a resumed session plans with them too
+            manifest["notebook_overrides"] = per_notebook
         run = _Session(run_dir.name, run_dir, out_dir, manifest, lock=lock, chromium=chromium, **options)
         run.plan, run.time_plan = plan, time_plan
         _start(run, prof, renderers)
@@ -321,6 +341,17 @@ def _open_new(out, run_id, profile, data, overrides, only, skip, domain: dict, o
         run_folder.remove_if_empty(run_dir)
         raise
     return run
+
+
+def _check_notebooks_planned(notebook_overrides: dict | None, plan) -> None:
+    """Every notebook given a setting of its own (``-p NOTEBOOK.NAME``) runs in this session's plan."""
+    planned = {spec.name for spec, _ in plan}
+    idle = sorted(set(notebook_overrides or {}) - planned)
+    if idle:
+        raise ValueError(
+            f"-p sets parameters of {', '.join(idle)}, which this run does not execute "
+            f"(it runs {', '.join(sorted(planned))}). Leave those settings out or select the notebook with --only."
+        )
 
 
 def _resume_session(run_dir: Path, manifest: dict, prof, plan, session: dict, overrides, renderers, **options):
