@@ -271,7 +271,7 @@ def _appendix(run: StudyRun, outline: Outline) -> str:
         if git.get("dirty")
         else ""
     )
-    if (man.get("time_plan") or {}).get("budget"):
+    if (man.get("time_plan") or {}).get("budget") and man.get("notebook_overrides"):
         note += (
             " The run was planned to fit a time budget on its machine; the command pins the settings that plan "
             "chose (<code>-p NOTEBOOK.NAME</code>) rather than planning again on yours."
