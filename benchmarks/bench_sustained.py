@@ -24,14 +24,16 @@ the machine's state of that minute:
   conv   a second yardstick, for CPUs where the matrix product is not the fastest float32 work (on an
          AVX-512 EPYC oneDNN's convolutions outrun numpy's and MKL's products): a 3x3 convolution in torch,
          256 to 256 channels on 16x16 maps, batch 64, channels-last, forward only, for ``--conv-seconds``.
+  fma    the hardware's own float32 peak, measured: independent vector FMA chains from a small compiled C kernel
+         on every core (``fma_peak.py``), for ``--fma-seconds`` (0 leaves it out; it needs a C compiler).
 
 Per cycle it records each arm's img/s; the summary gives each arm's median, and the medians of the
 per-cycle ratios loop/keras and keras/torch (a ratio within one cycle cancels most of the drift), and of the
 loop's training GFLOP/s over the same cycle's matmul GFLOP/s (its share of the ceiling, both sustained; the
 throughput benchmark's best-of-3 ceiling is a burst of about a second), and over the faster of the cycle's two
 yardsticks (the share of the best float32 rate the libraries showed that minute: an upper bound on the share of
-the hardware's own peak, which no library call is known to reach). Writes
-``benchmarks/results/sustained.json``.
+the hardware's own peak), and over the measured FMA peak of the same cycle (the share of the hardware's
+ceiling itself). Writes ``benchmarks/results/sustained.json``.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 import bench_throughput as bt  # noqa: E402  (sets KERAS_BACKEND=torch before Keras loads)
+import fma_peak  # noqa: E402
 import torch  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
@@ -178,6 +181,9 @@ def summarize(cycles: list[dict], train_gflop_per_image: float) -> dict:
         summary["median_share_of_cycle_best_yardstick"] = shares(
             lambda c: max(c["matmul_gflop_per_s"], c["conv_gflop_per_s"])
         )
+    if cycles and all(c.get("fma_gflop_per_s") for c in cycles):
+        summary["median_fma_gflop_per_s"] = round(statistics.median(c["fma_gflop_per_s"] for c in cycles), 1)
+        summary["median_share_of_cycle_fma_peak"] = shares(lambda c: c["fma_gflop_per_s"])
     return summary
 
 
@@ -190,6 +196,7 @@ def main(argv=None) -> int:
     p.add_argument("--block-steps", type=int, default=16, help="steps per torch and keras block")
     p.add_argument("--matmul-seconds", type=float, default=10.0, help="seconds of matrix products per cycle")
     p.add_argument("--conv-seconds", type=float, default=4.0, help="seconds of the conv yardstick per cycle")
+    p.add_argument("--fma-seconds", type=float, default=2.0, help="seconds of the FMA peak per cycle (0: left out)")
     p.add_argument("--output", default=str(DEFAULT_OUTPUT))
     args = p.parse_args(argv)
     if args.cycles < 1 or args.images < 2 * BATCH or args.epochs < 1 or args.block_steps < 1:
@@ -209,6 +216,11 @@ def main(argv=None) -> int:
     ds.x_train, ds.y_train = ds.x_train[: args.images], ds.y_train[: args.images]
     flops = count_flops(build_model("fastnet", input_shape=(32, 32, 3), num_classes=10))
     ceiling_start = bt.matmul_ceiling(bf16=False)
+    fma_widths = {}
+    if args.fma_seconds > 0:  # both vector widths once: equal rates mean 512-bit work runs as two 256-bit halves
+        for width in (512, 256):
+            fma_widths[str(width)] = fma_peak.measure(args.fma_seconds, width)
+            print(f"FMA peak at {width} bits: {fma_widths[str(width)]}", flush=True)
     arms = step_arms()
     cycles = []
     for i in range(args.cycles):
@@ -218,6 +230,8 @@ def main(argv=None) -> int:
         row["burst"] = round(best_round(arms["keras"]), 1)
         row["matmul_gflop_per_s"] = round(matmul_block(args.matmul_seconds), 1)
         row["conv_gflop_per_s"] = round(conv_block(args.conv_seconds), 1)
+        if args.fma_seconds > 0:
+            row["fma_gflop_per_s"] = fma_peak.measure(args.fma_seconds)["gflop_per_s"]
         loop = loop_arm(ds, args.epochs, seed=i)
         row["loop"], row["loop_epochs"] = round(loop["last_epoch"], 1), loop["epochs"]
         cycles.append(row)
@@ -225,7 +239,8 @@ def main(argv=None) -> int:
             f"cycle {i + 1}/{args.cycles} {row['utc']}: torch {row['torch']:.1f}, keras {row['keras']:.1f}, keras "
             f"best 2-s round {row['burst']:.1f}, "
             f"loop {row['loop']:.1f} img/s (loop/keras {row['loop'] / row['keras']:.3f}); matmul "
-            f"{row['matmul_gflop_per_s']:.1f}, conv {row['conv_gflop_per_s']:.1f} GFLOP/s",
+            f"{row['matmul_gflop_per_s']:.1f}, conv {row['conv_gflop_per_s']:.1f}, FMA peak "
+            f"{row.get('fma_gflop_per_s')} GFLOP/s",
             flush=True,
         )
     ceiling_end = bt.matmul_ceiling(bf16=False)
@@ -248,6 +263,7 @@ def main(argv=None) -> int:
         "precision": "float32 (mixed_precision='off')",
         "forward_gflops_per_image": round(flops / 1e9, 4),
         "burst_matmul_gflop_per_s": {"start": ceiling_start, "end": ceiling_end},  # best of 3 single products
+        "fma_peak_by_width": fma_widths,
         "cycles": cycles,
         "summary": summary,
     }
@@ -260,8 +276,14 @@ def main(argv=None) -> int:
         f"cycle's sustained matmul (median {s['median_matmul_gflop_per_s']} GFLOP/s), "
         f"{100 * s['loop_median_share_of_burst_ceiling']:.0f}% of the burst ceiling {best_ceiling} GFLOP/s, "
         f"{100 * s['median_share_of_cycle_best_yardstick']['loop']:.0f}% of its cycle's faster yardstick (conv median "
-        f"{s['median_conv_gflop_per_s']} GFLOP/s)\nwrote {os.path.relpath(args.output, ROOT)}"
+        f"{s['median_conv_gflop_per_s']} GFLOP/s)"
     )
+    if "median_share_of_cycle_fma_peak" in s:
+        print(
+            f"the loop at {100 * s['median_share_of_cycle_fma_peak']['loop']:.0f}% of its cycle's measured FMA peak "
+            f"(median {s['median_fma_gflop_per_s']} GFLOP/s)"
+        )
+    print(f"wrote {os.path.relpath(args.output, ROOT)}")
     return 0
 
 

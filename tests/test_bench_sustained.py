@@ -88,3 +88,52 @@ def test_refuses_a_missing_data_source_and_too_few_images(bench, tmp_path, capsy
         bench.main(["--images", "100", "--data", str(tmp_path), "--output", str(tmp_path / "s.json")])
     assert "--images >= 512" in capsys.readouterr().err
     assert not (tmp_path / "s.json").exists()
+
+
+def test_summary_shares_the_measured_fma_peak_of_each_cycle(bench):
+    base = {"torch": 200.0, "keras": 200.0, "burst": 210.0, "matmul_gflop_per_s": 150.0, "conv_gflop_per_s": 160.0}
+    cycles = [  # loop 0.5 x 150 / 300 = 0.25, 0.5 x 120 / 200 = 0.3, 0.5 x 160 / 400 = 0.2
+        {**base, "loop": 150.0, "fma_gflop_per_s": 300.0},
+        {**base, "loop": 120.0, "fma_gflop_per_s": 200.0},
+        {**base, "loop": 160.0, "fma_gflop_per_s": 400.0},
+    ]
+    s = bench.summarize(cycles, train_gflop_per_image=0.5)
+    assert s["median_fma_gflop_per_s"] == 300.0
+    assert s["median_share_of_cycle_fma_peak"]["loop"] == 0.25  # median of 0.25, 0.3, 0.2
+    assert s["median_share_of_cycle_fma_peak"]["torch"] == 0.333  # 0.5 x 200 / 300, /200, /400: 0.333, 0.5, 0.25
+    cycles[1]["fma_gflop_per_s"] = None  # a cycle where it could not be measured: no share claimed
+    assert "median_share_of_cycle_fma_peak" not in bench.summarize(cycles, train_gflop_per_image=0.5)
+
+
+@pytest.fixture(scope="module")
+def fma():
+    return load_script(REPO / "benchmarks" / "fma_peak.py", "fma_peak_under_test")
+
+
+def test_fma_peak_runs_its_compiled_kernel_and_checks_its_result(fma, tmp_path):
+    width = fma.widest(fma.cpu_flags())
+    if width is None or fma.compiler() is None:
+        result = fma.measure(0.05)
+        assert result["gflop_per_s"] is None and result["why"]  # says why rather than reporting a number
+        pytest.skip(f"no vector FMA or C compiler here: {result['why']}")
+    result = fma.measure(0.05, threads=1)
+    assert result["width_bits"] == width and result["threads"] == 1 and result["chains"] == fma.CHAINS
+    assert 1.0 < result["gflop_per_s"] < 1e4  # a real rate: one core of any x86 CPU with FMA is in this range
+    # the kernel's arithmetic, checked: every chain converges to 2.0 (its checksum is what run_kernel verifies)
+    exe = fma.build(width, tmp_path)
+    lanes = fma.WIDTHS[width]["lanes"]
+    assert fma.run_kernel(exe, 2, 100_000, lanes)["gflop_per_s"] > 0
+    bad = tmp_path / "bad"  # a "kernel" whose checksum is wrong is refused, not reported
+    bad.write_text("#!/bin/sh\necho 0.5 7.0\n")
+    bad.chmod(0o755)
+    with pytest.raises(RuntimeError, match="checksum is 7.0"):
+        fma.run_kernel(bad, 1, 10, lanes)
+
+
+def test_fma_peak_names_what_is_missing(fma, monkeypatch):
+    monkeypatch.setattr(fma, "cpu_flags", lambda: {"sse2"})
+    assert "no AVX2+FMA or AVX-512" in fma.measure(0.05)["why"]
+    monkeypatch.setattr(fma, "cpu_flags", lambda: {"fma", "avx2"})
+    assert "lack avx512f" in fma.measure(0.05, width=512)["why"]
+    monkeypatch.setattr(fma, "compiler", lambda: None)
+    assert "no C compiler" in fma.measure(0.05)["why"]
