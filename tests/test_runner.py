@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO
 
 from cifarkit import run_folder
-from cifarkit.report import profiles, render, runner
+from cifarkit.report import book, profiles, render, runner
 
 
 def test_profiles_are_complete():
@@ -167,6 +167,35 @@ def test_resume_refuses_a_conflicting_profile_data_or_class_names(tmp_path):
     assert sorted(p.name for p in run_dir.iterdir()) == ["manifest.json"]
 
 
+def test_resume_refuses_a_setting_of_a_notebook_it_keeps(tmp_path):
+    run_dir = _fake_run(tmp_path, notebooks={"01_explore_data": {"status": "ok", "parameters": {"SEED": 0}}})
+    before = (run_dir / "manifest.json").read_text()
+    with pytest.raises(ValueError, match=r"parameters of 01_explore_data, which succeeded in an earlier session.*"):
+        runner.run_study(
+            resume=run_dir, only=["01", "03"], notebook_overrides={"01_explore_data": {"SEED": 5}}, log=lambda *a: None
+        )
+    assert (run_dir / "manifest.json").read_text() == before
+    assert sorted(p.name for p in run_dir.iterdir()) == ["manifest.json"]
+
+
+def test_kept_notebooks_are_pinned_to_the_values_they_ran_with():
+    url = "postgresql://ana:***@db.example/optuna"
+    manifest = {
+        "notebooks": {
+            "01_explore_data": {"status": "ok", "parameters": {"SEED": 0, "DATA": "/a", "TSNE_SAMPLES": 500}},
+            "02_tune": {"status": "ok", "parameters": {"SEED": 1, "STORAGE": url, "EPOCHS": 2}},
+            "03_train": {"status": "failed", "parameters": {"SEED": 0, "EPOCHS": 1}},
+        }
+    }
+    overrides = {"SEED": 1, "DATA": "/b", "STORAGE": "postgresql://ana:other@db.example/optuna"}
+    per_notebook = {"01_explore_data": {"TSNE_SAMPLES": 500}, "03_train": {"EPOCHS": 4}}
+    # 01 ran with SEED 0 (now 1) and the same TSNE_SAMPLES; 02 with SEED 1 as now and a password (never pinned);
+    # 03 failed and runs again with the new values; DATA is the run's own and never pinned
+    assert runner.kept_parameter_pins(manifest, overrides, per_notebook) == {"01_explore_data": {"SEED": 0}}
+    assert runner.kept_parameter_pins(manifest, {"EPOCHS": 3}, None) == {"02_tune": {"EPOCHS": 2}}
+    assert runner.kept_parameter_pins(manifest, {"STORAGE": url}, None) == {}
+
+
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_resume_keeps_what_succeeded_and_runs_the_rest(tmp_path, monkeypatch):
@@ -194,10 +223,10 @@ def test_resume_keeps_what_succeeded_and_runs_the_rest(tmp_path, monkeypatch):
     assert "apt-get install chromium" in e01["pdf_skipped"] and not (run_dir / "01_explore_data.pdf").exists()
     assert not (run_dir / run_folder.LOCK).exists()
 
-    # session 2: resume with a valid EPOCHS; 01 is kept, 03 runs again
+    # session 2: resume with a valid EPOCHS and another SEED; 01 is kept (it ran with SEED 0), 03 runs again
     monkeypatch.delenv("CIFARKIT_CHROMIUM")
     second = runner.run_study(
-        resume=run_dir, only=["01", "03"], overrides={"EPOCHS": 1, "PRETRAINED": ""}, log=lambda *a: None
+        resume=run_dir, only=["01", "03"], overrides={"EPOCHS": 1, "PRETRAINED": "", "SEED": 1}, log=lambda *a: None
     )
     assert second.ok and second.run_dir == run_dir
     assert [(nb.name, nb.status, nb.reused) for nb in second.notebooks] == [
@@ -217,7 +246,19 @@ def test_resume_keeps_what_succeeded_and_runs_the_rest(tmp_path, monkeypatch):
     assert m2["duration_seconds"] == pytest.approx(
         m1["duration_seconds"] + m2["resumed_at"][0]["duration_seconds"], abs=0.02
     )
-    assert m2["overrides"] == {"PRETRAINED": "", "EPOCHS": 1}
+    assert m2["overrides"] == {"PRETRAINED": "", "EPOCHS": 1, "SEED": 1}
+    # the kept 01 is pinned to the SEED it ran with, so the record and the book's command say what ran
+    assert e01b["parameters"]["SEED"] == 0 and e02["parameters"]["SEED"] == 1
+    assert m2["notebook_overrides"] == {"01_explore_data": {"SEED": 0}}
+    argv = book.reproduce_command(m2)
+    assert argv[argv.index("SEED") - 1 : argv.index("SEED") + 2] == ["-p", "SEED", "1"]
+    assert argv[argv.index("01_explore_data.SEED") - 1 : argv.index("01_explore_data.SEED") + 2] == [
+        "-p",
+        "01_explore_data.SEED",
+        "0",
+    ]
+    with pytest.raises(ValueError, match=r"01_explore_data, which succeeded in an earlier session"):
+        runner.run_study(resume=run_dir, notebook_overrides={"01_explore_data": {"SEED": 2}}, log=lambda *a: None)
     assert json.loads((run_dir / "metrics" / "03_train.json").read_text())["epochs_run"] == 1
     if render.find_chromium():  # the kept notebook's report gets the PDF it lacked
         assert e01b["outputs"]["pdf"] == "01_explore_data.pdf" and (run_dir / "01_explore_data.pdf").is_file()

@@ -280,7 +280,11 @@ def _open_resumed(
             class_names=class_names,
             notebook_overrides=per_notebook,
         )
-        _check_notebooks_planned(notebook_overrides, plan)
+        _check_notebooks_planned(notebook_overrides, plan, kept=succeeded(manifest))
+        # a kept notebook ran with its earlier session's values: where this session's -p changes one of them,
+        # the manifest pins the earlier value to that notebook, so the record (and the study book's command
+        # that reproduces the run) says what each notebook ran with
+        per_notebook = merge_notebook_overrides(per_notebook, kept_parameter_pins(manifest, overrides, per_notebook))
         if per_notebook:
             manifest["notebook_overrides"] = per_notebook
         renderers, chromium = choose_renderers(options["pdf"])
@@ -343,21 +347,55 @@ def _open_new(
     return run
 
 
-def _check_notebooks_planned(notebook_overrides: dict | None, plan) -> None:
-    """Every notebook given a setting of its own (``-p NOTEBOOK.NAME``) runs in this session's plan."""
+def _check_notebooks_planned(notebook_overrides: dict | None, plan, kept=frozenset()) -> None:
+    """Every notebook given a setting of its own (``-p NOTEBOOK.NAME``) runs in this session's plan and is
+    not one a resumed run keeps from an earlier session (``kept``)."""
     planned = {spec.name for spec, _ in plan}
-    idle = sorted(set(notebook_overrides or {}) - planned)
+    given = set(notebook_overrides or {})
+    idle = sorted(given - planned)
     if idle:
         raise ValueError(
             f"-p sets parameters of {', '.join(idle)}, which this run does not execute "
             f"(it runs {', '.join(sorted(planned))}). Leave those settings out or select the notebook with --only."
         )
+    done = sorted(given & set(kept))
+    if done:
+        raise ValueError(
+            f"-p sets parameters of {', '.join(done)}, which succeeded in an earlier session of this run and is "
+            f"kept, not run again. Leave those settings out, or start a new run to run it with other settings."
+        )
+
+
+def succeeded(manifest: dict) -> set[str]:
+    """The notebooks of a run that succeeded in one of its sessions (a resumed session keeps them)."""
+    earlier = manifest.get("notebooks") or {}
+    return {name for name, e in earlier.items() if isinstance(e, dict) and e.get("status") == "ok"}
+
+
+def kept_parameter_pins(manifest: dict, overrides: dict | None, notebook_overrides: dict | None) -> dict:
+    """``{notebook: {NAME: value}}``: for each notebook a resumed run keeps, the values it ran with where this
+    session's settings (``-p NAME``, ``-p NOTEBOOK.NAME``, those of earlier sessions merged in) give another.
+
+    Kept notebooks do not run again, so the settings the run records for it would otherwise claim values they
+    never ran with. Only values the manifest recorded as they were are pinned: not a password (recorded
+    masked; ``-p NOTEBOOK.NAME`` refuses to write one) nor a parameter the notebook's record lacks.
+    """
+    pins: dict = {}
+    for notebook in sorted(succeeded(manifest)):
+        recorded = (manifest["notebooks"][notebook] or {}).get("parameters") or {}
+        wanted = {**(overrides or {}), **((notebook_overrides or {}).get(notebook) or {})}
+        for name, value in wanted.items():
+            if name in RUN_PARAMETERS or name not in recorded or recorded[name] == secrets.mask_values(value):
+                continue  # (recorded values are masked ones)
+            if secrets.has_credentials(recorded[name]) or secrets.has_credentials(value):
+                continue
+            pins.setdefault(notebook, {})[name] = recorded[name]
+    return pins
 
 
 def _resume_session(run_dir: Path, manifest: dict, prof, plan, session: dict, overrides, renderers, **options):
     """A later session of ``run_dir``: the notebooks that succeeded are kept, the session is recorded."""
-    earlier = manifest.get("notebooks") or {}
-    done = {name for name, e in earlier.items() if isinstance(e, dict) and e.get("status") == "ok"}
+    done = succeeded(manifest)
     prior_seconds = manifest.get("duration_seconds") or totals(manifest)["execute_seconds"]
     run = _Session(run_dir.name, run_dir, run_dir.parent, manifest, done=done, prior_seconds=prior_seconds, **options)
     run.plan = plan
