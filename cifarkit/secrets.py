@@ -46,6 +46,15 @@ def has_credentials(value) -> bool:
     return _split(value) is not None
 
 
+def carries_credentials(value) -> bool:
+    """True when ``value`` (a string, or a dict or list holding strings) has a URL with a password anywhere."""
+    if isinstance(value, dict):
+        return any(carries_credentials(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(carries_credentials(v) for v in value)
+    return has_credentials(value)
+
+
 def is_masked(value) -> bool:
     """True when ``value`` is a URL whose password is :data:`MASK` (what :func:`mask` returns)."""
     parts = _split(value)

@@ -194,6 +194,8 @@ def test_kept_notebooks_are_pinned_to_the_values_they_ran_with():
     assert runner.kept_parameter_pins(manifest, overrides, per_notebook) == {"01_explore_data": {"SEED": 0}}
     assert runner.kept_parameter_pins(manifest, {"EPOCHS": 3}, None) == {"02_tune": {"EPOCHS": 2}}
     assert runner.kept_parameter_pins(manifest, {"STORAGE": url}, None) == {}
+    manifest["notebooks"]["02_tune"]["parameters"]["OPTIONS"] = {"storage": [url]}  # a password inside a mapping
+    assert runner.kept_parameter_pins(manifest, {"OPTIONS": {"storage": []}}, None) == {}
 
 
 @pytest.mark.notebook

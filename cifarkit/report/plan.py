@@ -73,8 +73,6 @@ def split_parameters(pairs: dict) -> tuple[dict, dict]:
 
     Raises ``ValueError`` for an unknown notebook, and for a value with a password: a credential is given
     for every notebook (``-p STORAGE URL``) or in ``CIFARKIT_STORAGE``, which keep it out of every file."""
-    from cifarkit import secrets
-
     common, per_notebook = {}, {}
     for name, value in pairs.items():
         if "." not in str(name):

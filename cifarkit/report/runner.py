@@ -387,7 +387,7 @@ def kept_parameter_pins(manifest: dict, overrides: dict | None, notebook_overrid
         for name, value in wanted.items():
             if name in RUN_PARAMETERS or name not in recorded or recorded[name] == secrets.mask_values(value):
                 continue  # (recorded values are masked ones)
-            if secrets.has_credentials(recorded[name]) or secrets.has_credentials(value):
+            if secrets.carries_credentials(recorded[name]) or secrets.carries_credentials(value):
                 continue
             pins.setdefault(notebook, {})[name] = recorded[name]
     return pins
