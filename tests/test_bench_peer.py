@@ -293,3 +293,36 @@ def test_dry_run_trains_both_sides_in_both_precisions(tmp_path):
     assert "drift_probe" not in record  # no run-wide probe mixing the precisions
     assert record["results"]["bf16"]["peer_port"]["bn_mixed_dtype_check"]["ok"] is True
     assert set(record["goals"]["met"]) == {"float32", "bf16"}
+
+
+def test_a_terminated_run_removes_its_temp_folders(tmp_path):
+    """``kill PID`` during a run ends it as Ctrl-C does: exit status 143 and no ``bench_peer_*`` folder left
+    behind (each holds ~180 MB of the peer's data on the real archive)."""
+    if importlib.util.find_spec("airbench") is None:
+        pytest.skip("airbench is not installed (the `peer` extra: pip install airbench==0.1.8 --no-deps)")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    log = tmp_path / "stderr.txt"
+    env = dict(os.environ, KERAS_BACKEND="torch", PYTHONPATH=str(REPO), TMPDIR=str(temp))
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, str(SCRIPT), "--dry-run", "--output", str(tmp_path / "peer.json")],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not list(temp.glob("bench_peer_*/cifar10/test.pt")) and proc.poll() is None:
+                assert time.monotonic() < deadline, "the peer's data did not appear within 120 s"
+                time.sleep(0.02)
+            assert proc.poll() is None, "the dry run ended before its data was seen: " + log.read_text()[-2000:]
+            proc.terminate()
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 143, log.read_text()[-2000:]
+    assert not list(temp.glob("bench_peer_*")), list(temp.iterdir())
+    assert not (tmp_path / "peer.json").exists()
