@@ -158,6 +158,10 @@ def test_summary_and_limitations_are_computed(written):
     assert f"Over {seeds['n']} training seeds: {100 * seeds['mean']:.2f}%" in summary
     width = 100 * (m3["test_acc_ci"][1] - m3["test_acc_ci"][0])
     assert f"{width:.2f} points wide" in limits
+    m5 = _load(run_dir / "metrics" / "05_baselines.json")
+    gap = 100 * (m5["cnn"]["test_acc"] - m5["best_baseline"]["test_acc"])  # said as a distance and a side
+    side = f"{abs(gap):.2f} points {'above' if gap > 0 else 'below'} it" if round(gap, 2) else "level with it"
+    assert f"the CNN is {side}" in summary
 
 
 def test_results_without_code_and_figures_numbered(written):

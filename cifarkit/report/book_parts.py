@@ -207,7 +207,8 @@ def _baselines(run: StudyRun) -> str:
     if _num(cnn.get("test_acc")) is not None and _num(best.get("test_acc")) is not None:
         p_text = ((m5.get("mcnemar") or {}).get(best.get("name")) or {}).get("p_text")
         diff = cnn["test_acc"] - best["test_acc"]
-        gap = f"{abs(100 * diff):.2f} points {'above' if diff > 0 else 'below'} it" if diff else "level with it"
+        level = not round(100 * diff, 2)  # a gap that prints as 0.00 points
+        gap = "level with it" if level else f"{abs(100 * diff):.2f} points {'above' if diff > 0 else 'below'} it"
         text += f"; the CNN is {gap}" + (f" (McNemar {escape.html(p_text)})" if p_text else "")
     return p(text + ". " + " ".join(_says(run_folder.BASELINES, m5)), "Baselines.")
 
