@@ -239,8 +239,9 @@ def main(argv=None) -> int:
             f"cycle {i + 1}/{args.cycles} {row['utc']}: torch {row['torch']:.1f}, keras {row['keras']:.1f}, keras "
             f"best 2-s round {row['burst']:.1f}, "
             f"loop {row['loop']:.1f} img/s (loop/keras {row['loop'] / row['keras']:.3f}); matmul "
-            f"{row['matmul_gflop_per_s']:.1f}, conv {row['conv_gflop_per_s']:.1f}, FMA peak "
-            f"{row.get('fma_gflop_per_s')} GFLOP/s",
+            f"{row['matmul_gflop_per_s']:.1f}, conv {row['conv_gflop_per_s']:.1f}"
+            + (f", FMA peak {row['fma_gflop_per_s']}" if row.get("fma_gflop_per_s") else ", FMA peak not measured")
+            + " GFLOP/s",
             flush=True,
         )
     ceiling_end = bt.matmul_ceiling(bf16=False)
