@@ -47,12 +47,9 @@ def has_credentials(value) -> bool:
 
 
 def carries_credentials(value) -> bool:
-    """True when ``value`` (a string, or a dict or list holding strings) has a URL with a password anywhere."""
-    if isinstance(value, dict):
-        return any(carries_credentials(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(carries_credentials(v) for v in value)
-    return has_credentials(value)
+    """True when ``value`` (a string, or dicts and lists holding strings) has a URL with a password anywhere,
+    masked or not: a string that is such a URL, or free text with one inside (what :func:`mask_values` masks)."""
+    return any(_credential_spans(text) for text in _strings(value))
 
 
 def is_masked(value) -> bool:
@@ -70,11 +67,37 @@ def mask(value) -> str:
     return f"{scheme}{user}:{MASK}@{rest}"
 
 
+def _credential_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` holds URLs with a password: each URL-shaped word that is one, or, when no word is, all of
+    the text (less surrounding blanks) if it is one such URL (a password with a blank or a quote in it)."""
+    if "://" not in text:
+        return []
+    words = [m.span() for m in _URL_IN_TEXT.finditer(text) if has_credentials(m.group(0))]
+    if words or not has_credentials(text):
+        return words
+    return [(len(text) - len(text.lstrip()), len(text.rstrip()))]
+
+
+def _strings(value):
+    """Every string in a JSON-like value (dicts, lists, tuples, strings)."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
 def mask_text(text) -> str:
     """Free text (a message, a command line) with the password of every URL in it masked."""
-    if not isinstance(text, str) or "://" not in text:
+    if not isinstance(text, str):
         return text
-    return _URL_IN_TEXT.sub(lambda m: mask(m.group(0)), text)
+    out, end = [], 0
+    for start, stop in _credential_spans(text):
+        out += [text[end:start], mask(text[start:stop])]
+        end = stop
+    return "".join(out) + text[end:]
 
 
 def mask_values(value):
@@ -83,9 +106,7 @@ def mask_values(value):
         return {k: mask_values(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [mask_values(v) for v in value]
-    if isinstance(value, str):
-        return mask_text(value)
-    return value
+    return mask_text(value)
 
 
 def env_name(param: str) -> str:

@@ -532,6 +532,21 @@ def test_secrets_mask_reveal_and_spot_credentials(monkeypatch):
     }
 
 
+def test_credentials_are_found_and_masked_alike_in_urls_free_text_and_nested_values():
+    """One rule for "holds a password" (carries_credentials) and for "what gets masked" (mask_text, mask_values)."""
+    blank = "postgresql://u:pa ss@127.0.0.1:1/db"  # not a valid URL, but what a user may type: masked whole
+    assert secrets.mask_text(blank) == "postgresql://u:***@127.0.0.1:1/db"
+    assert secrets.mask_values({"STORAGE": f"  {blank} "}) == {"STORAGE": "  postgresql://u:***@127.0.0.1:1/db "}
+    assert secrets.mask_text("see http://a:b@c and mail x@y") == "see http://a:***@c and mail x@y"
+    masked = secrets.mask(STORAGE_URL)
+    for value in (STORAGE_URL, masked, blank, f"tuned against {masked} on Monday", {"a": [1, ("x", STORAGE_URL)]}):
+        assert secrets.carries_credentials(value), value
+        assert PASSWORD not in str(secrets.mask_values(value)) and "pa ss" not in str(secrets.mask_values(value))
+    for value in ("sqlite:///x.db", "postgresql://u@host:5432/db", "mail me@example.org", {"a": [1, None]}, 3):
+        assert not secrets.carries_credentials(value), value
+        assert secrets.mask_values(value) == value
+
+
 def test_the_kernel_gets_the_password_through_its_environment_only(tmp_path, monkeypatch):
     """papermill receives the masked value (written into the notebook); the real one is in the environment
     while the kernel starts, and gone afterwards."""

@@ -196,6 +196,8 @@ def test_kept_notebooks_are_pinned_to_the_values_they_ran_with():
     assert runner.kept_parameter_pins(manifest, {"STORAGE": url}, None) == {}
     manifest["notebooks"]["02_tune"]["parameters"]["OPTIONS"] = {"storage": [url]}  # a password inside a mapping
     assert runner.kept_parameter_pins(manifest, {"OPTIONS": {"storage": []}}, None) == {}
+    manifest["notebooks"]["02_tune"]["parameters"]["NOTE"] = f"tuned against {url} on Monday"  # free text
+    assert runner.kept_parameter_pins(manifest, {"NOTE": "tuned again"}, None) == {}
 
 
 @pytest.mark.notebook
