@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -588,6 +589,68 @@ def test_a_password_in_a_parameter_reaches_no_file_and_no_console(tmp_path, cwd)
     assert entry["parameters"]["STORAGE"] == masked and entry["status"] == "failed"
     nb = json.loads((run_dir / "02_tune.ipynb").read_text())
     assert nb["metadata"]["papermill"]["parameters"]["STORAGE"] == masked
+
+
+def _children(pid: int) -> set[int]:
+    """The child processes of ``pid`` (Linux: /proc/PID/task/*/children)."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.update(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            pass
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.notebook
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads child processes from /proc (Linux)")
+@pytest.mark.parametrize(
+    "signum, code, said", [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted")]
+)
+def test_sigterm_or_ctrl_c_stops_a_run_in_the_middle_of_a_notebook(signum, code, said, tmp_path, cwd):
+    """``kill PID`` (a scheduler's time limit, ``docker stop``) or ^C in the middle of a notebook: the notebook is
+    recorded as interrupted, the lock released, the kernel gone (killed, not asked to shut down mid-cell, which
+    printed the kernel's traceback into the console), the exit code and one line saying how to resume."""
+    out_dir = tmp_path / "out"
+    cmd = [sys.executable, RUN_ALL, *SMOKE, "--only", "03", "--out", str(out_dir)]
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    kernels: set[int] = set()
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            manifests = list(out_dir.glob("*/manifest.json"))
+            running = manifests and '"status": "running"' in manifests[0].read_text()
+            kernels = {c for c in _children(proc.pid) if "ipykernel" in Path(f"/proc/{c}/cmdline").read_text()}
+            if running and kernels:
+                break
+            time.sleep(0.5)
+        assert kernels and proc.poll() is None, "no kernel ran within 240 s"
+        time.sleep(3)  # inside the notebook's cells
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == code, stdout + stderr
+    assert stderr == f"run_all.py: {said} (a run it started continues with --resume <its folder>)\n", stderr
+    (run_dir,) = [p for p in out_dir.iterdir() if p.is_dir()]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["notebooks"]["03_train"]["status"] == "interrupted" and manifest["status"] == "failed"
+    assert "finished_at" in manifest and not (run_dir / run_folder.LOCK).exists()
+    assert (run_dir / "index.html").exists() and (out_dir / "index.html").exists()
+    deadline = time.monotonic() + 20
+    while any(_alive(k) for k in kernels) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not any(_alive(k) for k in kernels), "the notebook's kernel outlived the run"
 
 
 def _postgres_with_password(password: str):

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
 import time
 import traceback
+import weakref
 from pathlib import Path
 
 from cifarkit import run_folder, secrets
 from cifarkit.report import notebooks as nbsource
 from cifarkit.report import profiles
+
+_MANAGERS: weakref.WeakSet = weakref.WeakSet()  # the kernel managers this process made (kill_kernels)
 
 
 def execute_notebook(
@@ -38,7 +43,33 @@ def execute_notebook(
             _execute(papermill, source, nb_out, params, run_dir, socket_dir)
     except Exception as exc:  # a failed notebook is reported and rendered, the run goes on
         return short_error(exc)
+    except KeyboardInterrupt:  # ^C or SIGTERM (cifarkit.signals): the kernel stops with the run
+        kill_kernels()
+        raise
     return None
+
+
+def kill_kernels() -> None:
+    """Kill the kernels this process started that still run, with their process groups (joblib's workers).
+
+    After ^C or SIGTERM the notebook's cell is abandoned anyway; a kernel asked to shut down in the middle of
+    it would print a traceback into the run's console ("Exception in message handler"), one left alone would
+    run its cell on until it noticed its parent gone.
+    """
+    for manager in list(_MANAGERS):
+        process = getattr(manager.provisioner, "process", None) if manager.provisioner else None
+        if process is None or process.poll() is not None:
+            continue
+        try:
+            if (
+                hasattr(os, "killpg") and os.getpgid(process.pid) == process.pid
+            ):  # jupyter_client starts kernels in a session of their own
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                process.kill()
+            process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
 
 
 def _execute(papermill, source: Path, nb_out: Path, params: dict, run_dir: Path, socket_dir: str) -> None:
@@ -65,6 +96,7 @@ def _kernel_manager_class(socket_dir: str):
             kwargs.setdefault("transport", "ipc")
             kwargs.setdefault("ip", os.path.join(socket_dir, "kernel"))
             super().__init__(**kwargs)
+            _MANAGERS.add(self)
 
         async def _async_interrupt_kernel(self) -> None:
             # jupyter_client 8 interrupts a kernel (SIGINT to its whole process group) before it asks
