@@ -201,4 +201,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from cifarkit.signals import EXIT_CODE, stop_on_sigterm
+
+    stop_on_sigterm(EXIT_CODE)  # kill PID ends the run as ^C does: its temp folders are removed
     raise SystemExit(main())

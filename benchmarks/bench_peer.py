@@ -45,7 +45,6 @@ import importlib.metadata
 import importlib.util
 import os
 import platform
-import signal
 import sys
 import tempfile
 import time
@@ -882,11 +881,8 @@ def main(argv=None) -> int:
     return 0
 
 
-def _exit_on_sigterm(signum, frame):
-    """``kill PID`` (SIGTERM) ends the run as Ctrl-C does: the temp folders (~180 MB of the peer's data) are removed."""
-    raise SystemExit(128 + signum)
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    from cifarkit.signals import EXIT_CODE, stop_on_sigterm
+
+    stop_on_sigterm(EXIT_CODE)  # kill PID ends the run as ^C does: its temp folders (~180 MB each) are removed
     raise SystemExit(main())

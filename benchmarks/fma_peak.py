@@ -186,4 +186,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from cifarkit.signals import EXIT_CODE, stop_on_sigterm
+
+    stop_on_sigterm(EXIT_CODE)  # kill PID ends the run as ^C does: its temp folders are removed
     sys.exit(main())

@@ -166,6 +166,15 @@ def quick_command(data: str, out: str, dry_run: bool) -> list[str]:
     return [sys.executable, str(ROOT / "run_all.py"), *profile, "--data", data, "--no-pdf", "--out", out]
 
 
+def _kill_group(proc) -> None:
+    """Kill ``proc``'s process group (the run and its notebook kernels) and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
 def run_timed(cmd: list[str], timeout: float, log_path: Path, cwd=ROOT) -> dict:
     """Run ``cmd`` (its own process group, output to ``log_path``); wall seconds, exit code, and whether it timed out.
 
@@ -179,11 +188,10 @@ def run_timed(cmd: list[str], timeout: float, log_path: Path, cwd=ROOT) -> dict:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
+            _kill_group(proc)
+        except BaseException:  # ^C or SIGTERM: the run (its own session, so not signalled) goes too
+            _kill_group(proc)
+            raise
     wall = time.perf_counter() - start
     tail = log_path.read_bytes()[-3000:].decode(errors="replace")
     return {
@@ -642,4 +650,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from cifarkit.signals import EXIT_CODE, stop_on_sigterm
+
+    stop_on_sigterm(EXIT_CODE)  # kill PID ends the run as ^C does: its temp folders are removed
     raise SystemExit(main())

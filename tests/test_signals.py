@@ -1,0 +1,73 @@
+"""SIGTERM handled as ^C: cifarkit.signals, and every benchmark script that makes temp folders installs it."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import REPO
+
+from cifarkit import signals
+
+CHILD = """
+import sys, tempfile, time
+from cifarkit.signals import stop_on_sigterm
+stop_on_sigterm({exit_code})
+try:
+    with tempfile.TemporaryDirectory(prefix="held-") as tmp:
+        print(tmp, flush=True)
+        time.sleep(60)
+except KeyboardInterrupt as exc:
+    print(type(exc).__name__, flush=True)
+    sys.exit(7)
+"""
+
+
+def _terminate_child(tmp_path, exit_code):
+    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp_path))
+    code = CHILD.format(exit_code=exit_code)
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        held = proc.stdout.readline().strip()
+        assert held and os.path.isdir(held)
+        time.sleep(0.2)
+        proc.terminate()
+        rest, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, held, rest.strip()
+
+
+def test_sigterm_raises_terminated_where_the_program_is_so_finally_blocks_run(tmp_path):
+    returncode, held, printed = _terminate_child(tmp_path, None)
+    assert (returncode, printed) == (7, "Terminated")  # caught as a KeyboardInterrupt
+    assert not os.path.exists(held)
+
+
+def test_sigterm_with_an_exit_code_exits_with_it_after_clean_up(tmp_path):
+    returncode, held, printed = _terminate_child(tmp_path, signals.EXIT_CODE)
+    assert (returncode, printed, signals.EXIT_CODE) == (143, "", 143)
+    assert not os.path.exists(held)
+
+
+def _main_block_calls(path) -> list[str]:
+    """The names called in the script's ``if __name__ == "__main__":`` block."""
+    tree = ast.parse(path.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
+            return [ast.unparse(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)]
+    return []
+
+
+@pytest.mark.parametrize(
+    "script", sorted(p.name for p in (REPO / "benchmarks").glob("*.py") if "tempfile" in p.read_text())
+)
+def test_benchmark_scripts_that_make_temp_folders_remove_them_on_sigterm(script):
+    calls = _main_block_calls(REPO / "benchmarks" / script)
+    assert "stop_on_sigterm" in calls, f"{script} makes temp folders but leaves them when killed"
