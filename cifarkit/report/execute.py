@@ -61,9 +61,8 @@ def kill_kernels() -> None:
         if process is None or process.poll() is not None:
             continue
         try:
-            if (
-                hasattr(os, "killpg") and os.getpgid(process.pid) == process.pid
-            ):  # jupyter_client starts kernels in a session of their own
+            # jupyter_client starts a kernel in a session of its own: its group holds what the kernel started
+            if hasattr(os, "killpg") and os.getpgid(process.pid) == process.pid:
                 os.killpg(process.pid, signal.SIGKILL)
             else:
                 process.kill()
