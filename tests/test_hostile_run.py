@@ -621,7 +621,15 @@ def test_sigterm_or_ctrl_c_stops_a_run_in_the_middle_of_a_notebook(signum, code,
     printed the kernel's traceback into the console), the exit code and one line saying how to resume."""
     out_dir = tmp_path / "out"
     cmd = [sys.executable, RUN_ALL, *SMOKE, "--only", "03", "--out", str(out_dir)]
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # as from a terminal: SIGINT at its default (pytest-xdist's workers ignore it, and a child would inherit that)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     kernels: set[int] = set()
     try:
         deadline = time.monotonic() + 240
