@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import math
 import os
 import sys
@@ -110,8 +109,9 @@ def main(argv=None) -> int:
         ),
     }
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
+    from cifarkit.files import atomic_write_json
+
+    atomic_write_json(out, record)  # a temp file beside it, then os.replace
     print(f"wrote {out}")
     return 0
 

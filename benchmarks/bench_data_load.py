@@ -183,7 +183,9 @@ def main(argv=None) -> int:
         "cached_phase_hit": cached["from_cache"]
     }
 
-    print(f"data: {data} ({record['data']['bytes']:,} bytes, sha256 {str(record['data']['sha256'])[:12]}...)")
+    facts = record["data"]
+    about = f"{facts['bytes']:,} bytes, sha256 {facts['sha256'][:12]}..." if data.is_file() else "a folder"
+    print(f"data: {data} ({about})")
     print(
         f"machine: {record['machine']['cpu']}, {record['machine']['usable_cores']} cores, {record['machine']['ram_gb']} GB; "
         f"load average {record['machine']['load_average_at_start']}"
@@ -202,8 +204,9 @@ def main(argv=None) -> int:
     )
 
     output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(record, indent=2) + "\n")
+    from cifarkit.files import atomic_write_json
+
+    atomic_write_json(output, record)  # a temp file beside it, then os.replace
     print(f"wrote {output}")
     return 0
 
