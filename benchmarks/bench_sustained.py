@@ -240,8 +240,11 @@ def main(argv=None) -> int:
             f"best 2-s round {row['burst']:.1f}, "
             f"loop {row['loop']:.1f} img/s (loop/keras {row['loop'] / row['keras']:.3f}); matmul "
             f"{row['matmul_gflop_per_s']:.1f}, conv {row['conv_gflop_per_s']:.1f}"
-            + (f", FMA peak {row['fma_gflop_per_s']}" if row.get("fma_gflop_per_s") else ", FMA peak not measured")
-            + " GFLOP/s",
+            + (
+                f", FMA peak {row['fma_gflop_per_s']} GFLOP/s"
+                if row.get("fma_gflop_per_s")
+                else " GFLOP/s, FMA peak not measured"
+            ),
             flush=True,
         )
     ceiling_end = bt.matmul_ceiling(bf16=False)
