@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from cifarkit import backend, run_folder
+from cifarkit import backend, models, run_folder
 from cifarkit.analysis import corruptions, evaluation, saliency
 from cifarkit.training import inference
 
@@ -251,6 +251,32 @@ def test_occlusion_finds_the_only_region_the_model_looks_at():
     assert maps.shape == (1, 16, 16)
     assert maps[0, :8, :8].max() == pytest.approx(1.0)
     assert maps[0, 12:, 12:].max() == 0.0  # patches there never touch the quadrant
+
+
+def test_predict_logits_keeps_a_batchs_activations_within_the_memory_it_allows(monkeypatch):
+    """Keras' Functional models hold every layer's output until a pass ends: DenseNet-BC-100 took 27 GB at batch
+    512 in float32 and was killed on a 24 GB machine. Big models predict in smaller batches, the same logits."""
+    densenet = models.build_model("densenet_bc_100")
+    per_image = models.common.activation_elements(densenet)
+    batch = inference.inference_batch(densenet, (32, 32, 3))
+    assert batch % 8 == 0 and batch * per_image * 4 <= inference.ACTIVATION_BYTES < 512 * per_image * 4
+    assert (batch + 8) * per_image * 4 > inference.ACTIVATION_BYTES  # as many as fit
+    for small in ("fastnet", "resnet20", "simple_cnn"):  # the models of the quick and standard studies: unchanged
+        assert inference.inference_batch(models.build_model(small), (32, 32, 3)) == 512
+
+    model, _ = _cam_model("channels_last", num_classes=3, size=8)
+    x = _images(21, 8)
+    whole = inference.predict_logits(model, x)
+    per_image = models.common.activation_elements(model)
+    monkeypatch.setattr(inference, "ACTIVATION_BYTES", 4 * per_image * 9)  # room for 9 images: batches of 8
+    assert inference.inference_batch(model, (8, 8, 3)) == 8
+    seen = []
+    forward = model.call
+    monkeypatch.setattr(model, "call", lambda x, *a, **k: seen.append(len(x)) or forward(x, *a, **k))
+    np.testing.assert_allclose(inference.predict_logits(model, x), whole, rtol=1e-5, atol=1e-6)
+    assert seen == [8, 8, 5]
+    monkeypatch.setattr(inference, "ACTIVATION_BYTES", 4 * per_image * 5)  # room for 5: fewer than 8, as many
+    assert inference.inference_batch(model, (8, 8, 3)) == 5
 
 
 # --------------------------------------------------------------------------- loading and finding models

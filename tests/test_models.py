@@ -331,6 +331,19 @@ def test_count_flops_matches_hand_count():
     assert models.count_params(model) == (27 * 4 + 4) + (36 * 6 + 6) + (9 * 6 + 6) + (6 * 5 + 5)
 
 
+def test_activation_elements_matches_hand_count():
+    model = _tiny_model()
+    fmt_permute = 8 * 8 * 3 if backend.data_format() == "channels_first" else 0  # the layout move is a layer too
+    # outputs per image: c1 8*8*4, c2 3*3*6, dw 3*3*6, pooling 6, fc 5
+    assert common.activation_elements(model) == fmt_permute + 8 * 8 * 4 + 3 * 3 * 6 + 3 * 3 * 6 + 6 + 5
+    big = 16 * 16 * 3 * (fmt_permute > 0) + 16 * 16 * 4 + 7 * 7 * 6 + 7 * 7 * 6 + 6 + 5
+    assert common.activation_elements(model, (16, 16, 3)) == big
+    # a model inside a model counts its own layers (not its output once more)
+    inputs = keras.Input((8, 8, 3))
+    outer = keras.Model(inputs, keras.layers.Dense(2, name="top")(model(inputs)))
+    assert common.activation_elements(outer) == common.activation_elements(model) + 2
+
+
 def test_count_flops_refuses_sizes_a_flatten_head_cannot_take():
     model = models.build_model("simple_cnn")
     assert models.count_flops(model) > 0

@@ -212,14 +212,14 @@ def count_params(model, *, trainable_only: bool = False) -> int:
     return int(sum(math.prod(int(d) for d in w.shape) for w in weights))
 
 
-def _functional_graph(model):
+def _functional_graph(model, caller: str = "count_flops"):
     if isinstance(model, keras.Sequential):
         if not model.built or getattr(model, "_functional", None) is None:
-            raise ValueError("count_flops needs a built Sequential model; give it an Input or call it once first.")
+            raise ValueError(f"{caller} needs a built Sequential model; give it an Input or call it once first.")
         return model._functional
     if not hasattr(model, "_run_through_graph"):
         raise ValueError(
-            f"count_flops supports Functional and Sequential Keras models; received {type(model).__name__}. "
+            f"{caller} supports Functional and Sequential Keras models; received {type(model).__name__}. "
             f"Build the model with keras.Input(...) and keras.Model(inputs, outputs)."
         )
     return model
@@ -276,9 +276,49 @@ def count_flops(model, input_shape=None, *, per_layer: bool = False):
     Returns:
         The total forward FLOPs per image (int), or the per-layer dict.
     """
-    graph = _functional_graph(model)
+    costs: dict[str, int] = {}
+
+    def visit(op, args, kwargs, out):
+        if isinstance(op, keras.Model):
+            nested = count_flops(op, tuple(args[0].shape[1:]), per_layer=True)
+            costs.update({f"{op.name}/{k}": v for k, v in nested.items()})
+        else:
+            in_shapes = [tuple(t.shape) for t in keras.tree.flatten((args, kwargs)) if hasattr(t, "shape")]
+            macs = _layer_macs(op, in_shapes, tuple(out.shape))
+            if macs:
+                costs[op.name] = costs.get(op.name, 0) + 2 * macs
+
+    _walk_graph(model, input_shape, visit, "count_flops")
+    return costs if per_layer else int(sum(costs.values()))
+
+
+def activation_elements(model, input_shape=None) -> int:
+    """How many values one image's forward pass holds at its peak: every layer's output, all of them.
+
+    Keras' Functional models keep every intermediate output until the pass ends (also without gradients), so
+    this, times the batch and the bytes per value, is the memory an inference batch takes (DenseNet-BC-100:
+    ~13 M values per 32x32 image, 27 GB in float32 at batch 512). :func:`cifarkit.training.inference.predict_logits`
+    sizes its batches with it. ``input_shape``: as for :func:`count_flops`.
+    """
+    total = 0
+
+    def visit(op, args, kwargs, out):
+        nonlocal total
+        if isinstance(op, keras.Model):
+            total += activation_elements(op, tuple(args[0].shape[1:]))
+        else:
+            total += sum(math.prod(int(d) for d in t.shape[1:]) for t in keras.tree.flatten(out))
+
+    _walk_graph(model, input_shape, visit, "activation_elements")
+    return total
+
+
+def _walk_graph(model, input_shape, visit, caller: str) -> None:
+    """Run ``model``'s graph on a symbolic one-image input of ``input_shape`` (default: the model's own),
+    calling ``visit(op, args, kwargs, output_spec)`` at every operation."""
+    graph = _functional_graph(model, caller)
     if len(graph.inputs) != 1:
-        raise ValueError(f"count_flops supports single-input models; this one has {len(graph.inputs)} inputs.")
+        raise ValueError(f"{caller} supports single-input models; this one has {len(graph.inputs)} inputs.")
     ref = graph.inputs[0]
     if input_shape is None:
         shape = tuple(ref.shape[1:])
@@ -293,19 +333,11 @@ def count_flops(model, input_shape=None, *, per_layer: bool = False):
                 f"input_shape must have {len(ref.shape) - 1} dimensions like the model input "
                 f"{tuple(ref.shape[1:])}; received input_shape={input_shape!r}."
             )
-    costs: dict[str, int] = {}
 
     def record(op):
         def run(*args, **kwargs):
             out = op.compute_output_spec(*args, **kwargs)
-            if isinstance(op, keras.Model):
-                nested = count_flops(op, tuple(args[0].shape[1:]), per_layer=True)
-                costs.update({f"{op.name}/{k}": v for k, v in nested.items()})
-            else:
-                in_shapes = [tuple(t.shape) for t in keras.tree.flatten((args, kwargs)) if hasattr(t, "shape")]
-                macs = _layer_macs(op, in_shapes, tuple(out.shape))
-                if macs:
-                    costs[op.name] = costs.get(op.name, 0) + 2 * macs
+            visit(op, args, kwargs, out)
             return out
 
         return run
@@ -313,4 +345,3 @@ def count_flops(model, input_shape=None, *, per_layer: bool = False):
     # Keras has no public per-layer shape inference for new input sizes; Functional's own
     # compute_output_spec walks the graph the same way.
     graph._run_through_graph([keras.KerasTensor((1,) + shape, dtype=ref.dtype)], operation_fn=record)
-    return costs if per_layer else int(sum(costs.values()))

@@ -6,22 +6,58 @@ by default, so that recorded metrics match what the saved model gives anywhere).
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from cifarkit import backend
 from cifarkit.training.precision import autocast, model_layers, native_dtypes
 
+#: The memory one inference batch's activations may take. Keras' Functional models hold every layer's output
+#: until a forward pass ends (also without gradients), so a deep or wide model predicts in smaller batches: at
+#: batch 512 DenseNet-BC-100 needed 27 GB in float32 (killed on a 24 GB machine), WRN-28-10 17 GB, ResNet-110
+#: 7.5 GB; fastnet, ResNet-20, VGG and the simple CNN stay at 512 (0.7-1.8 GB).
+ACTIVATION_BYTES = 2 * 1024**3
+_ELEMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {image shape: values per image}
+
+
+def inference_batch(model, image_shape, batch_size: int = 512) -> int:
+    """``batch_size``, or fewer images where one batch's activations would take more than
+    :data:`ACTIVATION_BYTES` (counted at 4 bytes a value by :func:`cifarkit.models.common.activation_elements`;
+    a multiple of 8 where that leaves 8 or more). A model whose graph cannot be counted keeps ``batch_size``.
+    """
+    from cifarkit.models.common import activation_elements
+
+    shape = tuple(int(d) for d in image_shape)
+    try:
+        known = _ELEMENTS.setdefault(model, {})
+    except TypeError:  # a model that cannot be weakly referenced: counted again each time
+        known = {}
+    if shape not in known:
+        try:
+            known[shape] = activation_elements(model, shape)
+        except (ValueError, TypeError, AttributeError):
+            known[shape] = 0  # not a Functional graph (a subclassed model frees its intermediates as it goes)
+    if not known[shape]:
+        return batch_size
+    fits = ACTIVATION_BYTES // (4 * known[shape])
+    fits = fits // 8 * 8 if fits >= 8 else max(fits, 1)
+    return max(1, min(int(batch_size), int(fits)))
+
 
 def predict_logits(
     model, x: np.ndarray, batch_size: int = 512, *, device: str | None = None, autocast_dtype=None
 ) -> np.ndarray:
-    """Logits of ``model`` for uint8 (or float) NHWC images, in inference mode, without gradients.
+    """Logits of ``model`` for uint8 (or float) NHWC images, in inference mode, without gradients, in batches
+    of ``batch_size`` images or fewer where a batch's activations would not fit (:func:`inference_batch`).
 
     Returns:
         float32 ``(N, num_classes)``.
     """
     torch = backend.torch()
     x = np.asarray(x)
+    if len(x):
+        batch_size = inference_batch(model, x.shape[1:], batch_size)
     device = device or model_device(model)
     was_training = getattr(model, "training", False)
     model.eval()
