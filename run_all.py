@@ -13,6 +13,7 @@ Examples:
     python run_all.py --data images/ --labels images/labels.csv        # lines path,label[,group]
     python run_all.py --resume reports/20260101-120000-standard     # continue a run: the notebooks not yet ok
     python run_all.py --profile quick --budget 8                   # fit the run into 8 minutes on this machine
+    python run_all.py --profile replicate --estimate               # how long it would take here (nothing runs)
     python run_all.py --list
     CIFARKIT_STORAGE=postgresql://user:password@host/db python run_all.py --only 02   # no password on the command line
 
@@ -127,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
         "from measured speeds and the changes printed; refused when even the minimum settings need longer "
         "(default: the profile's settings, the same on every machine)",
     )
+    p.add_argument(
+        "--estimate",
+        action="store_true",
+        help="time the run on this machine, print the estimate per notebook (with --budget: the plan), and stop: "
+        "nothing runs and nothing is written (with --resume: the notebooks a resumed session would run)",
+    )
     p.add_argument("--list", action="store_true", help="list profiles, notebooks and parameters, then exit")
     return p
 
@@ -162,6 +169,23 @@ def main(argv=None) -> int:
         overrides, per_notebook = plan.split_parameters({name: runner.parse_value(value) for name, value in args.param})
         overrides.update(data_options(args, overrides))
         apply_precision(args.precision if args.precision or not args.resume else resumed_precision(args.resume))
+        if args.estimate:
+            if args.out:
+                raise ValueError("--out does not go with --estimate: nothing is written.")
+            runner.estimate_study(
+                args.profile,
+                data=args.data,
+                overrides=overrides,
+                only=args.only,
+                skip=args.skip,
+                pdf=not args.no_pdf,
+                image_size=args.image_size,
+                class_names=class_names,
+                resume=args.resume,
+                budget=args.budget,
+                notebook_overrides=per_notebook,
+            )
+            return 0
         # run_study checks everything it can (profile, notebooks, every parameter value, the class count,
         # the output folder, the run's lock) before it writes a file or starts a kernel.
         result = runner.run_study(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cifarkit import run_folder
+from cifarkit import paths, run_folder
 from cifarkit.report import estimate, estimate_model, runner
 from cifarkit.report.estimate_budget import KNOBS, budget_lines, minimum_seconds, plan_budget
 from cifarkit.report.estimate_data import DataCounts, count_images
@@ -599,6 +599,40 @@ def test_a_budget_goes_neither_with_resume_nor_below_the_minimum(tmp_path, smoke
     with pytest.raises(ValueError, match=r"--budget 0\.01 min cannot be met.*--budget \d+ or more"):
         runner.run_study("smoke", data="synthetic:40", out=out, only=["01", "03"], budget=0.01, log=lambda *a: None)
     assert not out.exists() or not any(out.iterdir())  # refused before any file was written
+
+
+def test_estimate_prints_the_runs_own_plan_and_writes_nothing(smoke_run, tmp_path, monkeypatch, capsys):
+    """``run_all.py --estimate``: the table the run itself printed before its first notebook, then stop."""
+    from conftest import SMOKE_DATA
+
+    import run_all
+
+    result, _, lines = smoke_run
+    monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path / "reports")  # where a new run would go
+    assert run_all.main(["--profile", "smoke", "--data", SMOKE_DATA, "--estimate"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("cifarkit estimate: profile 'smoke'") and printed[0].endswith(
+        "nothing is run or written"
+    )
+    start = lines.index(next(line for line in lines if line.startswith("time estimate on this machine")))
+    end = lines.index(next(line for line in lines if line.startswith("estimated total: ")))
+    assert printed[1:] == lines[start : end + 1]  # the same measurement-free estimate, line for line
+    assert not (tmp_path / "reports").exists()
+
+    # a finished run: nothing left to estimate, and its folder is only read
+    before = {p: p.stat().st_mtime_ns for p in result.run_dir.rglob("*")}
+    assert run_all.main(["--resume", str(result.run_dir), "--estimate"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    kept = ", ".join(sorted(nb.name for nb in result.notebooks))
+    assert printed == [
+        f"cifarkit estimate: resuming {result.run_id} (profile 'smoke'), kept: {kept}",
+        "every notebook of this run succeeded already: nothing to run",
+    ]
+    assert {p: p.stat().st_mtime_ns for p in result.run_dir.rglob("*")} == before
+
+    assert run_all.main(["--profile", "smoke", "--data", SMOKE_DATA, "--estimate", "--out", str(tmp_path)]) == 2
+    assert "--out does not go with --estimate: nothing is written" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_estimate_that_cannot_be_made_costs_the_run_nothing(monkeypatch):

@@ -438,23 +438,27 @@ def estimate_run(plan, *, probe: bool | None = None, log=print) -> TimePlan:
     return TimePlan(estimates, machine, counts, seconds_to_estimate=time.perf_counter() - t0, nb=nb, ctx=ctx)
 
 
-def plan_time(plan, *, budget: float | None = None, pdf: bool = False, log=print) -> tuple[TimePlan | None, dict]:
+def plan_time(
+    plan, *, budget: float | None = None, pdf: bool = False, log=print, needed_by: str | None = None
+) -> tuple[TimePlan | None, dict]:
     """The run's time plan, and with ``budget`` (minutes) the per-notebook overrides that fit it (``pdf``: the
     run will print PDFs, which the budget sets time aside for; see :func:`estimate_model.reserve_seconds`).
 
     Without a budget an estimate that cannot be made costs the run nothing: a note says why and the
     plan is None. ``--budget`` needs the estimate, so there a failure (or a budget the run cannot
-    meet, see :mod:`cifarkit.report.estimate_budget`) raises ``ValueError`` before anything runs.
+    meet, see :mod:`cifarkit.report.estimate_budget`) raises ``ValueError`` before anything runs; so does
+    a failure when ``needed_by`` names another option that needs it (``"--estimate"``).
     """
     from cifarkit.report.estimate_budget import plan_budget
 
+    needed_by = "--budget" if budget is not None else needed_by
     try:
         tp = estimate_run(plan, probe=True if budget is not None else None, log=log)
     except Exception as exc:  # noqa: BLE001 - an estimate never costs the run its notebooks
         message = " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
-        if budget is not None:
+        if needed_by is not None:
             raise ValueError(
-                f"--budget needs this machine's time estimate, which could not be made: {message}"
+                f"{needed_by} needs this machine's time estimate, which could not be made: {message}"
             ) from None
         log(f"note: no time estimate for this run ({message})")
         return None, {}

@@ -57,6 +57,7 @@ __all__ = [
     "absolute_data",
     "describe_data",
     "domain_parameters",
+    "estimate_study",
     "load_manifest",
     "new_run_id",
     "notebook_parameters",
@@ -207,15 +208,8 @@ def run_study(
 
     options = {"no_code": no_code, "code": code, "pdf": pdf, "log": _masking(log)}
     domain = {"image_size": image_size, "class_names": class_names}
-    if budget is not None and (
-        isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) or budget <= 0
-    ):
-        raise ValueError(f"--budget must be a positive number of minutes; received {budget!r}. Example: --budget 15.")
+    _check_budget(budget, resume)
     if resume:
-        if budget is not None:
-            raise ValueError(
-                "--budget does not go with --resume: a resumed run keeps the settings its first session planned."
-            )
         run = _open_resumed(
             Path(resume).expanduser(), profile, data, overrides, only, skip, domain, options, notebook_overrides
         )
@@ -236,6 +230,79 @@ def run_study(
     result = RunResult(run.run_id, run.run_dir, run.results)
     _log_summary(run, session_seconds)
     return result
+
+
+def estimate_study(
+    profile: str | None = None,
+    *,
+    data: str | None = None,
+    overrides: dict | None = None,
+    only=None,
+    skip=None,
+    pdf: bool = True,
+    image_size: int | None = None,
+    class_names=None,
+    resume: str | os.PathLike | None = None,
+    budget: float | None = None,
+    notebook_overrides: dict | None = None,
+    log=print,
+) -> estimate.TimePlan | None:
+    """What :func:`run_study` with the same arguments would plan, without running it (``run_all.py --estimate``):
+    the run is checked and timed on this machine as a run would be, the estimate per notebook (and with
+    ``budget`` the settings that fit) is printed, and nothing is written: no run folder, no manifest, no lock.
+
+    With ``resume`` the notebooks that run would run (those that did not succeed there) are estimated; the
+    run folder is only read. Returns the time plan (None: every notebook of a resumed run succeeded already);
+    ``ValueError`` where the options are wrong or no estimate can be made.
+    """
+    log = _masking(log)
+    domain = {"image_size": image_size, "class_names": class_names}
+    _check_budget(budget, resume)
+    if resume:
+        run_dir = Path(resume).expanduser()
+        manifest = load_manifest(run_dir)
+        prof, plan, _, _ = _plan_resumed(
+            run_dir, manifest, profile, data, overrides, only, skip, domain, notebook_overrides
+        )
+        plan = [(spec, params) for spec, params in plan if spec.name not in succeeded(manifest)]
+        log(
+            f"cifarkit estimate: resuming {run_dir.name} (profile '{prof.name}'), kept: {', '.join(sorted(succeeded(manifest))) or 'nothing'}"
+        )
+        if not plan:
+            log("every notebook of this run succeeded already: nothing to run")
+            return None
+    else:
+        prof, plan = plan_run(
+            profile or profiles.DEFAULT_PROFILE,
+            overrides,
+            only,
+            skip,
+            data,
+            **domain,
+            notebook_overrides=merge_notebook_overrides(notebook_overrides),
+        )
+        _check_notebooks_planned(notebook_overrides, plan)
+        log(f"cifarkit estimate: profile '{prof.name}' ({prof.description}); nothing is run or written")
+    _, chromium = choose_renderers(pdf)
+    time_plan, _ = estimate.plan_time(plan, budget=budget, pdf=chromium is not None, log=log, needed_by="--estimate")
+    if time_plan.budget is not None:
+        for line in budget_lines(time_plan.budget):
+            log(line)
+    for line in time_plan.lines():
+        log(line)
+    return time_plan
+
+
+def _check_budget(budget, resume) -> None:
+    """``ValueError`` unless ``budget`` is None or a positive number of minutes for a new run."""
+    if budget is None:
+        return
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) or budget <= 0:
+        raise ValueError(f"--budget must be a positive number of minutes; received {budget!r}. Example: --budget 15.")
+    if resume:
+        raise ValueError(
+            "--budget does not go with --resume: a resumed run keeps the settings its first session planned."
+        )
 
 
 # ------------------------------------------------------------------ starting a session
@@ -266,25 +333,9 @@ def _open_resumed(
     lock = run_folder.acquire_lock(run_dir, at)
     try:
         manifest = load_manifest(run_dir)  # again, under the lock: as its last writer left it
-        profile, data, image_size, class_names, overrides = resume_options(
-            run_dir, manifest, profile, data, domain["image_size"], domain["class_names"], overrides
+        prof, plan, overrides, per_notebook = _plan_resumed(
+            run_dir, manifest, profile, data, overrides, only, skip, domain, notebook_overrides
         )
-        per_notebook = merge_notebook_overrides(manifest.get("notebook_overrides"), notebook_overrides)
-        prof, plan = plan_run(
-            profile,
-            overrides,
-            only,
-            skip,
-            data,
-            image_size=image_size,
-            class_names=class_names,
-            notebook_overrides=per_notebook,
-        )
-        _check_notebooks_planned(notebook_overrides, plan, kept=succeeded(manifest))
-        # a kept notebook ran with its earlier session's values: where this session's -p changes one of them,
-        # the manifest pins the earlier value to that notebook, so the record (and the study book's command
-        # that reproduces the run) says what each notebook ran with
-        per_notebook = merge_notebook_overrides(per_notebook, kept_parameter_pins(manifest, overrides, per_notebook))
         if per_notebook:
             manifest["notebook_overrides"] = per_notebook
         renderers, chromium = choose_renderers(options["pdf"])
@@ -299,6 +350,33 @@ def _open_resumed(
         lock.release()
         raise
     return run
+
+
+def _plan_resumed(
+    run_dir: Path, manifest: dict, profile, data, overrides, only, skip, domain: dict, notebook_overrides
+):
+    """The resumed run's profile and plan, its overrides and per-notebook overrides (``ValueError`` where this
+    session's options conflict with the run's)."""
+    profile, data, image_size, class_names, overrides = resume_options(
+        run_dir, manifest, profile, data, domain["image_size"], domain["class_names"], overrides
+    )
+    per_notebook = merge_notebook_overrides(manifest.get("notebook_overrides"), notebook_overrides)
+    prof, plan = plan_run(
+        profile,
+        overrides,
+        only,
+        skip,
+        data,
+        image_size=image_size,
+        class_names=class_names,
+        notebook_overrides=per_notebook,
+    )
+    _check_notebooks_planned(notebook_overrides, plan, kept=succeeded(manifest))
+    # a kept notebook ran with its earlier session's values: where this session's -p changes one of them,
+    # the manifest pins the earlier value to that notebook, so the record (and the study book's command
+    # that reproduces the run) says what each notebook ran with
+    per_notebook = merge_notebook_overrides(per_notebook, kept_parameter_pins(manifest, overrides, per_notebook))
+    return prof, plan, overrides, per_notebook
 
 
 def _open_new(
