@@ -578,7 +578,7 @@ def test_the_estimate_is_printed_before_the_first_notebook(smoke_run):
         6 * (estimate_model.RENDER_HTML_S + pdf * estimate_model.RENDER_PDF_S) + (8.0 if pdf else 6.0), abs=0.05
     )
     expected = (
-        f"estimated total: {total:.0f} s ({total / 60:.1f} min) of execution; about {reports:.0f} s more to render the "
+        f"estimated total: {total:,.0f} s ({total / 60:.1f} min) of execution; about {reports:.0f} s more to render the "
         "reports"
     )
     assert printed == [expected]

@@ -327,7 +327,7 @@ class TimePlan:
         )
         # the total in seconds (comparable with the notebooks' lines) and in minutes, or hours once that long
         longer = seconds_text(self.total) if self.total >= 3 * 3600 else f"{self.total / 60:.1f} min"
-        out.append(f"estimated total: {self.total:.0f} s ({longer}) of execution; {reports}")
+        out.append(f"estimated total: {self.total:,.0f} s ({longer}) of execution; {reports}")
         return out
 
     def to_dict(self) -> dict:
@@ -587,5 +587,5 @@ def retime_lines(record: dict) -> list[str]:
     width = max(len(n) for n in record["notebooks"])
     for name, s in record["notebooks"].items():
         out.append(f"  {name:{width}s} {seconds_text(s['after']):>9s}  (estimated {seconds_text(s['before'])} before)")
-    out.append(f"estimated total now: {record['total_after']:.0f} s (before: {record['total_before']:.0f} s)")
+    out.append(f"estimated total now: {record['total_after']:,.0f} s (before: {record['total_before']:,.0f} s)")
     return out
