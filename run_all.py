@@ -32,8 +32,8 @@ import sys
 from pathlib import Path
 
 from cifarkit import run_folder, secrets
-from cifarkit.report import execute, plan, profiles, runner
-from cifarkit.signals import EXIT_CODE, Terminated, stop_on_sigint, stop_on_sigterm
+from cifarkit.report import plan, profiles, runner
+from cifarkit.signals import EXIT_CODE, Terminated
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,9 +208,10 @@ def main(argv=None) -> int:
         return _error(str(exc))
     except OSError as exc:  # the run folder cannot be written: a full disk, a folder made read-only meanwhile
         return _error(f"could not write the run's files: {run_folder.describe_os_error(exc)}")
-    except KeyboardInterrupt as exc:
+    except KeyboardInterrupt as exc:  # the runner killed the kernel and recorded the run (cifarkit.signals)
         how, code = ("terminated (SIGTERM)", EXIT_CODE) if isinstance(exc, Terminated) else ("interrupted", 130)
-        print(f"run_all.py: {how} (a run it started continues with --resume <its folder>)", file=sys.stderr)
+        then = "" if args.estimate else " (a run it started continues with --resume <its folder>)"
+        print(f"run_all.py: {how}{then}", file=sys.stderr)
         return code
     return 0 if result.ok else 1
 
@@ -278,8 +279,4 @@ def _error(message: str) -> int:
 
 
 if __name__ == "__main__":
-    # ^C and kill PID: the kernel killed at once (a kernel asked to shut down mid-cell prints a traceback), then the
-    # notebook recorded as interrupted, the lock released, the dashboards written
-    stop_on_sigint(before=execute.kill_kernels)
-    stop_on_sigterm(before=execute.kill_kernels)
     sys.exit(main())

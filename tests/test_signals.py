@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -54,6 +55,47 @@ def test_sigterm_with_an_exit_code_exits_with_it_after_clean_up(tmp_path):
     returncode, held, printed = _terminate_child(tmp_path, signals.EXIT_CODE)
     assert (returncode, printed, signals.EXIT_CODE) == (143, "", 143)
     assert not os.path.exists(held)
+
+
+BLOCK_CHILD = """
+import os, signal, time
+from cifarkit.signals import Terminated, stopping_cleanly
+
+calls = []
+signal.signal(signal.SIGTERM, lambda *a: calls.append("own handler"))
+for signum in (signal.SIGTERM, signal.SIGINT):
+    try:
+        with stopping_cleanly(before=lambda: calls.append("before")):
+            os.kill(os.getpid(), signum)
+            time.sleep(30)
+    except KeyboardInterrupt as exc:
+        calls.append(type(exc).__name__)
+os.kill(os.getpid(), signal.SIGTERM)  # the handler found on entry is back
+time.sleep(0.1)
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job: ^C stays ignored inside the block
+with stopping_cleanly(before=lambda: calls.append("before")):
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.1)
+    calls.append("ignored")
+print(calls, signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
+"""
+
+
+def test_stopping_cleanly_turns_both_signals_into_exceptions_and_puts_the_handlers_back():
+    """What ``run_study`` runs inside: ^C and SIGTERM call the clean-up first, then raise; afterwards the
+    caller's own handlers are back."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    out = subprocess.run(
+        [sys.executable, "-c", BLOCK_CHILD],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # xdist's workers ignore ^C
+    )
+    assert out.returncode == 0, out.stderr
+    expected = ["before", "Terminated", "before", "KeyboardInterrupt", "own handler", "ignored"]
+    assert out.stdout.strip() == f"{expected} True"
 
 
 def _main_block_calls(path) -> list[str]:

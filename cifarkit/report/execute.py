@@ -43,9 +43,8 @@ def execute_notebook(
             _execute(papermill, source, nb_out, params, run_dir, socket_dir)
     except Exception as exc:  # a failed notebook is reported and rendered, the run goes on
         return short_error(exc)
-    except KeyboardInterrupt:  # ^C or SIGTERM (cifarkit.signals): the kernel stops with the run
-        kill_kernels()
-        raise
+    # ^C and SIGTERM: the runner's handlers (cifarkit.signals.stopping_cleanly) kill the kernel before the
+    # KeyboardInterrupt reaches papermill's clean-up
     return None
 
 

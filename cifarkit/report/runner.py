@@ -32,10 +32,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cifarkit import files, paths, provenance, run_folder, secrets
+from cifarkit import files, paths, provenance, run_folder, secrets, signals
 from cifarkit.report import estimate, profiles
 from cifarkit.report.estimate_budget import budget_lines
-from cifarkit.report.execute import choose_renderers, execute_notebook, has_facts, render_reports, short_error
+from cifarkit.report.execute import (
+    choose_renderers,
+    execute_notebook,
+    has_facts,
+    kill_kernels,
+    render_reports,
+    short_error,
+)
 from cifarkit.report.manifest import describe_data, load_manifest, new_manifest, resume_options, totals
 from cifarkit.report.plan import (
     RUN_PARAMETERS,
@@ -209,24 +216,29 @@ def run_study(
     options = {"no_code": no_code, "code": code, "pdf": pdf, "log": _masking(log)}
     domain = {"image_size": image_size, "class_names": class_names}
     _check_budget(budget, resume)
-    if resume:
-        run = _open_resumed(
-            Path(resume).expanduser(), profile, data, overrides, only, skip, domain, options, notebook_overrides
-        )
-    else:
-        run = _open_new(out, run_id, profile, data, overrides, only, skip, domain, options, budget, notebook_overrides)
-    t_run = time.time()
-    socket_dir = tempfile.mkdtemp(prefix="cifarkit-kernel-")
-    try:
-        _rerender_kept(run)
-        run.update_dashboards(index_too=True)
-        todo = [(spec, params) for spec, params in run.plan if spec.name not in run.done]
-        for i, (spec, params) in enumerate(todo, 1):
-            if spec.name == "03_train":
-                _retime_with_tuned_settings(run, spec, params)
-            _run_notebook(run, spec, params, f"[{i}/{len(todo)}]", socket_dir)
-    finally:
-        session_seconds = _finish(run, t_run, socket_dir)
+    # ^C and SIGTERM (kill PID, a scheduler's limit): the kernel killed at once (one asked to shut down mid-cell
+    # prints a traceback), then the notebook recorded as interrupted, the lock released, the dashboards written
+    with signals.stopping_cleanly(before=kill_kernels):
+        if resume:
+            run = _open_resumed(
+                Path(resume).expanduser(), profile, data, overrides, only, skip, domain, options, notebook_overrides
+            )
+        else:
+            run = _open_new(
+                out, run_id, profile, data, overrides, only, skip, domain, options, budget, notebook_overrides
+            )
+        t_run = time.time()
+        socket_dir = tempfile.mkdtemp(prefix="cifarkit-kernel-")
+        try:
+            _rerender_kept(run)
+            run.update_dashboards(index_too=True)
+            todo = [(spec, params) for spec, params in run.plan if spec.name not in run.done]
+            for i, (spec, params) in enumerate(todo, 1):
+                if spec.name == "03_train":
+                    _retime_with_tuned_settings(run, spec, params)
+                _run_notebook(run, spec, params, f"[{i}/{len(todo)}]", socket_dir)
+        finally:
+            session_seconds = _finish(run, t_run, socket_dir)
     result = RunResult(run.run_id, run.run_dir, run.results)
     _log_summary(run, session_seconds)
     return result
@@ -284,7 +296,10 @@ def estimate_study(
         _check_notebooks_planned(notebook_overrides, plan)
         log(f"cifarkit estimate: profile '{prof.name}' ({prof.description}); nothing is run or written")
     _, chromium = choose_renderers(pdf)
-    time_plan, _ = estimate.plan_time(plan, budget=budget, pdf=chromium is not None, log=log, needed_by="--estimate")
+    with signals.stopping_cleanly(before=kill_kernels):  # a probe process stops with it
+        time_plan, _ = estimate.plan_time(
+            plan, budget=budget, pdf=chromium is not None, log=log, needed_by="--estimate"
+        )
     if time_plan.budget is not None:
         for line in budget_lines(time_plan.budget):
             log(line)
