@@ -7,6 +7,8 @@ archive beside the checkout and skip, with the reason, when it is absent.
 
 import os
 import pickle
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -131,3 +133,26 @@ def chromium_driver(tmp_path_factory):
     driver = webdriver.Chrome(service=Service(chromedriver), options=options)
     yield driver
     driver.quit()
+
+
+def signal_when(proc, ready, signum=signal.SIGTERM, *, what: str, within: float = 120, settle: float = 0.0):
+    """Wait until ``ready()`` holds (polled), then send ``signum`` to the child ``proc`` and wait for it to end.
+
+    Fails when the child ends first or ``what`` does not come ``within`` seconds; ``settle``: seconds to wait
+    between ``ready()`` and the signal. The child is killed whatever goes wrong. Returns ``communicate()``'s
+    ``(stdout, stderr)``.
+    """
+    try:
+        deadline = time.monotonic() + within
+        while not ready():
+            assert proc.poll() is None, f"the child ended before {what}"
+            assert time.monotonic() < deadline, f"{what} did not come within {within:g} s"
+            time.sleep(0.05)
+        time.sleep(settle)
+        assert proc.poll() is None, f"the child ended before the signal, after {what}"
+        proc.send_signal(signum)
+        return proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import load_script
+from conftest import load_script, signal_when
 
 from cifarkit.backend import cpu_flags
 from cifarkit.provenance import speed_flags
@@ -312,17 +312,7 @@ def test_a_terminated_run_removes_its_temp_folders(tmp_path):
             stdout=subprocess.DEVNULL,
             stderr=err,
         )
-        try:
-            deadline = time.monotonic() + 120
-            while not list(temp.glob("bench_peer_*/cifar10/test.pt")) and proc.poll() is None:
-                assert time.monotonic() < deadline, "the peer's data did not appear within 120 s"
-                time.sleep(0.02)
-            assert proc.poll() is None, "the dry run ended before its data was seen: " + log.read_text()[-2000:]
-            proc.terminate()
-            proc.wait(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        signal_when(proc, lambda: bool(list(temp.glob("bench_peer_*/cifar10/test.pt"))), what="the peer's data")
     assert proc.returncode == 143, log.read_text()[-2000:]
     assert not list(temp.glob("bench_peer_*")), list(temp.iterdir())
     assert not (tmp_path / "peer.json").exists()

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, signal_when
 
 from cifarkit import run_folder, secrets
 from cifarkit.data import write_synthetic_image_folder
@@ -631,23 +631,15 @@ def test_sigterm_or_ctrl_c_stops_a_run_in_the_middle_of_a_notebook(signum, code,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     kernels: set[int] = set()
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and proc.poll() is None:
-            manifests = list(out_dir.glob("*/manifest.json"))
-            running = manifests and '"status": "running"' in manifests[0].read_text()
-            kernels = {c for c in _children(proc.pid) if "ipykernel" in Path(f"/proc/{c}/cmdline").read_text()}
-            if running and kernels:
-                break
-            time.sleep(0.5)
-        assert kernels and proc.poll() is None, "no kernel ran within 240 s"
-        time.sleep(3)  # inside the notebook's cells
-        proc.send_signal(signum)
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+
+    def in_a_notebook():
+        manifests = list(out_dir.glob("*/manifest.json"))
+        running = manifests and '"status": "running"' in manifests[0].read_text()
+        kernels.update(c for c in _children(proc.pid) if "ipykernel" in Path(f"/proc/{c}/cmdline").read_text())
+        return bool(running and kernels)
+
+    # settle: inside the notebook's cells
+    stdout, stderr = signal_when(proc, in_a_notebook, signum, what="a notebook's kernel", within=240, settle=3)
     assert proc.returncode == code, stdout + stderr
     assert stderr == f"run_all.py: {said} (a run it started continues with --resume <its folder>)\n", stderr
     (run_dir,) = [p for p in out_dir.iterdir() if p.is_dir()]

@@ -7,10 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
-from conftest import REPO
+from conftest import REPO, signal_when
 
 from cifarkit import signals
 
@@ -32,17 +31,15 @@ def _terminate_child(tmp_path, exit_code):
     env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp_path))
     code = CHILD.format(exit_code=exit_code)
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        held = proc.stdout.readline().strip()
-        assert held and os.path.isdir(held)
-        time.sleep(0.2)
-        proc.terminate()
-        rest, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    return proc.returncode, held, rest.strip()
+    held = []
+
+    def holds_a_folder():
+        held.append(proc.stdout.readline().strip())  # blocks until the child prints its folder (or ends)
+        assert held[0] and os.path.isdir(held[0])
+        return True
+
+    rest, _ = signal_when(proc, holds_a_folder, what="the temp folder", settle=0.2)
+    return proc.returncode, held[0], rest.strip()
 
 
 def test_sigterm_raises_terminated_where_the_program_is_so_finally_blocks_run(tmp_path):
