@@ -169,41 +169,26 @@ def main(argv=None) -> int:
         overrides, per_notebook = plan.split_parameters({name: runner.parse_value(value) for name, value in args.param})
         overrides.update(data_options(args, overrides))
         apply_precision(args.precision if args.precision or not args.resume else resumed_precision(args.resume))
+        study = {  # what a run and its --estimate share
+            "data": args.data,
+            "overrides": overrides,
+            "only": args.only,
+            "skip": args.skip,
+            "pdf": not args.no_pdf,
+            "image_size": args.image_size,
+            "class_names": class_names,
+            "resume": args.resume,
+            "budget": args.budget,
+            "notebook_overrides": per_notebook,
+        }
         if args.estimate:
             if args.out:
                 raise ValueError("--out does not go with --estimate: nothing is written.")
-            runner.estimate_study(
-                args.profile,
-                data=args.data,
-                overrides=overrides,
-                only=args.only,
-                skip=args.skip,
-                pdf=not args.no_pdf,
-                image_size=args.image_size,
-                class_names=class_names,
-                resume=args.resume,
-                budget=args.budget,
-                notebook_overrides=per_notebook,
-            )
+            runner.estimate_study(args.profile, **study)
             return 0
         # run_study checks everything it can (profile, notebooks, every parameter value, the class count,
         # the output folder, the run's lock) before it writes a file or starts a kernel.
-        result = runner.run_study(
-            args.profile,
-            data=args.data,
-            out=args.out,
-            overrides=overrides,
-            only=args.only,
-            skip=args.skip,
-            no_code=args.no_code,
-            code=args.code,
-            pdf=not args.no_pdf,
-            image_size=args.image_size,
-            class_names=class_names,
-            resume=args.resume,
-            budget=args.budget,
-            notebook_overrides=per_notebook,
-        )
+        result = runner.run_study(args.profile, out=args.out, no_code=args.no_code, code=args.code, **study)
     except (ValueError, FileNotFoundError) as exc:
         return _error(str(exc))
     except OSError as exc:  # the run folder cannot be written: a full disk, a folder made read-only meanwhile

@@ -277,9 +277,8 @@ def estimate_study(
             run_dir, manifest, profile, data, overrides, only, skip, domain, notebook_overrides
         )
         plan = [(spec, params) for spec, params in plan if spec.name not in succeeded(manifest)]
-        log(
-            f"cifarkit estimate: resuming {run_dir.name} (profile '{prof.name}'), kept: {', '.join(sorted(succeeded(manifest))) or 'nothing'}"
-        )
+        kept = ", ".join(sorted(succeeded(manifest))) or "nothing"
+        log(f"cifarkit estimate: resuming {run_dir.name} (profile '{prof.name}'), kept: {kept}")
         if not plan:
             log("every notebook of this run succeeded already: nothing to run")
             return None
@@ -300,12 +299,14 @@ def estimate_study(
         time_plan, _ = estimate.plan_time(
             plan, budget=budget, pdf=chromium is not None, log=log, needed_by="--estimate"
         )
-    if time_plan.budget is not None:
-        for line in budget_lines(time_plan.budget):
-            log(line)
-    for line in time_plan.lines():
+    for line in _plan_lines(time_plan):
         log(line)
     return time_plan
+
+
+def _plan_lines(time_plan: estimate.TimePlan) -> list[str]:
+    """What a run prints of its time plan before the first notebook: a budget's plan, then the estimate."""
+    return (budget_lines(time_plan.budget) if time_plan.budget is not None else []) + time_plan.lines()
 
 
 def _check_budget(budget, resume) -> None:
@@ -530,12 +531,8 @@ def _record_session(run: _Session, session: dict, plan, overrides, renderers: di
 def _start(run: _Session, prof, renderers: dict) -> None:
     """Say what runs and where, and write the manifest (the run's lock is held already)."""
     run.log(f"cifarkit run {run.run_id}: profile '{prof.name}' ({prof.description})")
-    if run.time_plan is not None:
-        if run.time_plan.budget is not None:
-            for line in budget_lines(run.time_plan.budget):
-                run.log(line)
-        for line in run.time_plan.lines():
-            run.log(line)
+    for line in _plan_lines(run.time_plan) if run.time_plan is not None else []:
+        run.log(line)
     run.log(f"output: {run.run_dir}")
     if renderers["pdf_skipped"]:
         run.log(f"note: PDF reports are skipped: {renderers['pdf_skipped']}")
