@@ -1,7 +1,11 @@
 """The ``replicate`` profile, checked without training: it asks for the papers' models, recipes, epochs and
 data, and its time estimate is printed before anything runs."""
 
+import json
+import re
+
 import pytest
+from conftest import REPO
 
 from cifarkit.analysis.compare_architectures import parse_architectures, published_results
 from cifarkit.models import model_info
@@ -69,3 +73,38 @@ def test_the_profile_says_it_is_meant_for_a_gpu():
     prof = profiles.load_profile("replicate")
     assert "GPU" in prof.description and "estimate" in prof.description
     assert set(prof.skip) == {"02_tune", "05_baselines", "07_cross_validation"}
+
+
+CHECK = REPO / "benchmarks" / "results" / "replicate_estimate_epyc_avx512"
+SECTION = "## The replicate and full profiles on the AVX-512 EPYC"
+
+
+def _probe_rate(profile: str, precision: str, model: str) -> str:
+    """The training rate an ``--estimate`` printout recorded for ``model`` ("-" where none was made)."""
+    path = CHECK / f"estimate_{profile}_{precision}.txt"
+    if not path.exists():
+        return "-"
+    name = "bfloat16" if precision == "bf16" else "float32"
+    found = re.search(rf"{model} {name} batch \d+: ([\d,]+) img/s training", path.read_text())
+    return found.group(1) if found else "-"
+
+
+def test_the_one_epoch_check_of_the_estimate_holds_the_recorded_runs():
+    """benchmarks/README.md's check of the replicate and full profiles' estimates states what was recorded: each
+    one-epoch run's rate, time and memory, the probes' rates, and the totals the estimates printed."""
+    section = (REPO / "benchmarks" / "README.md").read_text().split(SECTION)[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith(("| ResNet", "| DenseNet"))]
+    assert len(rows) == 4, rows
+    for row in rows:
+        cells = [c.strip().replace("*", "") for c in row.split("|")[1:-1]]
+        label, precision = cells[0].split(", ")
+        model = {"ResNet-56": "resnet56", "DenseNet-BC-100": "densenet_bc_100"}[label]
+        run = json.loads((CHECK / f"one_epoch_{model}_{precision}.json").read_text())
+        assert (run["model"], run["epochs"], run["device"]) == (model, 1, "cpu")
+        assert run["mixed_precision"] == {"bf16": "bfloat16", "float32": "off"}[precision]
+        assert cells[1] == f"{run['images_per_sec_mean']:.0f} ({run['train_seconds']:.1f} s)", row
+        assert cells[2] == f"{_probe_rate('replicate', precision, model)} / {_probe_rate('full', precision, model)}"
+        assert cells[3] == f"{run['peak_rss_mib'] / 1024:.1f} GiB", row
+    for printout in sorted(CHECK.glob("estimate_*.txt")):
+        (total,) = re.findall(r"^estimated total: [\d,]+ s \(([\d.]+ days)\)", printout.read_text(), re.M)
+        assert f"**{total}**" in section, printout.name
