@@ -278,6 +278,12 @@ def test_predict_logits_keeps_a_batchs_activations_within_the_memory_it_allows(m
     monkeypatch.setattr(inference, "ACTIVATION_BYTES", 4 * per_image * 5)  # room for 5: fewer than 8, as many
     assert inference.inference_batch(model, (8, 8, 3)) == 5
 
+    class Subclassed(keras.Model):  # no graph to count (and none held): the batch asked for
+        def call(self, x):
+            return x
+
+    assert inference.inference_batch(Subclassed(), (8, 8, 3), 64) == 64
+
 
 # --------------------------------------------------------------------------- loading and finding models
 
