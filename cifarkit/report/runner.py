@@ -263,7 +263,7 @@ def estimate_study(
     the run is checked and timed on this machine as a run would be, the estimate per notebook (and with
     ``budget`` the settings that fit) is printed, and nothing is written: no run folder, no manifest, no lock.
 
-    With ``resume`` the notebooks that run would run (those that did not succeed there) are estimated; the
+    With ``resume`` the notebooks that session would run (those that did not succeed there) are estimated; the
     run folder is only read. Returns the time plan (None: every notebook of a resumed run succeeded already);
     ``ValueError`` where the options are wrong or no estimate can be made.
     """
@@ -276,23 +276,16 @@ def estimate_study(
         prof, plan, _, _ = _plan_resumed(
             run_dir, manifest, profile, data, overrides, only, skip, domain, notebook_overrides
         )
-        plan = [(spec, params) for spec, params in plan if spec.name not in succeeded(manifest)]
-        kept = ", ".join(sorted(succeeded(manifest))) or "nothing"
-        log(f"cifarkit estimate: resuming {run_dir.name} (profile '{prof.name}'), kept: {kept}")
+        done = succeeded(manifest)
+        plan = [(spec, params) for spec, params in plan if spec.name not in done]
+        log(
+            f"cifarkit estimate: resuming {run_dir.name} (profile '{prof.name}'), kept: {', '.join(sorted(done)) or 'nothing'}"
+        )
         if not plan:
             log("every notebook of this run succeeded already: nothing to run")
             return None
     else:
-        prof, plan = plan_run(
-            profile or profiles.DEFAULT_PROFILE,
-            overrides,
-            only,
-            skip,
-            data,
-            **domain,
-            notebook_overrides=merge_notebook_overrides(notebook_overrides),
-        )
-        _check_notebooks_planned(notebook_overrides, plan)
+        prof, plan, _ = _plan_new(profile, data, overrides, only, skip, domain, notebook_overrides)
         log(f"cifarkit estimate: profile '{prof.name}' ({prof.description}); nothing is run or written")
     _, chromium = choose_renderers(pdf)
     with signals.stopping_cleanly(before=kill_kernels):  # a probe process stops with it
@@ -395,16 +388,22 @@ def _plan_resumed(
     return prof, plan, overrides, per_notebook
 
 
-def _open_new(
-    out, run_id, profile, data, overrides, only, skip, domain: dict, options: dict, budget=None, notebook_overrides=None
-):
-    """Plan a new run (its time too, and with ``budget`` the settings that fit it), then create its folder
-    (a name no other run has), lock it and write its manifest."""
+def _plan_new(profile, data, overrides, only, skip, domain: dict, notebook_overrides):
+    """A new run's profile, plan and per-notebook overrides (``ValueError`` for anything that does not fit)."""
     per_notebook = merge_notebook_overrides(notebook_overrides)
     prof, plan = plan_run(
         profile or profiles.DEFAULT_PROFILE, overrides, only, skip, data, **domain, notebook_overrides=per_notebook
     )
     _check_notebooks_planned(notebook_overrides, plan)
+    return prof, plan, per_notebook
+
+
+def _open_new(
+    out, run_id, profile, data, overrides, only, skip, domain: dict, options: dict, budget=None, notebook_overrides=None
+):
+    """Plan a new run (its time too, and with ``budget`` the settings that fit it), then create its folder
+    (a name no other run has), lock it and write its manifest."""
+    prof, plan, per_notebook = _plan_new(profile, data, overrides, only, skip, domain, notebook_overrides)
     renderers, chromium = choose_renderers(options["pdf"])
     time_plan, budget_overrides = estimate.plan_time(plan, budget=budget, pdf=chromium is not None, log=options["log"])
     if budget_overrides:
