@@ -113,7 +113,7 @@ display(
         + ", ".join(f"{a:.2%}" for a in seeds["test_accs"])
         + ")."
         if seeds
-        else "This profile trains the model with one seed only, so there is no seed variation to show."
+        else escape.md(architectures.no_seed_variation_reason(members))
     )
 )
 

@@ -246,6 +246,13 @@ def test_seed_variation_of_the_training_notebooks_model():
     assert v["mean"] == 0.75 and v["sd"] == pytest.approx(np.std([1.0, 0.5], ddof=1))
     m1.seed = 0
     assert architectures.seed_variation([m0, m1], y) is None  # one seed: no spread to report
+    assert architectures.no_seed_variation_reason([m0, m1, other]).startswith("This run trains the model with one")
+    # trained again for fewer epochs (a budget that cut the seeds and not 03): other models, and the reader is told
+    m1.seed, m1.epochs = 1, 1
+    assert architectures.seed_variation([m0, m1, other], y) is None
+    reason = architectures.no_seed_variation_reason([m0, m1, other])
+    assert "trained again in this run, but for 1 epoch against the training notebook's 3:" in reason
+    assert reason.startswith(f"{m0.arch} with the {m0.recipe} recipe")
 
 
 def test_ensemble_members_are_chosen_and_calibrated_on_validation():

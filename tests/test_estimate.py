@@ -9,7 +9,7 @@ import pytest
 
 from cifarkit import paths, run_folder
 from cifarkit.report import estimate, estimate_model, runner
-from cifarkit.report.estimate_budget import KNOBS, budget_lines, minimum_seconds, plan_budget
+from cifarkit.report.estimate_budget import KNOBS, budget_lines, minimum_seconds, plan_budget, seeds_of_main_model
 from cifarkit.report.estimate_data import DataCounts, count_images
 from cifarkit.report.estimate_model import (
     BASELINE_FIXED_FIT_S,
@@ -265,6 +265,43 @@ def test_the_planner_turns_the_knobs_in_the_stated_order_only_as_far_as_needed()
         # the overrides, applied by plan_run as the runner applies them, give the planned estimate
         nb2, ctx2 = _context("quick", "synthetic:500", plan["overrides"])
         assert _total(nb2, ctx2) == pytest.approx(sum(e.seconds for e in estimates.values()))
+
+
+def test_the_main_models_seeds_in_06_keep_its_epochs_and_the_compared_architectures_are_cut_first():
+    # (a quick --budget 7 run on the AVX-512 EPYC, 2026-12-03, trained 03's fastnet for 3 epochs and its second
+    # seed in 06 for 1: no seed spread, and an ensemble of unequal members)
+    nb, ctx = _context("standard", "synthetic:500")
+    assert seeds_of_main_model(nb, ctx.machine.resolved) == {"06:0", "06:1"}  # fastnet:fast:0:1 and :0:2
+    recipe_epochs = ctx.machine.resolved["03"]["epochs"]
+    total, shortest = _total(nb, ctx), minimum_seconds(nb, ctx)
+    seen = set()
+    for fraction in (0.97, 0.9, 0.6, 0.3, 0.1):
+        plan, estimates = plan_budget(nb, ctx, (shortest + fraction * (total - shortest)) / 60)
+        epochs = plan["epochs"]
+        changed = [c["parameter"] for c in plan["changes"]]
+        seen.update(changed)
+        assert epochs["06:0"] == epochs["06:1"] == epochs["03"]  # the seeds move with 03, never apart from it
+        assert epochs["06:2"] <= 6  # ResNet-20, the compared architecture
+        if "EPOCHS" not in changed:
+            assert epochs["03"] == recipe_epochs
+        else:  # 03 is cut only after the compared architecture is at its minimum
+            assert epochs["06:2"] == 1 and epochs["03"] < recipe_epochs
+        # the runner's parameters with the plan's overrides resolve to the same epochs and give the planned time
+        nb2, ctx2 = _context("standard", "synthetic:500", plan["overrides"])
+        assert {jid: job["epochs"] for jid, job in ctx2.machine.resolved.items()} == epochs
+        assert _total(nb2, ctx2) == pytest.approx(sum(e.seconds for e in estimates.values()))
+        if "EPOCHS" in changed:
+            line = next(x for x in budget_lines(plan) if "03_train EPOCHS" in x)
+            assert "its seeds' in 06" in line
+    assert {"ARCHITECTURES", "EPOCHS"} <= seen  # both regimes were exercised
+    # a member of 03's model for other epochs, or another recipe, is a compared architecture and is cut first
+    other = {"06_architectures_and_ensembles": {"ARCHITECTURES": "fastnet:fast:5:1,fastnet:default:0:2"}}
+    nb, ctx = _context("standard", "synthetic:500", other)
+    assert seeds_of_main_model(nb, ctx.machine.resolved) == set()
+    # without 03 in the run there is no main model to follow
+    nb, ctx = _context("standard", "synthetic:500")
+    del nb["03_train"]
+    assert seeds_of_main_model(nb, ctx.machine.resolved) == set()
 
 
 def test_the_planner_keeps_a_full_size_epoch_after_the_reduced_ones():

@@ -245,6 +245,24 @@ def seed_variation(members: list[Member], y_test) -> dict | None:
     }
 
 
+def no_seed_variation_reason(members: list[Member]) -> str:
+    """Why :func:`seed_variation` found nothing to show: the training notebook's model (the first member) was
+    trained once, or trained again only for other epochs (then the runs are different models, not seeds)."""
+    if members:
+        ref = members[0]
+        others = sorted(
+            {m.epochs for m in members[1:] if (m.arch, m.recipe) == (ref.arch, ref.recipe) and m.epochs != ref.epochs}
+        )
+        if others:
+            return (
+                f"{ref.arch} with the {ref.recipe} recipe was trained again in this run, but for "
+                f"{' and '.join(map(str, others))} epoch{'s' if others != [1] else ''} against the training "
+                f"notebook's {ref.epochs}: runs of different lengths are not seeds of one model, so there is no "
+                "seed variation to show."
+            )
+    return "This run trains the model with one seed only, so there is no seed variation to show."
+
+
 def unique_names(members: list[Member]) -> list[Member]:
     """Make member names unique (``name``, ``name #2``, ...) so that tables and plots keep them apart."""
     seen: dict[str, int] = {}

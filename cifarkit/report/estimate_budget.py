@@ -10,8 +10,13 @@ found by bisection on the same cost model), and stops as soon as the run fits:
 2. the analyses' sample sizes: ``01_explore_data`` ``TSNE_SAMPLES`` (down to 500), ``04_evaluate``
    ``CORRUPTION_SAMPLES`` (down to 200), ``05_baselines`` ``MAX_TRAIN`` (down to 2,000 per method):
    they widen intervals, they do not change what is learned.
-3. ``06_architectures_and_ensembles``: the epochs of each architecture, capped (down to 1).
+3. ``06_architectures_and_ensembles``: the epochs of each compared architecture, capped (down to 1).
 4. ``03_train`` ``EPOCHS`` (down to 1): the study's main model keeps its epochs longer than the others.
+   06's members that train 03's model again (the same model and recipe for as many epochs: its other seeds)
+   are not compared architectures: they keep 03's epochs and move with this knob, not with the one before.
+   A seed trained for fewer epochs than 03's model is another model; the seed spread and the ensemble of
+   equal members that 06 reports would be gone (a quick ``--budget 7`` run of 2026-12-03 trained 03 for 3
+   epochs and its seed for 1).
 5. ``DATA_SUBSET`` of every notebook, capped (down to 20 images per class and split, the smoke level):
    less data changes every result, so it goes last.
 
@@ -62,7 +67,7 @@ KNOBS: tuple[Knob, ...] = (
     Knob(EVALUATE, "CORRUPTION_SAMPLES", 200, "fewer corrupted images only widen those accuracies' noise"),
     Knob(BASELINES, "MAX_TRAIN", 2000, "the baselines are references, not the study's model"),
     Knob(ARCHS, "ARCHITECTURES", 1, "the compared architectures before the main model"),
-    Knob(TRAIN, "EPOCHS", 1, "the main model's epochs, after everything else that can shrink"),
+    Knob(TRAIN, "EPOCHS", 1, "the main model's epochs and its seeds' in 06, after everything else that can shrink"),
     Knob("*", "DATA_SUBSET", 20, "less data changes every result, so it goes last"),
 )
 
@@ -75,9 +80,12 @@ class _State:
         self.ctx = copy.copy(ctx)
         self.ctx.machine = copy.copy(ctx.machine)
         self.ctx.machine.resolved = copy.deepcopy(ctx.machine.resolved)
+        archs = architectures(nb.get(ARCHS, {}).get("ARCHITECTURES", ""))
+        self.seeds = seeds_of_main_model(nb, self.ctx.machine.resolved)
         self.base_archs = {
             f"06:{i}": self.ctx.machine.resolved[f"06:{i}"]["epochs"]
-            for i, _ in enumerate(architectures(nb.get(ARCHS, {}).get("ARCHITECTURES", "")))
+            for i in range(len(archs))
+            if f"06:{i}" not in self.seeds
         }
         self.base_subsets = {n: int(p.get("DATA_SUBSET") or 0) for n, p in nb.items() if "DATA_SUBSET" in p}
 
@@ -118,18 +126,38 @@ class _State:
             for name, subset in self.base_subsets.items():
                 self.nb[name]["DATA_SUBSET"] = min(subset or value, value)
         elif knob.parameter == "ARCHITECTURES":
-            archs = architectures(self.nb[ARCHS]["ARCHITECTURES"])
-            new = []
-            for i, (model, recipe, _, rest) in enumerate(archs):
-                epochs = min(self.base_archs[f"06:{i}"], value)
-                self.ctx.machine.resolved[f"06:{i}"]["epochs"] = epochs
-                new.append((model, recipe, epochs, rest))
-            self.nb[ARCHS]["ARCHITECTURES"] = format_architectures(new)
+            self._set_archs({jid: min(epochs, value) for jid, epochs in self.base_archs.items()})
         elif knob.parameter == "EPOCHS":
             self.ctx.machine.resolved["03"]["epochs"] = value
             self.nb[TRAIN]["EPOCHS"] = value
+            self._set_archs(dict.fromkeys(self.seeds, value))
         else:
             self.nb[knob.notebook][knob.parameter] = value
+
+    def _set_archs(self, epochs: dict) -> None:
+        """06's ``ARCHITECTURES`` with the epochs of the members in ``epochs`` (job id -> epochs) changed."""
+        if not epochs:
+            return
+        new = []
+        for i, (model, recipe, old, rest) in enumerate(architectures(self.nb[ARCHS]["ARCHITECTURES"])):
+            jid = f"06:{i}"
+            if jid in epochs:
+                self.ctx.machine.resolved[jid]["epochs"] = epochs[jid]
+            new.append((model, recipe, epochs.get(jid, old), rest))
+        self.nb[ARCHS]["ARCHITECTURES"] = format_architectures(new)
+
+
+def seeds_of_main_model(nb: dict, resolved: dict) -> set[str]:
+    """06's members (job ids ``06:<i>``) that train 03's model again: the same model and recipe for the same
+    number of epochs (what 06's seed spread groups by). Empty when the run does not train 03."""
+    if TRAIN not in nb or ARCHS not in nb or "03" not in resolved:
+        return set()
+    main = (nb[TRAIN]["MODEL"], nb[TRAIN]["RECIPE"], resolved["03"]["epochs"])
+    return {
+        f"06:{i}"
+        for i, (model, recipe, _, _) in enumerate(architectures(nb[ARCHS]["ARCHITECTURES"]))
+        if (model, recipe, resolved[f"06:{i}"]["epochs"]) == main
+    }
 
 
 def minimum_seconds(nb: dict, ctx: Context) -> float:
@@ -194,7 +222,7 @@ def plan_budget(nb: dict, ctx: Context, budget_minutes: float, reserve: dict | N
     if total > limit:
         minimums = ", ".join(
             f"{k.notebook[:2] + ' ' if k.notebook != '*' else ''}"
-            + ("epochs per architecture" if k.parameter == "ARCHITECTURES" else k.parameter)
+            + ("epochs per compared architecture" if k.parameter == "ARCHITECTURES" else k.parameter)
             + f" {state.current(k)}"
             for k in KNOBS
             if state.current(k) is not None
@@ -253,7 +281,7 @@ def budget_lines(budget: dict) -> list[str]:
     ]
     for c in budget["changes"]:
         where = "every notebook" if c["notebook"] == "*" else c["notebook"]
-        what = "epochs of each architecture (at most)" if c["parameter"] == "ARCHITECTURES" else c["parameter"]
+        what = "epochs of each compared architecture (at most)" if c["parameter"] == "ARCHITECTURES" else c["parameter"]
         out.append(f"  {where} {what}: {c['from']} -> {c['to']} ({c['why']})")
     out.append(f"planned: about {budget['after_seconds'] / 60:.1f} min of execution")
     return out
