@@ -11,6 +11,11 @@ the per-notebook figures.
 Usage:
     python benchmarks/bench_estimates.py [--data PATH] [--profile quick] [--only 01 03] [--budget MIN]
                                          [--out DIR] [--output PATH] [--precision off] [--pdf]
+    python benchmarks/bench_estimates.py --from-run reports/RUN_ID --output PATH
+
+``--from-run`` records a run that ``run_all.py`` has already finished (a long profile run by hand) from its
+manifest alone: the run's own command, start and duration, nothing run again; the load average around it
+was not seen by this script and is recorded as unknown.
 
 The whole quick study takes 10-25 minutes on a 2-core CPU; ``--only 01 03`` checks the script in a
 few. On a machine shared with other work both columns move with the load: the estimate measures the
@@ -44,6 +49,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="where to write the JSON results")
     parser.add_argument(
+        "--from-run", default=None, metavar="RUN_DIR", help="record a finished run_all.py run from its manifest"
+    )
+    parser.add_argument(
         "--pdf",
         action="store_true",
         help="render the PDFs too, as `make report` does (the wall time then includes them)",
@@ -58,20 +66,40 @@ def main(argv=None) -> int:
     if args.precision is not None:  # what run_all.py --precision does: the kernels inherit it
         os.environ[ENV_MIXED_PRECISION] = args.precision
 
-    data = Path(args.data).resolve()
-    if not data.exists():
-        print(f"Data not found: {data}. Pass --data PATH (the shared archive lives in ../shared/datasets/).")
-        return 2
     command = ["python", "benchmarks/bench_estimates.py", *(argv if argv is not None else sys.argv[1:])]
-    load_start = [round(v, 2) for v in os.getloadavg()]
-    with tempfile.TemporaryDirectory(prefix="bench-estimates-") as tmp:
-        out = Path(args.out) if args.out else Path(tmp)
-        started = time.perf_counter()
-        result = runner.run_study(
-            args.profile, data=str(data), out=out, only=args.only, pdf=args.pdf, budget=args.budget
-        )
-        wall = time.perf_counter() - started
-        manifest = runner.load_manifest(result.run_dir)
+    if args.from_run:
+        run_dir = Path(args.from_run)
+        if not (run_dir / "manifest.json").is_file():
+            print(f"No run manifest in {run_dir}: pass a run folder of run_all.py (reports/RUN_ID).")
+            return 2
+        manifest = runner.load_manifest(run_dir)
+        source = manifest.get("data") or {}
+        data = source.get("path") or source.get("source")  # the source as the run named it (synthetic:N)
+        run = {
+            "command": manifest.get("command"),
+            "started_at": manifest.get("started_at"),
+            "finished_at": manifest.get("finished_at"),
+            "ok": manifest.get("status") == "ok",
+            "wall": float(manifest.get("duration_seconds") or 0.0),
+            "load": None,  # not seen: the run did not start here
+            "pdf": bool((manifest.get("renderers") or {}).get("pdf")),
+        }
+    else:
+        data = Path(args.data).resolve()
+        if not data.exists():
+            print(f"Data not found: {data}. Pass --data PATH (the shared archive lives in ../shared/datasets/).")
+            return 2
+        load_start = [round(v, 2) for v in os.getloadavg()]
+        with tempfile.TemporaryDirectory(prefix="bench-estimates-") as tmp:
+            out = Path(args.out) if args.out else Path(tmp)
+            started = time.perf_counter()
+            result = runner.run_study(
+                args.profile, data=str(data), out=out, only=args.only, pdf=args.pdf, budget=args.budget
+            )
+            wall = time.perf_counter() - started
+            manifest = runner.load_manifest(result.run_dir)
+        run = {"ok": result.ok, "wall": wall, "load": load_start, "pdf": args.pdf}
+    wall = run["wall"]
     rows = []
     for name, entry in manifest["notebooks"].items():
         planned, actual = entry.get("planned_seconds"), entry.get("execute_seconds")
@@ -105,7 +133,7 @@ def main(argv=None) -> int:
         f"{'total':<32}{start_total:>11.1f}{planned_total:>10.1f}{actual_total:>10.1f}"
         f"{f'{total_ratio:.2f}' if total_ratio else '-':>16}"
     )
-    print(f"wall time of the whole run (probe, notebooks, HTML{' and PDF' if args.pdf else ''}): {wall / 60:.1f} min")
+    print(f"wall time of the whole run (probe, notebooks, HTML{' and PDF' if run['pdf'] else ''}): {wall / 60:.1f} min")
     time_plan = manifest.get("time_plan") or {}
     if start_ratio:
         print(f"actual / the estimate printed at the start: {start_ratio:.2f}")
@@ -116,18 +144,18 @@ def main(argv=None) -> int:
         "command": " ".join(command),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {
-            **provenance.hardware_info(),
-            "load_average_at_start": load_start,
-            "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
+            **(manifest.get("hardware") if args.from_run else provenance.hardware_info()),
+            "load_average_at_start": run["load"],
+            "load_average_at_end": None if args.from_run else [round(v, 2) for v in os.getloadavg()],
         },
-        "versions": provenance.package_versions(),
-        "git": provenance.git_info(),
-        "data": {"path": str(data), "sha256": files.file_sha256(data)},
-        "profile": args.profile,
-        "precision": args.precision or "auto",
+        "versions": manifest.get("versions") if args.from_run else provenance.package_versions(),
+        "git": manifest.get("git") if args.from_run else provenance.git_info(),
+        "data": {"path": str(data), "sha256": source.get("sha256") if args.from_run else files.file_sha256(data)},
+        "profile": manifest.get("profile", args.profile),
+        "precision": manifest.get("precision") if args.from_run else args.precision or "auto",
         "only": args.only,
         "budget": time_plan.get("budget"),
-        "run_ok": result.ok,
+        "run_ok": run["ok"],
         "probe": time_plan.get("probe"),
         "seconds_to_estimate": time_plan.get("seconds_to_estimate"),
         "notebooks": rows,
@@ -138,13 +166,19 @@ def main(argv=None) -> int:
         "actual_total_s": round(actual_total, 1),
         "actual_over_planned": round(total_ratio, 2) if total_ratio else None,
         "wall_s": round(wall, 1),
-        "pdf": args.pdf,
+        "pdf": run["pdf"],
         "note": "planned and actual are execute_seconds only (rendering excluded); wall_s is the whole run_study call "
         "(probe, notebooks, HTML, and PDF with --pdf); a shared machine's load moves every column",
     }
+    if args.from_run:  # what the run itself recorded about how it ran
+        record["run"] = {k: run[k] for k in ("command", "started_at", "finished_at")} | {"folder": str(run_dir)}
+        record["note"] = (
+            "recorded with --from-run from a finished run's manifest: wall_s is its duration_seconds (from the "
+            "estimate to the end); planned and actual are execute_seconds only; the load around it was not seen"
+        )
     files.atomic_write_json(Path(args.output), record)
     print(f"wrote {os.path.relpath(args.output, ROOT)}")
-    return 0 if result.ok else 1
+    return 0 if run["ok"] else 1
 
 
 if __name__ == "__main__":

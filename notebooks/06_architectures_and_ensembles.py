@@ -74,7 +74,9 @@ display(
 # The model from `03_train` is reloaded from this run's folder. Each listed architecture trains
 # with its recipe for the stated epochs, checkpointing every epoch into
 # `models/06_<model>_<recipe>_<epochs>ep/`; re-running the notebook reloads a finished model
-# instead of training it again.
+# instead of training it again. An entry that names `03_train`'s model again with a seed of its
+# own (the same model and recipe for as many epochs) is a seed of the headline: it trains with the
+# settings 03 recorded (02's tuned settings and 03's overrides included), only the seed changed.
 
 # %%
 members = [architectures.member_from_training_notebook(ds, run_dir)]

@@ -183,6 +183,33 @@ def test_load_run_model_errors(tmp_path, tiny_ds):
     assert run_folder.load_model(res.paths["model"], 4).output_shape[-1] == 4
 
 
+def test_a_seed_of_the_training_notebooks_model_trains_with_its_recorded_settings(tmp_path, tiny_ds):
+    """06's ``simple_cnn:default:1:3`` beside a 03 that trained simple_cnn/default for 1 epoch with settings of
+    its own (as 02's tuned ones would be): the seed trains with 03's settings, only the seed changed."""
+    from cifarkit.training import TrainConfig, resolve_recipe
+
+    run_dir = tmp_path / "run"
+    tuned = resolve_recipe("default", model="simple_cnn", epochs=1, batch_size=16, lr=0.03, label_smoothing=0.05)
+    assert tuned.batch_size != resolve_recipe("default", model="simple_cnn").batch_size
+    run_folder.record_metrics(
+        run_dir, run_folder.TRAIN, {"model": "simple_cnn", "recipe": "default", "config": tuned.to_dict()}
+    )
+    seed_spec = architectures.parse_architectures("simple_cnn:default:1:3")[0]
+    member = architectures.train_member(tiny_ds, seed_spec, run_dir, progress=False)
+    trained = json.loads((run_folder.model_dir(run_dir, seed_spec.folder) / "metrics.json").read_text())["config"]
+    assert trained == tuned.replace(seed=3).to_dict()
+    assert member.origin == "trained in 06 with 03's settings" and member.seed == 3 and member.epochs == 1
+    # other epochs, another recipe or model: a compared architecture, with its recipe's settings
+    for other in ("simple_cnn:default:2:3", "simple_cnn:fast:1:3", "resnet20:default:1:3"):
+        spec = architectures.parse_architectures(other)[0]
+        config = resolve_recipe(spec.recipe, model=spec.model, seed=3, epochs=spec.epochs)
+        assert architectures.main_model_settings(run_dir, spec, config) is None, other
+    again = resolve_recipe("default", model="simple_cnn", seed=3, epochs=1)
+    assert architectures.main_model_settings(run_dir, seed_spec, again) == TrainConfig.from_dict(tuned.to_dict())
+    # no 03 in the run folder: nothing to follow
+    assert architectures.main_model_settings(tmp_path / "elsewhere", seed_spec, again) is None
+
+
 def test_class_weights_and_pretrained_backbone(tmp_path, tiny_ds):
     """Balanced class weights reach the loss; a saved model's layers seed a new run (fine-tuning)."""
     from dataclasses import replace

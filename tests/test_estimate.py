@@ -9,7 +9,7 @@ import pytest
 
 from cifarkit import paths, run_folder
 from cifarkit.report import estimate, estimate_model, runner
-from cifarkit.report.estimate_budget import KNOBS, budget_lines, minimum_seconds, plan_budget, seeds_of_main_model
+from cifarkit.report.estimate_budget import KNOBS, budget_lines, minimum_seconds, plan_budget
 from cifarkit.report.estimate_data import DataCounts, count_images
 from cifarkit.report.estimate_model import (
     BASELINE_FIXED_FIT_S,
@@ -21,6 +21,7 @@ from cifarkit.report.estimate_model import (
     baseline_seconds,
     expected_trial_completes,
     expected_trial_epochs,
+    seeds_of_main_model,
     train_run_seconds,
     tuning_seconds,
 )
@@ -294,6 +295,13 @@ def test_the_main_models_seeds_in_06_keep_its_epochs_and_the_compared_architectu
             line = next(x for x in budget_lines(plan) if "03_train EPOCHS" in x)
             assert "its seeds' in 06" in line
     assert {"ARCHITECTURES", "EPOCHS"} <= seen  # both regimes were exercised
+    # the seeds train with 03's settings (tuned ones included), so they are timed at 03's speed, not the recipe's
+    nb, ctx = _context("standard", "synthetic:500")
+    before = estimate_model.estimate_notebooks(nb, ctx)["06_architectures_and_ensembles"].parts
+    ctx.machine.rates["03"] = dict(RATE, train_img_per_s=RATE["train_img_per_s"] / 2)
+    after = estimate_model.estimate_notebooks(nb, ctx)["06_architectures_and_ensembles"].parts
+    assert after["fastnet#0"] > before["fastnet#0"] and after["fastnet#1"] > before["fastnet#1"]
+    assert after["resnet20#2"] == before["resnet20#2"]
     # a member of 03's model for other epochs, or another recipe, is a compared architecture and is cut first
     other = {"06_architectures_and_ensembles": {"ARCHITECTURES": "fastnet:fast:5:1,fastnet:default:0:2"}}
     nb, ctx = _context("standard", "synthetic:500", other)
@@ -302,6 +310,19 @@ def test_the_main_models_seeds_in_06_keep_its_epochs_and_the_compared_architectu
     nb, ctx = _context("standard", "synthetic:500")
     del nb["03_train"]
     assert seeds_of_main_model(nb, ctx.machine.resolved) == set()
+
+
+def test_the_baselines_line_names_the_training_images_the_caps_leave():
+    # (the standard profile under --budget 60 printed "on up to 45,000 training images" beside MAX_TRAIN 2,000)
+    nb, ctx = _context("standard", "synthetic:500")
+    n_train = ctx.sizes(nb["05_baselines"])[0]
+    assert estimate_model.estimate_notebooks(nb, ctx)["05_baselines"].how.endswith(
+        f"on up to {n_train:,} training images"
+    )
+    caps = {"05_baselines": {"MAX_TRAIN": 300, "MAX_TRAIN_PER_METHOD": {"knn": 500}}}
+    nb, ctx = _context("standard", "synthetic:500", caps)
+    assert n_train > 500
+    assert estimate_model.estimate_notebooks(nb, ctx)["05_baselines"].how.endswith("on up to 500 training images")
 
 
 def test_the_planner_keeps_a_full_size_epoch_after_the_reduced_ones():
@@ -363,6 +384,25 @@ def test_a_budget_runs_machine_keeps_the_planned_epochs_for_the_re_estimates_dur
     assert {jid: job["epochs"] for jid, job in ctx2.machine.resolved.items()} == planned
     again = estimate_model.estimate_notebooks(nb2, tp.ctx)
     assert sum(e.seconds for e in again.values()) == pytest.approx(tp.budget["after_seconds"], abs=0.1)
+
+
+@pytest.mark.parametrize("option", ["--budget", "--estimate"])
+def test_an_estimate_that_cannot_be_made_stops_the_options_that_need_it_and_says_what_to_do(monkeypatch, option):
+    def fails(plan, **kw):  # the probe's failure as estimate_run reports it (stop 43: killed for memory)
+        raise RuntimeError("the speed probe failed (exit -9)")
+
+    monkeypatch.setattr(estimate, "estimate_run", fails)
+    kwargs = {"budget": 10.0} if option == "--budget" else {"needed_by": "--estimate"}
+    with pytest.raises(ValueError) as err:
+        estimate.plan_time(None, **kwargs)
+    assert str(err.value) == (
+        f"{option} needs this machine's time estimate, which could not be made: RuntimeError: the speed probe "
+        f"failed (exit -9). Put right what that names and run again; without {option} run_all.py runs the "
+        "profile's own settings and starts without an estimate."
+    )
+    notes = []  # a run that does not need the estimate goes ahead without one and says why
+    assert estimate.plan_time(None, log=notes.append) == (None, {})
+    assert notes == ["note: no time estimate for this run (RuntimeError: the speed probe failed (exit -9))"]
 
 
 def nb_epochs(nb, i):
@@ -690,3 +730,29 @@ def test_data_counts_say_where_they_come_from():
     counts = DataCounts(["a", "b"], {"train": [3, 5], "val": [1, 1], "test": [2, 0]}, "by hand", "folder")
     assert counts.split_sizes(0) == (8, 2, 2) and counts.split_sizes(2) == (4, 2, 2)
     assert counts.to_dict()["images"] == {"train": 8, "val": 2, "test": 2}
+
+
+def test_a_finished_run_is_recorded_from_its_manifest_alone(smoke_run, tmp_path, capsys):
+    """``bench_estimates.py --from-run``: a long profile run by hand, recorded afterwards, says what the run did."""
+    from conftest import load_script
+
+    bench = load_script(REPO / "benchmarks" / "bench_estimates.py", "bench_estimates_from_run")
+    result, manifest, _ = smoke_run
+    before = {p: p.stat().st_mtime_ns for p in result.run_dir.rglob("*")}
+    output = tmp_path / "estimates_smoke.json"
+    assert bench.main(["--from-run", str(result.run_dir), "--output", str(output)]) == 0
+    record = json.loads(output.read_text())
+    assert {p: p.stat().st_mtime_ns for p in result.run_dir.rglob("*")} == before  # nothing run again or written
+    assert record["run"]["command"] == manifest["command"] and record["run"]["folder"] == str(result.run_dir)
+    assert record["wall_s"] == pytest.approx(manifest["duration_seconds"], abs=0.05)
+    assert record["profile"] == "smoke" and record["run_ok"] is True
+    assert record["machine"]["load_average_at_start"] is None  # not seen by the script
+    assert record["machine"]["cpu"] == manifest["hardware"]["cpu"]
+    assert record["data"]["sha256"] == manifest["data"]["sha256"]
+    actual = {r["notebook"]: r["actual_s"] for r in record["notebooks"]}
+    assert actual == {name: e["execute_seconds"] for name, e in manifest["notebooks"].items()}
+    assert record["actual_total_s"] == pytest.approx(sum(actual.values()), abs=0.1)
+    assert f"{record['actual_total_s']:.1f}" in capsys.readouterr().out
+    # a folder without a manifest is refused with what to pass
+    assert bench.main(["--from-run", str(tmp_path), "--output", str(tmp_path / "x.json")]) == 2
+    assert "No run manifest in" in capsys.readouterr().out and not (tmp_path / "x.json").exists()

@@ -85,8 +85,9 @@ class ArchSpec:
 def parse_architectures(text: str) -> list[ArchSpec]:
     """``"resnet20:default:8, fastnet:fast:0:1"`` -> specs (``model[:recipe[:epochs[:seed]]]``, comma-separated).
 
-    A seed trains another instance of an architecture (a deep-ensemble member, and a seed of the
-    headline); without one the notebook's seed is used. Unknown model or recipe names raise
+    A seed trains another instance of an architecture (a deep-ensemble member); one that names the training
+    notebook's model for its epochs is a seed of the headline and trains with that notebook's settings
+    (:func:`train_member`). Without one the notebook's seed is used. Unknown model or recipe names raise
     ``ValueError`` listing the known ones.
     """
     from cifarkit.models import list_models
@@ -177,7 +178,13 @@ def member_from_model(name, arch, model, model_path, ds, *, origin, epochs, reci
 
 
 def train_member(ds, spec: ArchSpec, run_dir, *, seed: int = 0, progress: bool = True) -> Member:
-    """Train ``spec`` into ``<run_dir>/models/<spec.folder>`` (or reload it when it finished there before)."""
+    """Train ``spec`` into ``<run_dir>/models/<spec.folder>`` (or reload it when it finished there before).
+
+    A spec with a seed that names the training notebook's model again (its model and recipe, for as many
+    epochs) is a seed of the headline: it trains with ``03_train``'s own settings as that notebook recorded
+    them (02's tuned settings and its overrides included), only the seed changed, so that the seed spread and
+    the ensemble compare runs of one configuration. Any other spec trains with its recipe.
+    """
     from cifarkit.training import resolve_recipe, train
 
     seed = seed if spec.seed is None else spec.seed
@@ -185,6 +192,9 @@ def train_member(ds, spec: ArchSpec, run_dir, *, seed: int = 0, progress: bool =
     if spec.epochs:
         settings["epochs"] = spec.epochs
     config = resolve_recipe(spec.recipe, **settings)
+    main = main_model_settings(run_dir, spec, config) if spec.seed is not None else None
+    if main is not None:
+        config = main.replace(seed=seed)
     out_dir = run_folder.model_dir(run_dir, spec.folder)
     res = train(ds, config, out_dir, resume=True, progress=progress)
     return member_from_model(
@@ -193,12 +203,30 @@ def train_member(ds, spec: ArchSpec, run_dir, *, seed: int = 0, progress: bool =
         res.model,
         res.paths["model"],
         ds,
-        origin="trained in 06",
+        origin="trained in 06 with 03's settings" if main is not None else "trained in 06",
         epochs=res.metrics["epochs"],
         recipe=spec.recipe,
         train_seconds=res.metrics.get("train_seconds"),
         seed=seed,
     )
+
+
+def main_model_settings(run_dir, spec: ArchSpec, config):
+    """``03_train``'s recorded settings (a ``TrainConfig``) when ``spec``, resolved to ``config``, is its model
+    again: the same model and recipe for the same epochs. None otherwise, or when 03 recorded no settings."""
+    from cifarkit.training import TrainConfig
+
+    if not run_folder.metrics_path(run_dir, run_folder.TRAIN).exists():
+        return None
+    m = run_folder.load_metrics(run_dir, run_folder.TRAIN)
+    recorded = m.get("config") or {}
+    if not recorded or (m.get("model"), m.get("recipe"), recorded.get("epochs")) != (
+        config.model,
+        spec.recipe,
+        config.epochs,
+    ):
+        return None
+    return TrainConfig.from_dict(recorded)
 
 
 def member_from_training_notebook(ds, run_dir) -> Member:

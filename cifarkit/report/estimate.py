@@ -458,7 +458,9 @@ def plan_time(
         message = " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
         if needed_by is not None:
             raise ValueError(
-                f"{needed_by} needs this machine's time estimate, which could not be made: {message}"
+                f"{needed_by} needs this machine's time estimate, which could not be made: {message}. "
+                f"Put right what that names and run again; without {needed_by} run_all.py runs the profile's "
+                "own settings and starts without an estimate."
             ) from None
         log(f"note: no time estimate for this run ({message})")
         return None, {}

@@ -39,6 +39,7 @@ from cifarkit.report.estimate_model import (
     architectures,
     estimate_notebooks,
     format_architectures,
+    seeds_of_main_model,
 )
 
 TUNE, EXPLORE, TRAIN, EVALUATE, BASELINES, ARCHS = (
@@ -145,19 +146,6 @@ class _State:
                 self.ctx.machine.resolved[jid]["epochs"] = epochs[jid]
             new.append((model, recipe, epochs.get(jid, old), rest))
         self.nb[ARCHS]["ARCHITECTURES"] = format_architectures(new)
-
-
-def seeds_of_main_model(nb: dict, resolved: dict) -> set[str]:
-    """06's members (job ids ``06:<i>``) that train 03's model again: the same model and recipe for the same
-    number of epochs (what 06's seed spread groups by). Empty when the run does not train 03."""
-    if TRAIN not in nb or ARCHS not in nb or "03" not in resolved:
-        return set()
-    main = (nb[TRAIN]["MODEL"], nb[TRAIN]["RECIPE"], resolved["03"]["epochs"])
-    return {
-        f"06:{i}"
-        for i, (model, recipe, _, _) in enumerate(architectures(nb[ARCHS]["ARCHITECTURES"]))
-        if (model, recipe, resolved[f"06:{i}"]["epochs"]) == main
-    }
 
 
 def minimum_seconds(nb: dict, ctx: Context) -> float:

@@ -128,6 +128,22 @@ def architectures(text: str) -> list[tuple[str, str, int, str]]:
     return out
 
 
+def seeds_of_main_model(nb: dict, resolved: dict) -> set[str]:
+    """06's members (job ids ``06:<i>``) that train 03's model again: the same model and recipe for the same
+    number of epochs. 06 trains them with 03's recorded settings and a seed of their own
+    (:func:`cifarkit.analysis.compare_architectures.train_member`) and its seed spread groups by the same
+    three. Empty when the run does not train 03."""
+    train, archs = nb.get("03_train"), nb.get("06_architectures_and_ensembles")
+    if train is None or archs is None or "03" not in resolved:
+        return set()
+    main = (train["MODEL"], train["RECIPE"], resolved["03"]["epochs"])
+    return {
+        f"06:{i}"
+        for i, (model, recipe, _, _) in enumerate(architectures(archs["ARCHITECTURES"]))
+        if f"06:{i}" in resolved and (model, recipe, resolved[f"06:{i}"]["epochs"]) == main
+    }
+
+
 def format_architectures(archs) -> str:
     """The inverse of :func:`architectures`."""
     return ",".join(f"{m}:{r}:{e}{rest}" if e or rest else f"{m}:{r}" for m, r, e, rest in archs)
@@ -334,6 +350,7 @@ class Context:
     image_size: int = 32
     loaded: dict = field(default_factory=dict)  # data key -> True once a notebook loaded (decoded) it
     cached: object = None  # callable(key) -> bool: the decode cache holds it already
+    seeds: frozenset = frozenset()  # 06's jobs that train 03's model again (seeds_of_main_model)
 
     def sizes(self, p: dict) -> tuple[int, int, int]:
         return self.counts.split_sizes(int(p.get("DATA_SUBSET") or 0))
@@ -439,14 +456,16 @@ def _baselines(ctx: Context, p: dict) -> tuple[dict, str]:
     methods = [m.strip() for m in str(p.get("METHODS", "")).split(",") if m.strip()]
     caps = {m: p.get("MAX_TRAIN", 0) for m in methods} | dict(p.get("MAX_TRAIN_PER_METHOD") or {})
     options = p.get("METHOD_OPTIONS") or {}
-    parts = {}
+    parts, sizes = {}, []
     for m in methods:
         n = min(int(caps.get(m) or n_train), n_train)
+        sizes.append(n)
         parts[m] = ctx.machine.cpu_factor * BASELINE_FIXED_S + baseline_seconds(
             m, (n, n_val, n_test), options.get(m) or {}, ctx.machine.baseline_factor, ctx.image_size
         )
     parts["cnn"] = ctx.machine.cpu_factor * LOAD_MODEL_S + ctx.infer("03", n_val + n_test)
-    return parts, f"{', '.join(methods)} on up to {n_train:,} training images"
+    # the caps as the methods get them (a budget's MAX_TRAIN, MAX_TRAIN_PER_METHOD), not the split's size
+    return parts, f"{', '.join(methods)} on up to {max(sizes, default=n_train):,} training images"
 
 
 def _architectures(ctx: Context, p: dict) -> tuple[dict, str]:
@@ -457,10 +476,13 @@ def _architectures(ctx: Context, p: dict) -> tuple[dict, str]:
     for i, _ in enumerate(architectures(p.get("ARCHITECTURES", ""))):
         jid = f"06:{i}"
         job = ctx.job(jid)
-        first = (job["model"], job["batch_size"]) not in warm  # a second seed of a model finds it warmed up
-        warm.add((job["model"], job["batch_size"]))
-        run = train_run_seconds(ctx.machine, jid, job["batch_size"], n_train, n_val, job["epochs"], warmup=first)
-        parts[f"{job['model']}#{i}"] = run + ctx.infer(jid, 2 * n_test + n_val + timing)
+        # a seed of 03's model trains with 03's settings (tuned ones included): at 03's speed and batch size
+        speed = "03" if jid in ctx.seeds else jid
+        batch = ctx.job(speed)["batch_size"]
+        first = (job["model"], batch) not in warm  # a second seed of a model finds it warmed up
+        warm.add((job["model"], batch))
+        run = train_run_seconds(ctx.machine, speed, batch, n_train, n_val, job["epochs"], warmup=first)
+        parts[f"{job['model']}#{i}"] = run + ctx.infer(speed, 2 * n_test + n_val + timing)
         labels.append(f"{job['model']} {job['epochs']} ep")
     return parts, f"{', '.join(labels) or 'no architecture'} on {n_train:,} images, beside 03's model"
 
@@ -526,6 +548,7 @@ FORMULAS = {
 def estimate_notebooks(nb: dict[str, dict], ctx: Context) -> dict[str, NotebookEstimate]:
     """Seconds per notebook (``nb``: name -> effective parameters, in run order)."""
     ctx.loaded = {}
+    ctx.seeds = frozenset(seeds_of_main_model(nb, ctx.machine.resolved))
     out = {}
     for name, p in nb.items():
         parts = {"startup": NOTEBOOK_FIXED_S.get(name, 4.0)}  # not scaled: see NOTEBOOK_FIXED_S
