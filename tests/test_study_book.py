@@ -380,3 +380,34 @@ def test_the_methods_table_names_progressive_resizing_only_when_a_run_used_it():
     )
     plain = dict(book_methods._training_rows(Run(), {"model": "fastnet"}, {**config, "progressive_size": 0}))
     assert "Progressive resizing" not in plain
+
+
+def test_a_budgeted_run_says_what_its_budget_lowered(smoke_study, tmp_path_factory):
+    """A run planned by --budget (here the plan a standard run under --budget 60 recorded on the AVX-512 EPYC,
+    benchmarks/results/standard_budget60_epyc_avx512/manifest.json) says so in the summary and the limitations."""
+    run_dir = _copy_run(smoke_study, tmp_path_factory, "book-budget")
+    recorded = _load(REPO / "benchmarks" / "results" / "standard_budget60_epyc_avx512" / "manifest.json")
+    budget = recorded["time_plan"]["budget"]
+    assert budget["minutes"] == 60 and len(budget["changes"]) == 5
+    manifest = _load(run_dir / "manifest.json")
+    assert not (manifest.get("time_plan") or {}).get("budget")
+    page = Path(book.write_study_book(run_dir, pdf=False)["html"]).read_text()
+    assert "Time budget." not in _text(_section(page, "summary", "contents"))  # no budget, nothing said
+    manifest["time_plan"]["budget"] = budget
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    page = Path(book.write_study_book(run_dir, pdf=False)["html"]).read_text()
+    summary = _text(_section(page, "summary", "contents"))
+    assert (
+        "Time budget. The run was planned to fit a budget of 60 minutes on its machine (the profile's own settings "
+        "needed about 110 minutes there), so these settings were lowered: 01_explore_data TSNE_SAMPLES: 2000 -> 500; "
+        "04_evaluate CORRUPTION_SAMPLES: 2000 -> 200; 05_baselines MAX_TRAIN: 45000 -> 2000; "
+        "06_architectures_and_ensembles epochs of each compared architecture (at most): 6 -> 1; 03_train EPOCHS: "
+        "18 -> 10. Every number in this book comes from the lowered settings, not the profile's."
+    ) in summary
+    limits = _text(_section(page, "limitations", "references"))
+    assert "Settings lowered to fit a time budget. 5 settings of the profile were lowered" in limits
+    # a budget that fit the profile changed nothing and is not a limitation
+    manifest["time_plan"]["budget"] = dict(budget, changes=[])
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    page = Path(book.write_study_book(run_dir, pdf=False)["html"]).read_text()
+    assert "Time budget." not in page and "Settings lowered" not in page

@@ -299,6 +299,30 @@ def _robustness(run: StudyRun) -> str:
     return p(text, "Robustness.")
 
 
+def _budget_plan(run: StudyRun) -> dict:
+    """The ``--budget`` plan the run followed (``{}`` without one, or when it changed nothing)."""
+    budget = (run.manifest.get("time_plan") or {}).get("budget") or {}
+    return budget if budget.get("changes") else {}
+
+
+def _budget(run: StudyRun) -> str:
+    from cifarkit.report.estimate_budget import describe_change
+
+    budget = _budget_plan(run)
+    if not budget:
+        return ""
+    minutes, before = budget.get("minutes"), budget.get("before_seconds")
+    text = (
+        f"The run was planned to fit a budget of {escape.html(f'{minutes:g}' if _num(minutes) is not None else minutes)}"
+        " minutes on its machine"
+        + (f" (the profile's own settings needed about {before / 60:.0f} minutes there)" if _num(before) else "")
+        + ", so these settings were lowered: "
+        + "; ".join(escape.html(describe_change(c)) for c in budget["changes"])
+        + ". Every number in this book comes from the lowered settings, not the profile's."
+    )
+    return p(text, "Time budget.")
+
+
 def _cost(run: StudyRun) -> str:
     man = run.manifest
     timed = [(n, run.entry(n).get("execute_seconds")) for n in NAMES]
@@ -341,6 +365,7 @@ def summary_html(run: StudyRun) -> str:
     """The executive summary's paragraphs (the heading is the caller's)."""
     parts = [
         _headline(run),
+        _budget(run),
         _cross_validation(run),
         _baselines(run),
         _tuning(run),
@@ -352,6 +377,17 @@ def summary_html(run: StudyRun) -> str:
 
 
 # ------------------------------------------------------------------ limitations
+def _limit_budget(run: StudyRun) -> str | None:
+    budget = _budget_plan(run)
+    if not budget:
+        return None
+    return (
+        f"<b>Settings lowered to fit a time budget.</b> {plural(len(budget['changes']), 'setting')} of the "
+        f"profile {agree(len(budget['changes']), 'was', 'were')} lowered (the executive summary lists them): "
+        "fewer epochs, images or samples than the profile's give other, mostly lower or noisier, numbers."
+    )
+
+
 def _limit_subset(run: StudyRun) -> str | None:
     subset = run.param("DATA_SUBSET") or run.data().get("subset")
     if not subset:
@@ -476,6 +512,7 @@ def source_formats(run: StudyRun) -> dict[str, int]:
 
 
 LIMITS = (
+    _limit_budget,
     _limit_subset,
     _limit_training,
     _limit_seeds,

@@ -252,6 +252,17 @@ def _reserve_words(reserve: dict) -> str:
     return ", ".join(f"{words.get(k, k)} {v:.0f} s" for k, v in reserve.items() if v)
 
 
+def describe_change(change: dict) -> str:
+    """One change of a budget's plan in words: ``03_train EPOCHS: 18 -> 10``."""
+    where = "every notebook" if change["notebook"] == "*" else change["notebook"]
+    what = (
+        "epochs of each compared architecture (at most)"
+        if change["parameter"] == "ARCHITECTURES"
+        else change["parameter"]
+    )
+    return f"{where} {what}: {change['from']} -> {change['to']}"
+
+
 def budget_lines(budget: dict) -> list[str]:
     """What ``--budget`` changes and why, for the log."""
     minutes = budget["minutes"]
@@ -268,8 +279,6 @@ def budget_lines(budget: dict) -> list[str]:
         "the plan changes, in the planner's order:"
     ]
     for c in budget["changes"]:
-        where = "every notebook" if c["notebook"] == "*" else c["notebook"]
-        what = "epochs of each compared architecture (at most)" if c["parameter"] == "ARCHITECTURES" else c["parameter"]
-        out.append(f"  {where} {what}: {c['from']} -> {c['to']} ({c['why']})")
+        out.append(f"  {describe_change(c)} ({c['why']})")
     out.append(f"planned: about {budget['after_seconds'] / 60:.1f} min of execution")
     return out
