@@ -269,7 +269,7 @@ def test_the_planner_turns_the_knobs_in_the_stated_order_only_as_far_as_needed()
 
 
 def test_the_main_models_seeds_in_06_keep_its_epochs_and_the_compared_architectures_are_cut_first():
-    # (a quick --budget 7 run on the AVX-512 EPYC, 2026-12-03, trained 03's fastnet for 3 epochs and its second
+    # (a quick --budget 7 run on the AVX-512 EPYC, 2026-12-04, trained 03's fastnet for 3 epochs and its second
     # seed in 06 for 1: no seed spread, and an ensemble of unequal members)
     nb, ctx = _context("standard", "synthetic:500")
     assert seeds_of_main_model(nb, ctx.machine.resolved) == {"06:0", "06:1"}  # fastnet:fast:0:1 and :0:2

@@ -185,8 +185,11 @@ def test_architectures_notebook_records_members_and_ensembles(smoke_run):
     run_dir = smoke_run.run_dir
     m = json.loads((run_dir / "metrics" / "06_architectures_and_ensembles.json").read_text())
     train = json.loads((run_dir / "metrics" / "03_train.json").read_text())
-    # the 03 model is found through the run directory and joined by the profile's two architectures
-    assert [x["origin"] for x in m["models"]] == ["03_train", "trained in 06", "trained in 06"]
+    # the 03 model is found through the run directory and joined by the profile's two architectures; the first
+    # (simple_cnn:default:1:1) is 03's model again, so it trains with 03's recorded settings, only the seed changed
+    assert [x["origin"] for x in m["models"]] == ["03_train", "trained in 06 with 03's settings", "trained in 06"]
+    seed_folder = run_dir / "models" / "06_simple_cnn_default_1ep_seed1"
+    assert json.loads((seed_folder / "metrics.json").read_text())["config"] == dict(train["config"], seed=1)
     assert m["models"][0]["model_path"] == train["model_path"]
     n = m["n_test"]
     for row in m["comparison"]:

@@ -15,7 +15,7 @@ found by bisection on the same cost model), and stops as soon as the run fits:
    06's members that train 03's model again (the same model and recipe for as many epochs: its other seeds)
    are not compared architectures: they keep 03's epochs and move with this knob, not with the one before.
    A seed trained for fewer epochs than 03's model is another model; the seed spread and the ensemble of
-   equal members that 06 reports would be gone (a quick ``--budget 7`` run of 2026-12-03 trained 03 for 3
+   equal members that 06 reports would be gone (a quick ``--budget 7`` run of 2026-12-04 trained 03 for 3
    epochs and its seed for 1).
 5. ``DATA_SUBSET`` of every notebook, capped (down to 20 images per class and split, the smoke level):
    less data changes every result, so it goes last.
