@@ -83,6 +83,7 @@ def main(argv=None) -> int:
             "wall": float(manifest.get("duration_seconds") or 0.0),
             "load": None,  # not seen: the run did not start here
             "pdf": bool((manifest.get("renderers") or {}).get("pdf")),
+            "sha256": source.get("sha256"),  # the run's own record of its data
         }
     else:
         data = Path(args.data).resolve()
@@ -98,7 +99,7 @@ def main(argv=None) -> int:
             )
             wall = time.perf_counter() - started
             manifest = runner.load_manifest(result.run_dir)
-        run = {"ok": result.ok, "wall": wall, "load": load_start, "pdf": args.pdf}
+        run = {"ok": result.ok, "wall": wall, "load": load_start, "pdf": args.pdf, "sha256": files.file_sha256(data)}
     wall = run["wall"]
     rows = []
     for name, entry in manifest["notebooks"].items():
@@ -150,7 +151,7 @@ def main(argv=None) -> int:
         },
         "versions": manifest.get("versions") if args.from_run else provenance.package_versions(),
         "git": manifest.get("git") if args.from_run else provenance.git_info(),
-        "data": {"path": str(data), "sha256": source.get("sha256") if args.from_run else files.file_sha256(data)},
+        "data": {"path": str(data), "sha256": run["sha256"]},
         "profile": manifest.get("profile", args.profile),
         "precision": manifest.get("precision") if args.from_run else args.precision or "auto",
         "only": args.only,
