@@ -125,7 +125,8 @@ display(
 # Test accuracy with its 95% bootstrap interval, model size, forward-pass FLOPs per image,
 # training wall time and inference throughput (images per second on this machine, batch 512).
 # Models trained for different numbers of epochs are not a fair race of architectures: the
-# epochs column says what each one got.
+# epochs column says what each one got, the table under *Training the architectures* where each
+# one comes from.
 
 # %%
 table = architectures.comparison_table(members, ds.y_val, ds.y_test, n_boot=N_BOOT, seed=SEED)
@@ -133,7 +134,7 @@ pareto = architectures.pareto_mask(table["mflops"].fillna(np.inf), table["test_a
 table["pareto_optimal"] = pareto
 display(
     escape.table(
-        table,
+        table.drop(columns=["origin"]).set_index("model"),  # where each model comes from: the table above
         {
             "val_acc": "{:.2%}",
             "test_acc": "{:.2%}",
