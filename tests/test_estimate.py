@@ -272,7 +272,7 @@ def test_the_main_models_seeds_in_06_keep_its_epochs_and_the_compared_architectu
     # (a quick --budget 7 run on the AVX-512 EPYC, 2026-12-04, trained 03's fastnet for 3 epochs and its second
     # seed in 06 for 1: no seed spread, and an ensemble of unequal members)
     nb, ctx = _context("standard", "synthetic:500")
-    assert seeds_of_main_model(nb, ctx.machine.resolved) == {"06:0", "06:1"}  # fastnet:fast:0:1 and :0:2
+    assert seeds_of_main_model(nb, ctx.machine.resolved) == {"06:0", "06:1"}  # fastnet:fast8:0:1 and :0:2
     recipe_epochs = ctx.machine.resolved["03"]["epochs"]
     total, shortest = _total(nb, ctx), minimum_seconds(nb, ctx)
     seen = set()
