@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cifarkit import paths, run_folder
-from cifarkit.report import estimate, estimate_model, runner
+from cifarkit.report import estimate, estimate_budget, estimate_model, runner
 from cifarkit.report.estimate_budget import KNOBS, budget_lines, minimum_seconds, plan_budget
 from cifarkit.report.estimate_data import DataCounts, count_images
 from cifarkit.report.estimate_model import (
@@ -254,18 +254,54 @@ def test_the_planner_turns_the_knobs_in_the_stated_order_only_as_far_as_needed()
         plan, estimates = plan_budget(nb, ctx, limit / 60)
         changed = [c["parameter"] for c in plan["changes"]]
         assert changed == sorted(changed, key=order.index)
-        knobs = {k.parameter: k for k in KNOBS}
-        for c in plan["changes"][:-1]:
-            assert c["to"] == knobs[c["parameter"]].minimum
         assert sum(e.seconds for e in estimates.values()) <= limit + 1e-6
+        _assert_no_setting_could_go_one_step_up(nb, ctx, plan, limit)
         # near the minimum every knob that could move has (on synthetic:500 the 1,600 training and 200 test
-        # images are below 05 MAX_TRAIN's and 04 CORRUPTION_SAMPLES' minimums already), the subset last and partly
+        # images are below 05 MAX_TRAIN's and 04 CORRUPTION_SAMPLES' minimums already), the subset last and
+        # partly; the t-SNE sample, cheap beside an epoch, got back what cutting the subset freed
         if fraction == 0.05:
-            assert changed == ["N_TRIALS", "TSNE_SAMPLES", "ARCHITECTURES", "EPOCHS", "DATA_SUBSET"]
+            assert changed == ["N_TRIALS", "ARCHITECTURES", "EPOCHS", "DATA_SUBSET"]
             assert 20 < plan["changes"][-1]["to"] < 500
         # the overrides, applied by plan_run as the runner applies them, give the planned estimate
         nb2, ctx2 = _context("quick", "synthetic:500", plan["overrides"])
         assert _total(nb2, ctx2) == pytest.approx(sum(e.seconds for e in estimates.values()))
+
+
+def _assert_no_setting_could_go_one_step_up(nb, ctx, plan, limit):
+    """Every setting the plan lowered is the largest that fits beside the others: one step up exceeds ``limit``."""
+    knobs = {(k.notebook, k.parameter): k for k in KNOBS}
+    for change in plan["changes"]:
+        assert change["to"] < change["from"]
+        state = estimate_budget._State(nb, ctx)
+        for c in plan["changes"]:
+            state.set(knobs[c["notebook"], c["parameter"]], c["to"])
+        assert state.total() <= limit + 1e-6
+        state.set(knobs[change["notebook"], change["parameter"]], change["to"] + 1)
+        assert state.total() > limit, change
+
+
+def test_a_standard_budget_gives_back_to_the_earlier_cuts_what_cutting_03_freed():
+    # (--budget 118 on the AVX-512 EPYC, 2026-12-05: 04's corruption sample cut to 200 and the baselines to 2,000
+    # training images, then 03's epochs 10 -> 9, and 107.6 of 117 min planned)
+    nb, ctx = _context("standard", "synthetic:500")
+    epochs = ctx.machine.resolved["03"]["epochs"]
+    early = estimate_budget._State(nb, ctx)  # every knob before 03's epochs at its minimum
+    for knob in KNOBS[: [k.parameter for k in KNOBS].index("EPOCHS")]:
+        if early.current(knob) is not None:
+            early.set(knob, early.floor(knob))
+    one_less = estimate_budget._State(nb, ctx)
+    one_less.set(KNOBS[[k.parameter for k in KNOBS].index("EPOCHS")], epochs - 1)
+    step = _total(nb, ctx) - one_less.total()  # an epoch of 03 and of its two seeds in 06
+    limit = early.total() - step / 2  # the earlier knobs are not enough; one epoch less frees half an epoch too much
+    plan, estimates = plan_budget(nb, ctx, limit / 60)
+    assert plan["epochs"]["03"] == epochs - 1
+    assert plan["epochs"]["06:2"] > 1  # ResNet-20, cut to 1 epoch before 03 was touched, gets epochs back
+    assert sum(e.seconds for e in estimates.values()) <= limit + 1e-6
+    assert [c["parameter"] for c in plan["changes"]][-1] == "EPOCHS"
+    _assert_no_setting_could_go_one_step_up(nb, ctx, plan, limit)
+    # the plan is what the runner's parameters with its overrides give
+    nb2, ctx2 = _context("standard", "synthetic:500", plan["overrides"])
+    assert {jid: job["epochs"] for jid, job in ctx2.machine.resolved.items()} == plan["epochs"]
 
 
 def test_the_main_models_seeds_in_06_keep_its_epochs_and_the_compared_architectures_are_cut_first():
@@ -285,8 +321,15 @@ def test_the_main_models_seeds_in_06_keep_its_epochs_and_the_compared_architectu
         assert epochs["06:2"] <= 6  # ResNet-20, the compared architecture
         if "EPOCHS" not in changed:
             assert epochs["03"] == recipe_epochs
-        else:  # 03 is cut only after the compared architecture is at its minimum
-            assert epochs["06:2"] == 1 and epochs["03"] < recipe_epochs
+        else:  # 03 is cut only when the compared architecture at its minimum is not enough ...
+            assert epochs["03"] < recipe_epochs
+            state = estimate_budget._State(nb, ctx)
+            for knob in KNOBS[: [k.parameter for k in KNOBS].index("EPOCHS")]:
+                if state.current(knob) is not None:
+                    state.set(knob, state.floor(knob))
+            assert state.total() > shortest + fraction * (total - shortest)
+            # ... and what cutting 03 freed goes back to what was cut before it: no setting could go up a step
+            _assert_no_setting_could_go_one_step_up(nb, ctx, plan, shortest + fraction * (total - shortest))
         # the runner's parameters with the plan's overrides resolve to the same epochs and give the planned time
         nb2, ctx2 = _context("standard", "synthetic:500", plan["overrides"])
         assert {jid: job["epochs"] for jid, job in ctx2.machine.resolved.items()} == epochs
