@@ -280,17 +280,21 @@ def _assert_no_setting_could_go_one_step_up(nb, ctx, plan, limit):
         assert state.total() > limit, change
 
 
+def _before_03s_epochs_at_minimum(nb, ctx):
+    """The planner's state with every knob turned before 03's epochs at its floor, 03's epochs as the profile's."""
+    state = estimate_budget._State(nb, ctx)
+    state.lower_to_floor(KNOBS[: [k.parameter for k in KNOBS].index("EPOCHS")])
+    return state
+
+
 def test_a_standard_budget_gives_back_to_the_earlier_cuts_what_cutting_03_freed():
     # (--budget 118 on the AVX-512 EPYC, 2026-12-05: 04's corruption sample cut to 200 and the baselines to 2,000
     # training images, then 03's epochs 10 -> 9, and 107.6 of 117 min planned)
     nb, ctx = _context("standard", "synthetic:500")
     epochs = ctx.machine.resolved["03"]["epochs"]
-    early = estimate_budget._State(nb, ctx)  # every knob before 03's epochs at its minimum
-    for knob in KNOBS[: [k.parameter for k in KNOBS].index("EPOCHS")]:
-        if early.current(knob) is not None:
-            early.set(knob, early.floor(knob))
+    early = _before_03s_epochs_at_minimum(nb, ctx)
     one_less = estimate_budget._State(nb, ctx)
-    one_less.set(KNOBS[[k.parameter for k in KNOBS].index("EPOCHS")], epochs - 1)
+    one_less.set(next(k for k in KNOBS if k.parameter == "EPOCHS"), epochs - 1)
     step = _total(nb, ctx) - one_less.total()  # an epoch of 03 and of its two seeds in 06
     limit = early.total() - step / 2  # the earlier knobs are not enough; one epoch less frees half an epoch too much
     plan, estimates = plan_budget(nb, ctx, limit / 60)
@@ -323,11 +327,7 @@ def test_the_main_models_seeds_in_06_keep_its_epochs_and_the_compared_architectu
             assert epochs["03"] == recipe_epochs
         else:  # 03 is cut only when the compared architecture at its minimum is not enough ...
             assert epochs["03"] < recipe_epochs
-            state = estimate_budget._State(nb, ctx)
-            for knob in KNOBS[: [k.parameter for k in KNOBS].index("EPOCHS")]:
-                if state.current(knob) is not None:
-                    state.set(knob, state.floor(knob))
-            assert state.total() > shortest + fraction * (total - shortest)
+            assert _before_03s_epochs_at_minimum(nb, ctx).total() > shortest + fraction * (total - shortest)
             # ... and what cutting 03 freed goes back to what was cut before it: no setting could go up a step
             _assert_no_setting_could_go_one_step_up(nb, ctx, plan, shortest + fraction * (total - shortest))
         # the runner's parameters with the plan's overrides resolve to the same epochs and give the planned time

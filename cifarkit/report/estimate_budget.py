@@ -107,6 +107,13 @@ class _State:
             return max(knob.minimum, reduced + 1)
         return knob.minimum
 
+    def lower_to_floor(self, knobs) -> None:
+        """Every knob of ``knobs`` that is in this run and above its floor set to its floor."""
+        for knob in knobs:
+            start = self.current(knob)
+            if start is not None and start > self.floor(knob):
+                self.set(knob, self.floor(knob))
+
     def current(self, knob: Knob) -> int | None:
         """The knob's value now (None: not in this run); 0-means-all parameters as the number they mean."""
         sizes = self.ctx.counts
@@ -157,10 +164,7 @@ class _State:
 def minimum_seconds(nb: dict, ctx: Context) -> float:
     """The estimate with every knob at its minimum: the shortest run the planner can offer."""
     state = _State(nb, ctx)
-    for knob in KNOBS:
-        start = state.current(knob)
-        if start is not None and start > state.floor(knob):
-            state.set(knob, state.floor(knob))
+    state.lower_to_floor(KNOBS)
     return state.total()
 
 
@@ -190,7 +194,7 @@ def plan_budget(nb: dict, ctx: Context, budget_minutes: float, reserve: dict | N
     limit = 60.0 * budget_minutes - set_aside
     state = _State(nb, ctx)
     before = state.total()
-    changes = []
+    changes, turned = [], []  # the changes and their knobs, in the order turned
     total = before
     for knob in KNOBS:
         if total <= limit:
@@ -206,9 +210,9 @@ def plan_budget(nb: dict, ctx: Context, budget_minutes: float, reserve: dict | N
         changes.append(
             {"notebook": knob.notebook, "parameter": knob.parameter, "from": start, "to": value, "why": knob.why}
         )
+        turned.append(knob)
     if total <= limit:  # give back what the last cut freed to the knobs cut before it, the latest first
-        for change in reversed(changes[:-1]):
-            knob = next(k for k in KNOBS if (k.notebook, k.parameter) == (change["notebook"], change["parameter"]))
+        for change, knob in reversed(list(zip(changes, turned))[:-1]):
             change["to"] = _largest_fitting(state, knob, change["to"], change["from"], limit)
             state.set(knob, change["to"])
         changes = [c for c in changes if c["to"] != c["from"]]
