@@ -181,13 +181,36 @@ plt.show()
 # Published CIFAR-10 test errors of the architectures trained here. A row is a
 # **replication** only when the model trained with the paper's recipe, for the paper's
 # epochs, on all of CIFAR-10; otherwise the published number is there for reference, and the
-# `comparison` column says what differs (the budget of this profile, the recipe, the data).
+# list under the table says what differs (the budget of this profile, the recipe, the data) and
+# where the published number comes from.
 
 # %%
 full_data, data_note = architectures.full_cifar10(ds)
 replication = architectures.replication_table(members, ds.y_val, ds.y_test, full_data=full_data)
 if len(replication):
-    display(replication.set_index("model"))
+    display(
+        escape.table(
+            replication.drop(columns=["comparison", "source"])
+            .rename(
+                columns={
+                    "epochs_run": "epochs here",
+                    "measured_error_pct": "test error here (%)",
+                    "published_error_pct": "published error (%)",
+                    "published_epochs": "published epochs",
+                }
+            )
+            .set_index("model"),
+            {"test error here (%)": "{:.2f}", "published error (%)": "{:.2f}"},
+        )
+    )
+    display(
+        Markdown(
+            "\n".join(
+                f"- **{escape.md(r.model)}**: {escape.md(r.comparison)}. Published: {escape.md(r.source)}."
+                for r in replication.itertuples()
+            )
+        )
+    )
     n_rep, n_rows = int((replication["comparison"] == "replication").sum()), len(replication)
     if n_rep == n_rows:
         verdict = f"{'The row is a replication' if n_rows == 1 else f'All {n_rows} rows are replications'}."
@@ -238,7 +261,7 @@ display(
         | {"mcnemar_p": "{:.2g}"},
     )
 )
-plots.ensemble_bars(ens["best_member"], ens["best_member_test_acc"], ens["methods"])
+plots.ensemble_gains(ens["best_member"], ens["best_member_test_acc"], ens["methods"], chosen=ens["best_method"])
 plt.show()
 best = ens["methods"][ens["best_method"]]
 weights = ens["methods"].get("weighted", {}).get("weights") or []
