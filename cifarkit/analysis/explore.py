@@ -97,11 +97,14 @@ def mean_images(ds) -> np.ndarray:
 
 
 def sample_indices(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    """Up to ``n`` indices, stratified by label, reproducible for a seed."""
+    """``n`` indices stratified by label (fewer where a class runs out; at least one per class), reproducible
+    for a seed. The first ``n % classes`` classes give one image more, so that the sample is ``n`` images, as a
+    planned sample size (``--budget``'s) says, not the nearest multiple of the number of classes below it."""
     rng = np.random.default_rng(seed)
     classes = np.unique(y)
-    per = max(1, n // max(len(classes), 1))
-    idx = [rng.permutation(np.flatnonzero(y == c))[:per] for c in classes]
+    k = max(len(classes), 1)
+    per = np.maximum(1, n // k + (np.arange(len(classes)) < n % k))
+    idx = [rng.permutation(np.flatnonzero(y == c))[:m] for c, m in zip(classes, per)]
     return np.sort(np.concatenate(idx)) if idx else np.array([], dtype=int)
 
 

@@ -381,8 +381,8 @@ def _explore(ctx: Context, p: dict) -> tuple[dict, str]:
     k, f = max(ctx.counts.num_classes, 1), ctx.machine.parallel_factor
     area = (ctx.image_size / 32) ** 2
 
-    def sample(n):
-        return min(max(1, int(n) // k) * k, n_train)
+    def sample(n):  # explore.sample_indices: n images, at least one per class
+        return min(max(int(n), k), n_train)
 
     pca, tsne = sample(p.get("PCA_SAMPLES", 5000)), sample(p.get("TSNE_SAMPLES", 2000))
     parts = {
