@@ -12,6 +12,10 @@ Usage:
     python benchmarks/bench_estimates.py [--data PATH] [--profile quick] [--only 01 03] [--budget MIN]
                                          [--out DIR] [--output PATH] [--precision off] [--pdf]
     python benchmarks/bench_estimates.py --from-run reports/RUN_ID --output PATH
+    python benchmarks/bench_estimates.py --summary
+
+``--summary`` prints, from every ``benchmarks/results/estimates_*.json``, the README's table of how far each
+recorded run's estimate was from its actual time (nothing runs).
 
 ``--from-run`` records a run that ``run_all.py`` has already finished (a long profile run by hand) from its
 manifest alone: the run's own command, start and duration, nothing run again; the load average around it
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import sys
 import tempfile
@@ -35,6 +40,60 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "estimates_quick.json"
+
+
+RESULTS = ROOT / "benchmarks" / "results"
+SUMMARY_HEADER = [
+    "| date | machine | precision | run | estimate at the start / actual execution | after 03's re-timing "
+    "| wall, HTML and PDF | code (* uncommitted changes) | record |",
+    "|---|---|---|---|---|---|---|---|---|",
+]
+
+
+def _machine(record: dict) -> str:
+    """The CPU a record ran on, with what decides its speed: AVX-512 with bf16 units or AVX2 only."""
+    m = record.get("machine") or {}
+    cpu = (m.get("cpu") or "unknown CPU").replace("(R)", "").replace(" Processor", "")
+    rates = ((record.get("probe") or {}).get("rates") or {}).values()
+    bf16_under_auto = record.get("precision") == "auto" and any(r.get("precision") == "bfloat16" for r in rates)
+    flags = (m.get("cpu_flags") or "").split()
+    if "EPYC" in cpu:  # the two EPYCs these runs had: told apart by their flags (or by auto choosing bf16)
+        cpu += " (AVX-512)" if "avx512f" in flags or bf16_under_auto else " (AVX2)"
+    return f"{m.get('cpu_count', '?')}-core {cpu}"
+
+
+def _precision(record: dict) -> str:
+    rates = ((record.get("probe") or {}).get("rates") or {}).get("03") or {}
+    return rates.get("precision") or {"off": "float32"}.get(record.get("precision"), "?")
+
+
+def _signed_percent(estimate: float, actual: float) -> str:
+    return f"{100 * (estimate / actual - 1):+.0f}%"
+
+
+def summary_rows(results: Path = RESULTS) -> list[str]:
+    """The README's table rows, oldest first: every recorded run with an estimate made at its start."""
+    records = []
+    for path in sorted(results.glob("estimates_*.json")):
+        r = json.loads(path.read_text())
+        if r.get("run_ok") and r.get("planned_at_start_total_s") and r.get("actual_total_s"):
+            # when the run started (a run recorded afterwards says so), else when its record was written
+            records.append(((r.get("run") or {}).get("started_at") or r["date"], path.name, r))
+    rows = []
+    for when, name, r in sorted(records):
+        actual = r["actual_total_s"]
+        budget = (r.get("budget") or {}).get("minutes")
+        run = f"`{r['profile']}`" + (f" `--budget {budget:g}`" if budget is not None else "")
+        after = _signed_percent(r["planned_total_s"], actual) if r.get("retimed") else "not re-timed"
+        wall = f"{r['wall_s'] / 60:.1f} min" if r.get("wall_s") and r.get("pdf") else "-"
+        rows.append(
+            f"| {when[:10]} | {_machine(r)} | {_precision(r)} | {run} "
+            f"| **{_signed_percent(r['planned_at_start_total_s'], actual)}** "
+            f"({r['planned_at_start_total_s']:,.0f} s / {actual:,.0f} s) | {after} | {wall} "
+            f"| {(r.get('git') or {}).get('commit', '?')[:7]}{'*' if (r.get('git') or {}).get('dirty') else ''} "
+            f"| `{name}` |"
+        )
+    return rows
 
 
 def main(argv=None) -> int:
@@ -56,7 +115,13 @@ def main(argv=None) -> int:
         action="store_true",
         help="render the PDFs too, as `make report` does (the wall time then includes them)",
     )
+    parser.add_argument(
+        "--summary", action="store_true", help="print the README's table of every recorded run, and stop"
+    )
     args = parser.parse_args(argv)
+    if args.summary:
+        print("\n".join(SUMMARY_HEADER + summary_rows()))
+        return 0
 
     sys.path.insert(0, str(ROOT))
     from cifarkit import files, provenance

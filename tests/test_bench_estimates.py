@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import REPO
+from conftest import REPO, load_script
 
 
 def _estimate_rows() -> list[tuple[str, list[str]]]:
@@ -47,3 +47,41 @@ def test_the_estimate_table_holds_the_recorded_runs():
         assert cells[4].startswith(f"{start:.2f} ({after:.2f} after"), name
         assert cells[5] == f"{record['wall_s'] / 60:.1f} min", name
         assert sum(nb["actual_s"] for nb in record["notebooks"]) == pytest.approx(record["actual_total_s"], abs=0.2)
+
+
+def test_the_readme_table_is_what_the_summary_prints_from_the_records(tmp_path):
+    """README.md's table of how close the estimates came is ``bench_estimates.py --summary``'s output, row for row,
+    and the summary's figures are the records' (checked on a hand-made record)."""
+    bench = load_script(REPO / "benchmarks" / "bench_estimates.py", "bench_estimates")
+    readme = (REPO / "README.md").read_text().splitlines()
+    table = bench.SUMMARY_HEADER + bench.summary_rows()
+    start = readme.index(table[0])
+    assert readme[start : start + len(table)] == table
+    assert not readme[start + len(table)].startswith("|")  # no row the records do not hold
+    # every record but estimates_quick.json, made before a run recorded the estimate printed at its start
+    records = {p.name for p in (REPO / "benchmarks" / "results").glob("estimates_*.json")}
+    assert {row.split("`")[-2] for row in table[2:]} == records - {"estimates_quick.json"}
+
+    record = {
+        "run_ok": True,
+        "date": "2026-12-09T10:00:00+00:00",
+        "run": {"started_at": "2026-12-08T23:50:00+0000"},
+        "profile": "quick",
+        "precision": "auto",
+        "budget": {"minutes": 10.0},
+        "machine": {"cpu": "AMD EPYC", "cpu_count": 2, "cpu_flags": "avx2 fma"},
+        "probe": {"rates": {"03": {"precision": "float32"}}},
+        "git": {"commit": "abcdef0123", "dirty": True},
+        "planned_at_start_total_s": 600.0,
+        "planned_total_s": 450.0,
+        "actual_total_s": 500.0,
+        "retimed": ["03_train"],
+        "wall_s": 555.0,
+        "pdf": True,
+    }
+    (tmp_path / "estimates_x.json").write_text(json.dumps(record))
+    (tmp_path / "estimates_failed.json").write_text(json.dumps(record | {"run_ok": False}))
+    assert bench.summary_rows(tmp_path) == [
+        "| 2026-12-08 | 2-core AMD EPYC (AVX2) | float32 | `quick` `--budget 10` | **+20%** (600 s / 500 s) | -10% "
+        "| 9.2 min | abcdef0* | `estimates_x.json` |"
+    ]
