@@ -240,27 +240,19 @@ else:
 ens = architectures.evaluate_ensembles(members, ds.y_val, ds.y_test, n_boot=N_BOOT, seed=SEED)
 rows = [
     {
-        "method": k,
-        "val_acc": v["val_acc"],
-        "test_acc": v["test_acc"],
-        "ci_low": v["test_acc_ci"][0],
-        "ci_high": v["test_acc_ci"][1],
-        "gain_vs_best": v["gain"],
-        "gain_ci_low": v["gain_ci"][0],
-        "gain_ci_high": v["gain_ci"][1],
-        "mcnemar_p": v["mcnemar_vs_best"]["p_value"],
+        "vote": k + (" (chosen)" if k == ens["best_method"] else ""),
+        "validation": f"{v['val_acc']:.2%}",
+        # no-break spaces keep each figure with its interval on one line of the PDF's narrow columns
+        "test % (95% CI)": f"{100 * v['test_acc']:.2f}\u00a0({100 * v['test_acc_ci'][0]:.2f}-"
+        f"{100 * v['test_acc_ci'][1]:.2f})",
+        "gain, points (95% CI)": f"{100 * v['gain']:+.2f}\u00a0({100 * v['gain_ci'][0]:+.2f},\u00a0"
+        f"{100 * v['gain_ci'][1]:+.2f})",
+        "McNemar p": stats.format_p(v["mcnemar_vs_best"]["p_value"]).removeprefix("p ").removeprefix("= "),
         "weights": ", ".join(f"{w:.2f}" for w in v["weights"]) if v["weights"] else "",
     }
     for k, v in ens["methods"].items()
 ]
-display(
-    escape.table(
-        pd.DataFrame(rows).set_index("method"),
-        {c: "{:.2%}" for c in ["val_acc", "test_acc", "ci_low", "ci_high"]}
-        | {c: "{:+.2%}" for c in ["gain_vs_best", "gain_ci_low", "gain_ci_high"]}
-        | {"mcnemar_p": "{:.2g}"},
-    )
-)
+display(escape.table(pd.DataFrame(rows).set_index("vote")))
 plots.ensemble_gains(ens["best_member"], ens["best_member_test_acc"], ens["methods"], chosen=ens["best_method"])
 plt.show()
 best = ens["methods"][ens["best_method"]]
