@@ -247,7 +247,7 @@ rows = [
         f"{100 * v['test_acc_ci'][1]:.2f})",
         "gain, points (95% CI)": f"{100 * v['gain']:+.2f}\u00a0({100 * v['gain_ci'][0]:+.2f},\u00a0"
         f"{100 * v['gain_ci'][1]:+.2f})",
-        "McNemar p": stats.format_p(v["mcnemar_vs_best"]["p_value"]).removeprefix("p ").removeprefix("= "),
+        "McNemar p": stats.p_value_text(v["mcnemar_vs_best"]["p_value"]),
         "weights": ", ".join(f"{w:.2f}" for w in v["weights"]) if v["weights"] else "",
     }
     for k, v in ens["methods"].items()

@@ -123,8 +123,14 @@ def mean_of_present(values) -> float | None:
     return float(np.mean(present)) if present else None
 
 
+def p_value_text(p: float) -> str:
+    """``0.0000123`` -> ``"< 0.001"``; ``0.0312`` -> ``"0.031"``: a p-value for a table cell."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def format_p(p: float) -> str:
     """``0.0000123`` -> ``"p < 0.001"``; ``0.0312`` -> ``"p = 0.031"``."""
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "p = n/a"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    text = p_value_text(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
