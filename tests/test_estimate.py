@@ -5,6 +5,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cifarkit import paths, run_folder
@@ -799,3 +800,18 @@ def test_a_finished_run_is_recorded_from_its_manifest_alone(smoke_run, tmp_path,
     # a folder without a manifest is refused with what to pass
     assert bench.main(["--from-run", str(tmp_path), "--output", str(tmp_path / "x.json")]) == 2
     assert "No run manifest in" in capsys.readouterr().out and not (tmp_path / "x.json").exists()
+
+
+def test_the_explore_estimate_counts_the_sample_01_draws():
+    """01's PCA and t-SNE samples as ``explore.sample_indices`` draws them: a small class gives what it has."""
+    from cifarkit.analysis import explore
+
+    counts = DataCounts(["a", "b", "c"], {"train": [40, 4, 40], "val": [1, 1, 1], "test": [1, 1, 1]}, "hand", "folder")
+    machine = Machine(measured=True, resolved={}, rates={})
+    ctx = Context(counts, machine)
+    y = np.repeat([0, 1, 2], [40, 4, 40])
+    for n, subset in ((30, 0), (61, 0), (500, 0), (30, 10), (2, 0)):
+        _, how = estimate_model._explore(ctx, {"PCA_SAMPLES": n, "TSNE_SAMPLES": n, "DATA_SUBSET": subset})
+        ys = np.concatenate([np.flatnonzero(y == c)[: subset or None] for c in range(3)])
+        drawn = len(explore.sample_indices(y[ys], n))
+        assert how.endswith(f"PCA of {drawn:,}, t-SNE of {drawn:,}"), (n, subset, how)

@@ -41,3 +41,13 @@ def test_the_embedding_reports_the_number_it_drew():
     x = rng.integers(0, 256, size=(len(y), 4, 4, 3), dtype=np.uint8)
     pts, labels, info = explore.embed_2d(x, y, method="pca", n=13)
     assert info["n"] == 13 == len(pts) == len(labels)
+
+
+def test_the_quota_is_the_sample_that_is_drawn():
+    assert explore.class_quota(10, [60, 60, 60, 60]).tolist() == [3, 3, 2, 2]
+    assert explore.class_quota(80, [60, 60, 60, 5]).tolist() == [20, 20, 20, 5]
+    assert explore.class_quota(0, [60, 60]).tolist() == [1, 1]  # every class is shown
+    y = _labels((60, 7, 60, 3))
+    for n in (0, 5, 13, 40, 200, 500):
+        quota = explore.class_quota(n, np.bincount(y))
+        assert np.bincount(y[explore.sample_indices(y, n)]).tolist() == quota.tolist()

@@ -96,15 +96,26 @@ def mean_images(ds) -> np.ndarray:
     return np.clip(out.round(), 0, 255).astype(np.uint8)
 
 
+def class_quota(n: int, available) -> np.ndarray:
+    """Images a stratified sample of ``n`` draws from each class, for classes holding ``available`` images each.
+
+    ``n`` is spread evenly; the first ``n % classes`` classes give one image more, so that the sample is ``n``
+    images, as a planned sample size (``--budget``'s) says, not the nearest multiple of the number of classes
+    below it. Every class gives at least one image, and no class more than it holds (the sample is then smaller).
+    :func:`sample_indices` draws by it, and the run's time estimate counts by it.
+    """
+    available = np.asarray(available, dtype=np.int64)
+    k = max(len(available), 1)
+    per = np.maximum(1, int(n) // k + (np.arange(len(available)) < int(n) % k))
+    return np.minimum(per, available)
+
+
 def sample_indices(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` indices stratified by label (fewer where a class runs out; at least one per class), reproducible
-    for a seed. The first ``n % classes`` classes give one image more, so that the sample is ``n`` images, as a
-    planned sample size (``--budget``'s) says, not the nearest multiple of the number of classes below it."""
+    """``n`` indices stratified by label as :func:`class_quota` spreads them, reproducible for a seed."""
     rng = np.random.default_rng(seed)
-    classes = np.unique(y)
-    k = max(len(classes), 1)
-    per = np.maximum(1, n // k + (np.arange(len(classes)) < n % k))
-    idx = [rng.permutation(np.flatnonzero(y == c))[:m] for c, m in zip(classes, per)]
+    classes, counts = np.unique(y, return_counts=True)
+    quota = class_quota(n, counts)
+    idx = [rng.permutation(np.flatnonzero(y == c))[:m] for c, m in zip(classes, quota)]
     return np.sort(np.concatenate(idx)) if idx else np.array([], dtype=int)
 
 

@@ -377,12 +377,16 @@ def _load_seconds(ctx: Context, p: dict) -> float:
 
 
 def _explore(ctx: Context, p: dict) -> tuple[dict, str]:
-    n_train, n_val, n_test = ctx.sizes(p)
-    k, f = max(ctx.counts.num_classes, 1), ctx.machine.parallel_factor
-    area = (ctx.image_size / 32) ** 2
+    from cifarkit.analysis.explore import class_quota
 
-    def sample(n):  # explore.sample_indices: n images, at least one per class
-        return min(max(int(n), k), n_train)
+    n_train, n_val, n_test = ctx.sizes(p)
+    f, area = ctx.machine.parallel_factor, (ctx.image_size / 32) ** 2
+    subset = int(p.get("DATA_SUBSET") or 0)
+    train = [c for c in ctx.counts.per_class["train"] if c > 0]  # the classes explore.sample_indices sees
+    train = [min(c, subset) for c in train] if subset else train
+
+    def sample(n):  # as many images as explore.sample_indices draws
+        return int(class_quota(n, train).sum())
 
     pca, tsne = sample(p.get("PCA_SAMPLES", 5000)), sample(p.get("TSNE_SAMPLES", 2000))
     parts = {
