@@ -27,7 +27,7 @@ from IPython.display import Markdown, display
 
 from cifarkit import escape, run_folder
 from cifarkit.analysis import compare_architectures as architectures
-from cifarkit.analysis import plots, stats, verdicts
+from cifarkit.analysis import plots
 from cifarkit.data import load_study_data, require_validation
 
 # %% tags=["parameters"]
@@ -238,45 +238,10 @@ else:
 
 # %%
 ens = architectures.evaluate_ensembles(members, ds.y_val, ds.y_test, n_boot=N_BOOT, seed=SEED)
-rows = [
-    {
-        "vote": k + (" (chosen)" if k == ens["best_method"] else ""),
-        "validation": f"{v['val_acc']:.2%}",
-        # no-break spaces keep each figure with its interval on one line of the PDF's narrow columns
-        "test % (95% CI)": f"{100 * v['test_acc']:.2f}\u00a0({100 * v['test_acc_ci'][0]:.2f}-"
-        f"{100 * v['test_acc_ci'][1]:.2f})",
-        "gain, points (95% CI)": f"{100 * v['gain']:+.2f}\u00a0({100 * v['gain_ci'][0]:+.2f},\u00a0"
-        f"{100 * v['gain_ci'][1]:+.2f})",
-        "McNemar p": stats.p_value_text(v["mcnemar_vs_best"]["p_value"]),
-        "weights": ", ".join(f"{w:.2f}" for w in v["weights"]) if v["weights"] else "",
-    }
-    for k, v in ens["methods"].items()
-]
-display(escape.table(pd.DataFrame(rows).set_index("vote")))
+display(escape.table(architectures.ensemble_table(ens)))
 plots.ensemble_gains(ens["best_member"], ens["best_member_test_acc"], ens["methods"], chosen=ens["best_method"])
 plt.show()
-best = ens["methods"][ens["best_method"]]
-weights = ens["methods"].get("weighted", {}).get("weights") or []
-display(
-    Markdown(
-        f"Members: {escape.names(ens['members'])} (temperatures "
-        + ", ".join(f"{t:.2f}" for t in ens["temperatures"])
-        + ")"
-        + (f"; left out as too weak on validation: {escape.names(ens['left_out'])}" if ens["left_out"] else "")
-        + ".  \n"
-        f"The best single model on validation is **{escape.md(ens['best_member'])}** "
-        f"({ens['best_member_test_acc']:.2%} test). The ensemble method chosen on validation, the "
-        f"**{ens['best_method']} vote**, scores **{best['test_acc']:.2%}** "
-        f"(McNemar against the best member {stats.format_p(best['mcnemar_vs_best']['p_value'])}). "
-        + verdicts.gain(best["gain"], best["gain_ci"], "The ensemble", of="the best member's ")
-        + (
-            f" The weighted vote is degenerate: one member carries {max(weights):.2f} of the weight, so it is "
-            "that member rather than an ensemble."
-            if weights and max(weights) >= 0.95
-            else ""
-        )
-    )
-)
+display(Markdown(architectures.ensemble_summary(ens)))
 
 # %% [markdown]
 # Every number above is recorded in `metrics/06_architectures_and_ensembles.json`.

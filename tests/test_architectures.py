@@ -296,3 +296,45 @@ def test_ensemble_members_are_chosen_and_calibrated_on_validation():
     val_cal, test_cal, temps = ensemble.calibrate(np.stack([strong[0], sharp]), np.stack([strong[0], sharp]), y)
     assert temps[1] > temps[0] and np.allclose(val_cal.sum(axis=2), 1.0)
     assert (val_cal.argmax(axis=2) == np.stack([strong[0], sharp]).argmax(axis=2)).all()  # no prediction changes
+
+
+def _hand_ensemble(weights):
+    def vote(val, test, ci, gain, gci, p, w=None):
+        return {"val_acc": val, "test_acc": test, "test_acc_ci": ci, "gain": gain, "gain_ci": gci,
+                "mcnemar_vs_best": {"p_value": p}, "weights": w}  # fmt: skip
+
+    return {
+        "members": ["fastnet <b>#1</b>", "fastnet #2"],
+        "left_out": ["resnet20"],
+        "temperatures": [0.52, 0.54],
+        "best_member": "fastnet <b>#1</b>",
+        "best_member_test_acc": 0.9042,
+        "methods": {
+            "soft": vote(0.9152, 0.9144, [0.9091, 0.9199], 0.0102, [0.0067, 0.0136], 2e-9),
+            "hard": vote(0.9140, 0.9136, [0.9080, 0.9190], 0.0094, [0.0060, 0.0130], 0.0004),
+            "weighted": vote(0.9150, 0.9134, [0.9080, 0.9190], 0.0092, [-0.0010, 0.0130], 0.0312, weights),
+        },
+        "best_method": "soft",
+    }
+
+
+def test_the_ensemble_table_and_summary_show_the_votes_as_recorded():
+    from cifarkit.analysis import stats
+
+    ens = _hand_ensemble([0.34, 0.29, 0.37])
+    table = architectures.ensemble_table(ens)
+    assert list(table.index) == ["soft (chosen)", "hard", "weighted"]
+    soft, weighted = table.loc["soft (chosen)"], table.loc["weighted"]
+    assert soft["validation"] == "91.52%" and soft["test % (95% CI)"] == "91.44\u00a0(90.91-91.99)"
+    assert soft["gain, points (95% CI)"] == "+1.02\u00a0(+0.67,\u00a0+1.36)"
+    assert soft["McNemar p"] == stats.p_value_text(2e-9) and soft["weights"] == ""
+    assert (
+        weighted["gain, points (95% CI)"] == "+0.92\u00a0(-0.10,\u00a0+1.30)"
+        and weighted["weights"] == "0.34, 0.29, 0.37"
+    )
+    text = architectures.ensemble_summary(ens)
+    assert "<b>" not in text and "left out as too weak on validation" in text and "resnet20" in text
+    assert "temperatures 0.52, 0.54" in text and "**soft vote**, scores **91.44%**" in text
+    assert "+1.02 points (95% CI +0.67 to +1.36)" in text and "degenerate" not in text
+    degenerate = architectures.ensemble_summary(_hand_ensemble([0.97, 0.02, 0.01]))
+    assert "The weighted vote is degenerate: one member carries 0.97 of the weight" in degenerate

@@ -481,5 +481,57 @@ def evaluate_ensembles(
     out["best_method"] = method
     out["ensemble_gain"] = out["methods"][method]["gain"]
     out["ensemble_gain_ci"] = out["methods"][method]["gain_ci"]
-    out["degenerate"] = bool(max(weights) >= 0.95)
+    out["degenerate"] = bool(max(weights) >= ensembles.DEGENERATE_WEIGHT)
     return out
+
+
+def ensemble_table(ens: dict):
+    """:func:`evaluate_ensembles`' votes as a report's table, one row per vote (the one chosen on validation
+    marked): validation accuracy, test accuracy and gain over the best member with their 95% intervals in
+    points, McNemar's p against the best member, the weights. Cells are text; the caller escapes them."""
+    import pandas as pd
+
+    nb = "\u00a0"  # no-break spaces keep a figure with its interval on one line of the PDF's narrow columns
+
+    def rows():
+        for k, v in ens["methods"].items():
+            (lo, hi), (glo, ghi) = v["test_acc_ci"], v["gain_ci"]
+            yield {
+                "vote": k + (" (chosen)" if k == ens["best_method"] else ""),
+                "validation": f"{v['val_acc']:.2%}",
+                "test % (95% CI)": f"{100 * v['test_acc']:.2f}{nb}({100 * lo:.2f}-{100 * hi:.2f})",
+                "gain, points (95% CI)": f"{100 * v['gain']:+.2f}{nb}({100 * glo:+.2f},{nb}{100 * ghi:+.2f})",
+                "McNemar p": stats.p_value_text(v["mcnemar_vs_best"]["p_value"]),
+                "weights": ", ".join(f"{w:.2f}" for w in v["weights"]) if v["weights"] else "",
+            }
+
+    return pd.DataFrame(list(rows())).set_index("vote")
+
+
+def ensemble_summary(ens: dict) -> str:
+    """Markdown under the ensemble table: the members and their temperatures, those left out, the best member,
+    the vote chosen on validation with its gain and whether that is beyond noise, and a degenerate weighted
+    vote named as such. Names are escaped."""
+    from cifarkit import escape
+    from cifarkit.analysis import verdicts
+
+    best = ens["methods"][ens["best_method"]]
+    weights = (ens["methods"].get("weighted") or {}).get("weights") or []
+    temps = ", ".join(f"{t:.2f}" for t in ens["temperatures"])
+    text = f"Members: {escape.names(ens['members'])} (temperatures {temps})"
+    if ens["left_out"]:
+        text += f"; left out as too weak on validation: {escape.names(ens['left_out'])}"
+    text += (
+        ".  \n"
+        f"The best single model on validation is **{escape.md(ens['best_member'])}** "
+        f"({ens['best_member_test_acc']:.2%} test). The ensemble method chosen on validation, the "
+        f"**{ens['best_method']} vote**, scores **{best['test_acc']:.2%}** "
+        f"(McNemar against the best member {stats.format_p(best['mcnemar_vs_best']['p_value'])}). "
+        + verdicts.gain(best["gain"], best["gain_ci"], "The ensemble", of="the best member's ")
+    )
+    if weights and max(weights) >= ensembles.DEGENERATE_WEIGHT:
+        text += (
+            f" The weighted vote is degenerate: one member carries {max(weights):.2f} of the weight, so it is "
+            "that member rather than an ensemble."
+        )
+    return text

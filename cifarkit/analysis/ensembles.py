@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 METHODS = ("soft", "hard", "weighted")
+#: A weighted vote with one member at this weight or more is that member, not an ensemble (the reports say so).
+DEGENERATE_WEIGHT = 0.95
 
 
 def _check_probs(probs) -> np.ndarray:

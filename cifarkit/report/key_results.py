@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from cifarkit import escape, run_folder
+from cifarkit.analysis.ensembles import DEGENERATE_WEIGHT
 from cifarkit.wording import agree, plural
 
 
@@ -427,7 +428,7 @@ def _architectures(m: dict) -> tuple[list, list]:
         else:
             says.append("The ensemble's gain over its best member is within noise.")
         weights = ((ens.get("methods") or {}).get("weighted") or {}).get("weights") or []
-        if weights and max(weights) >= 0.95:
+        if weights and max(weights) >= DEGENERATE_WEIGHT:
             says.append(f"The weighted vote is degenerate: one member carries {max(weights):.2f} of the weight.")
     return rows, says
 
