@@ -229,7 +229,7 @@ if temperature is not None:
         Markdown(
             f"The fitted temperature is **T = {T:.2f}**: before scaling the model was "
             f"{'over' if T > 1 else 'under'}confident on the validation split. On the {m['n']} test images the ECE goes "
-            f"from {ece_before:.3f} to {ece_after:.3f} ({model_name}, {epochs_text})."
+            f"from {ece_before:.3f} to {ece_after:.3f} ({escape.md(model_name)}, {epochs_text})."
         )
     )
 
@@ -440,31 +440,8 @@ plots.robustness_curves(
     references={k: v["mean_corruption_acc"] / 100 for k, v in corruptions.REFERENCE_POINTS.items()},
 )
 plt.show()
-at_chance = [
-    f"{kind.replace('_', ' ')} at severity {sev}"
-    for kind, row in robust.iterrows()
-    for sev, acc in row.items()
-    if verdicts.chance_level(acc, ds.num_classes, n_robust)
-]
-refs = corruptions.REFERENCE_POINTS
-display(
-    Markdown(
-        f"Mean CIFAR-10-C accuracy: **{mean_corrupted:.2%}** over 15 corruptions x 5 severities (clean "
-        f"{clean_acc:.2%}); by severity 1 to 5: "
-        + ", ".join(f"{by_severity[s]:.1%}" for s in corruptions.SEVERITIES)
-        + ". Published reference points (mean over the released CIFAR-10-C, full training budgets): "
-        + "; ".join(f"{v['model']}: {v['mean_corruption_acc']:.1f}%" for v in refs.values())
-        + ". "
-        + (
-            f"The model is at chance level (within two standard errors of {1 / ds.num_classes:.0%}) under "
-            + ", ".join(at_chance[:10])
-            + (f" and {len(at_chance) - 10} more" if len(at_chance) > 10 else "")
-            + ": it has learned features that these corruptions destroy."
-            if at_chance
-            else f"No corruption brings it down to chance level ({1 / ds.num_classes:.0%})."
-        )
-    )
-)
+at_chance = corruptions.cells_at_chance(robust, ds.num_classes)
+display(Markdown(corruptions.cifar10c_summary(robust, ds.num_classes)))
 
 # %% [markdown]
 # ## Saliency

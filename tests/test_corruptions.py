@@ -525,3 +525,32 @@ def test_error_messages():
         cc.cifar10c_table(lambda im: np.zeros(len(im)), IMG[None], [0, 1])
     with pytest.raises(ValueError, match="group_of|Valid names"):
         cc.group_of("nope")
+
+
+def test_the_cifar10c_summary_states_the_means_the_references_and_the_cells_at_chance():
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {1: [0.80, 0.90], 2: [0.40, 0.85], 3: [0.11, 0.70]},
+        index=pd.Index(["gaussian_noise", "fog"], name="corruption"),
+    )
+    table.attrs.update(n=1000, clean_acc=0.91, mean=float(table.to_numpy().mean()))
+    table.attrs["mean_by_severity"] = {s: float(table[s].mean()) for s in table.columns}
+    # 10 classes on 1,000 images: chance is 10%, two standard errors 1.9 points, so 11% is at chance, 40% is not
+    assert cc.cells_at_chance(table, 10) == ["gaussian noise at severity 3"]
+    text = cc.cifar10c_summary(table, 10)
+    assert (
+        "**62.67%** over 2 corruptions x 3 severities (clean 91.00%); by severity 1, 2, 3: 85.0%, 62.5%, 40.5%." in text
+    )
+    for ref in cc.REFERENCE_POINTS.values():
+        assert f"{ref['model']}: {ref['mean_corruption_acc']:.1f}%" in text
+    assert text.endswith("under gaussian noise at severity 3: it has learned features that these corruptions destroy.")
+    table.loc["gaussian_noise", 3] = 0.5
+    assert cc.cells_at_chance(
+        table, 10
+    ) == [] and "No corruption brings it down to chance level (10%)." in cc.cifar10c_summary(table, 10)
+    many = cc.cifar10c_summary(table.map(lambda _: 0.1), 10, listed=2)
+    assert "fog at severity 1" not in many and "and 4 more" in many
+    table.attrs["clean_acc"] = 0.105  # a model that learned nothing has no robustness to measure
+    untrained = cc.cifar10c_summary(table, 10)
+    assert "at chance level (10%) on the clean images already" in untrained and "learned features" not in untrained

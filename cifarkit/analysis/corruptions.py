@@ -226,3 +226,49 @@ def cifar10c_table(
         reference_points=REFERENCE_POINTS,
     )
     return df
+
+
+def cells_at_chance(table: pd.DataFrame, num_classes: int) -> list[str]:
+    """The cells of a :func:`cifar10c_table` at chance level (within two binomial standard errors of guessing on
+    its ``attrs["n"]`` images), as ``"gaussian noise at severity 5"``, in the table's order."""
+    from cifarkit.analysis.verdicts import chance_level
+
+    n = int(table.attrs.get("n") or 0)
+    return [
+        f"{name.replace('_', ' ')} at severity {severity}"
+        for name, row in table.iterrows()
+        for severity, accuracy in row.items()
+        if chance_level(accuracy, num_classes, n)
+    ]
+
+
+def cifar10c_summary(table: pd.DataFrame, num_classes: int, *, listed: int = 10) -> str:
+    """Markdown under 04's CIFAR-10-C table: the mean over its cells with the clean accuracy on the same images, the
+    mean per severity, the published reference points, and the cells at chance level (the first ``listed``)."""
+    attrs, chance = table.attrs, 1.0 / num_classes
+    at_chance = cells_at_chance(table, num_classes)
+    text = (
+        f"Mean CIFAR-10-C accuracy: **{attrs['mean']:.2%}** over {table.shape[0]} corruptions x {table.shape[1]} "
+        f"severities (clean {attrs['clean_acc']:.2%}); by severity {', '.join(str(s) for s in table.columns)}: "
+        + ", ".join(f"{attrs['mean_by_severity'][int(s)]:.1%}" for s in table.columns)
+        + ". Published reference points (mean over the released CIFAR-10-C, full training budgets): "
+        + "; ".join(f"{v['model']}: {v['mean_corruption_acc']:.1f}%" for v in REFERENCE_POINTS.values())
+        + ". "
+    )
+    from cifarkit.analysis.verdicts import chance_level
+
+    if chance_level(attrs["clean_acc"], num_classes, int(attrs.get("n") or 0)):
+        return text + (
+            f"The model is at chance level ({chance:.0%}) on the clean images already, so these figures say nothing "
+            "about its robustness: train it longer or on more data first."
+        )
+    if not at_chance:
+        return text + f"No corruption brings it down to chance level ({chance:.0%})."
+    more = f" and {len(at_chance) - listed} more" if len(at_chance) > listed else ""
+    return (
+        text
+        + f"The model is at chance level (within two standard errors of {chance:.0%}) under "
+        + ", ".join(at_chance[:listed])
+        + more
+        + ": it has learned features that these corruptions destroy."
+    )
