@@ -49,8 +49,15 @@ def names(values, sep: str = ", ") -> str:
 
 
 def plain(value) -> str:
-    """``value`` for matplotlib text: a ``$`` is shown as a dollar sign instead of starting mathtext."""
-    return str(value).replace("$", r"\$")
+    """``value`` for matplotlib text: a ``$`` is shown as a dollar sign instead of starting mathtext.
+
+    :mod:`cifarkit.analysis.plots` turns mathtext off for every figure (``text.parse_math``), which also covers
+    text that does not pass through here (tick labels seaborn sets from class names); ``$`` is escaped only
+    while mathtext is on."""
+    import matplotlib
+
+    text = str(value)
+    return text.replace("$", r"\$") if matplotlib.rcParams.get("text.parse_math", True) else text
 
 
 def table(frame, formats=None, *, precision: int | None = None):

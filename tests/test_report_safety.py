@@ -146,3 +146,19 @@ def test_key_results_box_escapes_the_group_regex_and_reports_groups(payload):
     assert ": 3 training, 1 validation, 1 test</td>" in html
     assert "No group has images in more than one split." in html
     assert "Up to 3 test images have a near duplicate" in html
+
+
+def test_figures_show_a_dollar_in_a_class_name_as_text_even_where_no_helper_escaped_it():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cifarkit.analysis import plots  # noqa: F401  (its import sets the figures' style: no mathtext)
+
+    fig, ax = plt.subplots()
+    ax.set_xticks([0, 1], ["$\\frac{1}{0$", "ok"])  # a class name from a folder, as seaborn sets tick labels
+    ax.set_title(escape.plain("costs $5 and $6"))
+    fig.canvas.draw()  # mathtext would raise on the unbalanced label
+    assert ax.get_title() == "costs $5 and $6"  # shown as written, not escaped twice
+    plt.close(fig)

@@ -29,6 +29,8 @@ mpl.rcParams.update(
         "ytick.labelsize": 8,
         "legend.fontsize": 8,
         "figure.titlesize": 11,
+        # no mathtext: titles, labels and ticks carry class names and paths from the data, where "$" is text
+        "text.parse_math": False,
     }
 )
 
