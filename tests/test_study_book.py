@@ -411,3 +411,26 @@ def test_a_budgeted_run_says_what_its_budget_lowered(smoke_study, tmp_path_facto
     (run_dir / "manifest.json").write_text(json.dumps(manifest))
     page = Path(book.write_study_book(run_dir, pdf=False)["html"]).read_text()
     assert "Time budget." not in page and "Settings lowered" not in page
+
+
+def test_the_robustness_summary_of_a_model_at_chance_says_it_measures_nothing(tmp_path):
+    from cifarkit import run_folder
+    from cifarkit.report import book_parts
+
+    def robustness(clean, at_chance):
+        m4 = {
+            "robustness_mean_acc": 0.1,
+            "robustness_clean_acc": clean,
+            "robustness_n": 200,
+            "robustness": {"gaussian_noise": {"1": 0.1, "2": 0.1}, "fog": {"1": 0.5, "2": 0.1}},
+            "corruptions_at_chance": at_chance,
+        }
+        explore = {"class_names": [f"c{i}" for i in range(10)]}
+        run = book_parts.StudyRun(tmp_path, {}, {run_folder.EVALUATE: m4, run_folder.EXPLORE: explore})
+        return _text(book_parts._robustness(run))
+
+    cells = ["gaussian noise at severity 1", "gaussian noise at severity 2", "fog at severity 2"]
+    untrained = robustness(0.10, cells)  # 10 classes, 200 images: 10% is guessing
+    assert "at chance level on the clean images already" in untrained and "3 of 4" not in untrained
+    trained = robustness(0.60, cells)
+    assert "3 of 4 corruption settings bring it to chance level" in trained and "already" not in trained

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cifarkit import escape, files, run_folder
+from cifarkit.analysis.verdicts import chance_level
 from cifarkit.report import key_results, profiles
 from cifarkit.report.key_results import _num, ci_points, ci_text, pct, points
 from cifarkit.report.references import Citations
@@ -291,7 +292,10 @@ def _robustness(run: StudyRun) -> str:
         f"Mean accuracy over the corruptions is {pct(m4['robustness_mean_acc'])} against "
         f"{pct(m4.get('robustness_clean_acc'))} on the same {m4.get('robustness_n', '?')} clean test images. "
     )
-    if at_chance:
+    clean, n, k = _num(m4.get("robustness_clean_acc")), m4.get("robustness_n"), run.num_classes()
+    if clean is not None and k and isinstance(n, int) and chance_level(clean, k, n):
+        text += "The model is at chance level on the clean images already, so this says nothing about its robustness."
+    elif at_chance:
         shown = ", ".join(escape.html(c) for c in at_chance[:4]) + (", ..." if len(at_chance) > 4 else "")
         text += f"{len(at_chance)} of {total} corruption settings bring it to chance level ({shown})."
     else:
