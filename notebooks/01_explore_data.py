@@ -184,7 +184,7 @@ for key in ("sizes", "modes", "formats"):
 print(f"Skipped (unreadable) files: {len(ds.skipped)}")
 if ds.skipped:
     with pd.option_context("display.max_colwidth", None):  # show whole paths, not "..."
-        display(pd.DataFrame(ds.skipped, columns=["path", "reason"]))
+        display(escape.table(pd.DataFrame(ds.skipped, columns=["path", "reason"])))
 
 # %% [markdown]
 # ## Exact duplicates

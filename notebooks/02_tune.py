@@ -92,7 +92,12 @@ display(
         f"**trials:** {N_TRIALS}" + (f", **timeout:** {TIMEOUT} s" if TIMEOUT else "")
     )
 )
-display(pd.DataFrame(tuning.describe_space(SPACE, base, n_train=n_train, image_size=IMAGE_SIZE)).set_index("parameter"))
+display(
+    escape.table(
+        pd.DataFrame(tuning.describe_space(SPACE, base, n_train=n_train, image_size=IMAGE_SIZE)).set_index("parameter"),
+        plots.short,
+    )
+)
 
 # %% [markdown]
 # ## The search
@@ -238,7 +243,7 @@ else:
         )
     )
     rows = [{"parameter": k, "best": v, "recipe": baseline.get(k, "")} for k, v in best["params"].items()]
-    display(pd.DataFrame(rows).set_index("parameter"))
+    display(escape.table(pd.DataFrame(rows).set_index("parameter"), plots.short))
 
 # %% [markdown]
 # The key numbers are recorded in `metrics/02_tune.json`: the study, where it is stored, the

@@ -123,7 +123,7 @@ display(
         "is recorded in the run's metrics):"
     )
 )
-display(pd.Series({k: plots.short(v) for k, v in changed.items()}, name="value", dtype=object).to_frame())
+display(escape.table(pd.Series({k: plots.short(v) for k, v in changed.items()}, name="value", dtype=object).to_frame()))
 
 # %% [markdown]
 # ## Training

@@ -93,16 +93,19 @@ results = baselines.run_baselines(
 )
 baseline_seconds = time.perf_counter() - t_start
 display(
-    pd.DataFrame(
-        [
-            {
-                "method": r["name"],
-                "chosen on validation or fixed": r["selected"],
-                "validation accuracy per candidate": {k: round(v, 4) for k, v in r["val_scores"].items()}
-                or "fixed a priori",
-            }
-            for r in results
-        ]
+    escape.table(
+        pd.DataFrame(
+            [
+                {
+                    "method": r["name"],
+                    "chosen on validation or fixed": r["selected"],
+                    "validation accuracy per candidate": {k: round(v, 4) for k, v in r["val_scores"].items()}
+                    or "fixed a priori",
+                }
+                for r in results
+            ]
+        ),
+        plots.short,
     )
 )
 

@@ -84,19 +84,21 @@ for spec in specs:
     members.append(architectures.train_member(ds, spec, run_dir, seed=SEED, progress=False))
 members = architectures.unique_names(members)
 display(
-    pd.DataFrame(
-        [
-            {
-                "model": m.name,
-                "from": m.origin,
-                "epochs": m.epochs,
-                "seed": "-" if m.seed is None else m.seed,
-                "validation accuracy": f"{m.val_acc(ds.y_val):.2%}",
-                "training seconds": "-" if m.train_seconds is None else f"{m.train_seconds:.0f}",
-            }
-            for m in members
-        ]
-    ).set_index("model")
+    escape.table(
+        pd.DataFrame(
+            [
+                {
+                    "model": m.name,
+                    "from": m.origin,
+                    "epochs": m.epochs,
+                    "seed": "-" if m.seed is None else m.seed,
+                    "validation accuracy": f"{m.val_acc(ds.y_val):.2%}",
+                    "training seconds": "-" if m.train_seconds is None else f"{m.train_seconds:.0f}",
+                }
+                for m in members
+            ]
+        ).set_index("model")
+    )
 )
 
 # %% [markdown]
