@@ -376,11 +376,11 @@ def test_roc_and_pr_figures_fit_the_page_with_readable_text():
         assert fig.get_size_inches()[0] <= plots.PAGE_WIDTH
         texts = [t for t in fig.findobj(plt.Text) if t.get_text()]
         assert min(t.get_fontsize() for t in texts) >= 8
-        fig.canvas.draw()  # an unescaped "$" would fail here (mathtext)
+        fig.canvas.draw()  # a "$" read as mathtext would fail here: the figures' style turns mathtext off
         legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
         plt.close(fig)
     assert not any("cat" in t for t in legend)  # the single-class figure shows only dog
-    assert r"\$cat\$ (AUC" in " ".join(t.get_text() for t in figs[0].axes[0].get_legend().get_texts())
+    assert "$cat$ (AUC" in " ".join(t.get_text() for t in figs[0].axes[0].get_legend().get_texts())  # as written
 
 
 def _metrics_for_key_results(op, rec):
