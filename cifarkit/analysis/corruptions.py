@@ -37,6 +37,7 @@ import pandas as pd
 
 from cifarkit.analysis.corruptions_ops import OPS
 from cifarkit.analysis.corruptions_params import CORRUPTIONS_C, GROUPS, PARAMETERS, REFERENCE_POINTS, SEVERITIES
+from cifarkit.analysis.verdicts import chance_level
 
 __all__ = [
     "CORRUPTIONS_C",
@@ -231,8 +232,6 @@ def cifar10c_table(
 def cells_at_chance(table: pd.DataFrame, num_classes: int) -> list[str]:
     """The cells of a :func:`cifar10c_table` at chance level (within two binomial standard errors of guessing on
     its ``attrs["n"]`` images), as ``"gaussian noise at severity 5"``, in the table's order."""
-    from cifarkit.analysis.verdicts import chance_level
-
     n = int(table.attrs.get("n") or 0)
     return [
         f"{name.replace('_', ' ')} at severity {severity}"
@@ -255,8 +254,6 @@ def cifar10c_summary(table: pd.DataFrame, num_classes: int, *, listed: int = 10)
         + "; ".join(f"{v['model']}: {v['mean_corruption_acc']:.1f}%" for v in REFERENCE_POINTS.values())
         + ". "
     )
-    from cifarkit.analysis.verdicts import chance_level
-
     if chance_level(attrs["clean_acc"], num_classes, int(attrs.get("n") or 0)):
         return text + (
             f"The model is at chance level ({chance:.0%}) on the clean images already, so these figures say nothing "
