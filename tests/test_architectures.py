@@ -315,6 +315,7 @@ def _hand_ensemble(weights):
             "weighted": vote(0.9150, 0.9134, [0.9080, 0.9190], 0.0092, [-0.0010, 0.0130], 0.0312, weights),
         },
         "best_method": "soft",
+        "degenerate": max(weights) >= 0.95,  # as evaluate_ensembles records it
     }
 
 

@@ -529,7 +529,7 @@ def ensemble_summary(ens: dict) -> str:
         f"(McNemar against the best member {stats.format_p(best['mcnemar_vs_best']['p_value'])}). "
         + verdicts.gain(best["gain"], best["gain_ci"], "The ensemble", of="the best member's ")
     )
-    if weights and max(weights) >= ensembles.DEGENERATE_WEIGHT:
+    if ens.get("degenerate"):
         text += (
             f" The weighted vote is degenerate: one member carries {max(weights):.2f} of the weight, so it is "
             "that member rather than an ensemble."

@@ -47,13 +47,14 @@ class DataCounts:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    def class_sizes(self, split: str, subset: int = 0) -> np.ndarray:
+        """Images per class of ``split`` with at most ``subset`` per class (0: all)."""
+        counts = np.asarray(self.per_class[split], dtype=np.int64)
+        return np.minimum(counts, subset) if subset else counts
+
     def split_sizes(self, subset: int = 0) -> tuple[int, int, int]:
         """Training, validation and test images with at most ``subset`` per class and split (0: all)."""
-        out = []
-        for split in SPLITS:
-            counts = np.asarray(self.per_class[split], dtype=np.int64)
-            out.append(int(np.minimum(counts, subset).sum() if subset else counts.sum()))
-        return tuple(out)
+        return tuple(int(self.class_sizes(split, subset).sum()) for split in SPLITS)
 
     def largest_class(self) -> int:
         return int(max(max(c, default=0) for c in self.per_class.values()))

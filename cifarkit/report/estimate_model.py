@@ -381,9 +381,8 @@ def _explore(ctx: Context, p: dict) -> tuple[dict, str]:
 
     n_train, n_val, n_test = ctx.sizes(p)
     f, area = ctx.machine.parallel_factor, (ctx.image_size / 32) ** 2
-    subset = int(p.get("DATA_SUBSET") or 0)
-    train = [c for c in ctx.counts.per_class["train"] if c > 0]  # the classes explore.sample_indices sees
-    train = [min(c, subset) for c in train] if subset else train
+    train = ctx.counts.class_sizes("train", int(p.get("DATA_SUBSET") or 0))
+    train = train[train > 0]  # the classes explore.sample_indices sees
 
     def sample(n):  # as many images as explore.sample_indices draws
         return int(class_quota(n, train).sum())
