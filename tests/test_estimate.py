@@ -593,16 +593,26 @@ def test_tuning_trials_and_03_are_timed_over_the_search_space_then_settled_when_
     assert space["train_time_factor"] == pytest.approx(f_train, rel=1e-3)
     assert space["infer_time_factor"] == pytest.approx(f_infer, rel=1e-3)
     # a sampled trial runs at the recipe's rate times the factors; 03, which may take 02's settings, at the
-    # even mixture of the recipe's and that (estimate_model.TUNED_APPLY_CHANCE)
+    # mixture of the recipe's and that by the chance that one of 02's 2 sampled trials beats the recipe: 2/3
     recipe = m.rates["03"]  # 03's rate measured at the recipe's settings, kept
-    assert m.rate("03") is m.undecided["03"] and m.undecided["03"] is not recipe
+    assert m.undecided["03"] == {
+        "train_time_factor": space["train_time_factor"],
+        "infer_time_factor": space["infer_time_factor"],
+    }
+    assert m.tuned_chance == pytest.approx(2 / 3) and m.rate("03") is not recipe
     # (the code divides by the recorded factor, rounded to 4 places, and rounds the rate to 0.1 img/s; the
     # product of the rounded ratios above may differ from it in the 4th place, which moves a 1,600 img/s rate
     # by more than 0.1, so the rates are checked against the recorded factor)
     f_rec = space["train_time_factor"]
     assert m.expected["02:space"]["train_img_per_s"] == round(m.rates["02"]["train_img_per_s"] / f_rec, 1)
-    mix = 0.5 + 0.5 * f_rec
+    mix = 1 / 3 + 2 / 3 * f_rec
     assert m.rate("03")["train_img_per_s"] == round(recipe["train_img_per_s"] / mix, 1)
+    # the budget planner's view: the slower of the two speeds, for training and for inference apart
+    m.plan_slower = True
+    slower_infer = max(1.0, space["infer_time_factor"])
+    assert m.rate("03")["train_img_per_s"] == round(recipe["train_img_per_s"] / max(1.0, f_rec), 1)
+    assert m.rate("03")["infer_img_per_s"] == round(recipe["infer_img_per_s"] / slower_infer, 1)
+    m.plan_slower = False
     # 02: the recipe's own trial (BASELINE_FIRST) at the recipe's rate, the two sampled trials at the space's
     p2 = nb["02_tune"]
     n_train, n_val, _ = tp.ctx.sizes(p2)
@@ -622,7 +632,7 @@ def test_tuning_trials_and_03_are_timed_over_the_search_space_then_settled_when_
         printed[1] == f"  ({tp.space_line()})"
         and f"{space['train_time_factor']:.2f}x the recipe's training time" in printed[1]
     )
-    assert "batch_size 64, 128; width_multiplier 0.5, 0.75, 1.0, 1.25" in printed[1] and "even chance" in printed[1]
+    assert "batch_size 64, 128; width_multiplier 0.5, 0.75, 1.0, 1.25" in printed[1] and "chance of 67%" in printed[1]
 
     # 02 decides that its settings do not win: 03 settles on the recipe's rate measured at the start, no probe
     record = estimate.retime_tuned_training(tp, nb, None)
@@ -815,3 +825,35 @@ def test_the_explore_estimate_counts_the_sample_01_draws():
         ys = np.concatenate([np.flatnonzero(y == c)[: subset or None] for c in range(3)])
         drawn = len(explore.sample_indices(y[ys], n))
         assert how.endswith(f"PCA of {drawn:,}, t-SNE of {drawn:,}"), (n, subset, how)
+
+
+def test_while_02_may_apply_to_03_the_estimate_weighs_both_speeds_and_a_budget_plans_with_the_slower():
+    # the chance that the best of n sampled trials beats the recipe's, by hand: n / (n + 1)
+    assert [estimate_model.tuned_apply_chance(n) for n in (0, 1, 5)] == [0.0, 0.5, pytest.approx(5 / 6)]
+    nb, ctx = _context("quick", "synthetic:500")
+    m = ctx.machine
+    at_recipe = _total(nb, ctx)  # nothing undecided: 03 at the recipe's rate (RATE: 100 img/s, 200 inference)
+    m.undecided["03"] = {"train_time_factor": 0.5, "infer_time_factor": 0.8}  # 02's settings faster than the recipe's
+    expected = _total(nb, ctx)
+    trials = estimate_model.estimate_notebooks(nb, ctx)["02_tune"].parts["trials_run"]
+    p = (trials - 1) / trials  # the recipe's own trial first (BASELINE_FIRST), the others sampled
+    assert trials >= 2 and m.tuned_chance == pytest.approx(p)
+    assert m.rate("03")["train_img_per_s"] == round(100.0 / (1 - p + p * 0.5), 1)
+    assert m.rate("03")["infer_img_per_s"] == round(200.0 / (1 - p + p * 0.8), 1)
+    assert expected < at_recipe
+    # the budget plans with the slower speed, the recipe's here: a budget the profile fits only at the expected
+    # speed is not met by the profile's settings, one it fits at the recipe's speed is
+    fits, estimates = plan_budget(nb, ctx, at_recipe * 1.01 / 60)
+    assert fits["slower_03"] and fits["changes"] == []
+    assert fits["before_seconds"] == pytest.approx(at_recipe, abs=0.1)
+    assert fits["expected_seconds"] == pytest.approx(expected, abs=0.1)
+    assert sum(e.seconds for e in estimates.values()) == pytest.approx(expected, abs=0.1)  # printed: expected
+    assert "min expected" in budget_lines(fits)[0] and not m.plan_slower  # the run's machine is left as it was
+    tight, _ = plan_budget(nb, ctx, (expected + at_recipe) / 2 / 60)
+    assert tight["changes"] and tight["after_seconds"] <= (expected + at_recipe) / 2
+    # 02's settings slower than the recipe's (for training): the plan takes them, inference stays at the recipe's
+    m.undecided["03"] = {"train_time_factor": 1.5, "infer_time_factor": 0.8}
+    slower, _ = plan_budget(nb, ctx, 10 * at_recipe / 60)
+    m.plan_slower = True
+    assert m.rate("03")["train_img_per_s"] == round(100.0 / 1.5, 1) and m.rate("03")["infer_img_per_s"] == 200.0
+    assert slower["before_seconds"] == pytest.approx(_total(nb, ctx), abs=0.1) and slower["before_seconds"] > at_recipe

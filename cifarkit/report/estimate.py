@@ -25,8 +25,10 @@ How each notebook is estimated (details and constants in :mod:`cifarkit.report.e
   own first trial (``BASELINE_FIRST``) runs at the recipe's measured speed, a sampled trial at the search
   space's expected speed (the probe times each batch size and width the space offers).
 - ``03_train``: one training run, then the test split twice (``train()`` and the notebook's interval).
-  Timed with the recipe's settings, or, when 02 runs first and 03 takes its settings if they win, as an even
-  chance of the recipe's speed and a sampled trial's; just before 03 starts the runner times it again with the
+  Timed with the recipe's settings, or, when 02 runs first and 03 takes its settings if they win, as the mixture
+  of the recipe's speed and a sampled trial's by the chance that 02's settings win
+  (:func:`~cifarkit.report.estimate_model.tuned_apply_chance`: ``n / (n + 1)`` for ``n`` sampled trials; a
+  ``--budget`` plans with the slower of the two instead); just before 03 starts the runner times it again with the
   settings 02 chose, or settles it on the recipe's speed (:func:`retime_tuned_training`), and re-estimates 03
   and what follows.
 - ``04_evaluate``: forward passes over test and validation, the flipped test split (TTA), the clean and
@@ -247,8 +249,10 @@ ASSUMPTIONS = (
     "tuning: the recipe's own trial at its measured speed, every sampled trial at the search space's expected "
     "speed (each batch size and width of the space timed briefly; a trial's time per image taken as the "
     "product of its choices' ratios, averaged over the space as Optuna's first random trials draw it)",
-    "03, when it would take 02's tuned settings: at start timed as an even chance of the recipe's speed and a "
-    "sampled trial's; before 03 starts, re-timed with the settings 02 chose, or settled on the recipe's speed",
+    "03, when it would take 02's tuned settings: at start timed as the mixture of the recipe's speed and a "
+    "sampled trial's by the chance n/(n+1) that one of 02's n sampled trials beats the recipe (--budget plans "
+    "with the slower of the two); before 03 starts, re-timed with the settings 02 chose, or settled on the "
+    "recipe's speed",
     "baselines: benchmarks/results/baselines.json (45,000 images, 2-core Xeon) scaled by each method's "
     "complexity and by a small sample of the baselines' operations timed here (PCA, logistic regression, "
     "kNN, random-forest trees, SGD); each method's own speed ratio between machines varies around it",
@@ -310,7 +314,12 @@ class TimePlan:
             f"{space['train_time_factor']:.2f}x the recipe's training time per image"
         )
         if "03" in self.machine.undecided:
-            line += "; 03 is timed as an even chance that 02's settings win and apply to it"
+            line += (
+                f"; 03 is timed with a chance of {self.machine.tuned_chance:.0%} that 02's settings win and apply "
+                "to it (n/(n+1) for n trials sampled beside the recipe's)"
+            )
+            if self.budget is not None:
+                line += ", and the budget is planned with the slower of the two speeds"
         return line
 
     def lines(self) -> list[str]:
@@ -476,6 +485,7 @@ def plan_time(
         return tp, {}
     budget_plan, estimates = plan_budget(tp.nb, tp.ctx, budget, reserve)
     tp.estimates = estimates
+    tp.machine.tuned_chance = budget_plan["tuned_chance"]  # with the planned trial count, as printed
     tp.budget = budget_plan
     for jid, epochs in budget_plan["epochs"].items():  # the planned epochs (06's architectures, 03's EPOCHS)
         tp.machine.resolved[jid]["epochs"] = epochs
@@ -487,9 +497,9 @@ def retime_tuned_training(tp: TimePlan, nb: dict[str, dict], tuned: dict | None)
     """Re-time 03's training with the settings 02 tuned, which 03 is about to apply, and re-estimate 03
     and the notebooks after it (they predict with 03's model).
 
-    The estimate before the run cannot know whether 02's settings will win: it times 03 as the mixture of
-    :data:`~cifarkit.report.estimate_model.TUNED_APPLY_CHANCE` (the recipe's speed and a trial's expected speed
-    over the search space). A tuned batch size or width changes the speed per image (in float32 on a 2-core
+    The estimate before the run cannot know whether 02's settings will win: it times 03 as the mixture of the
+    recipe's speed and a trial's expected speed over the search space by
+    :func:`~cifarkit.report.estimate_model.tuned_apply_chance` (a budget plans with the slower of the two). A tuned batch size or width changes the speed per image (in float32 on a 2-core
     Xeon fastnet trained at 481 img/s at a tuned batch of 64 and width 0.75 against 330 at the recipe's 256).
     ``nb``: the effective parameters of the notebooks ``tp`` estimated (in run order, with any budget's
     overrides); ``tuned``: the settings 03 will merge under its own (``tuned_settings(...)["settings"]``), or

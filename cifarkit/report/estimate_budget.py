@@ -26,6 +26,11 @@ big step): what it frees goes back to the knobs turned before it, the latest fir
 baselines to 2,000 training images, then 03's epochs from 10 to 9, and planned 107.6 of its 117 min). So no
 setting of the plan could go one step up and still fit.
 
+While 02's tuned settings may still apply to 03 (they do when they beat the recipe's), the planner takes 03, and
+the notebooks that predict with its model, at the slower of the recipe's speed and a tuned trial's expected one,
+not at the expectation the run prints: 03's epochs are fixed before 02 has decided, so a plan at the expected
+speed would overrun wherever the slower settings won.
+
 The budget is the run's wall time from the estimate on, not only the notebooks' execution: what measuring
 this machine took (known when the planner runs), the re-timing of 03 when 02's tuned settings may apply to
 it, and rendering the reports (HTML, PDF when Chromium prints them, the study book) are set aside first
@@ -87,6 +92,8 @@ class _State:
         self.ctx = copy.copy(ctx)
         self.ctx.machine = copy.copy(ctx.machine)
         self.ctx.machine.resolved = copy.deepcopy(ctx.machine.resolved)
+        # 03 at the slower of its two possible speeds while 02's settings may apply to it (Machine.undecided_rate)
+        self.ctx.machine.plan_slower = True
         archs = architectures(nb.get(ARCHS, {}).get("ARCHITECTURES", ""))
         self.seeds = seeds_of_main_model(nb, self.ctx.machine.resolved)
         self.base_archs = {
@@ -181,8 +188,12 @@ def plan_budget(nb: dict, ctx: Context, budget_minutes: float, reserve: dict | N
 
     Returns:
         ``(plan, estimates)``: ``{"minutes", "reserve", "notebooks_seconds", "before_seconds",
-        "after_seconds", "changes": [{notebook, parameter, from, to, why}], "overrides": {notebook:
-        {parameter: value}}, "epochs"}`` and the estimate per notebook with the planned settings.
+        "after_seconds", "expected_seconds", "slower_03", "changes": [{notebook, parameter, from, to, why}],
+        "overrides": {notebook: {parameter: value}}, "epochs"}`` and the estimate per notebook with the planned
+        settings. ``before_seconds``/``after_seconds`` are what the plan fits to the budget: with ``slower_03``
+        (02's settings may apply to 03) they take 03 at the slower of the recipe's speed and a tuned trial's;
+        ``expected_seconds`` and the estimates are the expectation the run prints, 03 weighed by the chance that
+        02's settings win (:meth:`~cifarkit.report.estimate_model.Machine.undecided_rate`).
 
     Raises:
         ValueError: the run does not fit even with every knob at its minimum (the message gives that time).
@@ -243,8 +254,13 @@ def plan_budget(nb: dict, ctx: Context, budget_minutes: float, reserve: dict | N
         # the epochs each training job runs with the planned settings: a re-estimate during the run (03 re-timed
         # with 02's settings) must start from these, not from the profile's epochs the probe resolved
         "epochs": {jid: job["epochs"] for jid, job in state.ctx.machine.resolved.items()},
+        "slower_03": "03" in state.ctx.machine.undecided,
     }
-    return plan, estimate_notebooks(state.nb, state.ctx)
+    state.ctx.machine.plan_slower = False  # what the run prints and records: the expected times
+    estimates = estimate_notebooks(state.nb, state.ctx)
+    plan["expected_seconds"] = round(sum(e.seconds for e in estimates.values()), 1)
+    plan["tuned_chance"] = state.ctx.machine.tuned_chance
+    return plan, estimates
 
 
 def _largest_fitting(state: _State, knob: Knob, low: int, high: int, limit: float) -> int:
@@ -295,7 +311,8 @@ def budget_lines(budget: dict) -> list[str]:
         head += f" ({_reserve_words(reserve)}; {budget['notebooks_seconds'] / 60:.1f} min left for the notebooks)"
     if not budget["changes"]:
         return [
-            f"{head}: the profile's settings fit (about {budget['before_seconds'] / 60:.1f} min here); nothing changes"
+            f"{head}: the profile's settings fit (about {budget['before_seconds'] / 60:.1f} min here"
+            f"{_slower_words(budget)}); nothing changes"
         ]
     out = [
         f"{head}: the profile's settings need about {budget['before_seconds'] / 60:.1f} min here; "
@@ -303,5 +320,15 @@ def budget_lines(budget: dict) -> list[str]:
     ]
     for c in budget["changes"]:
         out.append(f"  {describe_change(c)} ({c['why']})")
-    out.append(f"planned: about {budget['after_seconds'] / 60:.1f} min of execution")
+    out.append(f"planned: about {budget['after_seconds'] / 60:.1f} min of execution{_slower_words(budget)}")
     return out
+
+
+def _slower_words(budget: dict) -> str:
+    """The plan's note when it took 03 at its slower possible speed (02's settings may apply to it)."""
+    if not budget.get("slower_03"):
+        return ""
+    return (
+        ", taking 03 at the slower of the recipe's speed and 02's, since which applies is known only after 02; "
+        f"about {budget['expected_seconds'] / 60:.1f} min expected"
+    )
