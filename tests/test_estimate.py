@@ -607,6 +607,8 @@ def test_tuning_trials_and_03_are_timed_over_the_search_space_then_settled_when_
     assert m.expected["02:space"]["train_img_per_s"] == round(m.rates["02"]["train_img_per_s"] / f_rec, 1)
     mix = 1 / 3 + 2 / 3 * f_rec
     assert m.rate("03")["train_img_per_s"] == round(recipe["train_img_per_s"] / mix, 1)
+    recorded = tp.to_dict()["probe"]["undecided_rates"]["03"]  # the manifest's record of it
+    assert recorded["tuned_chance"] == pytest.approx(2 / 3, abs=1e-4) and recorded["rate"] == m.rate("03")
     # the budget planner's view: the slower of the two speeds, for training and for inference apart
     m.plan_slower = True
     slower_infer = max(1.0, space["infer_time_factor"])

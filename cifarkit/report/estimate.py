@@ -360,7 +360,13 @@ class TimePlan:
                 "rates": m.rates,
                 "space_speed": m.space_speed,  # 02's search space timed (estimate_probe.space_speed)
                 "expected_rates": m.expected,  # rates derived from those (estimate_model.expected_rates)
-                "undecided_rates": m.undecided,  # what stands for a job's rate until the run decides (03)
+                # what stands for a job's rate until the run decides (03): the tuned trial's time factors, the
+                # chance they apply, and the rate the estimate used (the expected one, Machine.undecided_rate)
+                "undecided_rates": {
+                    jid: {**factors, "tuned_chance": round(m.tuned_chance, 4), "rate": m.undecided_rate(jid)}
+                    for jid, factors in m.undecided.items()
+                    if jid in m.rates
+                },
                 "raw": {k: v for k, v in m.probe.items() if k not in ("rates", "resolved", "space_speed")},
             },
             "data": self.counts.to_dict(),
