@@ -96,8 +96,7 @@ def write_digits(root: Path, n_train: int = 1000) -> Path:
 
 
 def train_one(ds, settings: dict, out: Path) -> dict:
-    from cifarkit.analysis import cross_validation as cv
-    from cifarkit.training import predict_logits, softmax, train
+    from cifarkit.training import notebook_config, predict_logits, softmax, train
 
     overrides = {
         "model_options": {"width_multiplier": settings.get("width", 0.5), "stem_stride": settings["stem_stride"]},
@@ -106,7 +105,7 @@ def train_one(ds, settings: dict, out: Path) -> dict:
     }
     if settings.get("flip") is False:
         overrides["flip"] = False
-    config = cv.training_config(
+    config = notebook_config(
         "fastnet", "default", epochs=settings["epochs"], batch_size=32, class_weight="balanced", overrides=overrides
     )
     shutil.rmtree(out, ignore_errors=True)

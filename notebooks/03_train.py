@@ -24,17 +24,10 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from cifarkit import escape, run_folder
-from cifarkit.analysis import plots, stats, verdicts
+from cifarkit.analysis import plots, stats, training_report, verdicts
 from cifarkit.analysis.tuning import merge_settings, tuned_settings
 from cifarkit.data import load_study_data
-from cifarkit.training import (
-    TrainConfig,
-    lr_schedule_values,
-    notebook_settings,
-    predict_logits,
-    resolve_recipe,
-    train,
-)
+from cifarkit.training import lr_schedule_values, notebook_config, predict_logits, train
 from cifarkit.training.transfer import backbone_settings
 
 # %% tags=["parameters"]
@@ -77,53 +70,32 @@ ds = load_study_data(
     group_by=GROUP_BY,
     labels=LABELS,
 )
-# tuned settings first, then every explicit setting of this notebook on top of them
+# tuned settings first, then OVERRIDES and a backbone's settings, then every explicit parameter of this notebook
 model_name, backbone_options = backbone_settings(MODEL, BACKBONE, BACKBONE_WEIGHTS, FREEZE_EPOCHS)
 tuned = tuned_settings(TUNED_PARAMS, run_dir, model=model_name, recipe=RECIPE)
-settings = notebook_settings(
-    merge_settings(tuned["settings"], OVERRIDES),
-    model=model_name,
+config = notebook_config(
+    model_name,
+    RECIPE,
     seed=SEED,
-    device=DEVICE,
-    deterministic=DETERMINISTIC,
-    class_weight=CLASS_WEIGHT,
-    pretrained=PRETRAINED,
     epochs=EPOCHS,
     batch_size=BATCH_SIZE,
     lr=LR,
     augment=AUGMENT,
+    class_weight=CLASS_WEIGHT,
+    pretrained=PRETRAINED,
+    device=DEVICE,
+    deterministic=DETERMINISTIC,
+    overrides={**merge_settings(tuned["settings"], OVERRIDES), **backbone_options},
 )
-settings.update(backbone_options)
-config = resolve_recipe(RECIPE, **settings)
 out_dir = run_folder.model_dir(run_dir, config.model)
-defaults = TrainConfig(model=config.model).to_dict()
-changed = {k: v for k, v in config.to_dict().items() if v != defaults.get(k) and k not in ("model", "seed")}
-display(
-    Markdown(
-        f"**Data:** {escape.code(ds.source)} ({ds.source_kind}); {len(ds.x_train)} training, {len(ds.x_val)} "
-        f"validation, {len(ds.x_test)} test images of {ds.num_classes} classes at "
-        f"{ds.image_size[0]}x{ds.image_size[1]}  \n"
-        f"**Model:** {escape.code(config.model)}, **recipe:** {escape.code(RECIPE)}, **epochs:** {config.epochs}, "
-        f"**batch:** {config.batch_size}, **seed:** {config.seed}  \n"
-        f"**Learning rate:** the recipe gives {config.lr:g} at a batch of {config.base_batch_size}; this run's batch "
-        f"is {config.batch_size}, so with {config.lr_scaling} scaling the schedule peaks at **{config.peak_lr():.4g}**.  \n"
-        + (
-            f"**Tuned settings applied** from study {escape.code(tuned['study_name'])}, trial {tuned['trial_number']}: "
-            + escape.md(", ".join(f"{k} = {plots.short(v)}" for k, v in tuned["settings"].items()))
-            + "; explicit parameters of this notebook override them"
-            + (f" ({escape.md(tuned['note'])})" if tuned["note"] else "")
-            if tuned["applied"]
-            else f"**Tuned settings:** {escape.md(tuned['note'])}"
-        )
-    )
-)
+display(Markdown(training_report.setup_markdown(ds, config, RECIPE, tuned)))
 display(
     Markdown(
         "The settings that differ from the defaults of `cifarkit.training.TrainConfig` (the whole configuration "
         "is recorded in the run's metrics):"
     )
 )
-display(escape.table(pd.Series({k: plots.short(v) for k, v in changed.items()}, name="value", dtype=object).to_frame()))
+display(escape.table(training_report.changed_settings(config)))
 
 # %% [markdown]
 # ## Training
@@ -139,28 +111,7 @@ result = train(ds, config, out_dir, resume=True, progress=True)
 model = result.model
 history = pd.DataFrame(result.history)
 metrics = result.metrics
-pre = metrics.get("pretrained") or {}
-bb = metrics.get("backbone") or {}
-display(
-    Markdown(
-        (
-            f"**Fine-tuned** from {escape.code(pre['path'])} ({pre['layers_copied']} layers copied)"
-            if pre.get("path")
-            else (
-                f"**Backbone** {escape.code(bb['application'])} at {bb['input_size'][0]} px: "
-                f"{escape.md(bb['note'])}; {escape.md(bb['phases'])}"
-                if bb
-                else "**Trained from scratch** (no pretrained weights given)"
-            )
-        )
-        + (
-            "; class weights "
-            + escape.md(", ".join(f"{n}: {w:.2f}" for n, w in zip(ds.class_names, metrics["class_weights"])))
-            if metrics.get("class_weights")
-            else "; no class weighting"
-        )
-    )
-)
+display(Markdown(training_report.start_markdown(metrics, ds.class_names)))
 
 # %% [markdown]
 # ## The model
@@ -223,18 +174,7 @@ print(
 # %%
 test_pred = predict_logits(model, ds.x_test).argmax(1)
 test_ci = stats.accuracy_ci(ds.y_test, test_pred, n_boot=N_BOOT, seed=SEED)
-val_text = (
-    f"validation accuracy **{metrics['val_acc']:.2%}**"
-    if metrics.get("val_acc") is not None
-    else "no validation split (VAL_FRACTION = 0)"
-)
-display(
-    Markdown(
-        f"After **{len(history)} epochs** of {escape.code(config.model)} (recipe {escape.code(RECIPE)}): "
-        f"{val_text}, test accuracy **{metrics['test_acc']:.2%}** "
-        f"(95% CI {test_ci['ci_low']:.2%} to {test_ci['ci_high']:.2%}, {len(ds.x_test)} test images)."
-    )
-)
+display(Markdown(training_report.result_markdown(config, RECIPE, metrics, len(history), test_ci, len(ds.x_test))))
 
 # %% [markdown]
 # The trained model is saved as `model.keras` in the run's model folder, beside its history

@@ -38,6 +38,7 @@ from cifarkit.analysis import cross_validation as cv
 from cifarkit.analysis import cv_baselines, decisions, plots
 from cifarkit.analysis.baselines import parse_methods
 from cifarkit.data import load_study_data
+from cifarkit.training import notebook_config
 from cifarkit.training.transfer import backbone_settings
 
 # %% tags=["parameters"]
@@ -91,7 +92,7 @@ names = ds.class_names
 positive_idx, mode = decisions.positive_classes(names, POSITIVE_CLASS)  # an unknown class stops here
 positive = positive_idx[0] if mode == "positive class" else None
 model_name, backbone_options = backbone_settings(MODEL, BACKBONE, BACKBONE_WEIGHTS, FREEZE_EPOCHS)
-config = cv.training_config(
+config = notebook_config(
     model_name,
     RECIPE,
     seed=SEED,

@@ -391,42 +391,6 @@ def composition_table(pooled: Pooled, fold_of, class_names):
     return frame
 
 
-# --------------------------------------------------------------------------- training settings
-def training_config(
-    model: str,
-    recipe: str,
-    *,
-    seed: int = 0,
-    epochs: int = 0,
-    batch_size: int = 0,
-    lr: float = 0.0,
-    augment: str = "recipe",
-    class_weight: str = "none",
-    pretrained: str = "",
-    device: str = "auto",
-    deterministic: bool = False,
-    overrides: dict | None = None,
-):
-    """The :class:`~cifarkit.training.TrainConfig` the folds train with, from the notebook's parameters exactly as
-    03_train reads the same names (0 or ``"recipe"`` keeps the recipe's own; ``OVERRIDES`` first, then the rest)."""
-    from cifarkit.training import notebook_settings, resolve_recipe
-
-    settings = notebook_settings(
-        overrides,
-        model=model,
-        seed=seed,
-        device=device,
-        deterministic=deterministic,
-        class_weight=class_weight,
-        pretrained=pretrained,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        augment=augment,
-    )
-    return resolve_recipe(recipe, **settings)
-
-
 # --------------------------------------------------------------------------- scoring
 def _check(y, probs):
     y = np.asarray(y, dtype=np.int64).reshape(-1)

@@ -14,7 +14,7 @@ a function needs it.
 from cifarkit.training.config import TrainConfig, config_keys, parse_override
 from cifarkit.training.inference import evaluate_model, flip_horizontal, predict_logits, predict_probs, softmax
 from cifarkit.training.loop import TrainingDivergedError, TrainResult, train
-from cifarkit.training.recipes import RECIPES, list_recipes, notebook_settings, resolve_recipe
+from cifarkit.training.recipes import RECIPES, list_recipes, notebook_config, notebook_settings, resolve_recipe
 from cifarkit.training.schedule import lr_schedule_values
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "evaluate_model",
     "flip_horizontal",
     "list_recipes",
+    "notebook_config",
     "notebook_settings",
     "lr_schedule_values",
     "parse_override",

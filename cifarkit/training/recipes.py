@@ -237,3 +237,41 @@ def notebook_settings(
             )
         settings.update(AUGMENT_PRESETS[augment])
     return settings
+
+
+def notebook_config(
+    model: str,
+    recipe: str,
+    *,
+    seed: int = 0,
+    epochs: int = 0,
+    batch_size: int = 0,
+    lr: float = 0.0,
+    augment: str = "recipe",
+    class_weight: str = "none",
+    pretrained: str = "",
+    device: str = "auto",
+    deterministic: bool = False,
+    overrides: dict | None = None,
+):
+    """The :class:`~cifarkit.training.TrainConfig` a training notebook (03, and 07's folds) trains with, from its
+    parameters: ``overrides`` (02's tuned settings, then ``OVERRIDES``, then a backbone's settings) first, every
+    explicit parameter on top (:func:`notebook_settings`; 0 or ``"recipe"`` keeps the recipe's own).
+
+    Raises:
+        ValueError: an unknown recipe or ``augment`` name, or a setting the recipe does not accept.
+    """
+    settings = notebook_settings(
+        overrides,
+        model=model,
+        seed=seed,
+        device=device,
+        deterministic=deterministic,
+        class_weight=class_weight,
+        pretrained=pretrained,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        augment=augment,
+    )
+    return resolve_recipe(recipe, **settings)
