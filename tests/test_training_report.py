@@ -82,3 +82,6 @@ def test_the_result_states_epochs_validation_and_test_with_its_interval():
     )
     none = training_report.result_markdown(config, "fast", {"val_acc": None, "test_acc": 0.5}, 3, ci, 20)
     assert "no validation split (VAL_FRACTION = 0)" in none
+    assert training_report.result_markdown(config, "fast", {"val_acc": None, "test_acc": 0.5}, 1, ci, 20).startswith(
+        "After **1 epoch** of `fastnet`"
+    )

@@ -9,6 +9,7 @@ import pandas as pd
 
 from cifarkit import escape
 from cifarkit.analysis import plots
+from cifarkit.wording import plural
 
 
 def setup_markdown(ds, config, recipe: str, tuned: dict) -> str:
@@ -74,7 +75,7 @@ def result_markdown(config, recipe: str, metrics: dict, epochs_run: int, test_ci
         else "no validation split (VAL_FRACTION = 0)"
     )
     return (
-        f"After **{epochs_run} epochs** of {escape.code(config.model)} (recipe {escape.code(recipe)}): "
+        f"After **{plural(epochs_run, 'epoch')}** of {escape.code(config.model)} (recipe {escape.code(recipe)}): "
         f"{val}, test accuracy **{metrics['test_acc']:.2%}** "
         f"(95% CI {test_ci['ci_low']:.2%} to {test_ci['ci_high']:.2%}, {n_test} test images)."
     )
