@@ -205,8 +205,9 @@ class Machine:
     def undecided_rate(self, job_id: str) -> dict:
         """An undecided job's rate: its measured (recipe) rate with the time per image mixed with the tuned
         factors' by :attr:`tuned_chance` (the expectation the estimate prints), or with ``plan_slower`` the
-        slower of the two for training and for inference (what ``--budget`` plans with, so that a budget holds
-        whichever settings 03 ends up with)."""
+        slower of the two for training and for inference (what ``--budget`` plans with: a plan then holds when the
+        recipe's settings win and when 02's train at least as fast as the space's average, though not when 02 picks
+        a slower corner of the space, such as a wider model)."""
         f = self.undecided[job_id]
         f_train, f_infer = f["train_time_factor"], f["infer_time_factor"]
         if self.plan_slower:
