@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 SETTINGS = {"recipe": {}, "tuned": {"batch_size": 64, "model_options": {"width_multiplier": 0.75}}}
 
 
@@ -63,6 +64,20 @@ def train_once(data: str, settings: dict, subset: int, epochs: int) -> dict:
     }
 
 
+def run_child(command: list[str]) -> str:
+    """The training child's stdout; stopped here (^C, SIGTERM), the child gets SIGTERM and removes its temp folder."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        out, _ = proc.communicate()
+    except BaseException:
+        proc.terminate()
+        proc.wait(timeout=60)
+        raise
+    if proc.returncode:
+        raise SystemExit(f"error: the training child failed (exit {proc.returncode}): {' '.join(command)}")
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"))
@@ -75,7 +90,6 @@ def main(argv=None) -> int:
     ap.add_argument("--train-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    sys.path.insert(0, str(ROOT))
     settings = settings_for(args.settings, args.precision)
     if args.train_child:
         print(json.dumps(train_once(args.data, settings, args.subset, args.epochs)))
@@ -88,8 +102,7 @@ def main(argv=None) -> int:
         p = probe(settings, args.subset)
         child = [sys.executable, __file__, "--train-child", "--data", args.data, "--settings", args.settings]
         child += ["--precision", args.precision, "--epochs", str(args.epochs), "--subset", str(args.subset)]
-        done = subprocess.run(child, capture_output=True, text=True, check=True)
-        t = json.loads(done.stdout.strip().splitlines()[-1])
+        t = json.loads(run_child(child).strip().splitlines()[-1])
         later = t["train_img_per_s"][1:] or t["train_img_per_s"]
         row = {
             "probe": p,
@@ -128,4 +141,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from cifarkit.signals import EXIT_CODE, stop_on_sigterm
+
+    stop_on_sigterm(EXIT_CODE)  # kill PID ends the run as ^C does: train()'s temp folder is removed
     raise SystemExit(main())
