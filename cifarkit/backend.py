@@ -40,6 +40,9 @@ def torch():
         )
     import torch as _torch
 
+    from cifarkit import allocator
+
+    allocator.tune()  # once per process, before any training step (see cifarkit.allocator)
     return _torch
 
 
@@ -96,6 +99,9 @@ def versions() -> dict:
 
         out["torch"] = torch.__version__
         out["torch_threads"] = torch.get_num_threads()
+        from cifarkit import allocator
+
+        out["allocator"] = allocator.settings()
         out["cuda"] = torch.cuda.is_available()
         if out["cuda"]:
             out["gpu"] = torch.cuda.get_device_name(0)
