@@ -9,9 +9,10 @@ model (at its batch size and precision), model build and first-step warm-up, the
 PyTorch, the listing pass over the data and the decode time per image. What is a constant, calibrated on
 the machine named in :data:`REFERENCE` and scaled by a yardstick the probe measures here:
 
-- ``Machine.cpu_factor`` (a single-threaded CPU workload): checkpoints, saving and loading models,
-  Optuna's bookkeeping, bootstrap resampling. Not each notebook's fixed part (kernel start, imports,
-  figures): that stays at the reference's seconds (:data:`NOTEBOOK_FIXED_S` says why);
+- ``Machine.cpu_factor`` (a single-threaded CPU workload): saving and loading models, bootstrap resampling.
+  Not each notebook's fixed part (kernel start, imports, figures) nor a training run's and a tuning trial's
+  (checkpoints, Optuna's bookkeeping): those stay at the reference's seconds (:data:`NOTEBOOK_FIXED_S` and
+  :data:`EPOCH_FIXED_S` say why);
 - ``Machine.parallel_factor`` (a float32 matrix product on every core): t-SNE, PCA, image statistics,
   corruptions, numeric work that also suffers most when other processes compete for the cores;
 - ``Machine.baseline_factor`` (a small sample of the baselines' own operations against the Xeon of
@@ -76,7 +77,11 @@ TORCH_NOTEBOOKS = (
 #: in float32 quick-profile runs on the 2-core Xeon (cpu_factor 1.47, 2026-12-01): a 2-epoch tuning trial spent
 #: 0.44 s in train() outside its epochs' training and validation passes (with the build and whitening), a
 #: 4-epoch fastnet run 0.2 s besides its final test pass; the constants before (0.15 and 0.6, 1.8 s per 4-epoch
-#: run there) had six tuning trials 5 s high.
+#: run there) had six tuning trials 5 s high. Not scaled by ``cpu_factor`` since 2026-12-05: the AVX-512 EPYC, whose
+#: yardstick reads 2.97 (twice the Xeon's 1.47), spent 0.38 s in such a trial (bf16 quick run, afb85e5: its
+#: metrics' total_seconds less its epochs' training and validation seconds) and 0.26 s between Optuna's trials;
+#: scaled, these constants put 1.8 s on each of its six trials where 0.64 s was spent (02 estimated 41 s of
+#: trials, 30 s taken).
 EPOCH_FIXED_S = 0.05
 RUN_FIXED_S = 0.2
 TRIAL_FIXED_S = 0.3  # Optuna's bookkeeping of one trial in SQLite
@@ -262,15 +267,15 @@ def train_run_seconds(
     ``warmup`` the first step's extra time too (paid once per model and process: later runs of the same
     model in one notebook, such as tuning trials, find PyTorch's kernels ready). Epochs that progressive
     resizing reduces train at ``reduced_cost`` of a full-size epoch (``estimate_probe.resolve_job``)."""
-    r, f = machine.rate(job_id), machine.cpu_factor
+    r = machine.rate(job_id)
     batch = max(min(int(batch), n_train), 1)
     images = (n_train // batch) * batch if n_train >= batch else n_train
     job = machine.resolved.get(job_id) or {}
     reduced = min(float(job.get("reduced_epochs") or 0), epochs)
     train_epochs = epochs - reduced * (1.0 - float(job.get("reduced_cost", 1.0)))
     steps = train_epochs * images / r["train_img_per_s"]
-    per_epoch = n_val / r["infer_img_per_s"] + f * EPOCH_FIXED_S
-    return r["build_s"] + warmup * r["first_step_extra_s"] + steps + epochs * per_epoch + f * RUN_FIXED_S
+    per_epoch = n_val / r["infer_img_per_s"] + EPOCH_FIXED_S
+    return r["build_s"] + warmup * r["first_step_extra_s"] + steps + epochs * per_epoch + RUN_FIXED_S
 
 
 def _pruning_assumption(pruner: str, epochs: int, trial_index: int) -> tuple[float, float]:
@@ -425,7 +430,7 @@ def _explore(ctx: Context, p: dict) -> tuple[dict, str]:
 
 def _tune(ctx: Context, p: dict) -> tuple[dict, str]:
     n_train, n_val, _ = ctx.sizes(p)
-    job, f = ctx.job("02"), ctx.machine.cpu_factor
+    job = ctx.job("02")
     epochs, pruner = int(job["epochs"]), str(p.get("PRUNER", "median"))
     baseline_first = bool(p.get("BASELINE_FIRST", True))
 
@@ -435,7 +440,7 @@ def _tune(ctx: Context, p: dict) -> tuple[dict, str]:
         jid = "02" if (i == 0 and baseline_first) or "02:space" not in ctx.machine.expected else "02:space"
         run = train_run_seconds(ctx.machine, jid, job["batch_size"], n_train, n_val, e, warmup=i == 0)
         kept = expected_trial_completes(pruner, epochs, i) * ctx.infer(jid, n_val)  # a complete trial's predictions
-        return run + kept + f * TRIAL_FIXED_S
+        return run + kept + TRIAL_FIXED_S
 
     timeout = float(p.get("TIMEOUT") or 0)
     seconds, trials = tuning_seconds(trial, int(p.get("N_TRIALS", 0)), timeout)
