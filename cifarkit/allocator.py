@@ -5,14 +5,15 @@ unmapped when freed, so each training step page-faults its activations and gradi
 threshold to the size of a freed mapped block, but only after such a block is freed, and never above 32 MiB:
 in a training process the threshold stays below most of a step's buffers until something allocates bigger ones.
 In cifarkit that was the first evaluation pass (batches of 512): on the 2-core AVX-512 EPYC fastnet's steps ran
-about 10% faster after it than before, in bf16 and in float32, so every run's first epoch was slow and the time
-estimate's probe, which times steps before any evaluation, read the slow speed
-(``benchmarks/bench_allocator.py`` records it).
+5% (float32) and 13% (bf16) faster after it than before, so every run's first epoch was slow and the time
+estimate's probe, which times steps before any evaluation, read the slow speed. With the thresholds below the
+steps before any evaluation ran 1.12x faster in both precisions (``benchmarks/bench_allocator.py``,
+``benchmarks/results/allocator_epyc_avx512.json``).
 
 :func:`tune` sets the mmap threshold to glibc's 64-bit maximum (32 MiB) and the *trim threshold* (free memory
 at the top of the heap kept rather than given back to the kernel) to 1 GiB, so that steps reuse their memory
-from the first one. A process then holds up to 1 GiB of freed heap memory, which it reuses. It changes nothing
-but speed.
+from the first one. A process then holds up to 1 GiB of freed heap memory for reuse instead of giving it back;
+results do not change.
 
 It is left alone where it cannot apply or where the user has decided: on a C library other than glibc (macOS,
 Windows, musl), when ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_TOP_PAD_`` or a
