@@ -19,12 +19,13 @@ import argparse
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from cifarkit import signals  # noqa: E402  (the checkout's package, from the line above)
+
 MODES = ("default", "tuned")
 
 
@@ -49,18 +50,9 @@ def child(precision: str) -> dict:
 
 def run_child(precision: str, mode: str) -> dict:
     env = dict(os.environ, CIFARKIT_MALLOC=mode)
-    command = [sys.executable, __file__, "--child", precision]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        out, _ = proc.communicate()
-    except BaseException:  # ^C or SIGTERM here: the child goes too
-        proc.terminate()
-        proc.wait(timeout=60)
-        raise
-    if proc.returncode:
-        raise SystemExit(
-            f"error: the child failed (exit {proc.returncode}): CIFARKIT_MALLOC={mode} {' '.join(command)}"
-        )
+    out = signals.run_child(
+        [sys.executable, __file__, "--child", precision], env=env, what=f"CIFARKIT_MALLOC={mode} child"
+    )
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -141,4 +133,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    signals.stop_on_sigterm(signals.EXIT_CODE)  # kill PID stops the run as ^C does, and its child with it
     raise SystemExit(main())

@@ -20,12 +20,13 @@ import argparse
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from cifarkit.signals import run_child  # noqa: E402  (the checkout's package, from the line above)
+
 SETTINGS = {"recipe": {}, "tuned": {"batch_size": 64, "model_options": {"width_multiplier": 0.75}}}
 
 
@@ -64,20 +65,6 @@ def train_once(data: str, settings: dict, subset: int, epochs: int) -> dict:
     }
 
 
-def run_child(command: list[str]) -> str:
-    """The training child's stdout; stopped here (^C, SIGTERM), the child gets SIGTERM and removes its temp folder."""
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        out, _ = proc.communicate()
-    except BaseException:
-        proc.terminate()
-        proc.wait(timeout=60)
-        raise
-    if proc.returncode:
-        raise SystemExit(f"error: the training child failed (exit {proc.returncode}): {' '.join(command)}")
-    return out
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"))
@@ -102,7 +89,7 @@ def main(argv=None) -> int:
         p = probe(settings, args.subset)
         child = [sys.executable, __file__, "--train-child", "--data", args.data, "--settings", args.settings]
         child += ["--precision", args.precision, "--epochs", str(args.epochs), "--subset", str(args.subset)]
-        t = json.loads(run_child(child).strip().splitlines()[-1])
+        t = json.loads(run_child(child, what="training child").strip().splitlines()[-1])
         later = t["train_img_per_s"][1:] or t["train_img_per_s"]
         row = {
             "probe": p,

@@ -6,13 +6,14 @@ once: no ``finally`` runs, so a run's manifest keeps a notebook "running" and a 
 ^C already gets runs too. A second SIGTERM ends the process at once (the default comes back).
 :func:`stopping_cleanly` does both for a stretch of code and puts the earlier handlers back afterwards
 (:func:`cifarkit.report.runner.run_study` runs inside it, so a caller of the library gets the same stop as
-``run_all.py``).
+``run_all.py``). :func:`run_child` runs a benchmark's child process so that such a stop reaches the child too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import subprocess
 import threading
 
 EXIT_CODE = 128 + signal.SIGTERM  # 143, what a shell reports for a process ended by SIGTERM
@@ -77,3 +78,22 @@ def stopping_cleanly(before):
     finally:
         for signum, handler in earlier.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+def run_child(command: list[str], env: dict | None = None, what: str = "child") -> str:
+    """Run ``command`` and return its stdout. Stopped meanwhile (^C, or SIGTERM after :func:`stop_on_sigterm`), the
+    child gets SIGTERM and is waited for (so it removes its own temp folders) before the stop goes on.
+
+    Raises:
+        SystemExit: the child failed; the message names ``what`` failed, its exit status and its command.
+    """
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        out, _ = proc.communicate()
+    except BaseException:
+        proc.terminate()
+        proc.wait(timeout=60)
+        raise
+    if proc.returncode:
+        raise SystemExit(f"error: the {what} failed (exit {proc.returncode}): {' '.join(command)}")
+    return out

@@ -506,7 +506,8 @@ def retime_tuned_training(tp: TimePlan, nb: dict[str, dict], tuned: dict | None)
     The estimate before the run cannot know whether 02's settings will win: it times 03 as the mixture of the
     recipe's speed and a trial's expected speed over the search space by
     :func:`~cifarkit.report.estimate_model.tuned_apply_chance` (a budget plans with the slower of the two). A
-    tuned batch size or width changes the speed per image (in float32 on a 2-core Xeon fastnet trained at 481 img/s at a tuned batch of 64 and width 0.75 against 330 at the recipe's 256).
+    tuned batch size or width changes the speed per image (in float32 on a 2-core Xeon fastnet trained at 481
+    img/s at a tuned batch of 64 and width 0.75 against 330 at the recipe's 256).
     ``nb``: the effective parameters of the notebooks ``tp`` estimated (in run order, with any budget's
     overrides); ``tuned``: the settings 03 will merge under its own (``tuned_settings(...)["settings"]``), or
     None when 02's settings are not applied: then 03 is settled on the recipe's speed measured at the start.
