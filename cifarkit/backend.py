@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 
+from cifarkit import allocator
+
 DEFAULT_BACKEND = "torch"
 
 os.environ.setdefault("KERAS_BACKEND", DEFAULT_BACKEND)
@@ -39,8 +41,6 @@ def torch():
             "Unset KERAS_BACKEND or set KERAS_BACKEND=torch before Python starts."
         )
     import torch as _torch
-
-    from cifarkit import allocator
 
     allocator.tune()  # once per process, before any training step (see cifarkit.allocator)
     return _torch
@@ -99,8 +99,6 @@ def versions() -> dict:
 
         out["torch"] = torch.__version__
         out["torch_threads"] = torch.get_num_threads()
-        from cifarkit import allocator
-
         out["allocator"] = allocator.settings()
         out["cuda"] = torch.cuda.is_available()
         if out["cuda"]:
