@@ -602,6 +602,14 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _cmdline(pid: int) -> str:
+    """The command line of ``pid``, or "" when it has exited since it was listed (a short-lived child)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -635,7 +643,7 @@ def test_sigterm_or_ctrl_c_stops_a_run_in_the_middle_of_a_notebook(signum, code,
     def in_a_notebook():
         manifests = list(out_dir.glob("*/manifest.json"))
         running = manifests and '"status": "running"' in manifests[0].read_text()
-        kernels.update(c for c in _children(proc.pid) if "ipykernel" in Path(f"/proc/{c}/cmdline").read_text())
+        kernels.update(c for c in _children(proc.pid) if "ipykernel" in _cmdline(c))
         return bool(running and kernels)
 
     # settle: inside the notebook's cells
