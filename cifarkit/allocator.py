@@ -89,3 +89,18 @@ def tune(environ=None) -> dict:
 def settings() -> dict:
     """The process's allocator settings as :func:`tune` left them (``{"malloc": "not set yet"}`` before it ran)."""
     return dict(_state) if _state is not None else {"malloc": "not set yet"}
+
+
+def describe(state: dict | None) -> str:
+    """One line for a report about recorded allocator settings (:func:`settings`' answer in a model's metrics):
+    ``"malloc thresholds set (mmap 32 MiB, trim 1024 MiB)"``, ``"malloc at the C library's defaults (why)"``,
+    or ``""`` when nothing was recorded (runs from before the allocator was tuned)."""
+    if not isinstance(state, dict) or state.get("malloc") not in ("tuned", "default"):
+        return ""
+    if state["malloc"] == "default":
+        return "malloc at the C library's defaults" + (f" ({state['why']})" if state.get("why") else "")
+    mib = 1024 * 1024
+    return (
+        f"malloc thresholds set (mmap {int(state.get('mmap_threshold', 0)) // mib} MiB, "
+        f"trim {int(state.get('trim_threshold', 0)) // mib} MiB)"
+    )

@@ -105,3 +105,23 @@ def test_the_backend_sets_them_and_records_them():
     assert recorded["malloc"] in ("tuned", "default")
     if GLIBC and not any(k.startswith("MALLOC_") for k in os.environ) and "CIFARKIT_MALLOC" not in os.environ:
         assert recorded["malloc"] == "tuned"
+
+
+@pytest.mark.parametrize(
+    "state, line",
+    [
+        (
+            {"malloc": "tuned", "mmap_threshold": 33554432, "trim_threshold": 1073741824},
+            "malloc thresholds set (mmap 32 MiB, trim 1024 MiB)",
+        ),
+        (
+            {"malloc": "default", "why": "CIFARKIT_MALLOC=default"},
+            "malloc at the C library's defaults (CIFARKIT_MALLOC=default)",
+        ),
+        ({"malloc": "default"}, "malloc at the C library's defaults"),
+        ({"malloc": "not set yet"}, ""),
+        (None, ""),
+    ],
+)
+def test_a_report_line_says_what_the_run_recorded(state, line):
+    assert allocator.describe(state) == line

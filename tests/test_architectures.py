@@ -339,3 +339,18 @@ def test_the_ensemble_table_and_summary_show_the_votes_as_recorded():
     assert "+1.02 points (95% CI +0.67 to +1.36)" in text and "degenerate" not in text
     degenerate = architectures.ensemble_summary(_hand_ensemble([0.97, 0.02, 0.01]))
     assert "The weighted vote is degenerate: one member carries 0.97 of the weight" in degenerate
+
+
+def test_key_results_say_degenerate_as_06_recorded_it():
+    from cifarkit.report.key_results import key_results
+
+    def says(ens):
+        return " ".join(key_results("06_architectures_and_ensembles", {"ensembles": ens})[1])
+
+    assert "degenerate: one member carries 0.97" in says(_hand_ensemble([0.97, 0.02, 0.01]))
+    assert "degenerate" not in says(_hand_ensemble([0.34, 0.29, 0.37]))
+    # the recorded flag decides, not a second reading of the weights
+    assert "degenerate" not in says({**_hand_ensemble([0.97, 0.02, 0.01]), "degenerate": False})
+    older = _hand_ensemble([0.97, 0.02, 0.01])
+    del older["degenerate"]  # metrics from before 06 recorded the flag
+    assert "degenerate: one member carries 0.97" in says(older)

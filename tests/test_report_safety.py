@@ -162,3 +162,20 @@ def test_figures_show_a_dollar_in_a_class_name_as_text_even_where_no_helper_esca
     fig.canvas.draw()  # mathtext would raise on the unbalanced label
     assert ax.get_title() == "costs $5 and $6"  # shown as written, not escaped twice
     plt.close(fig)
+
+
+def test_the_p_value_heatmap_writes_p_values_as_the_tables_do():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cifarkit.analysis import plots, stats
+
+    names = ["fastnet", "resnet20"]
+    p = pd.DataFrame([[1.0, 2e-9], [2e-9, 1.0]], index=names, columns=names)
+    p.loc["fastnet", "fastnet"] = 0.0312
+    fig = plots.pvalue_heatmap(p)
+    shown = sorted(t.get_text() for ax in fig.axes for t in ax.texts)
+    assert shown == sorted([stats.p_value_text(0.0312), "< 0.001", "< 0.001", "1.000"])
+    plt.close(fig)

@@ -7,6 +7,7 @@ read the rendered ``study.html``, ``study.pdf`` (through ``pdftotext``) and ``st
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -380,6 +381,32 @@ def test_the_methods_table_names_progressive_resizing_only_when_a_run_used_it():
     )
     plain = dict(book_methods._training_rows(Run(), {"model": "fastnet"}, {**config, "progressive_size": 0}))
     assert "Progressive resizing" not in plain
+
+
+def test_the_methods_table_names_the_allocator_settings_the_model_recorded():
+    from cifarkit.report import book_methods
+
+    class Run:
+        cites = None
+
+        def __init__(self, facts):
+            self.facts = facts
+
+        def train_facts(self):
+            return self.facts
+
+    facts = {"mixed_precision": "off", "device": "cpu", "torch_threads": 2}
+    tuned = {"malloc": "tuned", "mmap_threshold": 32 << 20, "trim_threshold": 1 << 30}
+    rows = dict(book_methods._training_rows(Run({**facts, "versions": {"allocator": tuned}}), {}, {}))
+    assert rows["Precision and device"] == (
+        "float32 on cpu, 2 torch threads; malloc thresholds set (mmap 32 MiB, trim 1024 MiB)"
+    )
+    hostile = {"malloc": "default", "why": "<b>x</b>"}
+    rows = dict(book_methods._training_rows(Run({**facts, "versions": {"allocator": hostile}}), {}, {}))
+    row = rows["Precision and device"]
+    assert "<b>" not in row and html.unescape(row).endswith("malloc at the C library's defaults (<b>x</b>)")
+    older = dict(book_methods._training_rows(Run(facts), {}, {}))  # a model trained before the allocator was tuned
+    assert older["Precision and device"] == "float32 on cpu, 2 torch threads"
 
 
 def test_a_budgeted_run_says_what_its_budget_lowered(smoke_study, tmp_path_factory):

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from cifarkit.analysis.stats import p_value_text
 from cifarkit.escape import plain
 
 #: Widest figure, in inches: the text width of an A4 page with 12 mm margins is about 7.3 in.
@@ -228,7 +229,7 @@ def pvalue_heatmap(p: pd.DataFrame, title="McNemar p-values between models"):
     p = p.rename(index=plain, columns=plain)
     sns.heatmap(
         p.clip(lower=1e-300),
-        annot=p.map(lambda v: "<0.001" if v < 0.001 else f"{v:.3f}"),
+        annot=p.map(p_value_text),
         fmt="",
         norm=LogNorm(vmin=1e-6, vmax=1),
         cmap="viridis_r",

@@ -10,7 +10,7 @@ from data or parameters are escaped; papers are cited through the run's
 
 from __future__ import annotations
 
-from cifarkit import escape, run_folder
+from cifarkit import allocator, escape, run_folder
 from cifarkit.report.book_parts import StudyRun, json_text, kv_table, p
 from cifarkit.report.book_results import Outline
 from cifarkit.report.key_results import _num
@@ -241,12 +241,14 @@ def _training_rows(run: StudyRun, m3: dict, c: dict) -> list[tuple[str, str]]:
     )
     mp = facts.get("mixed_precision", "?") if facts else "?"
     computed = "float32" if mp == "off" else f"{mp} autocast (weights float32)"
-    precision = (
-        f"{escape.html(computed)} on {escape.html(facts.get('device', '?'))}, "
-        f"{plural(escape.html(facts.get('torch_threads', '?')), 'torch thread')}"
-        if facts
-        else "not recorded (the model folder holds no metrics.json)"
-    )
+    precision = "not recorded (the model folder holds no metrics.json)"
+    if facts:
+        precision = (
+            f"{escape.html(computed)} on {escape.html(facts.get('device', '?'))}, "
+            f"{plural(escape.html(facts.get('torch_threads', '?')), 'torch thread')}"
+        )
+        malloc = allocator.describe((facts.get("versions") or {}).get("allocator"))
+        precision += f"; {escape.html(malloc)}" if malloc else ""
     rows.append(("Precision and device", precision))
     return rows
 

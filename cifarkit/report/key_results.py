@@ -428,7 +428,9 @@ def _architectures(m: dict) -> tuple[list, list]:
         else:
             says.append("The ensemble's gain over its best member is within noise.")
         weights = ((ens.get("methods") or {}).get("weighted") or {}).get("weights") or []
-        if weights and max(weights) >= DEGENERATE_WEIGHT:
+        # 06 records whether the weighted vote is degenerate; metrics from before that field decide from the weights
+        degenerate = ens.get("degenerate", bool(weights) and max(weights) >= DEGENERATE_WEIGHT)
+        if degenerate and weights:
             says.append(f"The weighted vote is degenerate: one member carries {max(weights):.2f} of the weight.")
     return rows, says
 
