@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from cifarkit import paths, run_folder
+from cifarkit.analysis import tuning
+from cifarkit.analysis.tuning.storage import preview_startup_trials
 from cifarkit.report import estimate, estimate_budget, estimate_model, runner
 from cifarkit.report.estimate_budget import KNOBS, budget_lines, minimum_seconds, plan_budget
 from cifarkit.report.estimate_data import DataCounts, count_images
@@ -27,6 +29,7 @@ from cifarkit.report.estimate_model import (
     tuning_seconds,
 )
 from cifarkit.report.estimate_probe import best_yardsticks
+from cifarkit.training import resolve_recipe
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -592,8 +595,29 @@ def test_tuning_trials_and_03_are_timed_over_the_search_space_then_settled_when_
         k: [sum(v[part] for v in c.values()) / len(c) for part in ("train", "infer")]
         for k, c in space["choices"].items()
     }
-    f_train = means["batch_size"][0] * means["width_multiplier"][0]
-    f_infer = means["batch_size"][1] * means["width_multiplier"][1]
+    f_space = means["batch_size"][0] * means["width_multiplier"][0]
+    assert space["space_train_time_factor"] == pytest.approx(f_space, rel=1e-3)
+    assert space["space_infer_time_factor"] == pytest.approx(
+        means["batch_size"][1] * means["width_multiplier"][1], rel=1e-3
+    )
+    # 02's two sampled trials are seeded start-up trials: their choices are known before the run, the same that
+    # the tuner's sampler draws for trials 1 and 2 (trial 0 is the recipe's), and the factors are their mean
+    p2 = nb["02_tune"]
+    dists = tuning.resolve_space(
+        p2["SPACE"], resolve_recipe(p2["RECIPE"], model=p2["MODEL"], epochs=p2["EPOCHS"]), n_train=160, image_size=32
+    )[0]
+    drawn = preview_startup_trials(dists, seed=p2["SEED"], n_trials=3)[1:]
+    assert space["draws"] == [{"batch_size": d["batch_size"], "width_multiplier": d["width_multiplier"]} for d in drawn]
+    assert space["sampled_trials"] == 2
+
+    def by_choices(draw, part):
+        c = space["choices"]
+        return (
+            c["batch_size"][str(draw["batch_size"])][part] * c["width_multiplier"][str(draw["width_multiplier"])][part]
+        )
+
+    f_train = sum(by_choices(d, "train") for d in space["draws"]) / 2
+    f_infer = sum(by_choices(d, "infer") for d in space["draws"]) / 2
     assert space["train_time_factor"] == pytest.approx(f_train, rel=1e-3)
     assert space["infer_time_factor"] == pytest.approx(f_infer, rel=1e-3)
     # a sampled trial runs at the recipe's rate times the factors; 03, which may take 02's settings, at the
@@ -638,7 +662,12 @@ def test_tuning_trials_and_03_are_timed_over_the_search_space_then_settled_when_
         printed[1] == f"  ({tp.space_line()})"
         and f"{space['train_time_factor']:.2f}x the recipe's training time" in printed[1]
     )
-    assert "batch_size 64, 128; width_multiplier 0.5, 0.75, 1.0, 1.25" in printed[1] and "chance of 67%" in printed[1]
+    assert (
+        "batch_size 64, 128 and width_multiplier 0.5, 0.75, 1.0, 1.25" in printed[1] and "chance of 67%" in printed[1]
+    )
+    known = ", ".join(f"{d['batch_size']}/{d['width_multiplier']}" for d in space["draws"])
+    assert f"its 2 sampled trials are expected to take {space['train_time_factor']:.2f}x" in printed[1]
+    assert f"(2 known before the run, batch_size/width_multiplier {known}; a trial from the whole space: " in printed[1]
 
     # 02 decides that its settings do not win: 03 settles on the recipe's rate measured at the start, no probe
     record = estimate.retime_tuned_training(tp, nb, None)
@@ -863,3 +892,19 @@ def test_while_02_may_apply_to_03_the_estimate_weighs_both_speeds_and_a_budget_p
     m.plan_slower = True
     assert m.rate("03")["train_img_per_s"] == round(100.0 / 1.5, 1) and m.rate("03")["infer_img_per_s"] == 200.0
     assert slower["before_seconds"] == pytest.approx(_total(nb, ctx), abs=0.1) and slower["before_seconds"] > at_recipe
+
+
+def test_the_sampled_trials_factor_takes_known_draws_at_their_choices_and_the_rest_at_the_space_average():
+    from cifarkit.report.estimate_probe import _draws_factors
+
+    table = {
+        "batch_size": {"64": {"train": 1.1, "infer": 1.0}, "256": {"train": 1.0, "infer": 1.0}},
+        "width_multiplier": {"0.5": {"train": 0.3, "infer": 0.4}, "1.0": {"train": 1.0, "infer": 1.0}},
+    }
+    draws = [{"batch_size": 64, "width_multiplier": 0.5}, {"batch_size": 256, "width_multiplier": 1.0}]
+    # five sampled trials: two known (1.1 x 0.3 = 0.33 and 1.0), three TPE proposals at the space's 0.8 / 0.9
+    out = _draws_factors(draws, 5, table, 0.8, 0.9)
+    assert out["train_time_factor"] == pytest.approx((0.33 + 1.0 + 3 * 0.8) / 5, abs=1e-4)
+    assert out["infer_time_factor"] == pytest.approx((0.4 + 1.0 + 3 * 0.9) / 5, abs=1e-4)
+    assert out["space_train_time_factor"] == 0.8 and out["space_infer_time_factor"] == 0.9
+    assert out["draws"] == draws and out["sampled_trials"] == 5

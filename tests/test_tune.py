@@ -213,6 +213,28 @@ def test_sqlite_study_resumes_and_counts(ds, tmp_path):
     }
 
 
+def test_the_start_up_trials_are_known_before_the_study_runs(ds, tmp_path):
+    """What the time estimate relies on: a new study proposes, for its first trial numbers, what
+    preview_startup_trials draws in memory, whatever earlier trials scored; an enqueued trial 0 changes none of
+    the later draws. (TPE models results only after TPE_STARTUP_TRIALS finished trials.)"""
+    from optuna.distributions import json_to_distribution
+
+    from cifarkit.analysis.tuning.storage import TPE_STARTUP_TRIALS, preview_startup_trials
+
+    plain = run(ds, tmp_path / "plain", space="default", n_trials=3, seed=7)
+    recipe = recipe_params("default", resolve_recipe("default", model="simple_cnn", **SMALL), n_train=48, image_size=16)
+    first = run(ds, tmp_path / "first", space="default", n_trials=3, seed=7, enqueue=[recipe])
+    space = plain.study.user_attrs["space_definition"]
+    dists = {name: json_to_distribution(json.dumps(d)) for name, d in space.items()}
+    assert {"batch_size", "lr", "weight_decay"} <= set(dists)  # a categorical and continuous ones
+    preview = preview_startup_trials(dists, seed=7, n_trials=3)
+    assert [t.params for t in plain.study.trials] == preview
+    assert [t.params for t in first.study.trials][1:] == preview[1:]
+    assert first.study.trials[0].params != preview[0]  # the recipe's own settings took trial 0
+    assert len(preview_startup_trials(dists, seed=7, n_trials=50)) == TPE_STARTUP_TRIALS
+    assert preview_startup_trials(dists, seed=8, n_trials=3) != preview
+
+
 def test_failed_trials_are_recorded_and_the_study_goes_on(ds, tmp_path, capsys):
     result = run(
         ds, tmp_path, space="test_wide_lr", n_trials=3, epochs=1, progress=True, enqueue=[{"lr": 1e9}, {"lr": 0.05}]

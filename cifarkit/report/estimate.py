@@ -22,8 +22,10 @@ How each notebook is estimated (details and constants in :mod:`cifarkit.report.e
   pruner as :func:`~cifarkit.report.estimate_model.expected_trial_epochs` assumes (a trial that completes
   predicts the validation split once more, :func:`~cifarkit.report.estimate_model.expected_trial_completes`);
   with ``TIMEOUT`` no trial starts after it (the running one finishes), whichever comes first. The recipe's
-  own first trial (``BASELINE_FIRST``) runs at the recipe's measured speed, a sampled trial at the search
-  space's expected speed (the probe times each batch size and width the space offers).
+  own first trial (``BASELINE_FIRST``) runs at the recipe's measured speed, the sampled ones at their mean speed:
+  the probe times each batch size and width the space offers, and the start-up trials' choices are known before
+  the run (the sampler is reseeded per trial, :func:`~cifarkit.analysis.tuning.storage.preview_startup_trials`);
+  a trial TPE proposes from earlier results counts at the space's average.
 - ``03_train``: one training run, then the test split twice (``train()`` and the notebook's interval).
   Timed with the recipe's settings, or, when 02 runs first and 03 takes its settings if they win, as the mixture
   of the recipe's speed and a sampled trial's by the chance that 02's settings win
@@ -74,6 +76,7 @@ from cifarkit.report.estimate_model import (
     reserve_seconds,
 )
 from cifarkit.report.key_results import seconds_text
+from cifarkit.wording import is_one, plural
 
 __all__ = [
     "Context",
@@ -120,6 +123,12 @@ def training_jobs(nb: dict[str, dict]) -> dict[str, dict]:
         jobs["02"] = {"model": p["MODEL"], "recipe": p["RECIPE"], "settings": {"epochs": p["EPOCHS"]}}
         if p.get("SPACE"):
             jobs["02"]["space"] = str(p["SPACE"])  # trials are drawn from it: the probe times its speed choices
+            # what the seeded sampler draws first is known before the run (estimate_probe.sampled_draws)
+            jobs["02"]["tuning"] = {
+                "seed": int(p.get("SEED", 0)),
+                "n_trials": int(p.get("N_TRIALS", 0)),
+                "baseline_first": bool(p.get("BASELINE_FIRST", True)),
+            }
     if "03_train" in nb:
         p = nb["03_train"]
         settings = dict(p.get("OVERRIDES") or {})
@@ -196,6 +205,8 @@ def measure_machine(jobs: dict, image_size: int, num_classes: int, *, tuned_to_0
     for jid, job in jobs.items():
         if job.get("space"):
             asked[distinct[key_of[jid]]]["space"] = job["space"]
+            if job.get("tuning"):  # the tuning's own split decides which batch sizes its space offers
+                asked[distinct[key_of[jid]]]["tuning"] = {**job["tuning"], "n_train": job.get("n_train")}
     request = {"jobs": asked, "probe": list(distinct.values()), "image_size": image_size, "num_classes": num_classes}
     answer = run_probe(request)
     rates = {jid: answer["rates"][distinct[key_of[jid]]] for jid in jobs}
@@ -308,11 +319,23 @@ class TimePlan:
         space = self.machine.space_speed.get("02")
         if not space:
             return None
-        choices = "; ".join(f"{k} {', '.join(v)}" for k, v in space["choices"].items())
-        line = (
-            f"a trial sampled from 02's search space ({choices}) is expected to take "
-            f"{space['train_time_factor']:.2f}x the recipe's training time per image"
-        )
+        choices = " and ".join(f"{k} {', '.join(v)}" for k, v in space["choices"].items())
+        draws = space.get("draws")
+        if draws is None:
+            line = (
+                f"a trial sampled from 02's search space ({choices}) is expected to take "
+                f"{space['train_time_factor']:.2f}x the recipe's training time per image"
+            )
+        else:
+            names = "/".join(space["choices"])
+            known = ", ".join("/".join(str(d.get(k)) for k in space["choices"]) for d in draws) or "none"
+            line = (
+                f"02's search space offers {choices or 'no speed choice'}; its "
+                f"{plural(space['sampled_trials'], 'sampled trial')} {'is' if is_one(space['sampled_trials']) else 'are'} "
+                "expected to take "
+                f"{space['train_time_factor']:.2f}x the recipe's training time per image ({len(draws)} known before "
+                f"the run, {names} {known}; a trial from the whole space: {space['space_train_time_factor']:.2f}x)"
+            )
         if "03" in self.machine.undecided:
             line += (
                 f"; 03 is timed with a chance of {self.machine.tuned_chance:.0%} that 02's settings win and apply "

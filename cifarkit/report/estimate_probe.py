@@ -279,16 +279,40 @@ def space_choices(job: dict, image_size: int) -> dict:
     every sampled trial takes it, as a batch size of 64 where the split is smaller than the recipe's batch)."""
     from optuna.distributions import CategoricalDistribution
 
-    from cifarkit.analysis.tuning.spaces import resolve_space
-
-    config = _config(job)
-    n_train = max(int(job.get("n_train") or config.batch_size), 1)
-    dists, _ = resolve_space(job["space"], config, n_train=n_train, image_size=image_size)
+    dists = _space_distributions(job, image_size)
     return {
         name: list(d.choices)
         for name, d in dists.items()
         if name in SPACE_SPEED_PARAMS and isinstance(d, CategoricalDistribution)
     }
+
+
+def _space_distributions(job: dict, image_size: int) -> dict:
+    """The Optuna distributions of ``job["space"]`` as the tuning resolves them on its own training split."""
+    from cifarkit.analysis.tuning.spaces import resolve_space
+
+    config = _config(job)
+    n_train = (job.get("tuning") or {}).get("n_train") or job.get("n_train") or config.batch_size
+    dists, _ = resolve_space(job["space"], config, n_train=max(int(n_train), 1), image_size=image_size)
+    return dists
+
+
+def sampled_draws(job: dict, image_size: int) -> tuple[list[dict], int]:
+    """``(draws, sampled)``: the speed-changing choices of the tuning's sampled trials that are known before the run
+    (its seeded start-up trials, :func:`~cifarkit.analysis.tuning.storage.preview_startup_trials`, less trial 0
+    when the recipe's own settings take it), and how many trials it samples in all (``N_TRIALS`` less that one).
+    ``([], 0)`` when the job says nothing of its tuning (``job["tuning"]``: seed, n_trials, baseline_first)."""
+    from cifarkit.analysis.tuning.storage import preview_startup_trials
+
+    tuning = job.get("tuning") or {}
+    n_trials = int(tuning.get("n_trials") or 0)
+    if not n_trials:
+        return [], 0
+    first = int(bool(tuning.get("baseline_first", True)))
+    dists = _space_distributions(job, image_size)
+    drawn = preview_startup_trials(dists, seed=int(tuning.get("seed", 0)), n_trials=n_trials)[first:]
+    speed = [name for name in dists if name in SPACE_SPEED_PARAMS]
+    return [{name: d[name] for name in speed} for d in drawn], max(n_trials - first, 0)
 
 
 def _with_choice(job: dict, name: str, value) -> dict:
@@ -305,9 +329,12 @@ def space_speed(job: dict, rate: dict, image_size: int, num_classes: int) -> dic
 
     Each speed-changing choice is timed on its own (:data:`SPACE_STEP_SECONDS`), the others held at the
     job's values; a trial's time per image is taken as the job's times the product of its choices' ratios,
-    so the expected time per image of a trial drawn uniformly (as Optuna's startup trials are) is the job's
-    times the product of each parameter's mean ratio. Returns ``{"train_time_factor", "infer_time_factor",
-    "choices": {name: {value: {"train": ratio, "infer": ratio}}}}`` (factors above 1: slower than the job).
+    so the expected time per image of a trial drawn uniformly is the job's times the product of each parameter's
+    mean ratio. Returns ``{"train_time_factor", "infer_time_factor", "choices": {name: {value: {"train": ratio,
+    "infer": ratio}}}}`` (factors above 1: slower than the job). With ``job["tuning"]`` (02's seed and trial
+    counts) the factors are those of the run's own sampled trials, whose start-up draws are known before it
+    (:func:`sampled_draws`, :func:`_draws_factors`); the whole space's stay as ``space_train_time_factor`` and
+    ``space_infer_time_factor``.
     """
     base_train, base_infer = rate["train_img_per_s"], rate["infer_img_per_s"]
     config = _config(job)
@@ -340,7 +367,35 @@ def space_speed(job: dict, rate: dict, image_size: int, num_classes: int) -> dic
         train_factor *= float(np.mean([v["train"] for v in ratios.values()]))
         infer_factor *= float(np.mean([v["infer"] for v in ratios.values()]))
         table[name] = {str(k): v for k, v in ratios.items()}
-    return {"train_time_factor": round(train_factor, 4), "infer_time_factor": round(infer_factor, 4), "choices": table}
+    out = {"train_time_factor": round(train_factor, 4), "infer_time_factor": round(infer_factor, 4), "choices": table}
+    draws, sampled = sampled_draws(job, image_size)
+    if sampled:
+        out.update(_draws_factors(draws, sampled, table, train_factor, infer_factor))
+    return out
+
+
+def _draws_factors(draws: list[dict], sampled: int, table: dict, space_train: float, space_infer: float) -> dict:
+    """The mean time factors of a tuning's ``sampled`` trials: each known draw at its own choices' ratios (a
+    product over the speed parameters, as :func:`space_speed` takes them to combine), the rest at the space's
+    average; with the space's own factors and the draws kept beside them."""
+
+    def factor(draw: dict, kind: str) -> float:
+        f = 1.0
+        for name, value in draw.items():
+            f *= table.get(name, {}).get(str(value), {}).get(kind, 1.0)
+        return f
+
+    unknown = sampled - len(draws)
+    train = (sum(factor(d, "train") for d in draws) + unknown * space_train) / sampled
+    infer = (sum(factor(d, "infer") for d in draws) + unknown * space_infer) / sampled
+    return {
+        "train_time_factor": round(train, 4),
+        "infer_time_factor": round(infer, 4),
+        "space_train_time_factor": round(space_train, 4),
+        "space_infer_time_factor": round(space_infer, 4),
+        "draws": draws,
+        "sampled_trials": sampled,
+    }
 
 
 def run_probe(request: dict) -> dict:

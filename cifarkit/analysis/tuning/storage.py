@@ -235,6 +235,42 @@ def _make_sampler(seed: int):
     return TrialSeededTPESampler(seed=int(seed), n_startup_trials=TPE_STARTUP_TRIALS)
 
 
+def suggest(trial, name: str, dist):
+    """``trial``'s value for parameter ``name`` drawn from the Optuna distribution ``dist``."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, log=dist.log, step=dist.step)
+    return trial.suggest_int(name, dist.low, dist.high, log=dist.log, step=dist.step)
+
+
+def preview_startup_trials(dists: dict, *, seed: int, n_trials: int) -> list[dict]:
+    """The parameters a new study with ``seed`` over ``dists`` (in their order, as a trial suggests them) draws for
+    its first ``min(n_trials, TPE_STARTUP_TRIALS)`` trial numbers, known before any trial runs.
+
+    The sampler is reseeded from ``(seed, trial number)`` and draws at random until :data:`TPE_STARTUP_TRIALS`
+    trials have finished, so these draws do not depend on what earlier trials scored. A study that enqueues
+    trial 0 (the recipe's own settings) runs that instead of the first draw; the later ones are the same. What
+    TPE proposes after the start-up trials depends on their results and is not previewed.
+    """
+    import optuna
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.create_study(direction=DIRECTION, sampler=_make_sampler(int(seed)))  # in memory
+        draws = []
+        for _ in range(max(0, min(int(n_trials), TPE_STARTUP_TRIALS))):
+            trial = study.ask()
+            draws.append({name: suggest(trial, name, d) for name, d in dists.items()})
+            study.tell(trial, 0.0)
+        return draws
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
 def make_pruner(name: str, epochs: int):
     """An Optuna pruner by name: ``median``, ``halving`` (successive halving), ``hyperband`` or ``none``.
 

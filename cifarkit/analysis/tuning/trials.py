@@ -25,7 +25,7 @@ import numpy as np
 
 from cifarkit.analysis.tuning.results import _trial_epochs
 from cifarkit.analysis.tuning.spaces import merge_settings, params_to_settings
-from cifarkit.analysis.tuning.storage import OBJECTIVE
+from cifarkit.analysis.tuning.storage import OBJECTIVE, suggest
 from cifarkit.training import resolve_recipe
 from cifarkit.wording import plural
 
@@ -80,16 +80,6 @@ def data_identity(dataset) -> dict:
     return json.loads(json.dumps(ident))
 
 
-def _suggest(trial, name: str, dist):
-    from optuna.distributions import CategoricalDistribution, FloatDistribution
-
-    if isinstance(dist, CategoricalDistribution):
-        return trial.suggest_categorical(name, dist.choices)
-    if isinstance(dist, FloatDistribution):
-        return trial.suggest_float(name, dist.low, dist.high, log=dist.log, step=dist.step)
-    return trial.suggest_int(name, dist.low, dist.high, log=dist.log, step=dist.step)
-
-
 @dataclass
 class TrialRunner:
     """The objective of a study's trials and the callback after each, for one :func:`~.study.tune` call.
@@ -119,7 +109,7 @@ class TrialRunner:
         """Train one trial with sampled settings and return its validation accuracy (nan when it failed)."""
         import optuna
 
-        params = {name: _suggest(trial, name, d) for name, d in self.dists.items()}
+        params = {name: suggest(trial, name, d) for name, d in self.dists.items()}
         sampled = params_to_settings(self.space, params)
         settings = merge_settings(self.overrides, sampled, self.fixed)
         trial.set_user_attr("settings", json.loads(json.dumps(sampled)))
