@@ -192,7 +192,7 @@ class Machine:
     probe: dict = field(default_factory=dict)  # the probe's raw answer
     note: str = ""
     space_speed: dict = field(default_factory=dict)  # job id -> estimate_probe.space_speed's answer (02)
-    expected: dict = field(default_factory=dict)  # "02:space": a trial drawn from 02's search space (expected_rates)
+    expected: dict = field(default_factory=dict)  # "02:space": 02's sampled trials on average (expected_rates)
     # job id -> {"train_time_factor", "infer_time_factor"}: a job whose speed the run decides later, 03's while
     # 02's tuned settings may still apply to it (the factors: a sampled trial's time per image over the recipe's,
     # expected_rates; retime_tuned_training settles or re-times it). Until then its rate is undecided_rate's.
@@ -211,7 +211,7 @@ class Machine:
         """An undecided job's rate: its measured (recipe) rate with the time per image mixed with the tuned
         factors' by :attr:`tuned_chance` (the expectation the estimate prints), or with ``plan_slower`` the
         slower of the two for training and for inference (what ``--budget`` plans with: a plan then holds when the
-        recipe's settings win and when 02's train at least as fast as the space's average, though not when 02 picks
+        recipe's settings win and when 02's train at least as fast as its sampled trials' average, though not when 02 picks
         a slower corner of the space, such as a wider model)."""
         f = self.undecided[job_id]
         f_train, f_infer = f["train_time_factor"], f["infer_time_factor"]
@@ -243,9 +243,10 @@ def tuned_apply_chance(sampled_trials: int) -> float:
 
 
 def expected_rates(machine: Machine, tuned_to_03: bool) -> None:
-    """Derive the rates nobody measured directly: ``machine.expected["02:space"]``, a tuning trial drawn from
-    the search space (the recipe's rate times the space's mean time ratios), and with ``tuned_to_03`` (02's tuned
-    settings may apply to 03) ``machine.undecided["03"]``, the space's time factors, which stand for 03 (see
+    """Derive the rates nobody measured directly: ``machine.expected["02:space"]``, a tuning trial sampled from
+    the search space (the recipe's rate times the sampled trials' mean time ratios, ``estimate_probe.space_speed``),
+    and with ``tuned_to_03`` (02's tuned settings may apply to 03) ``machine.undecided["03"]``, those time
+    factors, which stand for 03 (see
     :meth:`Machine.undecided_rate`) until the runner settles it on its measured rate (``machine.rates["03"]``)
     or re-times it."""
     space = machine.space_speed.get("02")
@@ -436,7 +437,7 @@ def _tune(ctx: Context, p: dict) -> tuple[dict, str]:
 
     def trial(i):
         e = expected_trial_epochs(pruner, epochs, i)
-        # the recipe's own trial at its measured speed; a trial drawn from the space at the space's expected speed
+        # the recipe's own trial at its measured speed; a sampled trial at the sampled trials' mean speed
         jid = "02" if (i == 0 and baseline_first) or "02:space" not in ctx.machine.expected else "02:space"
         run = train_run_seconds(ctx.machine, jid, job["batch_size"], n_train, n_val, e, warmup=i == 0)
         kept = expected_trial_completes(pruner, epochs, i) * ctx.infer(jid, n_val)  # a complete trial's predictions
