@@ -178,4 +178,46 @@ def test_the_p_value_heatmap_writes_p_values_as_the_tables_do():
     fig = plots.pvalue_heatmap(p)
     shown = sorted(t.get_text() for ax in fig.axes for t in ax.texts)
     assert shown == sorted([stats.p_value_text(0.0312), "< 0.001", "< 0.001", "1.000"])
+    colourbar = _tick_labels(fig)[1]
+    assert {"1", "0.1", "0.01", "0.001"} <= set(colourbar)  # plain numbers, not mathtext markup
+    assert all(t.get_rotation() == 30 for t in fig.axes[0].get_xticklabels())  # long model names do not collide
     plt.close(fig)
+
+
+def _tick_labels(fig) -> list[list[str]]:
+    """Every axis' drawn tick labels, per axes (a colorbar is an axes of its own)."""
+    fig.canvas.draw()
+    return [[t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels() if t.get_text()] for ax in fig.axes]
+
+
+def test_log_scaled_axes_are_labelled_with_numbers_not_raw_mathtext():
+    """The module turns mathtext off (a "$" in a class name is text), so matplotlib's own log labels would print
+    as "$\\mathdefault{10^{2}}$": every log axis the figures draw is labelled with plain numbers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cifarkit.analysis import plots
+
+    table = pd.DataFrame(
+        {
+            "model": ["fastnet/fast/4ep", "fastnet/fast/4ep/seed1", "resnet20/default/3ep"],
+            "test_acc": [0.646, 0.641, 0.474],
+            "ci_low": [0.633, 0.628, 0.460],
+            "ci_high": [0.659, 0.654, 0.488],
+            "mflops": [236.0, 236.0, 41.0],
+            "train_seconds": [30.5, 31.2, 19.9],
+        }
+    )
+    for cost in ("mflops", "train_seconds"):
+        fig = plots.accuracy_vs_cost(table, cost, [True, False, True])
+        labels = [label for axis in _tick_labels(fig) for label in axis]
+        assert labels and not any("$" in label or "mathdefault" in label for label in labels), labels
+        assert any(label in ("20", "50", "100", "200") for label in labels), labels
+        # two seeds of one architecture lie close (same FLOPs, near-equal time): their labels stack instead of
+        # printing over each other; the lone model's stays beside its point
+        offsets = {a.get_text(): a.xyann for a in fig.axes[0].texts}
+        assert offsets["fastnet/fast/4ep"] == offsets["resnet20/default/3ep"] == (5, 5)
+        assert offsets["fastnet/fast/4ep/seed1"] == (5, -6)
+        plt.close(fig)

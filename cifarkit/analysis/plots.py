@@ -64,6 +64,17 @@ def readable(table: pd.DataFrame) -> pd.DataFrame:
     return table.map(cell)
 
 
+def plain_log_ticks(axis, subs=(1.0, 2.0, 5.0)) -> None:
+    """Label a log-scaled ``axis`` (``ax.xaxis``, ``ax.yaxis``, a colorbar's) with plain numbers (0.001, 20, 500)
+    at ``subs`` times each power of ten. Matplotlib's own log labels are mathtext, which this module turns off
+    (``text.parse_math``) so that a "$" from the data shows as text: left alone they print as raw markup."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(subs=subs))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())  # 2x10^-1, 3x10^-1, ... labels collide
+
+
 def _size(width: float, height: float) -> tuple[float, float]:
     """A figure size no wider than the page; a wider request is scaled down, aspect kept."""
     if width <= PAGE_WIDTH:
@@ -201,11 +212,16 @@ def accuracy_vs_cost(table: pd.DataFrame, cost: str = "mflops", pareto=None, tit
     ax.scatter(t[cost][pareto], t["test_acc"][pareto] * 100, s=160, marker="*", color="C3", label="Pareto-optimal")
     front = t[pareto].sort_values(cost)
     ax.plot(front[cost], front["test_acc"] * 100, color="C3", lw=1, ls="--")
-    for _, row in t.iterrows():
+    for (_, row), k in zip(t.iterrows(), _label_rows(np.log10(t[cost].to_numpy(float)), t["test_acc"].to_numpy())):
         ax.annotate(
-            row["model"], (row[cost], row["test_acc"] * 100), textcoords="offset points", xytext=(5, 5), fontsize=8
+            row["model"],
+            (row[cost], row["test_acc"] * 100),
+            textcoords="offset points",
+            xytext=(5, 5 - 11 * k),
+            fontsize=8,
         )
     ax.set_xscale("log")
+    plain_log_ticks(ax.xaxis)
     ax.set_xlabel(
         {
             "mflops": "MFLOPs per image (log scale)",
@@ -218,6 +234,18 @@ def accuracy_vs_cost(table: pd.DataFrame, cost: str = "mflops", pareto=None, tit
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def _label_rows(x: np.ndarray, y: np.ndarray, near: float = 0.15) -> list[int]:
+    """For point labels written to the right of each point: how many lines down each one goes so that it does
+    not print over the label of an earlier point close to it (within ``near`` of both axes' spans; the seeds of
+    one architecture share a cost and differ a little in accuracy)."""
+    span_x, span_y = float(np.ptp(x)) or 1.0, float(np.ptp(y)) or 1.0
+    rows: list[int] = []
+    for i in range(len(x)):
+        close = {rows[j] for j in range(i) if abs(x[i] - x[j]) < near * span_x and abs(y[i] - y[j]) < near * span_y}
+        rows.append(next(k for k in range(len(x) + 1) if k not in close))
+    return rows
 
 
 def pvalue_heatmap(p: pd.DataFrame, title="McNemar p-values between models"):
@@ -236,6 +264,8 @@ def pvalue_heatmap(p: pd.DataFrame, title="McNemar p-values between models"):
         cbar_kws={"label": "p-value"},
         ax=ax,
     )
+    plain_log_ticks(ax.collections[0].colorbar.ax.yaxis, subs=(1.0,))
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")  # long model names
     ax.set_title(title)
     fig.tight_layout()
     return fig

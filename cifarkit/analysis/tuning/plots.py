@@ -183,11 +183,11 @@ def _slice_figure(study, complete, ncols: int = 3):
     import matplotlib.pyplot as plt
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-    from cifarkit.analysis.plots import PAGE_WIDTH
+    from cifarkit.analysis.plots import PAGE_WIDTH, plain_log_ticks
 
     names = sorted({k for t in complete for k in t.params})
     nrows = -(-len(names) // ncols)
-    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(
         nrows,
@@ -212,9 +212,7 @@ def _slice_figure(study, complete, ncols: int = 3):
             x = np.array([v if v is not None else np.nan for v in xs], dtype=float)
             if isinstance(dist, (FloatDistribution, IntDistribution)) and dist.log:
                 ax.set_xscale("log")
-                ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-                ax.xaxis.set_minor_formatter(NullFormatter())  # 2x10^-1, 3x10^-1, ... labels collide
+                plain_log_ticks(ax.xaxis)
         sc = ax.scatter(
             x[keep],
             values[keep],
