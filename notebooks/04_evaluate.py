@@ -437,7 +437,7 @@ plots.robustness_curves(
     robust,
     clean_acc,
     title=f"CIFAR-10-C accuracy by severity ({n_robust} test images)",
-    references={k: v["mean_corruption_acc"] / 100 for k, v in corruptions.REFERENCE_POINTS.items()},
+    references={v["label"]: v["mean_corruption_acc"] / 100 for v in corruptions.REFERENCE_POINTS.values()},
 )
 plt.show()
 at_chance = corruptions.cells_at_chance(robust, ds.num_classes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -77,6 +78,8 @@ def test_names_groups_and_published_parameters():
     assert 32 * PARAMETERS["elastic_transform"][2]["alpha"] == 32 * 0.05
     for ref in REFERENCE_POINTS.values():
         assert 0 < ref["mean_corruption_acc"] < ref["clean_acc"] < 100 and "15" in ref["what"] and ref["source"]
+        # a figure's legend: short, naming the same network (depth-width) as the full name
+        assert re.search(r"\d+-\d+", ref["label"]).group() in ref["model"] and len(ref["label"]) <= 30
 
 
 def test_frost_photos_come_from_imagecorruptions():

@@ -121,6 +121,7 @@ PARAMETERS: dict[str, dict[int, dict]] = {
 REFERENCE_POINTS = {
     "robustbench_standard_wrn_28_10": {
         "model": "WideResNet-28-10, standard training (RobustBench model ID 'Standard')",
+        "label": "WRN-28-10, standard training",  # a figure's legend
         "mean_corruption_acc": 73.46,
         "clean_acc": 94.78,
         "what": "mean accuracy over the 15 CIFAR-10-C corruptions x 5 severities, %",
@@ -131,6 +132,7 @@ REFERENCE_POINTS = {
     },
     "augmix_wrn_40_2": {
         "model": "WideResNet-40-2 trained with AugMix (RobustBench model ID 'Hendrycks2020AugMix_WRN')",
+        "label": "WRN-40-2 with AugMix",  # a figure's legend
         "mean_corruption_acc": 88.82,
         "clean_acc": 95.08,
         "what": "mean accuracy over the 15 CIFAR-10-C corruptions x 5 severities, %",
