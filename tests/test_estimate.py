@@ -596,55 +596,47 @@ def test_tuning_trials_and_03_are_timed_over_the_search_space_then_settled_when_
         for k, c in space["choices"].items()
     }
     f_space = means["batch_size"][0] * means["width_multiplier"][0]
-    assert space["space_train_time_factor"] == pytest.approx(f_space, rel=1e-3)
-    assert space["space_infer_time_factor"] == pytest.approx(
-        means["batch_size"][1] * means["width_multiplier"][1], rel=1e-3
-    )
+    assert space["train_time_factor"] == pytest.approx(f_space, rel=1e-3)
+    assert space["infer_time_factor"] == pytest.approx(means["batch_size"][1] * means["width_multiplier"][1], rel=1e-3)
     # 02's two sampled trials are seeded start-up trials: their choices are known before the run, the same that
-    # the tuner's sampler draws for trials 1 and 2 (trial 0 is the recipe's), and the factors are their mean
+    # the tuner's sampler draws for trials 1 and 2 (trial 0 is the recipe's), each with its choices' factors
     p2 = nb["02_tune"]
     dists = tuning.resolve_space(
         p2["SPACE"], resolve_recipe(p2["RECIPE"], model=p2["MODEL"], epochs=p2["EPOCHS"]), n_train=160, image_size=32
     )[0]
     drawn = preview_startup_trials(dists, seed=p2["SEED"], n_trials=3)[1:]
     assert space["draws"] == [{"batch_size": d["batch_size"], "width_multiplier": d["width_multiplier"]} for d in drawn]
-    assert space["sampled_trials"] == 2
-
-    def by_choices(draw, part):
-        c = space["choices"]
-        return (
-            c["batch_size"][str(draw["batch_size"])][part] * c["width_multiplier"][str(draw["width_multiplier"])][part]
-        )
-
-    f_train = sum(by_choices(d, "train") for d in space["draws"]) / 2
-    f_infer = sum(by_choices(d, "infer") for d in space["draws"]) / 2
-    assert space["train_time_factor"] == pytest.approx(f_train, rel=1e-3)
-    assert space["infer_time_factor"] == pytest.approx(f_infer, rel=1e-3)
-    # a sampled trial runs at the recipe's rate times the factors; 03, which may take 02's settings, at the
-    # mixture of the recipe's and that by the chance that one of 02's 2 sampled trials beats the recipe: 2/3
+    assert space["sampled_trials"] == 2 and m.sampled_trials == 2
+    c = space["choices"]
+    for draw, f in zip(space["draws"], space["draw_factors"]):
+        for part in ("train", "infer"):
+            by_hand = (
+                c["batch_size"][str(draw["batch_size"])][part]
+                * c["width_multiplier"][str(draw["width_multiplier"])][part]
+            )
+            assert f[part] == pytest.approx(by_hand, abs=1e-4)
+    # each sampled trial runs at the recipe's rate times its own factors; 03, which may take 02's settings, at the
+    # mixture of the recipe's and the two trials' mean by the chance that one of them beats the recipe: 2/3
+    # (the code divides by the recorded factors, rounded to 4 places, and rounds the rate to 0.1 img/s)
     recipe = m.rates["03"]  # 03's rate measured at the recipe's settings, kept
-    assert m.undecided["03"] == {
-        "train_time_factor": space["train_time_factor"],
-        "infer_time_factor": space["infer_time_factor"],
-    }
+    rate2 = m.rates["02"]
+    assert m.expected["02:space"]["train_img_per_s"] == round(rate2["train_img_per_s"] / space["train_time_factor"], 1)
+    for k, f in enumerate(space["draw_factors"]):
+        assert m.expected[f"02:draw{k}"]["train_img_per_s"] == round(rate2["train_img_per_s"] / f["train"], 1)
+        assert m.expected[f"02:draw{k}"]["infer_img_per_s"] == round(rate2["infer_img_per_s"] / f["infer"], 1)
+    f_mean = {part: round(sum(f[part] for f in space["draw_factors"]) / 2, 4) for part in ("train", "infer")}
+    assert m.undecided["03"] == {"train_time_factor": f_mean["train"], "infer_time_factor": f_mean["infer"]}
     assert m.tuned_chance == pytest.approx(2 / 3) and m.rate("03") is not recipe
-    # (the code divides by the recorded factor, rounded to 4 places, and rounds the rate to 0.1 img/s; the
-    # product of the rounded ratios above may differ from it in the 4th place, which moves a 1,600 img/s rate
-    # by more than 0.1, so the rates are checked against the recorded factor)
-    f_rec = space["train_time_factor"]
-    assert m.expected["02:space"]["train_img_per_s"] == round(m.rates["02"]["train_img_per_s"] / f_rec, 1)
-    mix = 1 / 3 + 2 / 3 * f_rec
+    mix = 1 / 3 + 2 / 3 * f_mean["train"]
     assert m.rate("03")["train_img_per_s"] == round(recipe["train_img_per_s"] / mix, 1)
     recorded = tp.to_dict()["probe"]["undecided_rates"]["03"]  # the manifest's record of it
     assert recorded["tuned_chance"] == pytest.approx(2 / 3, abs=1e-4) and recorded["rate"] == m.rate("03")
     # the budget planner's view: the slower of the two speeds, for training and for inference apart
     m.plan_slower = True
-    slower_infer = max(1.0, space["infer_time_factor"])
-    assert m.rate("03")["train_img_per_s"] == round(recipe["train_img_per_s"] / max(1.0, f_rec), 1)
-    assert m.rate("03")["infer_img_per_s"] == round(recipe["infer_img_per_s"] / slower_infer, 1)
+    assert m.rate("03")["train_img_per_s"] == round(recipe["train_img_per_s"] / max(1.0, f_mean["train"]), 1)
+    assert m.rate("03")["infer_img_per_s"] == round(recipe["infer_img_per_s"] / max(1.0, f_mean["infer"]), 1)
     m.plan_slower = False
-    # 02: the recipe's own trial (BASELINE_FIRST) at the recipe's rate, the two sampled trials at the space's
-    p2 = nb["02_tune"]
+    # 02: the recipe's own trial (BASELINE_FIRST) at the recipe's rate, the two sampled trials each at its own
     n_train, n_val, _ = tp.ctx.sizes(p2)
     job2 = m.resolved["02"]
 
@@ -654,20 +646,17 @@ def test_tuning_trials_and_03_are_timed_over_the_search_space_then_settled_when_
         kept = expected_trial_completes("median", job2["epochs"], i) * n_val / m.rate(jid)["infer_img_per_s"]
         return run + kept + estimate_model.TRIAL_FIXED_S  # not scaled by cpu_factor
 
-    by_hand = trial(0, "02") + trial(1, "02:space") + trial(2, "02:space")
+    by_hand = trial(0, "02") + trial(1, "02:draw0") + trial(2, "02:draw1")
     assert tp.estimates["02_tune"].parts["trials"] == pytest.approx(by_hand, abs=0.05)  # parts are rounded
     start = {n: e.seconds for n, e in tp.estimates.items()}
     printed = tp.lines()
-    assert (
-        printed[1] == f"  ({tp.space_line()})"
-        and f"{space['train_time_factor']:.2f}x the recipe's training time" in printed[1]
-    )
-    assert (
-        "batch_size 64, 128 and width_multiplier 0.5, 0.75, 1.0, 1.25" in printed[1] and "chance of 67%" in printed[1]
-    )
     known = ", ".join(f"{d['batch_size']}/{d['width_multiplier']}" for d in space["draws"])
-    assert f"its 2 sampled trials are expected to take {space['train_time_factor']:.2f}x" in printed[1]
-    assert f"(2 known before the run, batch_size/width_multiplier {known}; a trial from the whole space: " in printed[1]
+    assert printed[1] == f"  ({tp.space_line()})" and printed[1].startswith(
+        "  (a trial drawn from 02's search space (batch_size 64, 128 and width_multiplier 0.5, 0.75, 1.0, 1.25) is "
+        f"expected to take {space['train_time_factor']:.2f}x the recipe's training time per image; 2 of the 2 sampled "
+        f"trials are known before the run (batch_size/width_multiplier {known}), so they are expected to take "
+        f"{f_mean['train']:.2f}x on average; 03 is timed with a chance of 67% that 02's settings win"
+    )
 
     # 02 decides that its settings do not win: 03 settles on the recipe's rate measured at the start, no probe
     record = estimate.retime_tuned_training(tp, nb, None)
@@ -894,17 +883,20 @@ def test_while_02_may_apply_to_03_the_estimate_weighs_both_speeds_and_a_budget_p
     assert slower["before_seconds"] == pytest.approx(_total(nb, ctx), abs=0.1) and slower["before_seconds"] > at_recipe
 
 
-def test_the_sampled_trials_factor_takes_known_draws_at_their_choices_and_the_rest_at_the_space_average():
-    from cifarkit.report.estimate_probe import _draws_factors
-
-    table = {
-        "batch_size": {"64": {"train": 1.1, "infer": 1.0}, "256": {"train": 1.0, "infer": 1.0}},
-        "width_multiplier": {"0.5": {"train": 0.3, "infer": 0.4}, "1.0": {"train": 1.0, "infer": 1.0}},
+def test_sampled_trials_take_their_known_draws_factors_and_the_rest_the_space_average():
+    space = {
+        "train_time_factor": 0.8,
+        "infer_time_factor": 0.9,
+        "draw_factors": [{"train": 0.33, "infer": 0.4}, {"train": 1.0, "infer": 1.0}],
     }
-    draws = [{"batch_size": 64, "width_multiplier": 0.5}, {"batch_size": 256, "width_multiplier": 1.0}]
-    # five sampled trials: two known (1.1 x 0.3 = 0.33 and 1.0), three TPE proposals at the space's 0.8 / 0.9
-    out = _draws_factors(draws, 5, table, 0.8, 0.9)
-    assert out["train_time_factor"] == pytest.approx((0.33 + 1.0 + 3 * 0.8) / 5, abs=1e-4)
-    assert out["infer_time_factor"] == pytest.approx((0.4 + 1.0 + 3 * 0.9) / 5, abs=1e-4)
-    assert out["space_train_time_factor"] == 0.8 and out["space_infer_time_factor"] == 0.9
-    assert out["draws"] == draws and out["sampled_trials"] == 5
+    # five sampled trials: two known, three TPE proposals at the space's average
+    assert estimate_model.sampled_factors(space, 5) == [(0.33, 0.4), (1.0, 1.0), (0.8, 0.9), (0.8, 0.9), (0.8, 0.9)]
+    assert estimate_model.mean_sampled_factors(space, 5) == {
+        "train_time_factor": round((0.33 + 1.0 + 3 * 0.8) / 5, 4),
+        "infer_time_factor": round((0.4 + 1.0 + 3 * 0.9) / 5, 4),
+    }
+    # a budget that keeps one sampled trial: only the first draw counts
+    assert estimate_model.mean_sampled_factors(space, 1) == {"train_time_factor": 0.33, "infer_time_factor": 0.4}
+    # none sampled, or a probe without draws: the space's average
+    assert estimate_model.mean_sampled_factors(space, 0) == {"train_time_factor": 0.8, "infer_time_factor": 0.9}
+    assert estimate_model.sampled_factors({"train_time_factor": 0.8, "infer_time_factor": 0.9}, 2) == [(0.8, 0.9)] * 2

@@ -22,13 +22,13 @@ How each notebook is estimated (details and constants in :mod:`cifarkit.report.e
   pruner as :func:`~cifarkit.report.estimate_model.expected_trial_epochs` assumes (a trial that completes
   predicts the validation split once more, :func:`~cifarkit.report.estimate_model.expected_trial_completes`);
   with ``TIMEOUT`` no trial starts after it (the running one finishes), whichever comes first. The recipe's
-  own first trial (``BASELINE_FIRST``) runs at the recipe's measured speed, the sampled ones at their mean speed:
-  the probe times each batch size and width the space offers, and the start-up trials' choices are known before
-  the run (the sampler is reseeded per trial, :func:`~cifarkit.analysis.tuning.storage.preview_startup_trials`);
-  a trial TPE proposes from earlier results counts at the space's average.
+  own first trial (``BASELINE_FIRST``) runs at the recipe's measured speed, each sampled one at its own: the
+  probe times each batch size and width the space offers, and the start-up trials' choices are known before the
+  run (the sampler is reseeded per trial, :func:`~cifarkit.analysis.tuning.storage.preview_startup_trials`); a
+  trial TPE proposes from earlier results counts at the space's average.
 - ``03_train``: one training run, then the test split twice (``train()`` and the notebook's interval).
   Timed with the recipe's settings, or, when 02 runs first and 03 takes its settings if they win, as the mixture
-  of the recipe's speed and a sampled trial's by the chance that 02's settings win
+  of the recipe's speed and the sampled trials' average by the chance that 02's settings win
   (:func:`~cifarkit.report.estimate_model.tuned_apply_chance`: ``n / (n + 1)`` for ``n`` sampled trials; a
   ``--budget`` plans with the slower of the two instead); just before 03 starts the runner times it again with the
   settings 02 chose, or settles it on the recipe's speed (:func:`retime_tuned_training`), and re-estimates 03
@@ -73,10 +73,11 @@ from cifarkit.report.estimate_model import (
     estimate_notebooks,
     expected_rates,
     format_architectures,
+    mean_sampled_factors,
     reserve_seconds,
 )
 from cifarkit.report.key_results import seconds_text
-from cifarkit.wording import is_one, plural
+from cifarkit.wording import plural
 
 __all__ = [
     "Context",
@@ -320,21 +321,18 @@ class TimePlan:
         if not space:
             return None
         choices = " and ".join(f"{k} {', '.join(v)}" for k, v in space["choices"].items())
-        draws = space.get("draws")
-        if draws is None:
-            line = (
-                f"a trial sampled from 02's search space ({choices}) is expected to take "
-                f"{space['train_time_factor']:.2f}x the recipe's training time per image"
-            )
-        else:
+        line = (
+            f"a trial drawn from 02's search space ({choices}) is expected to take "
+            f"{space['train_time_factor']:.2f}x the recipe's training time per image"
+        )
+        draws, n = space.get("draws") or [], self.machine.sampled_trials
+        if draws and n:
             names = "/".join(space["choices"])
-            known = ", ".join("/".join(str(d.get(k)) for k in space["choices"]) for d in draws) or "none"
-            line = (
-                f"02's search space offers {choices or 'no speed choice'}; its "
-                f"{plural(space['sampled_trials'], 'sampled trial')} {'is' if is_one(space['sampled_trials']) else 'are'} "
-                "expected to take "
-                f"{space['train_time_factor']:.2f}x the recipe's training time per image ({len(draws)} known before "
-                f"the run, {names} {known}; a trial from the whole space: {space['space_train_time_factor']:.2f}x)"
+            known = ", ".join("/".join(str(d.get(k)) for k in space["choices"]) for d in draws[:n])
+            mean = mean_sampled_factors(space, n)["train_time_factor"]
+            line += (
+                f"; {min(len(draws), n)} of the {plural(n, 'sampled trial')} are known before the run ({names} "
+                f"{known}), so they are expected to take {mean:.2f}x on average"
             )
         if "03" in self.machine.undecided:
             line += (
@@ -515,6 +513,7 @@ def plan_time(
     budget_plan, estimates = plan_budget(tp.nb, tp.ctx, budget, reserve)
     tp.estimates = estimates
     tp.machine.tuned_chance = budget_plan["tuned_chance"]  # with the planned trial count, as printed
+    tp.machine.sampled_trials = budget_plan["sampled_trials"]  # (the planner's last estimate set 03's factors)
     tp.budget = budget_plan
     for jid, epochs in budget_plan["epochs"].items():  # the planned epochs (06's architectures, 03's EPOCHS)
         tp.machine.resolved[jid]["epochs"] = epochs

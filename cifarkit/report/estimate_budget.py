@@ -260,6 +260,7 @@ def plan_budget(nb: dict, ctx: Context, budget_minutes: float, reserve: dict | N
     estimates = estimate_notebooks(state.nb, state.ctx)
     plan["expected_seconds"] = round(sum(e.seconds for e in estimates.values()), 1)
     plan["tuned_chance"] = state.ctx.machine.tuned_chance
+    plan["sampled_trials"] = state.ctx.machine.sampled_trials
     return plan, estimates
 
 

@@ -192,13 +192,16 @@ class Machine:
     probe: dict = field(default_factory=dict)  # the probe's raw answer
     note: str = ""
     space_speed: dict = field(default_factory=dict)  # job id -> estimate_probe.space_speed's answer (02)
-    expected: dict = field(default_factory=dict)  # "02:space": 02's sampled trials on average (expected_rates)
+    # "02:space": a trial drawn from 02's search space; "02:draw<k>": its k-th sampled trial (expected_rates)
+    expected: dict = field(default_factory=dict)
     # job id -> {"train_time_factor", "infer_time_factor"}: a job whose speed the run decides later, 03's while
     # 02's tuned settings may still apply to it (the factors: a sampled trial's time per image over the recipe's,
     # expected_rates; retime_tuned_training settles or re-times it). Until then its rate is undecided_rate's.
     undecided: dict = field(default_factory=dict)
     # the chance that 02's settings win and apply to 03 (tuned_apply_chance, set by 02's estimate from its trials)
     tuned_chance: float = 0.5
+    # the trials 02 samples beside the recipe's, as its estimate plans them (set with tuned_chance)
+    sampled_trials: int = 0
     # the budget planner's view of an undecided job: the slower of its two speeds, not the expected one
     plan_slower: bool = False
 
@@ -211,8 +214,8 @@ class Machine:
         """An undecided job's rate: its measured (recipe) rate with the time per image mixed with the tuned
         factors' by :attr:`tuned_chance` (the expectation the estimate prints), or with ``plan_slower`` the
         slower of the two for training and for inference (what ``--budget`` plans with: a plan then holds when the
-        recipe's settings win and when 02's train at least as fast as its sampled trials' average, though not when 02 picks
-        a slower corner of the space, such as a wider model)."""
+        recipe's settings win and when 02's train at least as fast as its sampled trials' average, though not when
+        02 picks a slower corner of the space, such as a wider model)."""
         f = self.undecided[job_id]
         f_train, f_infer = f["train_time_factor"], f["infer_time_factor"]
         if self.plan_slower:
@@ -242,11 +245,31 @@ def tuned_apply_chance(sampled_trials: int) -> float:
     return n / (n + 1)
 
 
+def sampled_factors(space: dict, sampled: int) -> list[tuple[float, float]]:
+    """``(train, infer)`` time factors of each of 02's ``sampled`` trials (the recipe's own trial not counted),
+    in order: a trial whose choices are known before the run (``space["draws"]``, the seeded sampler's start-up
+    draws) at its own (``space["draw_factors"]``), the rest at the search space's average."""
+    known = space.get("draw_factors") or []
+    average = (space["train_time_factor"], space["infer_time_factor"])
+    return [(known[k]["train"], known[k]["infer"]) if k < len(known) else average for k in range(max(sampled, 0))]
+
+
+def mean_sampled_factors(space: dict, sampled: int) -> dict:
+    """The mean of :func:`sampled_factors` over ``sampled`` trials (the space's average with none):
+    ``{"train_time_factor", "infer_time_factor"}``, what 03 runs at when one of them wins."""
+    factors = sampled_factors(space, sampled) or [(space["train_time_factor"], space["infer_time_factor"])]
+    return {
+        "train_time_factor": round(sum(f[0] for f in factors) / len(factors), 4),
+        "infer_time_factor": round(sum(f[1] for f in factors) / len(factors), 4),
+    }
+
+
 def expected_rates(machine: Machine, tuned_to_03: bool) -> None:
-    """Derive the rates nobody measured directly: ``machine.expected["02:space"]``, a tuning trial sampled from
-    the search space (the recipe's rate times the sampled trials' mean time ratios, ``estimate_probe.space_speed``),
-    and with ``tuned_to_03`` (02's tuned settings may apply to 03) ``machine.undecided["03"]``, those time
-    factors, which stand for 03 (see
+    """Derive the rates nobody measured directly: ``machine.expected["02:space"]``, a tuning trial drawn from
+    the whole search space (the recipe's rate times the space's mean time ratios), ``"02:draw<k>"``, the k-th
+    sampled trial where its choices are known before the run (:func:`sampled_factors`), and with ``tuned_to_03``
+    (02's tuned settings may apply to 03) ``machine.undecided["03"]``, the mean factors of the profile's sampled
+    trials (02's estimate sets them again for the trials it plans), which stand for 03 (see
     :meth:`Machine.undecided_rate`) until the runner settles it on its measured rate (``machine.rates["03"]``)
     or re-times it."""
     space = machine.space_speed.get("02")
@@ -254,10 +277,12 @@ def expected_rates(machine: Machine, tuned_to_03: bool) -> None:
     machine.undecided.clear()
     if not space or "02" not in machine.rates:
         return
-    f_train, f_infer = space["train_time_factor"], space["infer_time_factor"]
-    machine.expected["02:space"] = scaled_rate(machine.rates["02"], f_train, f_infer)
+    recipe = machine.rates["02"]
+    machine.expected["02:space"] = scaled_rate(recipe, space["train_time_factor"], space["infer_time_factor"])
+    for k, f in enumerate(space.get("draw_factors") or []):
+        machine.expected[f"02:draw{k}"] = scaled_rate(recipe, f["train"], f["infer"])
     if tuned_to_03 and "03" in machine.rates:
-        machine.undecided["03"] = {"train_time_factor": f_train, "infer_time_factor": f_infer}
+        machine.undecided["03"] = mean_sampled_factors(space, int(space.get("sampled_trials") or 0))
 
 
 # ------------------------------------------------------------------ the cost model
@@ -435,18 +460,28 @@ def _tune(ctx: Context, p: dict) -> tuple[dict, str]:
     epochs, pruner = int(job["epochs"]), str(p.get("PRUNER", "median"))
     baseline_first = bool(p.get("BASELINE_FIRST", True))
 
+    expected = ctx.machine.expected
+
     def trial(i):
         e = expected_trial_epochs(pruner, epochs, i)
-        # the recipe's own trial at its measured speed; a sampled trial at the sampled trials' mean speed
-        jid = "02" if (i == 0 and baseline_first) or "02:space" not in ctx.machine.expected else "02:space"
+        # the recipe's own trial at its measured speed; a sampled trial at its own speed where its choices are
+        # known before the run, else at the search space's average
+        jid = "02" if (i == 0 and baseline_first) or "02:space" not in expected else "02:space"
+        if jid != "02" and f"02:draw{i - int(baseline_first)}" in expected:
+            jid = f"02:draw{i - int(baseline_first)}"
         run = train_run_seconds(ctx.machine, jid, job["batch_size"], n_train, n_val, e, warmup=i == 0)
         kept = expected_trial_completes(pruner, epochs, i) * ctx.infer(jid, n_val)  # a complete trial's predictions
         return run + kept + TRIAL_FIXED_S
 
     timeout = float(p.get("TIMEOUT") or 0)
     seconds, trials = tuning_seconds(trial, int(p.get("N_TRIALS", 0)), timeout)
-    # 03, estimated next, weighs 02's settings by the chance that one of the sampled trials beats the recipe's
-    ctx.machine.tuned_chance = tuned_apply_chance(trials - int(baseline_first))
+    # 03, estimated next, weighs 02's settings by the chance that one of the sampled trials beats the recipe's,
+    # and takes the speed of those trials on average while it is undecided
+    ctx.machine.sampled_trials = max(trials - int(baseline_first), 0)
+    ctx.machine.tuned_chance = tuned_apply_chance(ctx.machine.sampled_trials)
+    space = ctx.machine.space_speed.get("02")
+    if space and "03" in ctx.machine.undecided:
+        ctx.machine.undecided["03"] = mean_sampled_factors(space, ctx.machine.sampled_trials)
     bound = f"; TIMEOUT {timeout:g} s stops it" if timeout and trials < int(p.get("N_TRIALS", 0)) else ""
     how = f"{plural(trials, 'trial')} x {plural(epochs, 'epoch')} of {job['model']} on {n_train:,} images ({pruner} pruning){bound}"
     return {"trials": seconds, "trials_run": trials}, how

@@ -332,9 +332,10 @@ def space_speed(job: dict, rate: dict, image_size: int, num_classes: int) -> dic
     so the expected time per image of a trial drawn uniformly is the job's times the product of each parameter's
     mean ratio. Returns ``{"train_time_factor", "infer_time_factor", "choices": {name: {value: {"train": ratio,
     "infer": ratio}}}}`` (factors above 1: slower than the job). With ``job["tuning"]`` (02's seed and trial
-    counts) the factors are those of the run's own sampled trials, whose start-up draws are known before it
-    (:func:`sampled_draws`, :func:`_draws_factors`); the whole space's stay as ``space_train_time_factor`` and
-    ``space_infer_time_factor``.
+    counts) also ``draws``, the choices of the sampled trials known before the run (:func:`sampled_draws`),
+    ``draw_factors``, each one's factors (:func:`draw_factors`), and ``sampled_trials``, how many the profile
+    samples; the estimate times each known trial at its own factors and the rest at the space's
+    (:func:`~cifarkit.report.estimate_model.sampled_factors`).
     """
     base_train, base_infer = rate["train_img_per_s"], rate["infer_img_per_s"]
     config = _config(job)
@@ -370,32 +371,21 @@ def space_speed(job: dict, rate: dict, image_size: int, num_classes: int) -> dic
     out = {"train_time_factor": round(train_factor, 4), "infer_time_factor": round(infer_factor, 4), "choices": table}
     draws, sampled = sampled_draws(job, image_size)
     if sampled:
-        out.update(_draws_factors(draws, sampled, table, train_factor, infer_factor))
+        out.update(draws=draws, draw_factors=draw_factors(draws, table), sampled_trials=sampled)
     return out
 
 
-def _draws_factors(draws: list[dict], sampled: int, table: dict, space_train: float, space_infer: float) -> dict:
-    """The mean time factors of a tuning's ``sampled`` trials: each known draw at its own choices' ratios (a
-    product over the speed parameters, as :func:`space_speed` takes them to combine), the rest at the space's
-    average; with the space's own factors and the draws kept beside them."""
+def draw_factors(draws: list[dict], table: dict) -> list[dict]:
+    """Each known draw's time factors ``{"train", "infer"}``: the product of its choices' ratios in ``table``
+    (:func:`space_speed`'s ``choices``), as :func:`space_speed` takes the choices to combine."""
 
     def factor(draw: dict, kind: str) -> float:
         f = 1.0
         for name, value in draw.items():
             f *= table.get(name, {}).get(str(value), {}).get(kind, 1.0)
-        return f
+        return round(f, 4)
 
-    unknown = sampled - len(draws)
-    train = (sum(factor(d, "train") for d in draws) + unknown * space_train) / sampled
-    infer = (sum(factor(d, "infer") for d in draws) + unknown * space_infer) / sampled
-    return {
-        "train_time_factor": round(train, 4),
-        "infer_time_factor": round(infer, 4),
-        "space_train_time_factor": round(space_train, 4),
-        "space_infer_time_factor": round(space_infer, 4),
-        "draws": draws,
-        "sampled_trials": sampled,
-    }
+    return [{"train": factor(d, "train"), "infer": factor(d, "infer")} for d in draws]
 
 
 def run_probe(request: dict) -> dict:
