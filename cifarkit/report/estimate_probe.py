@@ -272,14 +272,14 @@ def probe_model(
     }
 
 
-def space_choices(job: dict, image_size: int) -> dict:
-    """The speed-changing choices (:data:`SPACE_SPEED_PARAMS`) of the search space ``job["space"]`` names,
-    as the tuning resolves them for this model and data size: ``{"batch_size": [...], "width_multiplier": [...]}``
-    (a parameter the space does not search, or searches on a continuous range, is left out; a single choice stays:
-    every sampled trial takes it, as a batch size of 64 where the split is smaller than the recipe's batch)."""
+def space_choices(dists: dict) -> dict:
+    """The speed-changing choices (:data:`SPACE_SPEED_PARAMS`) among a search space's distributions as the tuning
+    resolves them for this model and data size (:func:`_space_distributions`): ``{"batch_size": [...],
+    "width_multiplier": [...]}`` (a parameter the space does not search, or searches on a continuous range, is left
+    out; a single choice stays: every sampled trial takes it, as a batch size of 64 where the split is smaller than
+    the recipe's batch)."""
     from optuna.distributions import CategoricalDistribution
 
-    dists = _space_distributions(job, image_size)
     return {
         name: list(d.choices)
         for name, d in dists.items()
@@ -297,19 +297,17 @@ def _space_distributions(job: dict, image_size: int) -> dict:
     return dists
 
 
-def sampled_draws(job: dict, image_size: int) -> tuple[list[dict], int]:
+def sampled_draws(tuning: dict, dists: dict) -> tuple[list[dict], int]:
     """``(draws, sampled)``: the speed-changing choices of the tuning's sampled trials that are known before the run
-    (its seeded start-up trials, :func:`~cifarkit.analysis.tuning.storage.preview_startup_trials`, less trial 0
-    when the recipe's own settings take it), and how many trials it samples in all (``N_TRIALS`` less that one).
-    ``([], 0)`` when the job says nothing of its tuning (``job["tuning"]``: seed, n_trials, baseline_first)."""
+    (its seeded start-up trials over ``dists``, :func:`~cifarkit.analysis.tuning.storage.preview_startup_trials`,
+    less trial 0 when the recipe's own settings take it), and how many trials it samples in all (``N_TRIALS`` less
+    that one). ``([], 0)`` when nothing is said of the tuning (``tuning``: seed, n_trials, baseline_first)."""
     from cifarkit.analysis.tuning.storage import preview_startup_trials
 
-    tuning = job.get("tuning") or {}
     n_trials = int(tuning.get("n_trials") or 0)
     if not n_trials:
         return [], 0
     first = int(bool(tuning.get("baseline_first", True)))
-    dists = _space_distributions(job, image_size)
     drawn = preview_startup_trials(dists, seed=int(tuning.get("seed", 0)), n_trials=n_trials)[first:]
     speed = [name for name in dists if name in SPACE_SPEED_PARAMS]
     return [{name: d[name] for name in speed} for d in drawn], max(n_trials - first, 0)
@@ -345,7 +343,8 @@ def space_speed(job: dict, rate: dict, image_size: int, num_classes: int) -> dic
     }
     train_factor = infer_factor = 1.0
     table = {}
-    for name, values in space_choices(job, image_size).items():
+    dists = _space_distributions(job, image_size)  # resolved once: its choices are timed, its first draws replayed
+    for name, values in space_choices(dists).items():
         ratios = {}
         for value in values:
             if value == current.get(name):
@@ -369,7 +368,7 @@ def space_speed(job: dict, rate: dict, image_size: int, num_classes: int) -> dic
         infer_factor *= float(np.mean([v["infer"] for v in ratios.values()]))
         table[name] = {str(k): v for k, v in ratios.items()}
     out = {"train_time_factor": round(train_factor, 4), "infer_time_factor": round(infer_factor, 4), "choices": table}
-    draws, sampled = sampled_draws(job, image_size)
+    draws, sampled = sampled_draws(job.get("tuning") or {}, dists)
     if sampled:
         out.update(draws=draws, draw_factors=draw_factors(draws, table), sampled_trials=sampled)
     return out
