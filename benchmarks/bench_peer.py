@@ -672,12 +672,13 @@ def write_peer_data(ds, workdir: Path) -> None:
 def machine_info(threads: int) -> dict:
     import torch
 
-    from cifarkit.backend import cpu_flags
+    from cifarkit.backend import cpu_flags, isa_limits
     from cifarkit.provenance import cpu_model, speed_flags
 
     return {
         "cpu": cpu_model(),
         "cpu_flags": speed_flags(cpu_flags()),
+        **({"isa_limits": isa_limits()} if isa_limits() else {}),
         "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "platform": platform.platform(),

@@ -160,6 +160,7 @@ def _machine() -> dict:
     return {
         "cpu": info.get("cpu"),
         "cpu_flags": info.get("cpu_flags"),
+        **({"isa_limits": info["isa_limits"]} if info.get("isa_limits") else {}),
         "cores": info.get("cpu_count"),
         "platform": info.get("platform"),
         "torch_threads": torch.get_num_threads(),

@@ -77,17 +77,63 @@ def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
     return set()
 
 
-def cpu_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether this CPU computes bfloat16 products in hardware (Intel AMX or AVX512-BF16).
+#: Environment variables that cap the instruction set the math libraries use, whatever the CPU has: oneDNN
+#: (convolutions, and PyTorch's bf16 products; ``DNNL_MAX_CPU_ISA`` is its older name), ATen's vectorized kernels
+#: and MKL's products. Recorded with every run, since a capped run is not the CPU's speed.
+ISA_LIMIT_VARS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
+
+#: oneDNN's ISA names in increasing order; from ``AVX512_CORE_BF16`` on, its kernels compute bf16 in hardware.
+ONEDNN_ISAS = (
+    "SSE41",
+    "AVX",
+    "AVX2",
+    "AVX2_VNNI",
+    "AVX2_VNNI_2",
+    "AVX512_CORE",
+    "AVX512_CORE_VNNI",
+    "AVX512_CORE_BF16",
+    "AVX10_1_512",
+    "AVX512_CORE_FP16",
+    "AVX10_1_512_AMX",
+    "AVX512_CORE_AMX",
+    "AVX10_1_512_AMX_FP16",
+    "AVX512_CORE_AMX_FP16",
+    "ALL",
+)
+
+
+def isa_limits(environ=None) -> dict[str, str]:
+    """The :data:`ISA_LIMIT_VARS` set (non-empty) in ``environ`` (default: this process's environment)."""
+    environ = os.environ if environ is None else environ
+    return {var: environ[var].strip() for var in ISA_LIMIT_VARS if environ.get(var, "").strip()}
+
+
+def onednn_native_bf16(environ=None) -> bool:
+    """False where ``ONEDNN_MAX_CPU_ISA`` (or ``DNNL_MAX_CPU_ISA``) caps oneDNN below ``AVX512_CORE_BF16``.
+
+    Capped, oneDNN computes bf16 with reference code however capable the CPU: on the AVX-512 EPYC with
+    ``ONEDNN_MAX_CPU_ISA=AVX2``, ``bench_throughput.py``'s bf16 4096x4096 products had not finished after 20 minutes
+    (2026-12-05; uncapped, seconds). A value oneDNN does not know counts as no cap (oneDNN ignores it too).
+    """
+    limits = isa_limits(environ)
+    value = (limits.get("ONEDNN_MAX_CPU_ISA") or limits.get("DNNL_MAX_CPU_ISA") or "ALL").upper()
+    if value not in ONEDNN_ISAS:
+        return True
+    return ONEDNN_ISAS.index(value) >= ONEDNN_ISAS.index("AVX512_CORE_BF16")
+
+
+def cpu_native_bf16(cpuinfo: str = "/proc/cpuinfo", environ=None) -> bool:
+    """Whether this CPU computes bfloat16 products in hardware (Intel AMX or AVX512-BF16) and oneDNN may use it.
 
     On such CPUs oneDNN runs bf16 convolutions and matrix products much faster
     than float32 (fastnet trains ~3x faster on the project's 2-core Xeon), so
     ``mixed_precision="auto"`` turns bf16 autocast on there. Elsewhere bf16 is
     emulated and slower, and ``auto`` stays in float32. Reads the Linux
-    ``/proc/cpuinfo`` flags; other systems answer False.
+    ``/proc/cpuinfo`` flags (other systems answer False) and oneDNN's ISA cap
+    (:func:`onednn_native_bf16`).
     """
     flags = cpu_flags(cpuinfo)
-    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
+    return any(flag in flags for flag in NATIVE_BF16_FLAGS) and onednn_native_bf16(environ)
 
 
 def versions() -> dict:

@@ -63,7 +63,7 @@ def speed_flags(flags: set[str]) -> str:
 
 
 def hardware_info() -> dict:
-    from cifarkit.backend import cpu_flags  # (backend only sets the Keras backend's name; it imports no Keras)
+    from cifarkit.backend import cpu_flags, isa_limits  # (backend sets the Keras backend's name; imports no Keras)
 
     info = {
         "platform": platform.platform(),
@@ -74,6 +74,8 @@ def hardware_info() -> dict:
     flags = cpu_flags()
     if flags:  # Linux on x86; other systems have no /proc/cpuinfo flags line
         info["cpu_flags"] = speed_flags(flags)
+    if isa_limits():  # the libraries were told to use less of the CPU than it has
+        info["isa_limits"] = isa_limits()
     try:
         pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
         info["memory_gib"] = round(pages * page_size / 2**30, 1)

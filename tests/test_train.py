@@ -658,6 +658,40 @@ def test_auto_precision_uses_bf16_only_on_cpus_with_native_bf16(tmp_path, monkey
         precision.autocast_dtype(resolve_recipe("default", mixed_precision="fp16"), "cpu")
 
 
+def test_a_onednn_isa_cap_below_bf16_keeps_auto_in_float32_and_is_recorded(tmp_path, monkeypatch):
+    from cifarkit import provenance
+    from cifarkit.report.book_methods import cpu_text
+
+    amx = tmp_path / "amx"
+    amx.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    assert backend.cpu_native_bf16(str(amx), environ={})
+    # capped below bf16 (oneDNN would run bf16 in reference code): auto must stay in float32
+    for cap in ("AVX2", "avx512_core", "AVX512_CORE_VNNI"):
+        assert not backend.cpu_native_bf16(str(amx), environ={"ONEDNN_MAX_CPU_ISA": cap}), cap
+    assert not backend.cpu_native_bf16(str(amx), environ={"DNNL_MAX_CPU_ISA": "AVX2"})
+    for cap in ("AVX512_CORE_BF16", "avx512_core_amx", "ALL", "no-such-isa", " "):
+        assert backend.cpu_native_bf16(str(amx), environ={"ONEDNN_MAX_CPU_ISA": cap}), cap
+    # ATen's or MKL's cap leaves oneDNN's bf16 kernels alone
+    assert backend.cpu_native_bf16(str(amx), environ={"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"})
+
+    env = {
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+        "ATEN_CPU_CAPABILITY": " avx2 ",
+        "HOME": "/root",
+        "MKL_ENABLE_INSTRUCTIONS": "",
+    }
+    assert backend.isa_limits(env) == {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+    for var in backend.ISA_LIMIT_VARS:
+        monkeypatch.delenv(var, raising=False)
+    assert "isa_limits" not in provenance.hardware_info()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    hw = provenance.hardware_info()
+    assert hw["isa_limits"] == {"ONEDNN_MAX_CPU_ISA": "AVX2"}
+    assert cpu_text({"cpu": "AMD EPYC", "cpu_count": 2, "cpu_flags": "avx2 fma", "isa_limits": hw["isa_limits"]}) == (
+        "AMD EPYC, 2 logical cores (avx2 fma); instruction set limited: ONEDNN_MAX_CPU_ISA=AVX2"
+    )
+
+
 def test_a_long_run_prints_its_edges_every_kth_epoch_and_the_steps_of_the_schedule(tmp_path, capsys):
     from cifarkit.training.loop import PROGRESS_ALL_EPOCHS, progress_epoch, progress_stride
 
@@ -680,3 +714,21 @@ def test_a_long_run_prints_its_edges_every_kth_epoch_and_the_steps_of_the_schedu
     steps = [r["epoch"] for prev, r in zip(history, history[1:]) if r["lr"] < 0.5 * prev["lr"]]
     assert steps == [21, 31]
     assert printed == sorted({1, 2, 3, *range(2, 38, 2), 38, 39, 40, *steps})
+
+
+@pytest.mark.parametrize("cap", ["", "AVX2"])
+def test_the_isa_cap_reading_agrees_with_onednn_itself(cap):
+    """oneDNN's own answer (what PyTorch's bf16 products will run on) against :func:`backend.cpu_native_bf16`."""
+    env = {k: v for k, v in os.environ.items() if k not in backend.ISA_LIMIT_VARS}
+    if cap:
+        env["ONEDNN_MAX_CPU_ISA"] = cap
+    code = (
+        "import torch; from cifarkit import backend; "
+        "print(int(torch.ops.mkldnn._is_mkldnn_bf16_supported()), int(backend.cpu_native_bf16()))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True)
+    onednn, ours = out.stdout.split()
+    if cap:
+        assert onednn == ours == "0"
+    else:  # uncapped, where we see bf16 units oneDNN uses them (it also takes AVX-512 without them, emulating)
+        assert ours <= onednn, out.stdout

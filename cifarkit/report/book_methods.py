@@ -396,7 +396,9 @@ def _precision_text(precision: str) -> str:
 def cpu_text(hw: dict, unknown: str = "?") -> str:
     """``"AMD EPYC, 2 logical cores (avx2 fma)"`` from a manifest's ``hardware`` (plain text: escape it)."""
     text = f"{hw.get('cpu') or unknown}, {hw.get('cpu_count', '?')} logical cores"
-    return text + (f" ({hw['cpu_flags']})" if hw.get("cpu_flags") else "")
+    text += f" ({hw['cpu_flags']})" if hw.get("cpu_flags") else ""
+    limits = hw.get("isa_limits") or {}
+    return text + ("; instruction set limited: " + ", ".join(f"{k}={v}" for k, v in limits.items()) if limits else "")
 
 
 def _hardware(run: StudyRun) -> str:
