@@ -178,10 +178,27 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--width", default="auto", choices=["auto", "512", "256"])
     p.add_argument("--threads", type=int, default=None, help="default: one per CPU the OS shows")
+    p.add_argument("--output", default=None, help="also write the result, with command, date and machine, here")
     args = p.parse_args(argv)
     if args.seconds <= 0 or (args.threads is not None and not 1 <= args.threads <= 256):
         p.error("need --seconds > 0 and 1 <= --threads <= 256")
-    print(json.dumps(measure(args.seconds, args.width, args.threads)))
+    result = measure(args.seconds, args.width, args.threads)
+    print(json.dumps(result))
+    if args.output:
+        from datetime import datetime, timezone
+
+        from cifarkit.files import atomic_write_json
+        from cifarkit.provenance import hardware_info
+
+        command = [os.path.relpath(__file__), *(argv if argv is not None else sys.argv[1:])]
+        record = {
+            "command": "python " + " ".join(command),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "machine": hardware_info(),
+            "load_average": [round(v, 2) for v in os.getloadavg()],
+            "result": result,
+        }
+        atomic_write_json(args.output, record)  # temp file + rename: no half-written record
     return 0
 
 

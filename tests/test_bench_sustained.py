@@ -3,6 +3,8 @@ computed by hand) and its refusal of arguments that cannot run."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,14 @@ def test_fma_peak_names_what_is_missing(fma, monkeypatch):
     assert "lack avx512f" in fma.measure(0.05, width=512)["why"]
     monkeypatch.setattr(fma, "compiler", lambda: None)
     assert "no C compiler" in fma.measure(0.05)["why"]
+
+
+def test_fma_peak_output_records_command_date_and_machine(fma, tmp_path, capsys):
+    out = tmp_path / "peak.json"
+    assert fma.main(["--seconds", "0.05", "--threads", "1", "--output", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    record = json.loads(out.read_text())
+    assert record["result"] == printed  # the printed measurement, as measured (or its "why")
+    assert record["command"].endswith(f"fma_peak.py --seconds 0.05 --threads 1 --output {out}")
+    assert record["date"].endswith("UTC") and record["machine"]["cpu_count"] == os.cpu_count()
+    assert list(tmp_path.iterdir()) == [out]  # written whole, no temp file left
