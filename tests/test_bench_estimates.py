@@ -85,3 +85,7 @@ def test_the_readme_table_is_what_the_summary_prints_from_the_records(tmp_path):
         "| 2026-12-08 | 2-core AMD EPYC (AVX2) | float32 | `quick` `--budget 10` | **+20%** (600 s / 500 s) | -10% "
         "| 9.2 min | abcdef0* | `estimates_x.json` |"
     ]
+    # a run whose libraries were capped (ONEDNN_MAX_CPU_ISA, ...) is not the CPU's speed: the row says so
+    capped = record | {"machine": record["machine"] | {"isa_limits": {"ONEDNN_MAX_CPU_ISA": "avx2"}}}
+    (tmp_path / "estimates_x.json").write_text(json.dumps(capped))
+    assert "| 2-core AMD EPYC (AVX2), libraries capped at AVX2 | float32 |" in bench.summary_rows(tmp_path)[0]

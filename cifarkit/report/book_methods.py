@@ -389,7 +389,8 @@ def _precision_text(precision: str) -> str:
         "bf16": "bf16 autocast, weights float32 (run_all.py --precision bf16)",
     }.get(
         precision,
-        "auto: bf16 autocast on a GPU or a CPU with bf16 units, float32 otherwise (03's metrics record which)",
+        "auto: bf16 autocast on a GPU or a CPU with bf16 units that oneDNN may use, float32 otherwise (03's metrics record "
+        "which)",
     )
 
 
