@@ -437,19 +437,56 @@ def test_channels_last_on_cpu_trains_and_saves(dataset, tmp_path):
     )
 
 
-def _model_with_a_dict_mutation():
-    """Conv, resnet's zero-pad shortcut (its ``ops.pad`` builds a named Keras op: a global dict changes), batch norm."""
+def _keras_pad_layer():
+    """A layer that zero-pads channels with ``keras.ops.pad``, which builds a new named Keras op per call (a global
+    name counter, a dict, changes): what resnet's zero-pad shortcut did before it called torch's own pad."""
+    keras = backend.keras()
+
+    class KerasOpsPad(keras.layers.Layer):
+        def call(self, x):
+            return keras.ops.pad(x, [[0, 0], [2, 2], [0, 0], [0, 0]])
+
+        def compute_output_shape(self, shape):
+            return (shape[0], shape[1] + 4, *shape[2:])
+
+    return KerasOpsPad()
+
+
+def _model_with_a_dict_mutation(shortcut=None):
+    """Conv, a channel pad (``keras.ops.pad``: a global dict changes; or ``shortcut``), batch norm."""
     from cifarkit.models.layers import FusedBatchNorm, Preprocess
-    from cifarkit.models.resnet import ZeroPadShortcut
 
     keras = backend.keras()
     inputs = keras.Input((16, 16, 3))
     x = Preprocess(data_format="channels_first")(inputs)
     x = keras.layers.Conv2D(4, 3, padding="same", data_format="channels_first")(x)
-    x = ZeroPadShortcut(8, strides=2, data_format="channels_first")(x)
+    x = (shortcut or _keras_pad_layer())(x)
     x = FusedBatchNorm(axis=1)(x)
     x = keras.layers.GlobalAveragePooling2D(data_format="channels_first")(x)
     return keras.Model(inputs, keras.layers.Dense(3)(x))
+
+
+def test_resnets_zero_pad_shortcut_compiles_once_where_keras_ops_pad_recompiled_every_call():
+    from torch._dynamo.utils import counters
+
+    from cifarkit.models.resnet import ZeroPadShortcut
+    from cifarkit.training.precision import dynamo_friendly_signatures
+
+    x = _t(_images(2, 16, 16))
+
+    def graphs_after_three_calls(model):
+        dynamo_friendly_signatures(model)
+        torch._dynamo.reset()
+        counters.clear()
+        compiled = torch.compile(model, backend="eager")
+        for _ in range(3):
+            compiled(x, training=True)
+        return counters["stats"]["unique_graphs"], sum(counters["graph_break"].values())
+
+    # keras.ops.pad's fresh op name is a guard that fails at the next call: a new graph per call
+    assert graphs_after_three_calls(_model_with_a_dict_mutation())[0] >= 3
+    shortcut = ZeroPadShortcut(8, strides=2, data_format="channels_first")
+    assert graphs_after_three_calls(_model_with_a_dict_mutation(shortcut)) == (1, 0)
 
 
 def test_dynamo_traces_keras_layer_calls_without_graph_breaks():

@@ -250,17 +250,22 @@ def test_readable_layer_names():
 # --------------------------------------------------------------------------- layers
 
 
-def test_zero_pad_shortcut_subsamples_and_pads_channels():
-    fmt = backend.data_format()
+@pytest.mark.parametrize("fmt", ["channels_first", "channels_last"])
+@pytest.mark.parametrize("filters", [8, 7])
+def test_zero_pad_shortcut_subsamples_and_pads_channels(fmt, filters):
     x = np.arange(1 * 4 * 4 * 4, dtype="float32").reshape(1, 4, 4, 4)  # NHWC
-    layer = ZeroPadShortcut(8, strides=2, data_format=fmt)
+    layer = ZeroPadShortcut(filters, strides=2, data_format=fmt)
     inp = x.transpose(0, 3, 1, 2) if fmt == "channels_first" else x
     out = _np(layer(inp))
     if fmt == "channels_first":
         out = out.transpose(0, 2, 3, 1)
-    assert out.shape == (1, 2, 2, 8)
-    np.testing.assert_array_equal(out[..., 2:6], x[:, ::2, ::2, :])
-    assert not out[..., :2].any() and not out[..., 6:].any()
+    # the authors' Torch code: zeros half before, half after (the odd one after)
+    expected = np.pad(
+        x[:, ::2, ::2, :], [(0, 0), (0, 0), (0, 0), ((filters - 4) // 2, filters - 4 - (filters - 4) // 2)]
+    )
+    np.testing.assert_array_equal(out, expected)
+    shape = (1, filters, 2, 2) if fmt == "channels_first" else (1, 2, 2, filters)
+    assert layer.compute_output_shape(inp.shape) == shape and out.shape == (1, 2, 2, filters)
     assert layer.count_params() == 0
 
 

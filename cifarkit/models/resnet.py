@@ -50,11 +50,20 @@ class ZeroPadShortcut(layers.Layer):
         s = self.strides
         x = inputs[:, :, ::s, ::s] if self.data_format == "channels_first" else inputs[:, ::s, ::s, :]
         extra = self.filters - x.shape[self._channel_axis()]
-        if extra:
-            pad = [[0, 0], [0, 0], [0, 0], [0, 0]]
-            pad[self._channel_axis()] = [extra // 2, extra - extra // 2]
-            x = ops.pad(x, pad)
-        return x
+        if not extra:
+            return x
+        before, after = extra // 2, extra - extra // 2
+        if backend.name() == "torch":
+            # torch's own pad: keras.ops.pad creates a new named Keras op per call, whose name counter (global
+            # state) made torch.compile recompile the network at every step until it gave up after 8
+            import torch.nn.functional as F
+
+            # F.pad's widths run from the last axis backwards, (left, right) per axis
+            widths = (0, 0, 0, 0, before, after) if self._channel_axis() == 1 else (before, after)
+            return F.pad(x, widths)
+        pad = [[0, 0], [0, 0], [0, 0], [0, 0]]
+        pad[self._channel_axis()] = [before, after]
+        return ops.pad(x, pad)
 
     def compute_output_shape(self, input_shape):
         shape = list(input_shape)

@@ -211,10 +211,11 @@ def _build_pipeline(dataset, config: TrainConfig, mean, device: str = "cpu"):
     )
 
 
-#: Models ``compile="auto"`` compiles on a GPU: none yet. Traced on CPU (torch 2.13, Keras 3.15), the ResNets
-#: recompile at every step (``ZeroPadShortcut``'s ``keras.ops.pad`` makes a new named op per call) until
-#: PyTorch gives up after 8, and fastnet's ``GlobalMaxPooling2D`` breaks the graph; no GPU has measured what
-#: compiling gains. A model joins this list once ``benchmarks/gpu_check.py`` shows it compiles cleanly and pays.
+#: Models ``compile="auto"`` compiles on a GPU: none yet. Traced on CPU (torch 2.13, Keras 3.15), fastnet's
+#: ``GlobalMaxPooling2D`` breaks the graph; the ResNets recompiled at every step until PyTorch gave up after 8
+#: (``ZeroPadShortcut``'s ``keras.ops.pad`` made a new named op per call) and trace as one graph since it pads with
+#: torch's own ``pad``. No GPU has measured what compiling gains. A model joins this list once
+#: ``benchmarks/gpu_check.py`` shows it compiles cleanly and pays.
 AUTO_COMPILE_MODELS: frozenset = frozenset()
 
 

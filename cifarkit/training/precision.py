@@ -199,8 +199,8 @@ def dynamo_friendly_signatures(model) -> int:
     (``layers.layer.CallSpec``), after popping call-context arguments such as
     ``training`` from the keyword dict. TorchDynamo refuses to read a
     signature's ``parameters`` (a ``mappingproxy``) once any dict was mutated
-    in the traced code (resnet's zero-pad shortcut builds a named Keras op,
-    which updates a global dict), so every later layer call broke the graph
+    in the traced code (a ``keras.ops`` call such as ``pad`` builds a named
+    Keras op, which updates a global dict), so every later layer call broke the graph
     and Dynamo gave up on the frame ("mapping proxy affected by dictionary
     mutation"; resnet20 with torch 2.13 and Keras 3.15: 11 graph breaks, the
     network left mostly eager). Each layer's cached signature is
