@@ -511,3 +511,26 @@ def test_dynamo_traces_keras_layer_calls_without_graph_breaks():
     assert breaks(model) == 0
     torch._dynamo.reset()
     assert dynamo_friendly_signatures(model) == 0  # idempotent
+
+
+@pytest.mark.parametrize("name", ["fastnet", "resnet20"])
+def test_the_models_compile_as_one_graph_without_breaks(name):
+    """Traced by Dynamo (its eager backend: no code generated), fastnet and the ResNets are one graph that later calls
+    reuse: Keras' ``GlobalMaxPooling2D`` (``ops.max``'s ``isinstance`` test) and ``Rescaling`` (a backend looked up
+    with ``importlib`` per call) each broke fastnet's, and ``keras.ops.pad`` recompiled the ResNets' every call."""
+    from torch._dynamo.utils import counters
+
+    from cifarkit.models import build_model
+    from cifarkit.training.precision import dynamo_friendly_signatures
+
+    kwargs = {"block_widths": (8, 8, 8)} if name == "fastnet" else {"width_multiplier": 0.5}
+    model = build_model(name, input_shape=(32, 32, 3), num_classes=3, **kwargs)
+    dynamo_friendly_signatures(model)
+    x = _t(_images(2, 32, 32))
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = torch.compile(model, backend="eager")
+    for _ in range(2):
+        out = compiled(x, training=True)
+    assert counters["stats"]["unique_graphs"] == 1 and not sum(counters["graph_break"].values())
+    np.testing.assert_allclose(out.detach().numpy(), model(x, training=True).detach().numpy(), rtol=1e-4, atol=1e-5)

@@ -14,7 +14,7 @@ import pytest
 
 from cifarkit import backend, models
 from cifarkit.models import common
-from cifarkit.models.layers import FusedBatchNorm
+from cifarkit.models.layers import FusedBatchNorm, GlobalMaxPool, Rescale
 from cifarkit.models.resnet import ZeroPadShortcut
 
 keras = backend.keras()
@@ -267,6 +267,24 @@ def test_zero_pad_shortcut_subsamples_and_pads_channels(fmt, filters):
     shape = (1, filters, 2, 2) if fmt == "channels_first" else (1, 2, 2, filters)
     assert layer.compute_output_shape(inp.shape) == shape and out.shape == (1, 2, 2, filters)
     assert layer.count_params() == 0
+
+
+@pytest.mark.parametrize("fmt", ["channels_first", "channels_last"])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_global_max_pool_is_keras_global_max_pooling(fmt, keepdims):
+    x = np.random.default_rng(0).normal(size=(2, 3, 5, 4)).astype("float32")
+    ours = GlobalMaxPool(data_format=fmt, keepdims=keepdims)
+    theirs = keras.layers.GlobalMaxPooling2D(data_format=fmt, keepdims=keepdims)
+    np.testing.assert_array_equal(_np(ours(x)), _np(theirs(x)))
+    assert ours.get_config() | {"name": None} == theirs.get_config() | {"name": None}
+
+
+@pytest.mark.parametrize("scale, offset", [(1 / 9, 0.0), (2, -1.5), ([0.5, 2.0, 1.0, 3.0], 0.0)])
+def test_rescale_is_keras_rescaling(scale, offset):
+    x = np.random.default_rng(0).normal(size=(2, 4)).astype("float32")
+    ours, theirs = Rescale(scale, offset, dtype="float32"), keras.layers.Rescaling(scale, offset, dtype="float32")
+    np.testing.assert_allclose(_np(ours(x)), _np(theirs(x)), rtol=1e-6)
+    assert ours.get_config() | {"name": None} == theirs.get_config() | {"name": None}
 
 
 def _bn_pair(channels=5, momentum=0.9, epsilon=1e-3):

@@ -12,7 +12,7 @@ import math
 import numbers
 
 from cifarkit import backend
-from cifarkit.models.layers import BiasConv2D, FusedBatchNorm, Preprocess
+from cifarkit.models.layers import BiasConv2D, FusedBatchNorm, GlobalMaxPool, Preprocess
 
 keras = backend.keras()
 layers = keras.layers
@@ -195,7 +195,7 @@ def classifier_head(x, num_classes: int, *, dropout: float = 0.0, pool: str = "a
     if pool == "avg":
         x = layers.GlobalAveragePooling2D(data_format=fmt, name=f"{name}_pool")(x)
     elif pool == "max":
-        x = layers.GlobalMaxPooling2D(data_format=fmt, name=f"{name}_pool")(x)
+        x = GlobalMaxPool(data_format=fmt, name=f"{name}_pool")(x)
     else:
         raise ValueError(f"pool must be 'avg' or 'max'; received pool={pool!r}.")
     if dropout > 0:

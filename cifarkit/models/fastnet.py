@@ -13,6 +13,7 @@ import numpy as np
 
 from cifarkit import backend
 from cifarkit.models import common
+from cifarkit.models.layers import GlobalMaxPool, Rescale
 from cifarkit.models.registry import register
 
 keras = backend.keras()
@@ -159,11 +160,11 @@ def build_fastnet(
             x = _bn(bn_scale, f"block{b}_bn3")(x)
             x = layers.Add(name=f"block{b}_add")([x, pooled])
             x = layers.Activation("gelu", name=f"block{b}_gelu3")(x)
-    x = layers.GlobalMaxPooling2D(data_format=fmt, name="head_pool")(x)
+    x = GlobalMaxPool(data_format=fmt, name="head_pool")(x)
     if dropout > 0:
         x = layers.Dropout(dropout, name="head_dropout")(x)
     x = layers.Dense(num_classes, use_bias=False, name="head_dense")(x)
-    outputs = layers.Rescaling(output_scale, dtype="float32", name="head_scale")(x)
+    outputs = Rescale(output_scale, dtype="float32", name="head_scale")(x)
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -135,3 +135,39 @@ class BiasConv2D(layers.Conv2D):
         if self.activation is not None:
             return self.activation(outputs)
         return outputs
+
+
+@keras.saving.register_keras_serializable(package="cifarkit")
+class GlobalMaxPool(layers.GlobalMaxPooling2D):
+    """``GlobalMaxPooling2D`` that calls ``torch.amax`` itself on the torch backend.
+
+    Keras' ``ops.max`` computes the same ``amax`` and then tests ``isinstance(getattr(result, "values", None),
+    Tensor)``, which TorchDynamo cannot trace: ``torch.compile`` broke fastnet's graph there (three breaks per
+    forward) and recompiled Keras' ``Functional.call`` to its limit. Same arguments, config and result; other
+    backends use the parent's ``call``.
+    """
+
+    def call(self, inputs):
+        if backend.name() != "torch":
+            return super().call(inputs)
+        import torch
+
+        dims = (1, 2) if self.data_format == "channels_last" else (2, 3)
+        return torch.amax(inputs, dim=dims, keepdim=self.keepdims)
+
+
+@keras.saving.register_keras_serializable(package="cifarkit")
+class Rescale(layers.Rescaling):
+    """``Rescaling`` (``inputs * scale + offset`` in the layer's dtype) computed with ``keras.ops``.
+
+    Keras' preprocessing layers call through a ``DynamicBackend`` that looks the backend module up with
+    ``importlib`` on every call, which TorchDynamo refuses to trace: ``torch.compile`` broke fastnet's graph at its
+    output scale. Same arguments, config and result for a scalar ``scale``/``offset`` (fastnet's); per-channel
+    scales use the parent's ``call``.
+    """
+
+    def call(self, inputs):
+        if not all(isinstance(v, (int, float)) for v in (self.scale, self.offset)):
+            return super().call(inputs)
+        dtype = self.compute_dtype
+        return ops.cast(inputs, dtype) * ops.cast(self.scale, dtype) + ops.cast(self.offset, dtype)
