@@ -211,11 +211,12 @@ def _build_pipeline(dataset, config: TrainConfig, mean, device: str = "cpu"):
     )
 
 
-#: Models ``compile="auto"`` compiles on a GPU: none yet. Traced on CPU (torch 2.13, Keras 3.15), fastnet's
-#: ``GlobalMaxPooling2D`` breaks the graph; the ResNets recompiled at every step until PyTorch gave up after 8
-#: (``ZeroPadShortcut``'s ``keras.ops.pad`` made a new named op per call) and trace as one graph since it pads with
-#: torch's own ``pad``. No GPU has measured what compiling gains. A model joins this list once
-#: ``benchmarks/gpu_check.py`` shows it compiles cleanly and pays.
+#: Models ``compile="auto"`` compiles on a GPU: none yet. Traced on CPU (torch 2.13, Keras 3.15), fastnet and the
+#: ResNets are one graph without breaks since 2026-12-05 (before, Keras' ``GlobalMaxPooling2D`` and ``Rescaling``
+#: broke fastnet's graph, and ``keras.ops.pad`` in ``ZeroPadShortcut`` recompiled the ResNets at every step; see
+#: ``models.layers.GlobalMaxPool`` and ``Rescale``). On the CPU compiling did not pay for training
+#: (``benchmarks/README.md``); no GPU has measured it. A model joins this list once ``benchmarks/gpu_check.py``
+#: shows that it pays there.
 AUTO_COMPILE_MODELS: frozenset = frozenset()
 
 
