@@ -123,6 +123,7 @@ def main(argv=None) -> int:
             "command": "python benchmarks/bench_allocator.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "machine": provenance.hardware_info(),
+            "git": provenance.git_info(),
             "data": "random uint8 images, 32x32 (the time estimate's probe)",
             "rows": rows,
             "summary": summary,

@@ -116,6 +116,7 @@ def main(argv=None) -> int:
             + " ".join(argv if argv is not None else sys.argv[1:]),
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "machine": provenance.hardware_info(),
+            "git": provenance.git_info(),
             "data": {"path": args.data, "sha256": files.file_sha256(args.data), "subset_per_class": args.subset},
             "settings": args.settings,
             "precision": args.precision,

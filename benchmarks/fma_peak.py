@@ -188,13 +188,14 @@ def main(argv=None) -> int:
         from datetime import datetime, timezone
 
         from cifarkit.files import atomic_write_json
-        from cifarkit.provenance import hardware_info
+        from cifarkit.provenance import git_info, hardware_info
 
         command = [os.path.relpath(__file__), *(argv if argv is not None else sys.argv[1:])]
         record = {
             "command": "python " + " ".join(command),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
             "machine": hardware_info(),
+            "git": git_info(),
             "load_average": [round(v, 2) for v in os.getloadavg()],
             "result": result,
         }

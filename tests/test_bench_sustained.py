@@ -149,4 +149,5 @@ def test_fma_peak_output_records_command_date_and_machine(fma, tmp_path, capsys)
     assert record["result"] == printed  # the printed measurement, as measured (or its "why")
     assert record["command"].endswith(f"fma_peak.py --seconds 0.05 --threads 1 --output {out}")
     assert record["date"].endswith("UTC") and record["machine"]["cpu_count"] == os.cpu_count()
+    assert set(record["git"]) == {"commit", "dirty"}  # which code measured it
     assert list(tmp_path.iterdir()) == [out]  # written whole, no temp file left
