@@ -59,8 +59,7 @@ def _machine(record: dict) -> str:
     flags = (m.get("cpu_flags") or "").split()
     if "EPYC" in cpu:  # the two EPYCs these runs had: told apart by their flags (or by auto choosing bf16)
         cpu += " (AVX-512)" if "avx512f" in flags or bf16_under_auto else " (AVX2)"
-    limits = m.get("isa_limits") or {}
-    cap = limits.get("ONEDNN_MAX_CPU_ISA") or limits.get("ATEN_CPU_CAPABILITY")
+    cap = next(iter((m.get("isa_limits") or {}).values()), None)  # the first of backend.ISA_LIMIT_VARS set
     return f"{m.get('cpu_count', '?')}-core {cpu}" + (f", libraries capped at {cap.upper()}" if cap else "")
 
 

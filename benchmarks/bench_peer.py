@@ -675,10 +675,11 @@ def machine_info(threads: int) -> dict:
     from cifarkit.backend import cpu_flags, isa_limits
     from cifarkit.provenance import cpu_model, speed_flags
 
+    limits = isa_limits()
     return {
         "cpu": cpu_model(),
         "cpu_flags": speed_flags(cpu_flags()),
-        **({"isa_limits": isa_limits()} if isa_limits() else {}),
+        **({"isa_limits": limits} if limits else {}),
         "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "platform": platform.platform(),

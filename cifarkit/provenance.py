@@ -74,8 +74,9 @@ def hardware_info() -> dict:
     flags = cpu_flags()
     if flags:  # Linux on x86; other systems have no /proc/cpuinfo flags line
         info["cpu_flags"] = speed_flags(flags)
-    if isa_limits():  # the libraries were told to use less of the CPU than it has
-        info["isa_limits"] = isa_limits()
+    limits = isa_limits()
+    if limits:  # the libraries were told to use less of the CPU than it has
+        info["isa_limits"] = limits
     try:
         pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
         info["memory_gib"] = round(pages * page_size / 2**30, 1)
