@@ -11,11 +11,15 @@ the per-notebook figures.
 Usage:
     python benchmarks/bench_estimates.py [--data PATH] [--profile quick] [--only 01 03] [--budget MIN]
                                          [--out DIR] [--output PATH] [--precision off] [--pdf]
+                                         [-p NAME VALUE ...]
     python benchmarks/bench_estimates.py --from-run reports/RUN_ID --output PATH
     python benchmarks/bench_estimates.py --summary
 
 ``--summary`` prints, from every ``benchmarks/results/estimates_*.json``, the README's table of how far each
 recorded run's estimate was from its actual time (nothing runs).
+
+``-p NAME VALUE`` sets a notebook parameter as ``run_all.py``'s does (``-p SEED 1``: another draw of the
+study's splits, samples and 02's trials; ``-p 03.EPOCHS 3``: one notebook's); the record keeps them.
 
 ``--from-run`` records a run that ``run_all.py`` has already finished (a long profile run by hand) from its
 manifest alone: the run's own command, start and duration, nothing run again; the load average around it
@@ -85,6 +89,7 @@ def summary_rows(results: Path = RESULTS) -> list[str]:
         actual = r["actual_total_s"]
         budget = (r.get("budget") or {}).get("minutes")
         run = f"`{r['profile']}`" + (f" `--budget {budget:g}`" if budget is not None else "")
+        run += "".join(f" `-p {name} {value}`" for name, value in (r.get("params") or {}).items())
         after = _signed_percent(r["planned_total_s"], actual) if r.get("retimed") else "not re-timed"
         wall = f"{r['wall_s'] / 60:.1f} min" if r.get("wall_s") and r.get("pdf") else "-"
         rows.append(
@@ -117,6 +122,15 @@ def main(argv=None) -> int:
         help="render the PDFs too, as `make report` does (the wall time then includes them)",
     )
     parser.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="set a notebook parameter as run_all.py -p does, e.g. -p SEED 1 (NOTEBOOK.NAME: that notebook's only)",
+    )
+    parser.add_argument(
         "--summary", action="store_true", help="print the README's table of every recorded run, and stop"
     )
     args = parser.parse_args(argv)
@@ -125,14 +139,23 @@ def main(argv=None) -> int:
         return 0
 
     sys.path.insert(0, str(ROOT))
-    from cifarkit import files, provenance
-    from cifarkit.report import runner
+    from cifarkit import files, provenance, secrets
+    from cifarkit.report import plan, runner
     from cifarkit.training.precision import ENV_MIXED_PRECISION
 
     if args.precision is not None:  # what run_all.py --precision does: the kernels inherit it
         os.environ[ENV_MIXED_PRECISION] = args.precision
 
     command = ["python", "benchmarks/bench_estimates.py", *(argv if argv is not None else sys.argv[1:])]
+    params = {name: plan.parse_value(value) for name, value in args.param}
+    if params and args.from_run:
+        print("-p does not go with --from-run: the run's own parameters are in its manifest.")
+        return 2
+    try:
+        overrides, per_notebook = plan.split_parameters(params)
+    except ValueError as exc:
+        print(exc)
+        return 2
     if args.from_run:
         run_dir = Path(args.from_run)
         if not (run_dir / "manifest.json").is_file():
@@ -160,12 +183,25 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory(prefix="bench-estimates-") as tmp:
             out = Path(args.out) if args.out else Path(tmp)
             started = time.perf_counter()
-            result = runner.run_study(
-                args.profile, data=str(data), out=out, only=args.only, pdf=args.pdf, budget=args.budget
-            )
+            try:
+                result = runner.run_study(
+                    args.profile,
+                    data=str(data),
+                    out=out,
+                    only=args.only,
+                    pdf=args.pdf,
+                    budget=args.budget,
+                    overrides=overrides,
+                    notebook_overrides=per_notebook,
+                )
+            except ValueError as exc:  # what run_all.py refuses (a parameter no notebook declares, ...): nothing ran
+                print(exc)
+                return 2
             wall = time.perf_counter() - started
             manifest = runner.load_manifest(result.run_dir)
-        run = {"ok": result.ok, "wall": wall, "load": load_start, "pdf": args.pdf, "sha256": files.file_sha256(data)}
+        # an archive's own checksum; a folder's is the fingerprint the run recorded
+        sha256 = files.file_sha256(data) if data.is_file() else (manifest.get("data") or {}).get("sha256")
+        run = {"ok": result.ok, "wall": wall, "load": load_start, "pdf": args.pdf, "sha256": sha256}
     wall = run["wall"]
     rows = []
     for name, entry in manifest["notebooks"].items():
@@ -208,7 +244,7 @@ def main(argv=None) -> int:
         print("no estimate was made for this run (see the run's note); only the actual times are recorded")
     record = {
         "benchmark": "estimates",
-        "command": " ".join(command),
+        "command": secrets.mask_text(" ".join(command)),  # a -p STORAGE URL's password stays out
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             **(manifest.get("hardware") if args.from_run else provenance.hardware_info()),
@@ -221,6 +257,7 @@ def main(argv=None) -> int:
         "profile": manifest.get("profile", args.profile),
         "precision": manifest.get("precision") if args.from_run else args.precision or "auto",
         "only": args.only,
+        "params": secrets.mask_values(params),
         "budget": time_plan.get("budget"),
         "run_ok": run["ok"],
         "probe": time_plan.get("probe"),

@@ -836,6 +836,43 @@ def test_a_finished_run_is_recorded_from_its_manifest_alone(smoke_run, tmp_path,
     assert "No run manifest in" in capsys.readouterr().out and not (tmp_path / "x.json").exists()
 
 
+def test_the_estimate_benchmark_passes_notebook_parameters_and_records_them(tmp_path, capsys):
+    """``bench_estimates.py -p NAME VALUE`` sets parameters as ``run_all.py -p`` does (another ``SEED`` is another draw
+    of the study's samples and 02's trials); the record keeps them, a password masked, and a bad name is refused."""
+    from conftest import load_script
+
+    from cifarkit.data import write_synthetic_image_folder
+
+    bench = load_script(REPO / "benchmarks" / "bench_estimates.py", "bench_estimates_params")
+    data = write_synthetic_image_folder(tmp_path / "shapes", 8, n_test_per_class=4)
+    output, out = tmp_path / "estimates_p.json", tmp_path / "runs"
+    argv = ["--data", str(data), "--profile", "smoke", "--only", "01", "--out", str(out), "--output", str(output)]
+    assert bench.main([*argv, "-p", "SEED", "3", "-p", "01.TSNE_SAMPLES", "12"]) == 0
+    record = json.loads(output.read_text())
+    assert record["params"] == {"SEED": 3, "01.TSNE_SAMPLES": 12} and "-p SEED 3" in record["command"]
+    (manifest_path,) = out.glob("*/manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["overrides"]["SEED"] == 3
+    assert manifest["notebook_overrides"]["01_explore_data"]["TSNE_SAMPLES"] == 12
+    assert (
+        "`quick`" not in bench.summary_rows(tmp_path)[0]
+        and "`-p SEED 3` `-p 01.TSNE_SAMPLES 12`" in (bench.summary_rows(tmp_path)[0])
+    )
+    # a notebook that does not exist: refused before anything runs, nothing written
+    capsys.readouterr()
+    assert bench.main([*argv[:-2], "--output", str(tmp_path / "x.json"), "-p", "99.SEED", "1"]) == 2
+    assert "99" in capsys.readouterr().out and not (tmp_path / "x.json").exists()
+    # a parameter none of the selected notebooks declares: refused as run_all.py refuses it, nothing written
+    assert bench.main([*argv[:-2], "--output", str(tmp_path / "z.json"), "-p", "STORAGE", "x"]) == 2
+    assert "Unknown parameter(s) STORAGE" in capsys.readouterr().out and not (tmp_path / "z.json").exists()
+    # a password given for every notebook never reaches the record (02 cannot reach that server: the run fails)
+    url = "postgresql://u:SECRETPW9@127.0.0.1:1/db"
+    argv_02 = [*argv[:5], "02", "--out", str(tmp_path / "runs02"), "--output", str(tmp_path / "y.json")]
+    assert bench.main([*argv_02, "-p", "STORAGE", url]) == 1
+    text = (tmp_path / "y.json").read_text()
+    assert "SECRETPW9" not in text and json.loads(text)["params"] == {"STORAGE": "postgresql://u:***@127.0.0.1:1/db"}
+
+
 def test_the_explore_estimate_counts_the_sample_01_draws():
     """01's PCA and t-SNE samples as ``explore.sample_indices`` draws them: a small class gives what it has."""
     from cifarkit.analysis import explore
