@@ -48,9 +48,9 @@ DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "estimates_quick.json"
 
 RESULTS = ROOT / "benchmarks" / "results"
 SUMMARY_HEADER = [
-    "| date | machine | precision | run | estimate at the start / actual execution | after 03's re-timing "
-    "| wall, HTML and PDF | code (* uncommitted changes) | record |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| date | machine | precision | run | estimate at the start / actual execution | range printed at the start "
+    "| after 03's re-timing | wall, HTML and PDF | code (* uncommitted changes) | record |",
+    "|---|---|---|---|---|---|---|---|---|---|",
 ]
 
 
@@ -92,10 +92,16 @@ def summary_rows(results: Path = RESULTS) -> list[str]:
         run += "".join(f" `-p {name} {value}`" for name, value in (r.get("params") or {}).items())
         after = _signed_percent(r["planned_total_s"], actual) if r.get("retimed") else "not re-timed"
         wall = f"{r['wall_s'] / 60:.1f} min" if r.get("wall_s") and r.get("pdf") else "-"
+        span = r.get("range_at_start_s")  # recorded since 2026-12-06; the actual inside it or not
+        within = (
+            f"{span[0]:,.0f}-{span[1]:,.0f} s ({'inside' if span[0] <= actual <= span[1] else 'outside'})"
+            if span
+            else "-"
+        )
         rows.append(
             f"| {when[:10]} | {_machine(r)} | {_precision(r)} | {run} "
             f"| **{_signed_percent(r['planned_at_start_total_s'], actual)}** "
-            f"({r['planned_at_start_total_s']:,.0f} s / {actual:,.0f} s) | {after} | {wall} "
+            f"({r['planned_at_start_total_s']:,.0f} s / {actual:,.0f} s) | {within} | {after} | {wall} "
             f"| {(r.get('git') or {}).get('commit', '?')[:7]}{'*' if (r.get('git') or {}).get('dirty') else ''} "
             f"| `{name}` |"
         )
@@ -238,8 +244,14 @@ def main(argv=None) -> int:
     )
     print(f"wall time of the whole run (probe, notebooks, HTML{' and PDF' if run['pdf'] else ''}): {wall / 60:.1f} min")
     time_plan = manifest.get("time_plan") or {}
+    span = time_plan.get("total_range_seconds")  # 03 at the fastest and slowest settings 02 may pick
     if start_ratio:
         print(f"actual / the estimate printed at the start: {start_ratio:.2f}")
+    if span:
+        inside = "inside" if span[0] <= actual_total <= span[1] else "outside"
+        print(
+            f"the range printed at the start: {span[0]:,.0f}-{span[1]:,.0f} s; the actual {actual_total:,.0f} s is {inside} it"
+        )
     else:  # the run printed why (a note before the first notebook); nothing to compare
         print("no estimate was made for this run (see the run's note); only the actual times are recorded")
     record = {
@@ -265,6 +277,7 @@ def main(argv=None) -> int:
         "notebooks": rows,
         "retimed": time_plan.get("retimed") or [],
         "planned_at_start_total_s": round(start_total, 1),
+        "range_at_start_s": span,
         "actual_over_planned_at_start": round(start_ratio, 2) if start_ratio else None,
         "planned_total_s": round(planned_total, 1),
         "actual_total_s": round(actual_total, 1),

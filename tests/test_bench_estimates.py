@@ -82,9 +82,14 @@ def test_the_readme_table_is_what_the_summary_prints_from_the_records(tmp_path):
     (tmp_path / "estimates_x.json").write_text(json.dumps(record))
     (tmp_path / "estimates_failed.json").write_text(json.dumps(record | {"run_ok": False}))
     assert bench.summary_rows(tmp_path) == [
-        "| 2026-12-08 | 2-core AMD EPYC (AVX2) | float32 | `quick` `--budget 10` | **+20%** (600 s / 500 s) | -10% "
+        "| 2026-12-08 | 2-core AMD EPYC (AVX2) | float32 | `quick` `--budget 10` | **+20%** (600 s / 500 s) | - | -10% "
         "| 9.2 min | abcdef0* | `estimates_x.json` |"
     ]
+    # since the estimate prints a range while 02 may change 03: the range and whether the actual fell in it
+    (tmp_path / "estimates_x.json").write_text(json.dumps(record | {"range_at_start_s": [450.0, 520.0]}))
+    assert "| **+20%** (600 s / 500 s) | 450-520 s (inside) | -10% |" in bench.summary_rows(tmp_path)[0]
+    (tmp_path / "estimates_x.json").write_text(json.dumps(record | {"range_at_start_s": [510.0, 1200.0]}))
+    assert "| 510-1,200 s (outside) |" in bench.summary_rows(tmp_path)[0]
     # a run whose libraries were capped (ONEDNN_MAX_CPU_ISA, ...) is not the CPU's speed: the row says so
     capped = record | {"machine": record["machine"] | {"isa_limits": {"ONEDNN_MAX_CPU_ISA": "avx2"}}}
     (tmp_path / "estimates_x.json").write_text(json.dumps(capped))

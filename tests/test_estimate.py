@@ -564,9 +564,10 @@ def test_tuned_settings_re_time_03_and_the_notebooks_after_it_with_a_real_probe(
     assert len(tp.retimed) == 2 and tp.machine.resolved["03"]["batch_size"] == 8
     assert lines[0].startswith("02's tuned settings apply to 03_train (batch_size 8)") and "img/s training" in lines[0]
     to_go = sum(tp.planned_seconds(n) for n in ("03_train", "04_evaluate")) / 60
-    assert lines[-1] == f"budget 0.05 min: 0.0 min of execution so far and about {to_go:.1f} min to go, over it: " + (
-        "03's settings are kept"
-    )
+    assert lines[-1].startswith(
+        f"budget 0.05 min: 0.0 min of execution so far and about {to_go:.1f} min to go, over it; the notebooks to "
+        "come cannot fit it (even their lowest settings need about "
+    ) and lines[-1].endswith(", 0.1 min is left): their settings are kept")
     saved = json.loads((run_dir / run_folder.MANIFEST).read_text())
     assert saved["time_plan"]["retimed"][-1]["settings"] == {"batch_size": 8}
     entry = runner._new_entry(session, spec3, params3)
@@ -625,7 +626,14 @@ def test_tuning_trials_and_03_are_timed_over_the_search_space_then_settled_when_
         assert m.expected[f"02:draw{k}"]["train_img_per_s"] == round(rate2["train_img_per_s"] / f["train"], 1)
         assert m.expected[f"02:draw{k}"]["infer_img_per_s"] == round(rate2["infer_img_per_s"] / f["infer"], 1)
     f_mean = {part: round(sum(f[part] for f in space["draw_factors"]) / 2, 4) for part in ("train", "infer")}
-    assert m.undecided["03"] == {"train_time_factor": f_mean["train"], "infer_time_factor": f_mean["infer"]}
+    # and the range 03 may end in: the recipe's own speed or either trial's (both known: no corner of the space)
+    ends = {part: [1.0] + [f[part] for f in space["draw_factors"]] for part in ("train", "infer")}
+    assert m.undecided["03"] == {
+        "train_time_factor": f_mean["train"],
+        "infer_time_factor": f_mean["infer"],
+        "train_time_range": [round(min(ends["train"]), 4), round(max(ends["train"]), 4)],
+        "infer_time_range": [round(min(ends["infer"]), 4), round(max(ends["infer"]), 4)],
+    }
     assert m.tuned_chance == pytest.approx(2 / 3) and m.rate("03") is not recipe
     mix = 1 / 3 + 2 / 3 * f_mean["train"]
     assert m.rate("03")["train_img_per_s"] == round(recipe["train_img_per_s"] / mix, 1)
@@ -937,3 +945,145 @@ def test_sampled_trials_take_their_known_draws_factors_and_the_rest_the_space_av
     # none sampled, or a probe without draws: the space's average
     assert estimate_model.mean_sampled_factors(space, 0) == {"train_time_factor": 0.8, "infer_time_factor": 0.9}
     assert estimate_model.sampled_factors({"train_time_factor": 0.8, "infer_time_factor": 0.9}, 2) == [(0.8, 0.9)] * 2
+
+
+def test_the_undecided_range_runs_from_the_fastest_to_the_slowest_settings_02_may_pick():
+    # by hand: a trial's factor is the product of its choices' ratios; the recipe's own trial may win too (1.0)
+    space = {
+        "train_time_factor": 0.8,
+        "infer_time_factor": 0.9,
+        "choices": {
+            "batch_size": {"64": {"train": 1.04, "infer": 1.0}, "256": {"train": 1.0, "infer": 1.0}},
+            "width_multiplier": {"0.5": {"train": 0.32, "infer": 0.31}, "1.25": {"train": 1.43, "infer": 1.55}},
+        },
+        "draw_factors": [{"train": 0.6, "infer": 0.6}, {"train": 1.2, "infer": 1.1}],
+    }
+    both_known = estimate_model.undecided_factors(space, 2)
+    assert both_known["train_time_range"] == [0.6, 1.2] and both_known["infer_time_range"] == [0.6, 1.1]
+    assert both_known["train_time_factor"] == 0.9  # the mean of the two draws, as before
+    # one sampled trial, faster than the recipe: the recipe's own speed is the slow end
+    assert estimate_model.undecided_factors(space, 1)["train_time_range"] == [0.6, 1.0]
+    # a trial beyond the known draws (TPE's) may land on either corner of the space
+    third = estimate_model.undecided_factors(space, 3)
+    assert third["train_time_range"] == [0.32, round(1.04 * 1.43, 4)]
+    assert third["infer_time_range"] == [0.31, 1.55]
+
+    # the run's total at either end: 03 (and 04, 06, which use its model) at those factors, the expectation between
+    nb, ctx = _context("quick", "synthetic:500")
+    m = ctx.machine
+    assert estimate_model.undecided_range(nb, ctx) is None  # nothing undecided
+    m.undecided["03"] = {
+        "train_time_factor": 0.9,
+        "infer_time_factor": 0.85,
+        "train_time_range": [0.5, 2.0],
+        "infer_time_range": [0.6, 1.5],
+    }
+    low, high = estimate_model.undecided_range(nb, ctx)
+    expected = _total(nb, ctx)
+    assert low < expected < high and m.bound is None  # the machine is left as it was
+    decided = m.undecided.pop("03")
+    recipe = dict(m.rates["03"])
+    for end, total in ((0, low), (1, high)):
+        m.rates["03"] = estimate_model.scaled_rate(
+            recipe, decided["train_time_range"][end], decided["infer_time_range"][end]
+        )
+        assert _total(nb, ctx) == pytest.approx(total, abs=0.01)
+    m.rates["03"] = recipe
+
+
+def test_the_start_estimate_prints_and_records_its_range_while_02_may_change_03():
+    nb, ctx = _context("quick", "synthetic:500")
+    for jid, rate in ctx.machine.rates.items():  # what a probe answers
+        rate.update(model=ctx.machine.resolved[jid]["model"], batch_size=64, precision="float32")
+    ctx.machine.probe = {"probe_seconds": 30.0}
+    estimates = estimate_model.estimate_notebooks(nb, ctx)
+    tp = estimate.TimePlan(estimates, ctx.machine, ctx.counts, nb=nb, ctx=ctx)
+    assert not any("between" in line for line in tp.lines()) and tp.to_dict()["total_range_seconds"] is None
+    tp.total_range = (300.0, 660.0)
+    line = tp.lines()[-1]
+    assert line.startswith("  between 300 s and 660 s (5.0-11.0 min) by the settings 02 picks for 03")
+    assert tp.to_dict()["total_range_seconds"] == [300.0, 660.0]
+
+
+def _budget_session(tmp_path, budget_minutes, slower):
+    """A quick run planned for ``budget_minutes`` on the fixed-speed machine, after 02: 03 re-timed ``slower``
+    times the recipe's time per image (as when 02 picks a wider model), and the session the runner would hold."""
+    nb, ctx = _context("quick", "synthetic:500")
+    m = ctx.machine
+    m.undecided["03"] = {
+        "train_time_factor": 0.9,
+        "infer_time_factor": 0.9,
+        "train_time_range": [0.5, slower],
+        "infer_time_range": [0.5, slower],
+    }
+    plan, estimates = plan_budget(nb, ctx, budget_minutes)
+    _, run_plan = runner.plan_run("quick", data="synthetic:500", notebook_overrides=plan["overrides"] or None)
+    tp = estimate.TimePlan(estimates, m, ctx.counts, nb=nb, ctx=ctx, budget=plan)
+    for jid, epochs in plan["epochs"].items():
+        m.resolved[jid]["epochs"] = epochs
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(parents=True)
+    lines = []
+    session = runner._Session(
+        "run", run_dir, tmp_path, {"notebook_overrides": dict(plan["overrides"])}, log=lines.append
+    )
+    session.plan, session.time_plan = run_plan, tp
+    done = {"01_explore_data", "02_tune"}
+    session.results = [runner.NotebookResult(n, "ok", tp.estimates[n].seconds) for n in done]
+    rest = {s.name: estimate.effective_parameters(s, p) for s, p in run_plan if s.name not in done}
+    m.undecided.pop("03")
+    slow = estimate_model.scaled_rate(m.rates["03"], slower, slower)
+    record = estimate._reestimate_from_03(tp, rest, slow, dict(m.resolved["03"]), "02's settings", {}, None)
+    return session, tp, record, lines
+
+
+def test_a_budget_lowers_the_notebooks_to_come_when_02_picks_slower_settings_than_planned(tmp_path):
+    """--budget plans 03 at the slower of the recipe's speed and the sampled trials' average; 02 may still pick a
+    slower corner. Re-timed over the budget, the runner lowers 03's epochs (with its seeds' in 06) and the later
+    notebooks' samples to fit what is left, never the data, and the plan's parameters and the manifest follow."""
+    nb, ctx = _context("quick", "synthetic:500")
+    budget = 0.9 * _total(nb, ctx) / 60  # the recipe's settings need a little cutting
+    session, tp, record, lines = _budget_session(tmp_path, budget, slower=2.0)
+    used, room = sum(r.seconds for r in session.results), tp.budget["notebooks_seconds"]
+    runner._check_budget_after_retime(session, tp, record)
+    assert record["budget_check"]["used_seconds"] + record["budget_check"]["to_go_seconds"] > room  # over it
+    replan = record["budget_replan"]
+    assert replan["changes"] and {c["parameter"] for c in replan["changes"]} <= {
+        "EPOCHS",
+        "CORRUPTION_SAMPLES",
+        "MAX_TRAIN",
+        "ARCHITECTURES",
+    }
+    to_go = sum(tp.estimates[n].seconds for n in record["notebooks"])
+    assert used + to_go <= room + 0.5 and to_go == pytest.approx(replan["to_go_seconds"], abs=0.5)
+    params = {s.name: p for s, p in session.plan}
+    for c in replan["changes"]:  # each change is in the parameters the notebook starts with and in the manifest
+        name = c["notebook"]
+        value = params[name]["EPOCHS"] if c["parameter"] == "EPOCHS" else None
+        assert c["parameter"] in session.manifest["notebook_overrides"][name]
+        if value is not None:
+            assert value == c["to"] and tp.machine.resolved["03"]["epochs"] == c["to"]
+            # 03's seeds in 06 train as long as 03 (a seed trained shorter would be another model)
+            archs = estimate_model.architectures(params["06_architectures_and_ensembles"]["ARCHITECTURES"])
+            seeds = [a for a in archs if a[0] == "fastnet"]
+            assert seeds and all(a[2] == value for a in seeds)
+    assert all("DATA_SUBSET" not in o for o in session.manifest["notebook_overrides"].values())
+    assert any(line.endswith("over it; the notebooks to come change, in the planner's order:") for line in lines)
+    assert lines[-1].startswith("planned now: about")
+    assert all(e["after_replan"] == round(tp.estimates[n].seconds, 1) for n, e in record["notebooks"].items())
+
+
+def test_a_budget_keeps_the_settings_when_the_rest_fits_or_nothing_can_fit(tmp_path):
+    nb, ctx = _context("quick", "synthetic:500")
+    roomy = 3 * _total(nb, ctx) / 60
+    session, tp, record, lines = _budget_session(tmp_path / "a", roomy, slower=1.2)
+    params = {s.name: dict(p) for s, p in session.plan}
+    runner._check_budget_after_retime(session, tp, record)
+    assert lines[-1].endswith(", within it") and "budget_replan" not in record
+    assert {s.name: p for s, p in session.plan} == params
+    # 02 picked a model so slow that even the minimum settings of what is left cannot fit: said, and run as planned
+    session, tp, record, lines = _budget_session(tmp_path / "b", 0.9 * _total(nb, ctx) / 60, slower=60.0)
+    params = {s.name: dict(p) for s, p in session.plan}
+    runner._check_budget_after_retime(session, tp, record)
+    assert "cannot fit it (even their lowest settings need about" in lines[-1] and "budget_replan" not in record
+    assert {s.name: p for s, p in session.plan} == params

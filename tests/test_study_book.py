@@ -438,6 +438,21 @@ def test_a_budgeted_run_says_what_its_budget_lowered(smoke_study, tmp_path_facto
     (run_dir / "manifest.json").write_text(json.dumps(manifest))
     page = Path(book.write_study_book(run_dir, pdf=False)["html"]).read_text()
     assert "Time budget." not in page and "Settings lowered" not in page
+    # 02 picked slower settings than the plan assumed: what the runner lowered before 03 is said too
+    replan = {"changes": [{"notebook": "03_train", "parameter": "EPOCHS", "from": 4, "to": 3, "why": "w"}]}
+    manifest["time_plan"]["retimed"] = [{"why": "02's tuned settings apply to 03_train", "budget_replan": replan}]
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    page = Path(book.write_study_book(run_dir, pdf=False)["html"]).read_text()
+    assert (
+        "(the profile's own settings needed about 110 minutes there), once the tuning had picked settings that train "
+        "the model slower than planned, these were lowered before training: 03_train EPOCHS: 4 -> 3. Every number"
+    ) in _text(_section(page, "summary", "contents"))
+    assert "1 setting of the profile was lowered" in _text(_section(page, "limitations", "references"))
+    manifest["time_plan"]["budget"] = budget  # lowered at the start and again before 03
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    page = Path(book.write_study_book(run_dir, pdf=False)["html"]).read_text()
+    assert "03_train EPOCHS: 18 -> 10; and once the tuning had picked settings" in _text(page)
+    assert "6 settings of the profile were lowered" in _text(_section(page, "limitations", "references"))
 
 
 def test_the_robustness_summary_of_a_model_at_chance_says_it_measures_nothing(tmp_path):

@@ -304,9 +304,14 @@ def _robustness(run: StudyRun) -> str:
 
 
 def _budget_plan(run: StudyRun) -> dict:
-    """The ``--budget`` plan the run followed (``{}`` without one, or when it changed nothing)."""
-    budget = (run.manifest.get("time_plan") or {}).get("budget") or {}
-    return budget if budget.get("changes") else {}
+    """The ``--budget`` plan the run followed (``{}`` without one, or when it changed nothing), with ``replan``: what
+    was lowered later, once 02 had picked settings that made 03 slower than planned (the runner's re-plan)."""
+    time_plan = run.manifest.get("time_plan") or {}
+    budget = time_plan.get("budget") or {}
+    later = [c for r in time_plan.get("retimed") or [] for c in (r.get("budget_replan") or {}).get("changes") or []]
+    if not (budget.get("changes") or later):
+        return {}
+    return {**budget, "changes": list(budget.get("changes") or []), "replan": later}
 
 
 def _budget(run: StudyRun) -> str:
@@ -316,12 +321,19 @@ def _budget(run: StudyRun) -> str:
     if not budget:
         return ""
     minutes, before = budget.get("minutes"), budget.get("before_seconds")
+    lowered = "; ".join(escape.html(describe_change(c)) for c in budget["changes"])
+    later = "; ".join(escape.html(describe_change(c)) for c in budget["replan"])
     text = (
         f"The run was planned to fit a budget of {escape.html(f'{minutes:g}' if _num(minutes) is not None else minutes)}"
         " minutes on its machine"
         + (f" (the profile's own settings needed about {before / 60:.0f} minutes there)" if _num(before) else "")
-        + ", so these settings were lowered: "
-        + "; ".join(escape.html(describe_change(c)) for c in budget["changes"])
+        + (f", so these settings were lowered: {lowered}" if lowered else "")
+        + (
+            f"{'; and' if lowered else ','} once the tuning had picked settings that train the model slower than "
+            f"planned, these were lowered before training: {later}"
+            if later
+            else ""
+        )
         + ". Every number in this book comes from the lowered settings, not the profile's."
     )
     return p(text, "Time budget.")
@@ -385,9 +397,10 @@ def _limit_budget(run: StudyRun) -> str | None:
     budget = _budget_plan(run)
     if not budget:
         return None
+    n = len(budget["changes"]) + len(budget["replan"])
     return (
-        f"<b>Settings lowered to fit a time budget.</b> {plural(len(budget['changes']), 'setting')} of the "
-        f"profile {agree(len(budget['changes']), 'was', 'were')} lowered (the executive summary lists them): "
+        f"<b>Settings lowered to fit a time budget.</b> {plural(n, 'setting')} of the "
+        f"profile {agree(n, 'was', 'were')} lowered (the executive summary lists them): "
         "fewer epochs, images or samples than the profile's give other, mostly lower or noisier, numbers."
     )
 

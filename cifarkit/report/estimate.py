@@ -75,6 +75,7 @@ from cifarkit.report.estimate_model import (
     format_architectures,
     mean_sampled_factors,
     reserve_seconds,
+    undecided_range,
 )
 from cifarkit.report.key_results import seconds_text
 from cifarkit.wording import plural
@@ -90,6 +91,7 @@ __all__ = [
     "estimate_run",
     "format_architectures",
     "plan_time",
+    "replan_rest",
     "retime_lines",
     "retime_tuned_training",
     "training_jobs",
@@ -285,6 +287,8 @@ class TimePlan:
     retimed: list = field(default_factory=list)  # re-timings during the run (retime_tuned_training)
     reports_seconds: float | None = None  # rendering the reports (estimate_model.reserve_seconds), when known
     at_start: dict = field(default_factory=dict)  # notebook -> seconds first estimated, once a re-timing changed them
+    # the total with 03 at the fastest and the slowest settings 02 may pick, while undecided (undecided_range)
+    total_range: tuple[float, float] | None = None
 
     @property
     def total(self) -> float:
@@ -358,6 +362,13 @@ class TimePlan:
         # the total in seconds (comparable with the notebooks' lines) and in minutes, or hours once that long
         longer = seconds_text(self.total) if self.total >= 3 * 3600 else f"{self.total / 60:.1f} min"
         out.append(f"estimated total: {self.total:,.0f} s ({longer}) of execution; {reports}")
+        if self.total_range is not None:
+            low, high = self.total_range
+            out.append(
+                f"  between {low:,.0f} s and {high:,.0f} s ({low / 60:.1f}-{high / 60:.1f} min) by the settings 02 "
+                "picks for 03: the recipe's, a sampled trial's or the search space's fastest or slowest corner "
+                "(03 is timed again once 02 has picked)"
+            )
         return out
 
     def to_dict(self) -> dict:
@@ -366,6 +377,7 @@ class TimePlan:
             "estimated_at": _now(),
             "seconds_to_estimate": round(self.seconds_to_estimate, 2),
             "total_seconds": round(self.total, 1),
+            "total_range_seconds": [round(v, 1) for v in self.total_range] if self.total_range else None,
             "notebooks": {
                 n: {"planned_seconds": round(e.seconds, 1), "parts": e.parts, "how": e.how}
                 for n, e in self.estimates.items()
@@ -509,12 +521,14 @@ def plan_time(
     )
     tp.reports_seconds = reserve["reports"]
     if budget is None:
+        tp.total_range = undecided_range(tp.nb, tp.ctx)
         return tp, {}
     budget_plan, estimates = plan_budget(tp.nb, tp.ctx, budget, reserve)
     tp.estimates = estimates
     tp.machine.tuned_chance = budget_plan["tuned_chance"]  # with the planned trial count, as printed
     tp.machine.sampled_trials = budget_plan["sampled_trials"]  # (the planner's last estimate set 03's factors)
     tp.budget = budget_plan
+    tp.total_range = tuple(budget_plan["expected_range_seconds"] or ()) or None
     for jid, epochs in budget_plan["epochs"].items():  # the planned epochs (06's architectures, 03's EPOCHS)
         tp.machine.resolved[jid]["epochs"] = epochs
     return tp, budget_plan["overrides"]
@@ -579,6 +593,35 @@ def retime_tuned_training(tp: TimePlan, nb: dict[str, dict], tuned: dict | None)
         _speed_settings(merged),
         time.perf_counter() - t0,
     )
+
+
+def replan_rest(tp: TimePlan, nb: dict[str, dict], seconds_left: float) -> dict:
+    """Under ``--budget``, once 03 is re-timed with 02's settings: the settings of 03 and the notebooks after it
+    that fit the ``seconds_left`` of the budget's time for the notebooks, lowered in the planner's order from
+    :data:`~cifarkit.report.estimate_budget.KNOBS_AFTER_02` (the corruption sample, the baselines' training
+    images, the compared architectures' epochs, then 03's epochs with its seeds' in 06; never the data, which 01
+    and 02 have used). The start planned 03 at the slower of the recipe's speed and the sampled trials' average;
+    02 may pick a slower corner of its search space (a wider model), and without this the run would overrun.
+
+    ``nb``: the effective parameters of 03 and the notebooks after it, as planned. Re-estimates them in ``tp``
+    and returns :func:`~cifarkit.report.estimate_budget.plan_budget`'s plan (``changes``, ``overrides``:
+    ``{notebook: {parameter: value}}``, ``after_seconds``); raises ``ValueError`` when even their minimum
+    settings need longer than ``seconds_left``."""
+    from cifarkit.report.estimate_budget import KNOBS_AFTER_02, minimum_seconds, plan_budget
+
+    least = minimum_seconds(nb, tp.ctx, KNOBS_AFTER_02)
+    if least > seconds_left:
+        raise ValueError(
+            f"even their lowest settings need about {least / 60:.1f} min, {max(seconds_left, 0.0) / 60:.1f} min is left"
+        )
+    plan, estimates = plan_budget(nb, tp.ctx, seconds_left / 60.0, knobs=KNOBS_AFTER_02)
+    for jid, epochs in plan["epochs"].items():
+        tp.machine.resolved[jid]["epochs"] = epochs
+    for name, est in estimates.items():
+        tp.at_start.setdefault(name, tp.estimates[name].seconds)
+        tp.estimates[name] = est
+    tp.nb = {n: ({**p, **plan["overrides"].get(n, {})} if n in nb else p) for n, p in tp.nb.items()}
+    return plan
 
 
 def _reestimate_from_03(tp, nb, rate, resolved, why, settings, seconds) -> dict:

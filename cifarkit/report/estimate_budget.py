@@ -51,6 +51,7 @@ from cifarkit.report.estimate_model import (
     estimate_notebooks,
     format_architectures,
     seeds_of_main_model,
+    undecided_range,
 )
 
 TUNE, EXPLORE, TRAIN, EVALUATE, BASELINES, ARCHS = (
@@ -81,6 +82,14 @@ KNOBS: tuple[Knob, ...] = (
     Knob(ARCHS, "ARCHITECTURES", 1, "the compared architectures before the main model"),
     Knob(TRAIN, "EPOCHS", 1, "the main model's epochs and its seeds' in 06, after everything else that can shrink"),
     Knob("*", "DATA_SUBSET", 20, "less data changes every result, so it goes last"),
+)
+
+
+#: What a plan may still lower once 02 has run and 03 is about to start (:func:`plan_budget`'s ``knobs`` when
+#: 03's re-timing finds the rest over the budget): 03's epochs with its seeds' in 06, and the later notebooks'
+#: samples and architectures; not the data, which 01 and 02 have used and 04-06 must share with them.
+KNOBS_AFTER_02: tuple[Knob, ...] = tuple(
+    k for k in KNOBS if k.notebook in (TRAIN, EVALUATE, BASELINES, ARCHS) and k.parameter != "DATA_SUBSET"
 )
 
 
@@ -168,14 +177,16 @@ class _State:
         self.nb[ARCHS]["ARCHITECTURES"] = format_architectures(new)
 
 
-def minimum_seconds(nb: dict, ctx: Context) -> float:
-    """The estimate with every knob at its minimum: the shortest run the planner can offer."""
+def minimum_seconds(nb: dict, ctx: Context, knobs: tuple[Knob, ...] = KNOBS) -> float:
+    """The estimate with every knob of ``knobs`` at its minimum: the shortest run the planner can offer."""
     state = _State(nb, ctx)
-    state.lower_to_floor(KNOBS)
+    state.lower_to_floor(knobs)
     return state.total()
 
 
-def plan_budget(nb: dict, ctx: Context, budget_minutes: float, reserve: dict | None = None) -> tuple[dict, dict]:
+def plan_budget(
+    nb: dict, ctx: Context, budget_minutes: float, reserve: dict | None = None, knobs: tuple[Knob, ...] = KNOBS
+) -> tuple[dict, dict]:
     """The settings that fit ``budget_minutes``; see the module docstring for the rules.
 
     Args:
@@ -185,6 +196,7 @@ def plan_budget(nb: dict, ctx: Context, budget_minutes: float, reserve: dict | N
         reserve: seconds set aside for what is not a notebook's execution
             (:func:`~cifarkit.report.estimate_model.reserve_seconds`);
             None: nothing (the budget is the notebooks' execution alone).
+        knobs: the settings it may lower, in its order (:data:`KNOBS`; :data:`KNOBS_AFTER_02` once 02 has run).
 
     Returns:
         ``(plan, estimates)``: ``{"minutes", "reserve", "notebooks_seconds", "before_seconds",
@@ -207,7 +219,7 @@ def plan_budget(nb: dict, ctx: Context, budget_minutes: float, reserve: dict | N
     before = state.total()
     changes, turned = [], []  # the changes and their knobs, in the order turned
     total = before
-    for knob in KNOBS:
+    for knob in knobs:
         if total <= limit:
             break
         start, floor = state.current(knob), state.floor(knob)
@@ -233,7 +245,7 @@ def plan_budget(nb: dict, ctx: Context, budget_minutes: float, reserve: dict | N
             f"{k.notebook[:2] + ' ' if k.notebook != '*' else ''}"
             + ("epochs per compared architecture" if k.parameter == "ARCHITECTURES" else k.parameter)
             + f" {state.current(k)}"
-            for k in KNOBS
+            for k in knobs
             if state.current(k) is not None
         )
         aside = f" besides {set_aside / 60:.1f} min for {_reserve_words(reserve)}" if set_aside else ""
@@ -259,6 +271,8 @@ def plan_budget(nb: dict, ctx: Context, budget_minutes: float, reserve: dict | N
     state.ctx.machine.plan_slower = False  # what the run prints and records: the expected times
     estimates = estimate_notebooks(state.nb, state.ctx)
     plan["expected_seconds"] = round(sum(e.seconds for e in estimates.values()), 1)
+    span = undecided_range(state.nb, state.ctx)  # whatever 02 picks for 03 (None: nothing undecided)
+    plan["expected_range_seconds"] = [round(v, 1) for v in span] if span else None
     plan["tuned_chance"] = state.ctx.machine.tuned_chance
     plan["sampled_trials"] = state.ctx.machine.sampled_trials
     return plan, estimates

@@ -204,6 +204,8 @@ class Machine:
     sampled_trials: int = 0
     # the budget planner's view of an undecided job: the slower of its two speeds, not the expected one
     plan_slower: bool = False
+    # "fastest" or "slowest": an undecided job at the end of its range instead (undecided_range's bounds)
+    bound: str | None = None
 
     def rate(self, job_id: str) -> dict:
         if job_id in self.undecided and job_id in self.rates:
@@ -218,6 +220,9 @@ class Machine:
         02 picks a slower corner of the space, such as a wider model)."""
         f = self.undecided[job_id]
         f_train, f_infer = f["train_time_factor"], f["infer_time_factor"]
+        if self.bound is not None and "train_time_range" in f:  # the fastest or slowest settings 02 may pick
+            end = 0 if self.bound == "fastest" else 1
+            return scaled_rate(self.rates[job_id], f["train_time_range"][end], f["infer_time_range"][end])
         if self.plan_slower:
             return scaled_rate(self.rates[job_id], max(1.0, f_train), max(1.0, f_infer))
         p = self.tuned_chance
@@ -264,6 +269,32 @@ def mean_sampled_factors(space: dict, sampled: int) -> dict:
     }
 
 
+def _corner(space: dict, pick) -> tuple[float, float]:
+    """The (train, infer) time factors of the search space's corner that ``pick`` (min or max) chooses per setting:
+    a trial's factor is the product of its choices' ratios (:func:`~cifarkit.report.estimate_probe.space_speed`)."""
+    train = infer = 1.0
+    for ratios in space["choices"].values():
+        train *= pick(r["train"] for r in ratios.values())
+        infer *= pick(r["infer"] for r in ratios.values())
+    return train, infer
+
+
+def undecided_factors(space: dict, sampled: int) -> dict:
+    """What stands for 03 while 02's settings may apply to it: :func:`mean_sampled_factors`, and the range of the
+    time factors 03 may end at (``train_time_range``, ``infer_time_range``: fastest, slowest): the recipe's own
+    (1.0, its trial may win), each sampled trial known before the run at its own, any other at the search space's
+    fastest and slowest corner (TPE may propose it)."""
+    known = space.get("draw_factors") or []
+    ends = [(1.0, 1.0)] + [(f["train"], f["infer"]) for f in known[: max(sampled, 0)]]
+    if sampled > len(known) and space.get("choices"):
+        ends += [_corner(space, min), _corner(space, max)]
+    return {
+        **mean_sampled_factors(space, sampled),
+        "train_time_range": [round(min(e[0] for e in ends), 4), round(max(e[0] for e in ends), 4)],
+        "infer_time_range": [round(min(e[1] for e in ends), 4), round(max(e[1] for e in ends), 4)],
+    }
+
+
 def expected_rates(machine: Machine, tuned_to_03: bool) -> None:
     """Derive the rates nobody measured directly: ``machine.expected["02:space"]``, a tuning trial drawn from
     the whole search space (the recipe's rate times the space's mean time ratios), ``"02:draw<k>"``, the k-th
@@ -282,7 +313,7 @@ def expected_rates(machine: Machine, tuned_to_03: bool) -> None:
     for k, f in enumerate(space.get("draw_factors") or []):
         machine.expected[f"02:draw{k}"] = scaled_rate(recipe, f["train"], f["infer"])
     if tuned_to_03 and "03" in machine.rates:
-        machine.undecided["03"] = mean_sampled_factors(space, int(space.get("sampled_trials") or 0))
+        machine.undecided["03"] = undecided_factors(space, int(space.get("sampled_trials") or 0))
 
 
 # ------------------------------------------------------------------ the cost model
@@ -481,7 +512,7 @@ def _tune(ctx: Context, p: dict) -> tuple[dict, str]:
     ctx.machine.tuned_chance = tuned_apply_chance(ctx.machine.sampled_trials)
     space = ctx.machine.space_speed.get("02")
     if space and "03" in ctx.machine.undecided:
-        ctx.machine.undecided["03"] = mean_sampled_factors(space, ctx.machine.sampled_trials)
+        ctx.machine.undecided["03"] = undecided_factors(space, ctx.machine.sampled_trials)
     bound = f"; TIMEOUT {timeout:g} s stops it" if timeout and trials < int(p.get("N_TRIALS", 0)) else ""
     how = f"{plural(trials, 'trial')} x {plural(epochs, 'epoch')} of {job['model']} on {n_train:,} images ({pruner} pruning){bound}"
     return {"trials": seconds, "trials_run": trials}, how
@@ -635,3 +666,22 @@ def estimate_notebooks(nb: dict[str, dict], ctx: Context) -> dict[str, NotebookE
         seconds = sum(v for k, v in parts.items() if k != "trials_run")
         out[name] = NotebookEstimate(name, seconds, {k: round(v, 2) for k, v in parts.items()}, how)
     return out
+
+
+def undecided_range(nb: dict[str, dict], ctx: Context) -> tuple[float, float] | None:
+    """The total seconds of ``nb`` with 03 at the fastest and at the slowest settings 02 may pick
+    (:func:`undecided_factors`' range; 04 and 06 predict with 03's model and train its seeds at its speed), while
+    02's settings may still apply to 03; None once decided (or never undecided). The run's actual time falls in
+    it whatever 02 picks, as far as the measured speeds hold; the expectation printed lies between."""
+    m = ctx.machine
+    if "train_time_range" not in m.undecided.get("03", {}):
+        return None
+    saved = m.bound
+    try:
+        ends = []
+        for bound in ("fastest", "slowest"):
+            m.bound = bound
+            ends.append(sum(e.seconds for e in estimate_notebooks(nb, ctx).values()))
+    finally:
+        m.bound = saved
+    return ends[0], ends[1]

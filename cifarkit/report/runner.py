@@ -34,7 +34,7 @@ from pathlib import Path
 
 from cifarkit import files, paths, provenance, run_folder, secrets, signals
 from cifarkit.report import estimate, profiles
-from cifarkit.report.estimate_budget import budget_lines
+from cifarkit.report.estimate_budget import budget_lines, describe_change
 from cifarkit.report.execute import (
     choose_renderers,
     execute_notebook,
@@ -601,21 +601,50 @@ def _retime_with_tuned_settings(run: _Session, spec: profiles.NotebookSpec, para
         return
     for line in estimate.retime_lines(record):
         run.log(line)
-    if tp.budget is not None:  # the budget was planned with the recipe's speed; say where the run stands now
-        used = sum(r.seconds for r in run.results if not r.reused)
-        to_go = sum(record["notebooks"][n]["after"] for n in record["notebooks"])
-        room = tp.budget.get("notebooks_seconds", 60 * tp.budget["minutes"])  # the budget less what it set aside
-        verdict = "within it" if used + to_go <= room else "over it: 03's settings are kept"
-        record["budget_check"] = {"used_seconds": round(used, 1), "to_go_seconds": round(to_go, 1)}
-        left = f" ({room / 60:.1f} min of it for the notebooks)" if "notebooks_seconds" in tp.budget else ""
-        run.log(
-            f"budget {tp.budget['minutes']:g} min{left}: {used / 60:.1f} min of execution so far and about "
-            f"{to_go / 60:.1f} min to go, {verdict}"
-        )
+    if tp.budget is not None:  # the budget was planned before 02 picked; say where the run stands now
+        _check_budget_after_retime(run, tp, record)
     plan_record = run.manifest["resumed_at"][-1] if run.index else run.manifest
     if isinstance(plan_record.get("time_plan"), dict):
         plan_record["time_plan"].setdefault("retimed", []).append(record)
     run.save_manifest()
+
+
+def _check_budget_after_retime(run: _Session, tp: estimate.TimePlan, record: dict) -> None:
+    """After 03's re-timing under ``--budget``: say whether 03 and what follows still fit the budget's time for
+    the notebooks, and when they do not, lower their settings to fit (:func:`estimate.replan_rest`): the plan's
+    parameters change before those notebooks start, and the manifest's ``notebook_overrides`` with them (what
+    ``--resume`` and the study book's command to reproduce the run use). What no setting can fit is said and run."""
+    used = sum(r.seconds for r in run.results if not r.reused)
+    to_go = sum(record["notebooks"][n]["after"] for n in record["notebooks"])
+    room = tp.budget.get("notebooks_seconds", 60 * tp.budget["minutes"])  # the budget less what it set aside
+    record["budget_check"] = {"used_seconds": round(used, 1), "to_go_seconds": round(to_go, 1)}
+    left = f" ({room / 60:.1f} min of it for the notebooks)" if "notebooks_seconds" in tp.budget else ""
+    head = (
+        f"budget {tp.budget['minutes']:g} min{left}: {used / 60:.1f} min of execution so far and about "
+        f"{to_go / 60:.1f} min to go"
+    )
+    if used + to_go <= room:
+        run.log(f"{head}, within it")
+        return
+    params_of = {spec.name: params for spec, params in run.plan if spec.name in record["notebooks"]}
+    rest = {s.name: estimate.effective_parameters(s, p) for s, p in run.plan if s.name in params_of}
+    try:
+        plan = estimate.replan_rest(tp, rest, room - used)
+    except ValueError as exc:
+        run.log(f"{head}, over it; the notebooks to come cannot fit it ({exc}): their settings are kept")
+        return
+    for name, changed in plan["overrides"].items():
+        params_of[name].update(changed)  # the parameters those notebooks start with
+    run.manifest["notebook_overrides"] = merge_notebook_overrides(
+        run.manifest.get("notebook_overrides"), plan["overrides"]
+    )
+    for name, entry in record["notebooks"].items():
+        entry["after_replan"] = round(tp.estimates[name].seconds, 1)
+    record["budget_replan"] = {"changes": plan["changes"], "to_go_seconds": plan["after_seconds"]}
+    run.log(f"{head}, over it; the notebooks to come change, in the planner's order:")
+    for change in plan["changes"]:
+        run.log(f"  {describe_change(change)} ({change['why']})")
+    run.log(f"planned now: about {plan['after_seconds'] / 60:.1f} min to go")
 
 
 def _new_entry(run: _Session, spec: profiles.NotebookSpec, params: dict) -> dict:
