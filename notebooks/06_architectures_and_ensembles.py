@@ -57,7 +57,8 @@ ds = load_study_data(
     labels=LABELS,
 )
 require_validation(ds, "calibrate, weight and choose the ensembles")
-specs = architectures.parse_architectures(ARCHITECTURES)
+# a seed of 03's model that repeats one it was trained with would train the same model again: moved, and said
+specs, moved = architectures.separate_seeds(architectures.parse_architectures(ARCHITECTURES), run_dir)
 display(
     Markdown(
         f"**Data:** {escape.code(ds.source)}: {len(ds.x_train)} training, {len(ds.x_val)} validation and "
@@ -65,6 +66,7 @@ display(
         f"{ds.image_size[0]}x{ds.image_size[1]}.  \n"
         f"**Architectures this notebook trains:** {escape.names(s.label for s in specs) or 'none'}; they are "
         "compared with the model from `03_train`."
+        + ("  \n**Seeds moved:** " + "; ".join(escape.md(text) for text in moved) + "." if moved else "")
     )
 )
 

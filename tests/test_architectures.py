@@ -210,6 +210,41 @@ def test_a_seed_of_the_training_notebooks_model_trains_with_its_recorded_setting
     assert architectures.main_model_settings(tmp_path / "elsewhere", seed_spec, again) is None
 
 
+def test_a_seed_that_repeats_the_training_notebooks_own_moves_to_the_next_unused_one(tmp_path):
+    """The standard profile's ``fastnet:fast8:10:1,fastnet:fast8:10:2`` under ``-p SEED 1``: the first would train 03's
+    model again with its own seed (training is seeded: the same model), so it moves to 2, and the second to 3; other
+    architectures and runs without the collision are left as they are."""
+    from cifarkit.training import resolve_recipe
+
+    run_dir = tmp_path / "run"
+
+    def trained_03(seed):
+        config = resolve_recipe("default", model="simple_cnn", epochs=1, seed=seed)
+        run_folder.record_metrics(
+            run_dir, run_folder.TRAIN, {"model": "simple_cnn", "recipe": "default", "config": config.to_dict()}
+        )
+
+    specs = architectures.parse_architectures("simple_cnn:default:1:1, simple_cnn:default:1:2, resnet20:default:1:1")
+    trained_03(seed=1)
+    moved, notes = architectures.separate_seeds(specs, run_dir)
+    assert [s.seed for s in moved] == [2, 3, 1] and [s.label for s in moved][:2] == [
+        "simple_cnn/default/1ep/seed2",
+        "simple_cnn/default/1ep/seed3",
+    ]
+    assert moved[0].folder == "06_simple_cnn_default_1ep_seed2"
+    assert notes == [
+        f"simple_cnn/default/1ep/seed{a} names seed {a}, which 03_train's model was already trained with in this run "
+        f"(its own seed or an earlier entry's): trained with seed {b} instead, the next one not used"
+        for a, b in ((1, 2), (2, 3))
+    ]
+    trained_03(seed=0)  # the profile's own seed: nothing collides, nothing moves
+    assert architectures.separate_seeds(specs, run_dir) == (specs, [])
+    trained_03(seed=2)  # only the second entry collides
+    assert [s.seed for s in architectures.separate_seeds(specs, run_dir)[0]] == [1, 3, 1]
+    # no 03 recorded in the run folder: no seed of its model to guard
+    assert architectures.separate_seeds(specs, tmp_path / "elsewhere") == (specs, [])
+
+
 def test_class_weights_and_pretrained_backbone(tmp_path, tiny_ds):
     """Balanced class weights reach the loss; a saved model's layers seed a new run (fine-tuning)."""
     from dataclasses import replace

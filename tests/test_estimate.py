@@ -1068,6 +1068,10 @@ def test_a_budget_lowers_the_notebooks_to_come_when_02_picks_slower_settings_tha
             seeds = [a for a in archs if a[0] == "fastnet"]
             assert seeds and all(a[2] == value for a in seeds)
     assert all("DATA_SUBSET" not in o for o in session.manifest["notebook_overrides"].values())
+    # a setting the planner lowered and gave back whole is not pinned (a reproducing command carries no no-op)
+    listed = {(c["notebook"], c["parameter"]) for c in tp.budget["changes"] + replan["changes"]}
+    for name, pinned in session.manifest["notebook_overrides"].items():
+        assert all((name, k) in listed for k in pinned if k not in ("EPOCHS", "ARCHITECTURES")), (name, pinned)
     assert any(line.endswith("over it; the notebooks to come change, in the planner's order:") for line in lines)
     assert lines[-1].startswith("planned now: about")
     assert all(e["after_replan"] == round(tp.estimates[n].seconds, 1) for n, e in record["notebooks"].items())

@@ -440,12 +440,14 @@ def test_a_budgeted_run_says_what_its_budget_lowered(smoke_study, tmp_path_facto
     assert "Time budget." not in page and "Settings lowered" not in page
     # 02 picked slower settings than the plan assumed: what the runner lowered before 03 is said too
     replan = {"changes": [{"notebook": "03_train", "parameter": "EPOCHS", "from": 4, "to": 3, "why": "w"}]}
+    manifest["time_plan"]["budget"] = dict(budget, changes=[], before_seconds=3000.0)  # the profile fit 60 minutes
     manifest["time_plan"]["retimed"] = [{"why": "02's tuned settings apply to 03_train", "budget_replan": replan}]
     (run_dir / "manifest.json").write_text(json.dumps(manifest))
     page = Path(book.write_study_book(run_dir, pdf=False)["html"]).read_text()
     assert (
-        "(the profile's own settings needed about 110 minutes there), once the tuning had picked settings that train "
-        "the model slower than planned, these were lowered before training: 03_train EPOCHS: 4 -> 3. Every number"
+        "The run was planned to fit a budget of 60 minutes on its machine; the profile's own settings fit it (about "
+        "50 minutes there), but once the tuning had picked settings that train the model slower than planned, these "
+        "were lowered before training: 03_train EPOCHS: 4 -> 3. Every number"
     ) in _text(_section(page, "summary", "contents"))
     assert "1 setting of the profile was lowered" in _text(_section(page, "limitations", "references"))
     manifest["time_plan"]["budget"] = budget  # lowered at the start and again before 03

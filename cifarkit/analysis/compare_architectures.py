@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -185,13 +185,10 @@ def train_member(ds, spec: ArchSpec, run_dir, *, seed: int = 0, progress: bool =
     them (02's tuned settings and its overrides included), only the seed changed, so that the seed spread and
     the ensemble compare runs of one configuration. Any other spec trains with its recipe.
     """
-    from cifarkit.training import resolve_recipe, train
+    from cifarkit.training import train
 
     seed = seed if spec.seed is None else spec.seed
-    settings = dict(spec.overrides, model=spec.model, seed=seed)
-    if spec.epochs:
-        settings["epochs"] = spec.epochs
-    config = resolve_recipe(spec.recipe, **settings)
+    config = _spec_config(spec, seed)
     main = main_model_settings(run_dir, spec, config) if spec.seed is not None else None
     if main is not None:
         config = main.replace(seed=seed)
@@ -209,6 +206,45 @@ def train_member(ds, spec: ArchSpec, run_dir, *, seed: int = 0, progress: bool =
         train_seconds=res.metrics.get("train_seconds"),
         seed=seed,
     )
+
+
+def _spec_config(spec: ArchSpec, seed: int):
+    """``spec``'s recipe resolved for its model, epochs (0: the recipe's), overrides and ``seed``."""
+    from cifarkit.training import resolve_recipe
+
+    settings = dict(spec.overrides, model=spec.model, seed=seed)
+    if spec.epochs:
+        settings["epochs"] = spec.epochs
+    return resolve_recipe(spec.recipe, **settings)
+
+
+def separate_seeds(specs: list[ArchSpec], run_dir) -> tuple[list[ArchSpec], list[str]]:
+    """``specs`` with each seed of the training notebook's model (:func:`main_model_settings`) that repeats a seed
+    already used for it (03's own, or an earlier entry's) moved to the next seed not used, and a sentence per move.
+
+    Training is seeded, so a repeated seed trains the same model again: an ensemble member that adds nothing, a
+    "seed" that varies nothing, and the time of a whole training run spent. It happens when a profile's entry names
+    seed 1 (``fastnet:fast:4:1``) and the run's ``SEED`` is 1. Other entries are left as they are."""
+    taken, out, moved = set(), [], []
+    for spec in specs:
+        main = main_model_settings(run_dir, spec, _spec_config(spec, spec.seed)) if spec.seed is not None else None
+        if main is None:
+            out.append(spec)
+            continue
+        taken.add(main.seed)
+        new = spec.seed
+        while new in taken:
+            new += 1
+        taken.add(new)
+        if new != spec.seed:
+            moved.append(
+                f"{spec.label} names seed {spec.seed}, which {run_folder.TRAIN}'s model was already trained with "
+                f"in this run (its own seed or an earlier entry's): trained with seed {new} instead, the next one "
+                "not used"
+            )
+            spec = replace(spec, seed=new)
+        out.append(spec)
+    return out, moved
 
 
 def main_model_settings(run_dir, spec: ArchSpec, config):

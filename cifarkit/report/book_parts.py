@@ -323,13 +323,18 @@ def _budget(run: StudyRun) -> str:
     minutes, before = budget.get("minutes"), budget.get("before_seconds")
     lowered = "; ".join(escape.html(describe_change(c)) for c in budget["changes"])
     later = "; ".join(escape.html(describe_change(c)) for c in budget["replan"])
+    needed = f"about {before / 60:.0f} minutes there" if _num(before) else ""
     text = (
         f"The run was planned to fit a budget of {escape.html(f'{minutes:g}' if _num(minutes) is not None else minutes)}"
         " minutes on its machine"
-        + (f" (the profile's own settings needed about {before / 60:.0f} minutes there)" if _num(before) else "")
-        + (f", so these settings were lowered: {lowered}" if lowered else "")
         + (
-            f"{'; and' if lowered else ','} once the tuning had picked settings that train the model slower than "
+            (f" (the profile's own settings needed {needed})" if needed else "")
+            + f", so these settings were lowered: {lowered}"
+            if lowered
+            else "; the profile's own settings fit it" + (f" ({needed})" if needed else "") + ", but"
+        )
+        + (
+            f"{'; and' if lowered else ''} once the tuning had picked settings that train the model slower than "
             f"planned, these were lowered before training: {later}"
             if later
             else ""
