@@ -247,13 +247,13 @@ def main(argv=None) -> int:
     span = time_plan.get("total_range_seconds")  # 03 at the fastest and slowest settings 02 may pick
     if start_ratio:
         print(f"actual / the estimate printed at the start: {start_ratio:.2f}")
+    else:  # the run printed why (a note before the first notebook); nothing to compare
+        print("no estimate was made for this run (see the run's note); only the actual times are recorded")
     if span:
         inside = "inside" if span[0] <= actual_total <= span[1] else "outside"
         print(
             f"the range printed at the start: {span[0]:,.0f}-{span[1]:,.0f} s; the actual {actual_total:,.0f} s is {inside} it"
         )
-    else:  # the run printed why (a note before the first notebook); nothing to compare
-        print("no estimate was made for this run (see the run's note); only the actual times are recorded")
     record = {
         "benchmark": "estimates",
         "command": secrets.mask_text(" ".join(command)),  # a -p STORAGE URL's password stays out

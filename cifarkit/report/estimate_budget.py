@@ -28,8 +28,10 @@ setting of the plan could go one step up and still fit.
 
 While 02's tuned settings may still apply to 03 (they do when they beat the recipe's), the planner takes 03, and
 the notebooks that predict with its model, at the slower of the recipe's speed and a tuned trial's expected one,
-not at the expectation the run prints: 03's epochs are fixed before 02 has decided, so a plan at the expected
-speed would overrun wherever the slower settings won.
+not at the expectation the run prints: a plan at the expected speed would overrun wherever the slower settings
+won. 02 may still pick a slower corner of its space than that (a wider model); then 03's re-timing finds the rest
+over the budget and the runner plans again, before 03 starts, with :data:`KNOBS_AFTER_02` only
+(:func:`~cifarkit.report.estimate.replan_rest`): 03's epochs with its seeds', and the later notebooks' samples.
 
 The budget is the run's wall time from the estimate on, not only the notebooks' execution: what measuring
 this machine took (known when the planner runs), the re-timing of 03 when 02's tuned settings may apply to

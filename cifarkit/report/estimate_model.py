@@ -216,8 +216,9 @@ class Machine:
         """An undecided job's rate: its measured (recipe) rate with the time per image mixed with the tuned
         factors' by :attr:`tuned_chance` (the expectation the estimate prints), or with ``plan_slower`` the
         slower of the two for training and for inference (what ``--budget`` plans with: a plan then holds when the
-        recipe's settings win and when 02's train at least as fast as its sampled trials' average, though not when
-        02 picks a slower corner of the space, such as a wider model)."""
+        recipe's settings win and when 02's train at least as fast as its sampled trials' average; when 02 picks a
+        slower corner of the space, such as a wider model, the runner plans the rest again after 03's re-timing),
+        or with ``bound`` the fastest or slowest end of its range (:func:`undecided_range`)."""
         f = self.undecided[job_id]
         f_train, f_infer = f["train_time_factor"], f["infer_time_factor"]
         if self.bound is not None and "train_time_range" in f:  # the fastest or slowest settings 02 may pick
