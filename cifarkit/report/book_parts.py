@@ -324,23 +324,20 @@ def _budget(run: StudyRun) -> str:
     lowered = "; ".join(escape.html(describe_change(c)) for c in budget["changes"])
     later = "; ".join(escape.html(describe_change(c)) for c in budget["replan"])
     needed = f"about {before / 60:.0f} minutes there" if _num(before) else ""
-    text = (
-        f"The run was planned to fit a budget of {escape.html(f'{minutes:g}' if _num(minutes) is not None else minutes)}"
-        " minutes on its machine"
-        + (
-            (f" (the profile's own settings needed {needed})" if needed else "")
-            + f", so these settings were lowered: {lowered}"
-            if lowered
-            else "; the profile's own settings fit it" + (f" ({needed})" if needed else "") + ", but"
-        )
-        + (
+    shown = escape.html(f"{minutes:g}" if _num(minutes) is not None else minutes)
+    text = f"The run was planned to fit a budget of {shown} minutes on its machine"
+    if lowered:  # the start's plan lowered settings
+        text += (
+            f" (the profile's own settings needed {needed})" if needed else ""
+        ) + f", so these settings were lowered: {lowered}"
+    else:  # the profile fit; only the re-plan after 02 lowered anything
+        text += "; the profile's own settings fit it" + (f" ({needed})" if needed else "") + ", but"
+    if later:
+        text += (
             f"{'; and' if lowered else ''} once the tuning had picked settings that train the model slower than "
             f"planned, these were lowered before training: {later}"
-            if later
-            else ""
         )
-        + ". Every number in this book comes from the lowered settings, not the profile's."
-    )
+    text += ". Every number in this book comes from the lowered settings, not the profile's."
     return p(text, "Time budget.")
 
 

@@ -241,9 +241,9 @@ def plan_budget(
             change["to"] = _largest_fitting(state, knob, change["to"], change["from"], limit)
             state.set(knob, change["to"])
         for change, knob in zip(changes, turned):  # a plain setting given back whole keeps the value it was given as
-            if change["to"] == change["from"] and knob.notebook in nb and knob.parameter in nb[knob.notebook]:
-                if knob.parameter not in ("EPOCHS", "ARCHITECTURES"):  # (0 for "all" stays 0, not the count)
-                    state.nb[knob.notebook][knob.parameter] = nb[knob.notebook][knob.parameter]
+            plain = knob.parameter not in ("EPOCHS", "ARCHITECTURES", "DATA_SUBSET")  # (0 for "all" stays 0)
+            if plain and change["to"] == change["from"] and knob.parameter in nb.get(knob.notebook, {}):
+                state.nb[knob.notebook][knob.parameter] = nb[knob.notebook][knob.parameter]
         changes = [c for c in changes if c["to"] != c["from"]]
         total = state.total()
     if total > limit:
