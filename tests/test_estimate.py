@@ -3,6 +3,8 @@ smoke study end to end (planned against actual seconds per notebook)."""
 
 import json
 import math
+import shlex
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 from cifarkit import paths, run_folder
 from cifarkit.analysis import tuning
 from cifarkit.analysis.tuning.storage import preview_startup_trials
-from cifarkit.report import estimate, estimate_budget, estimate_model, runner
+from cifarkit.report import estimate, estimate_budget, estimate_model, key_results, runner
 from cifarkit.report.estimate_budget import KNOBS, budget_lines, minimum_seconds, plan_budget
 from cifarkit.report.estimate_data import DataCounts, count_images
 from cifarkit.report.estimate_model import (
@@ -762,6 +764,51 @@ def test_a_budget_goes_neither_with_resume_nor_below_the_minimum(tmp_path, smoke
     with pytest.raises(ValueError, match=r"--budget 0\.01 min cannot be met.*--budget \d+ or more"):
         runner.run_study("smoke", data="synthetic:40", out=out, only=["01", "03"], budget=0.01, log=lambda *a: None)
     assert not out.exists() or not any(out.iterdir())  # refused before any file was written
+
+
+def test_a_long_run_says_how_to_fit_it_to_the_time_at_hand_and_how_to_stop_it(smoke_run, tmp_path, monkeypatch):
+    """Above ``LONG_RUN_SECONDS`` (the standard profile runs for hours on a 2-core CPU) a run names ``--budget``
+    and, once it has a folder, Ctrl-C and ``--resume``; a short run (the smoke study) and a budgeted one do not."""
+    from conftest import SMOKE_DATA
+
+    _, _, smoke_lines = smoke_run
+    assert not any(line.startswith(("a long run on this machine", "Ctrl-C stops it")) for line in smoke_lines)
+    monkeypatch.setattr(runner, "LONG_RUN_SECONDS", 0)  # every run is long now
+    printed = []
+    tp = runner.estimate_study("smoke", data=SMOKE_DATA, only=["01"], log=printed.append)
+    (hint,) = [line for line in printed if line.startswith("a long run on this machine")]
+    total = key_results.seconds_text(tp.total)
+    assert hint == (
+        f"a long run on this machine (about {total} of execution): --budget MINUTES plans the profile's epochs, "
+        "trials and sample sizes to fit the time you have (--estimate --budget MINUTES prints the plan and runs "
+        'nothing; with make: ARGS="--budget 60")'
+    )
+    assert not any("Ctrl-C" in line for line in printed)  # --estimate starts nothing that could be stopped
+    assert runner.long_run_lines(tp, resumed=True) == []  # a resumed run keeps its settings: no --budget there
+    tp.budget = {"minutes": 10}
+    assert runner.long_run_lines(tp, "reports/x") == []  # planned to fit already
+
+    # a run that starts: the same line, then how to stop it and continue, with its own folder, before 01 runs
+    lines = []
+    result = runner.run_study(
+        "smoke",
+        data="synthetic:40",
+        only=["01"],
+        pdf=False,
+        out=tmp_path,
+        log=lines.append,
+        overrides={"TSNE_SAMPLES": 0, "PCA_SAMPLES": 0},
+    )
+    assert result.ok
+    at = lines.index(f"output: {result.run_dir}")
+    assert lines[at + 1].startswith("a long run on this machine (about ")
+    assert lines[at + 2] == (
+        "Ctrl-C stops it cleanly (the notebook running is recorded as interrupted); "
+        f"{runner.python_command()} run_all.py --resume {result.run_dir} continues it later, keeping the notebooks "
+        "that finished"
+    )
+    command = runner.python_command()  # this interpreter, relative to where the run was started, or `python`
+    assert command == "python" or Path.cwd() / shlex.split(command)[0] == Path(sys.executable)
 
 
 def test_estimate_prints_the_runs_own_plan_and_writes_nothing(smoke_run, tmp_path, monkeypatch, capsys):

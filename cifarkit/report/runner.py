@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -43,6 +44,7 @@ from cifarkit.report.execute import (
     render_reports,
     short_error,
 )
+from cifarkit.report.key_results import seconds_text
 from cifarkit.report.manifest import describe_data, load_manifest, new_manifest, resume_options, totals
 from cifarkit.report.plan import (
     RUN_PARAMETERS,
@@ -55,6 +57,10 @@ from cifarkit.report.plan import (
     plan_run,
     select_notebooks,
 )
+
+#: A run estimated longer than this (without ``--budget``) says under its estimate how to fit it to the time at
+#: hand and how to stop and resume it: the standard profile runs for hours on a 2-core CPU.
+LONG_RUN_SECONDS = 30 * 60
 
 # run_all.py and the tests reach planning and the manifest through this module too.
 __all__ = [
@@ -292,9 +298,40 @@ def estimate_study(
         time_plan, _ = estimate.plan_time(
             plan, budget=budget, pdf=chromium is not None, log=log, needed_by="--estimate"
         )
-    for line in _plan_lines(time_plan):
+    for line in _plan_lines(time_plan) + long_run_lines(time_plan, resumed=bool(resume)):
         log(line)
     return time_plan
+
+
+def long_run_lines(time_plan: estimate.TimePlan | None, run_dir=None, *, resumed: bool = False) -> list[str]:
+    """What a run estimated at more than :data:`LONG_RUN_SECONDS` without ``--budget`` says under its estimate:
+    how to fit it to the time at hand (not for a resumed run, which keeps its settings) and, for a run that starts
+    (``run_dir``), how to stop it and continue later. Nothing for a shorter run or one without an estimate."""
+    if time_plan is None or time_plan.budget is not None or time_plan.total <= LONG_RUN_SECONDS:
+        return []
+    out = []
+    if not resumed:
+        out.append(
+            f"a long run on this machine (about {seconds_text(time_plan.total)} of execution): --budget MINUTES plans "
+            "the profile's epochs, trials and sample sizes to fit the time you have (--estimate --budget MINUTES "
+            'prints the plan and runs nothing; with make: ARGS="--budget 60")'
+        )
+    if run_dir is not None:
+        out.append(
+            "Ctrl-C stops it cleanly (the notebook running is recorded as interrupted); "
+            f"{python_command()} run_all.py --resume {shlex.quote(str(run_dir))} continues it later, keeping the "
+            "notebooks that finished"
+        )
+    return out
+
+
+def python_command() -> str:
+    """The interpreter running this, as a user would type it here: ``.venv/bin/python`` for the project's own
+    environment (what ``make report`` runs), else ``python``."""
+    try:
+        return shlex.quote(str(Path(sys.executable).relative_to(Path.cwd())))
+    except ValueError:
+        return "python"
 
 
 def _plan_lines(time_plan: estimate.TimePlan) -> list[str]:
@@ -533,6 +570,8 @@ def _start(run: _Session, prof, renderers: dict) -> None:
     for line in _plan_lines(run.time_plan) if run.time_plan is not None else []:
         run.log(line)
     run.log(f"output: {run.run_dir}")
+    for line in long_run_lines(run.time_plan, run.run_dir, resumed=run.index > 0):
+        run.log(line)
     if renderers["pdf_skipped"]:
         run.log(f"note: PDF reports are skipped: {renderers['pdf_skipped']}")
     run.save_manifest()
