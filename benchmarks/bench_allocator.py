@@ -120,7 +120,7 @@ def main(argv=None) -> int:
 
         record = {
             "benchmark": "allocator",
-            "command": "python benchmarks/bench_allocator.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": provenance.command_line(__file__, argv),
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "machine": provenance.hardware_info(),
             "git": provenance.git_info(),

@@ -143,7 +143,7 @@ def main(argv=None) -> int:
         print("BENCH-RESULT " + json.dumps(measure_one(**spec)), flush=True)
         return 0
 
-    from cifarkit.provenance import hardware_info, package_versions
+    from cifarkit.provenance import command_line, hardware_info, package_versions
 
     rows = []
     t0 = time.perf_counter()
@@ -182,7 +182,7 @@ def main(argv=None) -> int:
             f"({FREEZE} frozen) on {args.train_images} synthetic training images; rates of the second epoch of "
             "each phase (warm); projected epochs are measured rates applied to the given image counts"
         ),
-        "command": "python benchmarks/bench_backbones.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": command_line(__file__, argv),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": hardware_info(),
         "versions": package_versions(),

@@ -254,8 +254,10 @@ def main():
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         cpu = platform.processor()
+    from cifarkit.provenance import command_line
+
     record = {
-        "command": "python benchmarks/bench_backend.py " + " ".join(sys.argv[1:]),
+        "command": command_line(__file__),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()},
         "batch": B,

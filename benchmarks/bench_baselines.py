@@ -83,7 +83,7 @@ def main(argv=None) -> int:
 
     record = {
         "benchmark": "baselines",
-        "command": " ".join(["python", *[os.path.relpath(a, ROOT) if a == __file__ else a for a in sys.argv]]),
+        "command": provenance.command_line(__file__, argv),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             **provenance.hardware_info(),

@@ -160,8 +160,7 @@ def main(argv=None) -> int:
     inference = measure(infer_fns, INFER_BATCH, args.cycles, args.block_seconds)
     record = {
         "benchmark": "compile_cpu",
-        "command": "python "
-        + " ".join(["benchmarks/bench_compile_cpu.py"] + (argv if argv is not None else sys.argv[1:])),
+        "command": provenance.command_line(__file__, argv),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": provenance.hardware_info(),
         "git": provenance.git_info(),

@@ -39,7 +39,7 @@ def main(argv=None) -> int:
 
     from cifarkit.analysis import corruptions as cc
     from cifarkit.data import load_dataset
-    from cifarkit.provenance import hardware_info, package_versions
+    from cifarkit.provenance import command_line, hardware_info, package_versions
 
     if not args.data.startswith("synthetic") and not Path(args.data).exists():
         print(
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
 
     record = {
         "benchmark": "corruptions_speed",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": command_line(__file__, argv),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             **hardware_info(),

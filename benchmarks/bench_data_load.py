@@ -131,9 +131,11 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 2
+    from cifarkit import provenance
+
     record = {
         "benchmark": "data_load",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": provenance.command_line(__file__, argv),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),
         "versions": versions(),

@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     writers = {"catdog": write_catdog, "digits": write_digits}
     record = {
         "what": "fastnet settings for the domain profile on two small collections at 96 px, one seed each",
-        "command": "python benchmarks/bench_domain_recipe.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": provenance.command_line(__file__, argv),
         "date": provenance.now_iso(),
         "machine": provenance.hardware_info(),
         "git": provenance.git_info(),

@@ -152,7 +152,6 @@ def main(argv=None) -> int:
     if args.precision is not None:  # what run_all.py --precision does: the kernels inherit it
         os.environ[ENV_MIXED_PRECISION] = args.precision
 
-    command = ["python", "benchmarks/bench_estimates.py", *(argv if argv is not None else sys.argv[1:])]
     params = {name: plan.parse_value(value) for name, value in args.param}
     if params and args.from_run:
         print("-p does not go with --from-run: the run's own parameters are in its manifest.")
@@ -256,7 +255,7 @@ def main(argv=None) -> int:
         )
     record = {
         "benchmark": "estimates",
-        "command": secrets.mask_text(" ".join(command)),  # a -p STORAGE URL's password stays out
+        "command": provenance.command_line(__file__, argv),  # a -p STORAGE URL's password masked
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             **(manifest.get("hardware") if args.from_run else provenance.hardware_info()),

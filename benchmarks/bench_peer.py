@@ -758,7 +758,7 @@ def main(argv=None) -> int:
     if args.output is None:
         args.output = Path(tempfile.gettempdir()) / "bench_peer_dry_run.json" if args.dry_run else DEFAULT_OUTPUT
 
-    from cifarkit.provenance import git_info
+    from cifarkit.provenance import command_line, git_info
     from cifarkit.training import parse_override
 
     overrides = dict(parse_override(t) for t in args.set)
@@ -778,8 +778,7 @@ def main(argv=None) -> int:
 
     result = {
         "benchmark": "peer",
-        "command": "python "
-        + " ".join([f"benchmarks/{Path(__file__).name}"] + (argv if argv is not None else sys.argv[1:])),
+        "command": command_line(__file__, argv),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "dry_run": bool(args.dry_run),
         "machine": machine_info(args.threads),

@@ -94,9 +94,10 @@ def main(argv=None) -> int:
     headline = results[HEADLINE]
     ratio = headline / FASTNET_TRAIN_IMG_S
     print(f"\n{HEADLINE} at batch {args.batch_size}: {headline:,} img/s = {ratio:.0f}x fastnet's training throughput")
+    from cifarkit import provenance
+
     record = {
-        "command": "python "
-        + " ".join([os.path.relpath(__file__, ROOT)] + (argv if argv is not None else sys.argv[1:])),
+        "command": provenance.command_line(__file__, argv),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "machine": _machine(),
         "load_average_at_start": os.getloadavg()[0],

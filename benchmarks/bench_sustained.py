@@ -255,8 +255,7 @@ def main(argv=None) -> int:
     )
     record = {
         "benchmark": "sustained",
-        "command": "python "
-        + " ".join(["benchmarks/bench_sustained.py"] + (argv if argv is not None else sys.argv[1:])),
+        "command": provenance.command_line(__file__, argv),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": provenance.hardware_info(),
         "git": provenance.git_info(),

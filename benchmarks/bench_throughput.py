@@ -318,11 +318,10 @@ def main(argv=None) -> int:
                     f"{r['train_gflop_per_s']['keras']:.1f} GFLOP/s = {100 * r['fraction_of_torch_mm']['keras']:.0f}% of "
                     f"float32 torch.mm, {100 * r['fraction_of_same_precision_mm']['keras']:.0f}% of {precision} torch.mm"
                 )
-    from cifarkit.provenance import git_info
+    from cifarkit.provenance import command_line, git_info
 
     record = {
-        "command": "python "
-        + " ".join([os.path.relpath(__file__, ROOT)] + (argv if argv is not None else sys.argv[1:])),
+        "command": command_line(__file__, argv),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "machine": _machine(),
         "git": git_info(),

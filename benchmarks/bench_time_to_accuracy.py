@@ -121,8 +121,7 @@ def main(argv=None) -> int:
         )
     result = {
         "benchmark": "time_to_accuracy",
-        "command": "python "
-        + " ".join([f"benchmarks/{Path(__file__).name}"] + (argv if argv is not None else sys.argv[1:])),
+        "command": provenance.command_line(__file__, argv),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": provenance.hardware_info(),
         "git": provenance.git_info(),

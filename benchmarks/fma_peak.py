@@ -188,11 +188,10 @@ def main(argv=None) -> int:
         from datetime import datetime, timezone
 
         from cifarkit.files import atomic_write_json
-        from cifarkit.provenance import git_info, hardware_info
+        from cifarkit.provenance import command_line, git_info, hardware_info
 
-        command = [os.path.relpath(__file__), *(argv if argv is not None else sys.argv[1:])]
         record = {
-            "command": "python " + " ".join(command),
+            "command": command_line(__file__, argv),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
             "machine": hardware_info(),
             "git": git_info(),

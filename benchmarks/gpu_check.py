@@ -583,6 +583,7 @@ def main(argv=None) -> int:
         print(str(e), file=sys.stderr)
         return 2
     from cifarkit import backend, files
+    from cifarkit.provenance import command_line
 
     backend.torch()
     device = "cpu" if args.dry_run else "cuda"
@@ -594,8 +595,7 @@ def main(argv=None) -> int:
         "note": "DRY RUN on the CPU: tiny synthetic data, two steps per part, no compile. Not a GPU measurement."
         if args.dry_run
         else "measured on a CUDA GPU",
-        "command": "python "
-        + " ".join([f"benchmarks/{Path(__file__).name}"] + (argv if argv is not None else sys.argv[1:])),
+        "command": command_line(__file__, argv),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(torch),
         "versions": backend.versions(),

@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import shlex
 import subprocess
 import sys
 import time
 from importlib import metadata
+from pathlib import Path
 
 from cifarkit.paths import PROJECT_ROOT
 
@@ -107,6 +109,21 @@ def git_info(root: str | os.PathLike = PROJECT_ROOT) -> dict:
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def command_line(script: str | os.PathLike, argv: list[str] | None = None) -> str:
+    """How a script was called, as a benchmark's record keeps it: ``python benchmarks/bench_x.py ARGS``, the
+    script's path relative to the project (its name where it lies elsewhere), ``argv`` (default: this process's
+    arguments) quoted as a shell needs them, and the password of any URL among them masked."""
+    from cifarkit import secrets  # (the standard library only)
+
+    path = Path(script).resolve()
+    try:
+        shown = path.relative_to(Path(PROJECT_ROOT).resolve()).as_posix()
+    except ValueError:
+        shown = path.name
+    args = sys.argv[1:] if argv is None else argv
+    return " ".join(["python", shlex.quote(shown), *(shlex.quote(secrets.mask_text(str(a))) for a in args)])
 
 
 def now_iso() -> str:

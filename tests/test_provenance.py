@@ -33,3 +33,19 @@ def test_the_study_books_machine_line_names_the_flags():
     assert book._machine({"hardware": hw}) == "AMD EPYC, 2 logical cores (avx2 fma), 23.5 GiB; GPU: none"
     del hw["cpu_flags"]  # a manifest from before the flags were recorded, or from a system without them
     assert book._machine({"hardware": hw}) == "AMD EPYC, 2 logical cores, 23.5 GiB; GPU: none"
+
+
+def test_a_benchmarks_command_line_is_one_a_shell_runs_again_with_passwords_masked(tmp_path, monkeypatch):
+    script = provenance.PROJECT_ROOT / "benchmarks" / "bench_estimates.py"
+    argv = ["-p", "STORAGE", "postgresql://u:SECRETPW9@127.0.0.1:1/db", "--out", "/tmp/a b", "-p", "SEED", "1"]
+    line = provenance.command_line(script, argv)
+    assert line == (
+        "python benchmarks/bench_estimates.py -p STORAGE 'postgresql://u:***@127.0.0.1:1/db' --out '/tmp/a b' -p SEED 1"
+    )
+    # the project-relative path wherever it was started from; a script outside the project by its name
+    monkeypatch.chdir(tmp_path)
+    assert provenance.command_line(str(script), []) == "python benchmarks/bench_estimates.py"
+    assert provenance.command_line(tmp_path / "mine.py", ["--x"]) == "python mine.py --x"
+    # without argv: this process's own arguments
+    monkeypatch.setattr("sys.argv", [str(script), "--summary"])
+    assert provenance.command_line(script) == "python benchmarks/bench_estimates.py --summary"
