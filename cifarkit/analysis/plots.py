@@ -129,10 +129,13 @@ def pixel_histograms(hist: np.ndarray, title="Pixel intensities per channel (tra
 
 
 def mean_images(means: np.ndarray, class_names):
+    """The mean image of every class, large enough to see its colours and layout: rows of five (of ten past ten
+    classes), about 1.3 in (0.65 in past ten classes) per image on the page."""
     k = len(class_names)
-    cols = min(k, 10)
+    cols = min(k, 5 if k <= 10 else 10)
     rows = int(np.ceil(k / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=_size(cols * 1.2, rows * 1.4), squeeze=False)
+    cell = 1.3 if k <= 10 else PAGE_WIDTH / cols
+    fig, axes = plt.subplots(rows, cols, figsize=_size(cols * cell, rows * (cell + 0.3) + 0.4), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for c in range(k):
