@@ -395,3 +395,10 @@ def test_a_heading_with_a_long_introduction_stays_on_the_page_it_follows(tmp_pat
     short.cells = [nbformat.v4.new_markdown_cell("## A figure\nOne line."), nb.cells[2]]
     render._keep_headings_with_content(short)
     assert short.cells[0].metadata.get("ck_keep_start") and short.cells[1].metadata.get("ck_keep_end")
+    # the notebook's title with a short introduction flows too: tied to 03's setup output, the two went whole to
+    # page 2 under the report's boxes
+    title = nbformat.v4.new_notebook()
+    setup = nbformat.v4.new_code_cell("show()", outputs=nb.cells[2].outputs, execution_count=1)
+    title.cells = [nbformat.v4.new_markdown_cell("# 03 · Training\n\nOne short paragraph."), setup]
+    render._keep_headings_with_content(title)
+    assert not title.cells[0].metadata.get("ck_keep_start") and not title.cells[1].metadata.get("ck_keep_end")

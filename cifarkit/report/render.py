@@ -357,11 +357,15 @@ KEEP_PROSE_CHARS = 800
 def _keep_headings_with_content(nb) -> None:
     """Mark each Markdown cell that holds a heading, and the next cell that shows something, as one block
     that printing keeps on one page (``ck_keep_start``/``ck_keep_end`` in the cells' metadata); a heading
-    followed by more than :data:`KEEP_PROSE_CHARS` of prose in its own cell is left to flow."""
+    followed by more than :data:`KEEP_PROSE_CHARS` of prose in its own cell is left to flow, and so is the
+    notebook's title (a level-1 heading), which opens the report under its boxes: tied to the first output, 03's
+    title, introduction, setup and settings table went whole to page 2 and left page 1 two-thirds empty."""
     cells = nb.cells
     for i, cell in enumerate(cells):
         lines = cell.source.splitlines() if cell.cell_type == "markdown" else []
         if not any(ln.lstrip().startswith("#") for ln in lines):
+            continue
+        if any(ln.lstrip().startswith("# ") for ln in lines):  # the title
             continue
         if len("\n".join(ln for ln in lines if not ln.lstrip().startswith("#")).strip()) > KEEP_PROSE_CHARS:
             continue
