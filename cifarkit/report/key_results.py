@@ -214,7 +214,7 @@ def _train(m: dict) -> tuple[list, list]:
     if tuned.get("applied"):
         says.append("Trained with the settings tuned in 02_tune.")
     elif tuned.get("note"):
-        says.append("Trained with the recipe's own settings (" + escape.html(tuned["note"]) + ").")
+        says.append("Trained with the recipe's own settings; tuned settings: " + escape.html(tuned["note"]) + ".")
     return rows, says
 
 

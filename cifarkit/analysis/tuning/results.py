@@ -289,7 +289,7 @@ def tuned_settings(source: str, run_dir, *, model: str, recipe: str) -> dict:
     if mode.lower() == "auto":
         path = Path(run_dir) / run_folder.TUNE_DIR / BEST_PARAMS_NAME
         if not path.exists():
-            record["note"] = f"no tuned parameters in this run ({path} does not exist); the recipe's settings are used"
+            record["note"] = f"none in this run (02_tune wrote no {run_folder.TUNE_DIR}/{BEST_PARAMS_NAME})"
             return record
     else:
         path = Path(mode).expanduser()
