@@ -797,7 +797,6 @@ def test_a_long_run_says_how_to_fit_it_to_the_time_at_hand_and_how_to_stop_it(sm
         pdf=False,
         out=tmp_path,
         log=lines.append,
-        overrides={"TSNE_SAMPLES": 0, "PCA_SAMPLES": 0},
     )
     assert result.ok
     at = lines.index(f"output: {result.run_dir}")
