@@ -39,8 +39,10 @@ GROUP_BY: str = ""  # regex whose capture group in each image's relative path na
 LABELS: str = ""  # labels from 'filename:REGEX' or a CSV file (path,label[,group]); empty: class folders
 SEED: int = 0  # [0, ] seed for splits, samples and embeddings
 GRID_PER_CLASS: int = 8  # [1, 64] sample images shown per class
-PCA_SAMPLES: int = 5000  # [0, ] images in the PCA plot
-TSNE_SAMPLES: int = 2000  # [0, 50000] images in the t-SNE plot (t-SNE is slow: keep this in the low thousands)
+PCA_SAMPLES: int = 5000  # [0, ] images in the PCA plot (0 skips it)
+TSNE_SAMPLES: int = (
+    2000  # [0, 50000] images in the t-SNE plot (t-SNE is slow: keep this in the low thousands; 0 skips it)
+)
 
 # %%
 run_dir = run_folder.resolve_run_dir(RUN_DIR)
@@ -271,19 +273,25 @@ plt.show()
 
 # %%
 pca_pts, pca_y, pca_info = explore.embed_2d(ds.x_train, ds.y_train, method="pca", n=PCA_SAMPLES, seed=SEED)
-plots.embedding_scatter(
-    pca_pts,
-    pca_y,
-    ds.class_names,
-    f"PCA of raw pixels ({pca_info['n']} images; {sum(pca_info['explained_variance_ratio']):.1%} of variance)",
-)
-plt.show()
+if pca_info["n"]:
+    plots.embedding_scatter(
+        pca_pts,
+        pca_y,
+        ds.class_names,
+        f"PCA of raw pixels ({pca_info['n']} images; {sum(pca_info['explained_variance_ratio']):.1%} of variance)",
+    )
+    plt.show()
+else:
+    print("No PCA plot: PCA_SAMPLES is 0 in this run.")
 tsne_pts, tsne_y, tsne_info = explore.embed_2d(ds.x_train, ds.y_train, method="tsne", n=TSNE_SAMPLES, seed=SEED)
-tsne_title = f"t-SNE of raw pixels ({tsne_info['n']} images)"
-interactive.show(
-    interactive.embedding_figure(tsne_pts, tsne_y, ds.class_names, tsne_title),
-    plots.embedding_scatter(tsne_pts, tsne_y, ds.class_names, tsne_title),
-)
+if tsne_info["n"]:
+    tsne_title = f"t-SNE of raw pixels ({tsne_info['n']} images)"
+    interactive.show(
+        interactive.embedding_figure(tsne_pts, tsne_y, ds.class_names, tsne_title),
+        plots.embedding_scatter(tsne_pts, tsne_y, ds.class_names, tsne_title),
+    )
+else:
+    print("No t-SNE plot: TSNE_SAMPLES is 0 in this run.")
 
 # %% [markdown]
 # The key numbers of this notebook are recorded in `metrics/01_explore_data.json` in the run
@@ -325,6 +333,8 @@ run_folder_path = run_folder.record_metrics(
         "embedding_samples": {"pca": pca_info["n"], "tsne": tsne_info["n"]},
         "figures": ["class_counts", "sample_grid", "pixel_histograms"]
         + (["near_duplicates"] if pairs else [])
-        + ["mean_images", "pca", "tsne"],
+        + ["mean_images"]
+        + (["pca"] if pca_info["n"] else [])
+        + (["tsne"] if tsne_info["n"] else []),
     },
 )

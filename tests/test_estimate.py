@@ -940,6 +940,8 @@ def test_the_explore_estimate_counts_the_sample_01_draws():
         ys = np.concatenate([np.flatnonzero(y == c)[: subset or None] for c in range(3)])
         drawn = len(explore.sample_indices(y[ys], n))
         assert how.endswith(f"PCA of {drawn:,}, t-SNE of {drawn:,}"), (n, subset, how)
+    parts, how = estimate_model._explore(ctx, {"PCA_SAMPLES": 0, "TSNE_SAMPLES": 0})  # 01 skips both plots
+    assert parts["pca"] == parts["tsne"] == 0.0 and parts["statistics"] > 0 and how.endswith("PCA of 0, t-SNE of 0")
 
 
 def test_while_02_may_apply_to_03_the_estimate_weighs_both_speeds_and_a_budget_plans_with_the_slower():

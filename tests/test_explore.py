@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from cifarkit.analysis import explore
 
@@ -46,8 +47,26 @@ def test_the_embedding_reports_the_number_it_drew():
 def test_the_quota_is_the_sample_that_is_drawn():
     assert explore.class_quota(10, [60, 60, 60, 60]).tolist() == [3, 3, 2, 2]
     assert explore.class_quota(80, [60, 60, 60, 5]).tolist() == [20, 20, 20, 5]
-    assert explore.class_quota(0, [60, 60]).tolist() == [1, 1]  # every class is shown
+    assert explore.class_quota(1, [60, 60]).tolist() == [1, 1]  # every class is shown
+    assert explore.class_quota(0, [60, 60]).tolist() == [0, 0]  # 0 asks for no sample: 01 skips the plot
     y = _labels((60, 7, 60, 3))
     for n in (0, 5, 13, 40, 200, 500):
         quota = explore.class_quota(n, np.bincount(y))
-        assert np.bincount(y[explore.sample_indices(y, n)]).tolist() == quota.tolist()
+        assert np.bincount(y[explore.sample_indices(y, n)], minlength=4).tolist() == quota.tolist()
+
+
+def test_a_sample_of_0_embeds_nothing_and_a_few_images_still_embed_with_t_sne():
+    """``PCA_SAMPLES``/``TSNE_SAMPLES`` of 0 (their ranges allow it) skip the embedding; the smallest sample,
+    one image per class, embeds with a perplexity below its size (scikit-learn refuses 5 for 4 images)."""
+    rng = np.random.default_rng(0)
+    y = _labels()
+    x = rng.integers(0, 256, size=(len(y), 4, 4, 3), dtype=np.uint8)
+    for method in ("pca", "tsne"):
+        pts, labels, info = explore.embed_2d(x, y, method=method, n=0)
+        assert pts.shape == (0, 2) and len(labels) == 0 and info["n"] == 0
+    assert explore.embed_2d(x, y, method="pca", n=0)[2]["explained_variance_ratio"] == []
+    pts, labels, info = explore.embed_2d(x, y, method="tsne", n=1)  # one per class: 4 images
+    assert pts.shape == (4, 2) and sorted(labels.tolist()) == [0, 1, 2, 3]
+    assert info["perplexity"] == 3.0 and np.isfinite(pts).all()
+    with pytest.raises(ValueError, match="Unknown embedding method 'umap'"):
+        explore.embed_2d(x, y, method="umap", n=0)

@@ -70,6 +70,28 @@ def test_explore_notebook_records_the_data_it_saw(smoke_run):
     assert not re.search(r'<img[^>]+src="(?!data:)', html)
 
 
+def test_explore_with_samples_of_0_skips_the_embeddings_and_says_so(tmp_path):
+    """``-p 01.PCA_SAMPLES 0 -p 01.TSNE_SAMPLES 0``: 01 runs, draws neither plot, says why, records 0 images."""
+    result = runner.run_study(
+        "smoke",
+        data="synthetic:40",
+        only=["01"],
+        pdf=False,
+        out=tmp_path,
+        notebook_overrides={"01_explore_data": {"PCA_SAMPLES": 0, "TSNE_SAMPLES": 0}},
+        log=lambda *a: None,
+    )
+    assert result.ok, [(nb.name, nb.error) for nb in result.notebooks]
+    metrics = json.loads((result.run_dir / "metrics" / "01_explore_data.json").read_text())
+    assert metrics["embedding_samples"] == {"pca": 0, "tsne": 0} and metrics["pca_explained_variance"] == []
+    assert "pca" not in metrics["figures"] and "tsne" not in metrics["figures"]
+    page = html.unescape((result.run_dir / "01_explore_data.html").read_text())
+    assert "No PCA plot: PCA_SAMPLES is 0 in this run." in page
+    assert "No t-SNE plot: TSNE_SAMPLES is 0 in this run." in page
+    assert not re.search(r"t-SNE of raw pixels \(\d", page)  # the interactive t-SNE's title, with its count
+    assert len(_png_images(page)) == len(metrics["figures"])  # one picture per figure listed: no PCA, no t-SNE
+
+
 def test_train_notebook_records_a_trained_model(smoke_run):
     run_dir = smoke_run.run_dir
     metrics = json.loads((run_dir / "metrics" / "03_train.json").read_text())

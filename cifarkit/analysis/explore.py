@@ -102,9 +102,12 @@ def class_quota(n: int, available) -> np.ndarray:
     ``n`` is spread evenly; the first ``n % classes`` classes give one image more, so that the sample is ``n``
     images, as a planned sample size (``--budget``'s) says, not the nearest multiple of the number of classes
     below it. Every class gives at least one image, and no class more than it holds (the sample is then smaller).
+    ``n`` of 0 (or less) asks for no sample at all: every quota is 0 (01 then skips the plot).
     :func:`sample_indices` draws by it, and the run's time estimate counts by it.
     """
     available = np.asarray(available, dtype=np.int64)
+    if int(n) <= 0:
+        return np.zeros_like(available)
     k = max(len(available), 1)
     per = np.maximum(1, int(n) // k + (np.arange(len(available)) < int(n) % k))
     return np.minimum(per, available)
@@ -123,14 +126,21 @@ def embed_2d(x: np.ndarray, y: np.ndarray, *, method: str = "pca", n: int = 2000
     """2-D embedding of a stratified subset of images.
 
     ``pca``: the first two principal components of the raw pixels (0..1).
-    ``tsne``: t-SNE (scikit-learn) on the first 50 principal components.
-    Returns ``(points (m, 2), labels (m,), info dict)``.
+    ``tsne``: t-SNE (scikit-learn) on the first 50 principal components; its perplexity (5 to 30) stays below
+    the number of images, so that a sample of a few images still embeds.
+    Returns ``(points (m, 2), labels (m,), info dict)``; ``n`` of 0 embeds nothing: ``m`` is 0.
     """
     from sklearn.decomposition import PCA
 
+    if method not in ("pca", "tsne"):
+        raise ValueError(f"Unknown embedding method {method!r}. Use 'pca' or 'tsne'.")
     idx = sample_indices(y, n, seed)
-    flat = x[idx].reshape(len(idx), -1).astype(np.float32) / 255.0
     info = {"method": method, "n": int(len(idx))}
+    if not len(idx):
+        if method == "pca":
+            info["explained_variance_ratio"] = []
+        return np.zeros((0, 2), dtype=np.float32), y[idx], info
+    flat = x[idx].reshape(len(idx), -1).astype(np.float32) / 255.0
     if method == "pca":
         pca = PCA(n_components=2, random_state=seed)
         pts = pca.fit_transform(flat)
@@ -138,13 +148,11 @@ def embed_2d(x: np.ndarray, y: np.ndarray, *, method: str = "pca", n: int = 2000
     elif method == "tsne":
         from sklearn.manifold import TSNE
 
-        k = min(50, flat.shape[0] - 1, flat.shape[1])
+        k = min(50, flat.shape[0], flat.shape[1])
         reduced = PCA(n_components=k, random_state=seed).fit_transform(flat)
-        perplexity = float(min(30.0, max(5.0, (len(idx) - 1) / 4)))
+        perplexity = float(min(30.0, max(5.0, (len(idx) - 1) / 4), len(idx) - 1))
         pts = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(reduced)
         info["perplexity"] = perplexity
-    else:
-        raise ValueError(f"Unknown embedding method {method!r}. Use 'pca' or 'tsne'.")
     return pts, y[idx], info
 
 

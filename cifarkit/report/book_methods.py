@@ -106,10 +106,13 @@ def _data(run: StudyRun) -> str:
         if is_cifar10(run)
         else "The data is the source below, with the classes it defines."
     )
-    if (m1.get("embedding_samples") or {}).get("tsne"):
-        text += (
-            " 01_explore_data describes it (counts, samples, colour statistics, duplicates) and embeds a sample "
-            f"in two dimensions with PCA and t-SNE {run.cites.cite('vandermaaten2008tsne')}."
+    if m1:
+        drawn = m1.get("embedding_samples") or {}
+        ways = (["PCA"] if drawn.get("pca") else []) + (
+            [f"t-SNE {run.cites.cite('vandermaaten2008tsne')}"] if drawn.get("tsne") else []
+        )
+        text += " 01_explore_data describes it (counts, samples, colour statistics, duplicates)" + (
+            f" and embeds a sample in two dimensions with {' and '.join(ways)}." if ways else "."
         )
     table = _counts_table(run)
     return p(text) + kv_table(rows) + (p("Images per class and split (from 01_explore_data):") + table if table else "")

@@ -480,7 +480,7 @@ def _explore(ctx: Context, p: dict) -> tuple[dict, str]:
     pca, tsne = sample(p.get("PCA_SAMPLES", 5000)), sample(p.get("TSNE_SAMPLES", 2000))
     parts = {
         "statistics": f * area * EXPLORE_PER_IMAGE_S * (n_train + n_val + n_test),
-        "pca": f * (PCA_S[0] + PCA_S[1] * pca * area),
+        "pca": f * (PCA_S[0] + PCA_S[1] * pca * area) if pca else 0.0,
         "tsne": f * (TSNE_S[0] + TSNE_S[1] * tsne) if tsne else 0.0,
     }
     return parts, f"{n_train + n_val + n_test:,} images; PCA of {pca:,}, t-SNE of {tsne:,}"
