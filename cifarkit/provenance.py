@@ -126,6 +126,15 @@ def command_line(script: str | os.PathLike, argv: list[str] | None = None) -> st
     return " ".join(["python", shlex.quote(shown), *(shlex.quote(secrets.mask_text(str(a))) for a in args)])
 
 
+def python_command() -> str:
+    """The interpreter running this, as a user would type it here (what a printed hint names): ``.venv/bin/python`` for the project's own
+    environment (what ``make report`` runs), else ``python``."""
+    try:
+        return shlex.quote(str(Path(sys.executable).relative_to(Path.cwd())))
+    except ValueError:
+        return "python"
+
+
 def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 

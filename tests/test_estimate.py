@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cifarkit import paths, run_folder
+from cifarkit import paths, provenance, run_folder
 from cifarkit.analysis import tuning
 from cifarkit.analysis.tuning.storage import preview_startup_trials
 from cifarkit.report import estimate, estimate_budget, estimate_model, key_results, runner
@@ -803,10 +803,10 @@ def test_a_long_run_says_how_to_fit_it_to_the_time_at_hand_and_how_to_stop_it(sm
     assert lines[at + 1].startswith("a long run on this machine (about ")
     assert lines[at + 2] == (
         "Ctrl-C stops it cleanly (the notebook running is recorded as interrupted); "
-        f"{runner.python_command()} run_all.py --resume {result.run_dir} continues it later, keeping the notebooks "
+        f"{provenance.python_command()} run_all.py --resume {result.run_dir} continues it later, keeping the notebooks "
         "that finished"
     )
-    command = runner.python_command()  # this interpreter, relative to where the run was started, or `python`
+    command = provenance.python_command()  # this interpreter, relative to where the run was started, or `python`
     assert command == "python" or Path.cwd() / shlex.split(command)[0] == Path(sys.executable)
 
 

@@ -319,19 +319,10 @@ def long_run_lines(time_plan: estimate.TimePlan | None, run_dir=None, *, resumed
     if run_dir is not None:
         out.append(
             "Ctrl-C stops it cleanly (the notebook running is recorded as interrupted); "
-            f"{python_command()} run_all.py --resume {shlex.quote(str(run_dir))} continues it later, keeping the "
+            f"{provenance.python_command()} run_all.py --resume {shlex.quote(str(run_dir))} continues it later, keeping the "
             "notebooks that finished"
         )
     return out
-
-
-def python_command() -> str:
-    """The interpreter running this, as a user would type it here: ``.venv/bin/python`` for the project's own
-    environment (what ``make report`` runs), else ``python``."""
-    try:
-        return shlex.quote(str(Path(sys.executable).relative_to(Path.cwd())))
-    except ValueError:
-        return "python"
 
 
 def _plan_lines(time_plan: estimate.TimePlan) -> list[str]:
