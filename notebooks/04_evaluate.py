@@ -399,18 +399,22 @@ else:
 # (`cifarkit.analysis.corruptions`), generated here from this run's test images with seeded
 # noise, so the headline, the mean accuracy over all 75 cells, is comparable with published
 # CIFAR-10-C results (which use the paper's released files, with other random draws). The first
-# figure shows one test image under every corruption and severity.
+# two figures show one test image under every corruption and severity (noise and blur, then
+# weather and digital).
 
 # %%
 example = x_test[:1]
-plots.corruption_examples(
-    example[0],
-    {
-        name: [corruptions.corrupt_c(example, name, s, seed=SEED)[0] for s in corruptions.SEVERITIES]
-        for name in corruptions.CORRUPTIONS_C
-    },
-)
-plt.show()
+for groups in (("noise", "blur"), ("weather", "digital")):
+    plots.corruption_examples(
+        example[0],
+        {
+            name: [corruptions.corrupt_c(example, name, s, seed=SEED)[0] for s in corruptions.SEVERITIES]
+            for group in groups
+            for name in corruptions.GROUPS[group]
+        },
+        title=f"One test image under each corruption: {' and '.join(groups)}",
+    )
+    plt.show()
 robust = corruptions.cifar10c_table(
     lambda images: predict_logits(model, images).argmax(1), x_test, y_test, samples=CORRUPTION_SAMPLES, seed=SEED
 )
