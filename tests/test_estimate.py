@@ -663,10 +663,16 @@ def test_tuning_trials_and_03_are_timed_over_the_search_space_then_settled_when_
     known = ", ".join(f"{d['batch_size']}/{d['width_multiplier']}" for d in space["draws"])
     assert printed[1] == f"  ({tp.space_line()})" and printed[1].startswith(
         "  (a trial drawn from 02's search space (batch_size 64, 128 and width_multiplier 0.5, 0.75, 1.0, 1.25) is "
-        f"expected to take {space['train_time_factor']:.2f}x the recipe's training time per image; 2 of the 2 sampled "
+        f"expected to take {space['train_time_factor']:.2f}x the recipe's training time per image; both sampled "
         f"trials are known before the run (batch_size/width_multiplier {known}), so they are expected to take "
         f"{f_mean['train']:.2f}x on average; 03 is timed with a chance of 67% that 02's settings win"
     )
+    m.sampled_trials = 1  # a budget's N_TRIALS 2: the recipe's trial and one sampled (the wording in the singular)
+    first = known.split(", ")[0]
+    assert f"; the one sampled trial is known before the run (batch_size/width_multiplier {first}), so it is " in (
+        tp.space_line()
+    )
+    m.sampled_trials = 2
 
     # 02 decides that its settings do not win: 03 settles on the recipe's rate measured at the start, no probe
     record = estimate.retime_tuned_training(tp, nb, None)

@@ -78,7 +78,6 @@ from cifarkit.report.estimate_model import (
     undecided_range,
 )
 from cifarkit.report.key_results import seconds_text
-from cifarkit.wording import plural
 
 __all__ = [
     "Context",
@@ -334,9 +333,15 @@ class TimePlan:
             names = "/".join(space["choices"])
             known = ", ".join("/".join(str(d.get(k)) for k in space["choices"]) for d in draws[:n])
             mean = mean_sampled_factors(space, n)["train_time_factor"]
+            k = min(len(draws), n)
+            which = (
+                {1: "the one sampled trial is", 2: "both sampled trials are"}.get(n, f"all {n} sampled trials are")
+                if k == n
+                else f"{k} of the {n} sampled trials are"
+            )
             line += (
-                f"; {min(len(draws), n)} of the {plural(n, 'sampled trial')} are known before the run ({names} "
-                f"{known}), so they are expected to take {mean:.2f}x on average"
+                f"; {which} known before the run ({names} {known}), so "
+                f"{'it is' if n == 1 else 'they are'} expected to take {mean:.2f}x{'' if n == 1 else ' on average'}"
             )
         if "03" in self.machine.undecided:
             line += (
