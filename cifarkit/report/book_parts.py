@@ -282,6 +282,11 @@ def _ensembles(run: StudyRun) -> str:
     return p(text + " ".join(_says(run_folder.ARCHITECTURES, m6)), "Ensembles.")
 
 
+def _count(n) -> str:
+    """``1,480`` for a whole number, ``?`` where there is none."""
+    return f"{n:,}" if isinstance(n, int) and not isinstance(n, bool) else "?"
+
+
 def _robustness(run: StudyRun) -> str:
     m4 = run.m(run_folder.EVALUATE)
     if _num(m4.get("robustness_mean_acc")) is None:
@@ -290,7 +295,7 @@ def _robustness(run: StudyRun) -> str:
     at_chance = m4.get("corruptions_at_chance") or []
     text = (
         f"Mean accuracy over the corruptions is {pct(m4['robustness_mean_acc'])} against "
-        f"{pct(m4.get('robustness_clean_acc'))} on the same {m4.get('robustness_n', '?')} clean test images. "
+        f"{pct(m4.get('robustness_clean_acc'))} on the same {_count(m4.get('robustness_n'))} clean test images. "
     )
     clean, n, k = _num(m4.get("robustness_clean_acc")), m4.get("robustness_n"), run.num_classes()
     if clean is not None and k and isinstance(n, int) and chance_level(clean, k, n):
@@ -338,7 +343,21 @@ def _budget(run: StudyRun) -> str:
             f"planned, these were lowered before training: {later}"
         )
     text += ". Every number in this book comes from the lowered settings, not the profile's."
-    return p(text, "Time budget.")
+    return p(text + _budget_verdict(run, minutes), "Time budget.")
+
+
+def _budget_verdict(run: StudyRun, minutes) -> str:
+    """Whether the run kept its budget: the budget counts measuring the machine (before the run's clock starts)
+    and the run itself. Nothing for a run resumed in another session (its sessions' times are apart)."""
+    man = run.manifest
+    took, probe = _num(man.get("duration_seconds")), _num((man.get("time_plan") or {}).get("seconds_to_estimate"))
+    if took is None or _num(minutes) is None or man.get("resumed_at"):
+        return ""
+    used, limit = took + (probe or 0.0), float(minutes) * 60
+    text = f" It took {format_seconds(used)}, measuring the machine included: "
+    if used <= limit:
+        return text + "within the budget."
+    return text + f"{format_seconds(used - limit)} ({used / limit - 1:.0%}) over the budget."
 
 
 def _cost(run: StudyRun) -> str:
@@ -366,7 +385,7 @@ def _missing(run: StudyRun) -> str:
     aside = (
         f" The profile {escape.html(run.manifest.get('profile'))} leaves out "
         + ", ".join(escape.html(n) for n in skipped)
-        + " (run with --only to add them)."
+        + f" (run with --only to add {'it' if len(skipped) == 1 else 'them'})."
         if skipped
         else ""
     )
