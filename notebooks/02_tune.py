@@ -83,8 +83,8 @@ n_train, n_val = len(ds.y_train), len(ds.y_val)
 baseline = tuning.recipe_params(SPACE, base, n_train=n_train, image_size=IMAGE_SIZE) if BASELINE_FIRST else {}
 display(
     Markdown(
-        f"**Data:** {escape.code(ds.source)} ({ds.source_kind}); trials train on {n_train} images and are scored on "
-        f"{n_val} validation images of {ds.num_classes} classes at {ds.image_size[0]}x{ds.image_size[1]}"
+        f"**Data:** {escape.code(ds.source)} ({ds.source_kind}); trials train on {n_train:,} images and are scored on "
+        f"{n_val:,} validation images of {ds.num_classes} classes at {ds.image_size[0]}x{ds.image_size[1]}"
         + (f" (subset of {DATA_SUBSET} images per class and split)" if DATA_SUBSET else "")
         + "  \n"
         f"**Model:** {escape.code(base.model)}, **recipe:** {escape.code(RECIPE)}, **{plural(EPOCHS, 'epoch')} per trial**, "

@@ -86,7 +86,7 @@ x_test, y_test = ds.x_test, ds.y_test
 display(
     Markdown(
         f"**Model:** {escape.code(model_name)} from {escape.code(model_path)}, trained for **{epochs_text}**  \n"
-        f"**Data:** {escape.code(ds.source)}; {len(ds.x_val)} validation and **{len(x_test)} test images** of "
+        f"**Data:** {escape.code(ds.source)}; {len(ds.x_val):,} validation and **{len(x_test):,} test images** of "
         f"{ds.num_classes} classes ({escape.names(names)}) at {ds.image_size[0]}x{ds.image_size[1]}"
     )
 )

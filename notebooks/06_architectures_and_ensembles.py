@@ -61,8 +61,8 @@ require_validation(ds, "calibrate, weight and choose the ensembles")
 specs, moved = architectures.separate_seeds(architectures.parse_architectures(ARCHITECTURES), run_dir)
 display(
     Markdown(
-        f"**Data:** {escape.code(ds.source)}: {len(ds.x_train)} training, {len(ds.x_val)} validation and "
-        f"{len(ds.x_test)} test images of {ds.num_classes} classes ({escape.names(ds.class_names)}) at "
+        f"**Data:** {escape.code(ds.source)}: {len(ds.x_train):,} training, {len(ds.x_val):,} validation and "
+        f"{len(ds.x_test):,} test images of {ds.num_classes} classes ({escape.names(ds.class_names)}) at "
         f"{ds.image_size[0]}x{ds.image_size[1]}.  \n"
         f"**Architectures this notebook trains:** {escape.names(s.label for s in specs) or 'none'}; they are "
         "compared with the model from `03_train`."
