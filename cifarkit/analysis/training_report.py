@@ -25,8 +25,8 @@ def setup_markdown(ds, config, recipe: str, tuned: dict) -> str:
     else:
         tuning = f"**Tuned settings:** {escape.md(tuned['note'])}"
     return (
-        f"**Data:** {escape.code(ds.source)} ({ds.source_kind}); {len(ds.x_train)} training, {len(ds.x_val)} "
-        f"validation, {len(ds.x_test)} test images of {ds.num_classes} classes at "
+        f"**Data:** {escape.code(ds.source)} ({ds.source_kind}); {len(ds.x_train):,} training, {len(ds.x_val):,} "
+        f"validation, {len(ds.x_test):,} test images of {ds.num_classes} classes at "
         f"{ds.image_size[0]}x{ds.image_size[1]}  \n"
         f"**Model:** {escape.code(config.model)}, **recipe:** {escape.code(recipe)}, **epochs:** {config.epochs}, "
         f"**batch:** {config.batch_size}, **seed:** {config.seed}  \n"
