@@ -127,8 +127,8 @@ def command_line(script: str | os.PathLike, argv: list[str] | None = None) -> st
 
 
 def python_command() -> str:
-    """The interpreter running this, as a user would type it here (what a printed hint names): ``.venv/bin/python`` for the project's own
-    environment (what ``make report`` runs), else ``python``."""
+    """The interpreter running this, as a user would type it here (what a printed hint names):
+    ``.venv/bin/python`` for the project's own environment (what ``make report`` runs), else ``python``."""
     try:
         return shlex.quote(str(Path(sys.executable).relative_to(Path.cwd())))
     except ValueError:

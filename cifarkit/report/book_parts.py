@@ -357,7 +357,10 @@ def _budget_verdict(run: StudyRun, minutes) -> str:
     text = f" It took {format_seconds(used)}, measuring the machine included: "
     if used <= limit:
         return text + "within the budget."
-    return text + f"{format_seconds(used - limit)} ({used / limit - 1:.0%}) over the budget."
+    share = used / limit - 1
+    return (
+        text + f"{format_seconds(used - limit)} ({f'{share:.0%}' if share >= 0.005 else 'under 1%'}) over the budget."
+    )
 
 
 def _cost(run: StudyRun) -> str:
