@@ -224,7 +224,9 @@ def test_dry_run_trains_both_sides_in_both_precisions(tmp_path):
     )
     seconds = time.perf_counter() - start
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    assert seconds < 60, f"the dry run took {seconds:.0f} s"
+    # a guard against a dry run that trains for real (minutes per epoch), not a speed figure: two steps per side in
+    # both precisions took 67 s on the float32-only AVX2 EPYC (bf16 emulated there) beside a second pytest worker
+    assert seconds < 180, f"the dry run took {seconds:.0f} s"
     assert list(cwd.iterdir()) == [], "the script wrote into its working directory"
     record = json.loads(out.read_text())
 
