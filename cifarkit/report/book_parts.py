@@ -388,7 +388,7 @@ def _missing(run: StudyRun) -> str:
     aside = (
         f" The profile {escape.html(run.manifest.get('profile'))} leaves out "
         + ", ".join(escape.html(n) for n in skipped)
-        + f" (run with --only to add {'it' if len(skipped) == 1 else 'them'})."
+        + f" (run with --only to add {agree(len(skipped), 'it', 'them')})."
         if skipped
         else ""
     )

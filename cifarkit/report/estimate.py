@@ -78,6 +78,7 @@ from cifarkit.report.estimate_model import (
     undecided_range,
 )
 from cifarkit.report.key_results import seconds_text
+from cifarkit.wording import agree
 
 __all__ = [
     "Context",
@@ -341,7 +342,7 @@ class TimePlan:
             )
             line += (
                 f"; {which} known before the run ({names} {known}), so "
-                f"{'it is' if n == 1 else 'they are'} expected to take {mean:.2f}x{'' if n == 1 else ' on average'}"
+                f"{agree(n, 'it is', 'they are')} expected to take {mean:.2f}x{agree(n, '', ' on average')}"
             )
         if "03" in self.machine.undecided:
             line += (
