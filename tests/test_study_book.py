@@ -506,3 +506,41 @@ def test_the_robustness_summary_of_a_model_at_chance_says_it_measures_nothing(tm
     trained = robustness(0.60, cells)
     assert "3 of 4 corruption settings bring it to chance level" in trained and "already" not in trained
     assert "on the same 1,480 clean test images" in robustness(0.60, [], n=1480)  # the count as counts are written
+
+
+def test_the_replication_limitation_names_each_reason_once(tmp_path):
+    """The AVX2 EPYC's standard run under --budget 60 trained ResNet-20 for 6 of the paper's 164 epochs with the
+    default recipe (its recorded 06 metrics); the limitation said the epochs twice and "1 of 1 ... are"."""
+    from cifarkit import run_folder
+    from cifarkit.report import book_parts
+
+    recorded = _load(
+        REPO / "benchmarks" / "results" / "standard_budget60_epyc_avx2" / f"{run_folder.ARCHITECTURES}.json"
+    )
+    rows = recorded["replication"]
+    assert [r["model"] for r in rows] == ["resnet20"]
+
+    def limitation(rows):
+        return book_parts._limit_training(
+            book_parts.StudyRun(tmp_path, {}, {run_folder.ARCHITECTURES: {"replication": rows}})
+        )
+
+    assert _text(limitation(rows)) == (
+        "Training far shorter than the papers' recipes. The published architecture trained is not a replication: "
+        "resnet20 (6 of the paper's 164 epochs; recipe 'default', not the paper's). Its published error is for "
+        "reference only."
+    )
+    full = dict(rows[0], model="resnet56", comparison="replication")
+    short = dict(rows[0], model="<b>x</b>", comparison="for reference only: not the full CIFAR-10")
+    assert _text(limitation([rows[0], full])) == (
+        "Training far shorter than the papers' recipes. 1 of 2 published architectures is not a replication: "
+        "resnet20 (6 of the paper's 164 epochs; recipe 'default', not the paper's). Its published error is for "
+        "reference only."
+    )
+    text = limitation([rows[0], full, short])
+    assert "<b>x</b>" not in text and _text(text).startswith(
+        "Training far shorter than the papers' recipes. 2 of 3 published architectures are not replications: "
+        "resnet20 (6 of the paper's 164 epochs; recipe 'default', not the paper's); <b>x</b> (not the full CIFAR-10). "
+        "Their published errors are for reference only."
+    )
+    assert limitation([full]) is None

@@ -447,14 +447,17 @@ def _limit_training(run: StudyRun) -> str | None:
     short = [r for r in rows if r.get("comparison") and r.get("comparison") != "replication"]
     if not short:
         return None
+    # 06 writes "for reference only: <reasons>"; the reasons (epochs, recipe, data) are what the reader needs
     items = "; ".join(
-        f"{escape.html(r.get('model'))}: {escape.html(r.get('epochs_run'))} of the paper's "
-        f"{escape.html(r.get('published_epochs'))} epochs ({escape.html(r.get('comparison'))})"
+        f"{escape.html(r.get('model'))} ({escape.html(str(r.get('comparison')).removeprefix('for reference only: '))})"
         for r in short
     )
+    n = len(short)
+    counted = "The published architecture trained" if len(rows) == 1 else f"{n} of {len(rows)} published architectures"
     return (
-        f"<b>Training far shorter than the papers' recipes.</b> {len(short)} of {len(rows)} published "
-        f"architectures are not replications: {items}. Their published errors are for reference only."
+        f"<b>Training far shorter than the papers' recipes.</b> {counted} "
+        f"{agree(n, 'is not a replication', 'are not replications')}: {items}. "
+        f"{agree(n, 'Its published error is', 'Their published errors are')} for reference only."
     )
 
 
