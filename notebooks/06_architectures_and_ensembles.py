@@ -39,7 +39,7 @@ VAL_FRACTION: float = 0.1  # [0, 0.9] share of the training data held out for va
 CLASS_NAMES: str = ""  # comma-separated display names for the classes; empty keeps the data names
 GROUP_BY: str = ""  # regex whose capture group in each image's relative path names its group (patient, part); whole groups per split
 LABELS: str = ""  # labels from 'filename:REGEX' or a CSV file (path,label[,group]); empty: class folders
-SEED: int = 0  # [0, ] seed for splits, initialisation and augmentation
+SEED: int = 0  # [0, 2147483647] seed for splits, initialisation and augmentation
 ARCHITECTURES: str = "simple_cnn:default:10,resnet20:default:10"  # model:recipe:epochs[:seed], comma-separated
 N_BOOT: int = 2000  # [100, 1000000] bootstrap resamples for confidence intervals
 

@@ -1,6 +1,7 @@
 """Ensembles, architecture comparison and the training options for custom data (class weights, pretrained)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,6 +120,14 @@ def test_parse_architectures_and_errors():
         architectures.parse_architectures("resnet20:nope")
     with pytest.raises(ValueError, match="integer"):
         architectures.parse_architectures("resnet20:default:x")
+    # a seed as large as SEED allows, not more (scikit-learn refuses 2**32 inside the kernel)
+    assert architectures.parse_architectures("fastnet:fast:1:2147483647")[0].seed == architectures.MAX_SEED
+    with pytest.raises(ValueError, match=r"at most 2,147,483,647 \(as SEED is\); got 'fastnet:fast:1:2147483648'"):
+        architectures.parse_architectures("fastnet:fast:1:2147483648")
+    notebooks = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0*.py"))
+    seed_lines = [line for nb in notebooks for line in nb.read_text().splitlines() if line.startswith("SEED: int")]
+    assert len(seed_lines) == len(notebooks) == 7
+    assert all(f"# [0, {architectures.MAX_SEED}] seed" in line for line in seed_lines)
 
 
 def test_replication_table_states_epochs():
@@ -278,6 +287,26 @@ def test_class_weights_and_pretrained_backbone(tmp_path, tiny_ds):
         train(ds, base.replace(pretrained=str(tmp_path / "nope.keras")), tmp_path / "bad", progress=False)
     with pytest.raises(ValueError, match="class_weight must be one of"):
         base.replace(class_weight="heavy")
+
+
+def test_a_pretrained_file_keras_cannot_read_is_named_with_what_to_do(tmp_path):
+    """A damaged or renamed file: Keras reads what is not a zip as a legacy TensorFlow file and failed with "No
+    module named 'tensorflow'"; the file is checked first. A real saved model and weights file still load."""
+    from cifarkit.models import build_model
+    from cifarkit.training.transfer import transfer_weights
+
+    model = build_model("simple_cnn", input_shape=(16, 16, 3), num_classes=3, widths=[4, 8], dense_units=8)
+    for name, kind in (("model.keras", "a zip archive"), ("model.weights.h5", "an HDF5 file")):
+        (tmp_path / name).write_text("not a model")
+        with pytest.raises(ValueError, match=f"model.{name.split('.', 1)[1]} is not {kind}, as a Keras"):
+            transfer_weights(model, tmp_path / name)
+    (tmp_path / "model.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
+    with pytest.raises(ValueError, match="must be a .keras model or a .weights.h5 file"):
+        transfer_weights(model, tmp_path / "model.h5")
+    model.save(tmp_path / "saved.keras")
+    model.save_weights(tmp_path / "saved.weights.h5")
+    for saved in ("saved.keras", "saved.weights.h5"):
+        assert transfer_weights(model, tmp_path / saved)["layers_copied"] > 0
 
 
 def test_seeds_parse_and_train_into_their_own_folders():

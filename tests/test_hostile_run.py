@@ -108,8 +108,12 @@ PARAMETER_CASES = {
         ["N_TRIALS of notebook 02_tune must be a whole number (int) from 0 to 100000", "received 200000"],
     ),
     "int-open-range": (
-        ["--only", "01", "-p", "SEED", "-1"],
-        ["SEED of notebook 01_explore_data must be a whole number (int) of at least 0", "received -1"],
+        ["--only", "01", "-p", "PCA_SAMPLES", "-1"],
+        ["PCA_SAMPLES of notebook 01_explore_data must be a whole number (int) of at least 0", "received -1"],
+    ),
+    "seed-above-range": (  # scikit-learn refuses seeds of 2**32 and more inside the kernel: refused before it
+        ["--only", "01", "-p", "SEED", str(2**32)],
+        ["SEED of notebook 01_explore_data must be a whole number (int) from 0 to 2147483647", "received 4294967296"],
     ),
     "int-below-range": (
         ["--only", "04", "-p", "N_BOOT", "10"],

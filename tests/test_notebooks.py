@@ -111,24 +111,26 @@ def test_train_notebook_records_a_trained_model(smoke_run):
 
 
 def test_failed_notebook_is_rendered_and_the_run_goes_on(tmp_path):
-    # a value of 01's parameter that passes the checks but fails inside the notebook (its SEED's range is open
-    # above, and scikit-learn's PCA takes seeds below 2**32 only): 01 fails, 03 (independent) still runs
+    # a value that passes the checks made before the run but fails inside the notebook: a PRETRAINED file that
+    # exists but is no Keras file (found only by opening it). 03 fails; 01 (independent) runs.
+    damaged = tmp_path / "damaged.keras"
+    damaged.write_text("not a model")
     result = runner.run_study(
         "smoke",
         data="synthetic:40",
-        out=tmp_path,
-        notebook_overrides={"01_explore_data": {"SEED": 2**32}},
+        out=tmp_path / "runs",
+        notebook_overrides={"03_train": {"PRETRAINED": str(damaged)}},
         only=["01", "03"],
         log=lambda *a: None,
     )
     status = {nb.name: nb.status for nb in result.notebooks}
-    assert status == {"01_explore_data": "failed", "03_train": "ok"}
-    failed = result.notebooks[0]
-    assert failed.error.startswith("InvalidParameterError: The 'random_state' parameter of PCA")
-    html = (result.run_dir / "01_explore_data.html").read_text()
-    assert "InvalidParameterError" in html  # the error is visible in the rendered report
+    assert status == {"01_explore_data": "ok", "03_train": "failed"}
+    failed = result.notebooks[1]
+    assert failed.error.startswith(f"ValueError: {damaged} is not a zip archive, as a Keras .keras file is")
+    html = (result.run_dir / "03_train.html").read_text()
+    assert "is not a zip archive" in html  # the error is visible in the rendered report
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
-    assert manifest["status"] == "failed" and manifest["notebooks"]["01_explore_data"]["error"]
+    assert manifest["status"] == "failed" and manifest["notebooks"]["03_train"]["error"]
     assert not result.ok
 
 

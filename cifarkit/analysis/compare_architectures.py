@@ -82,6 +82,11 @@ class ArchSpec:
         )
 
 
+#: The largest seed (the notebooks' ``SEED`` range): scikit-learn takes seeds below 2**32, and a seed that repeats
+#: one already used is moved up (:func:`separate_seeds`), so the range stops well below.
+MAX_SEED = 2**31 - 1
+
+
 def parse_architectures(text: str) -> list[ArchSpec]:
     """``"resnet20:default:8, fastnet:fast:0:1"`` -> specs (``model[:recipe[:epochs[:seed]]]``, comma-separated).
 
@@ -114,6 +119,8 @@ def parse_architectures(text: str) -> list[ArchSpec]:
             raise ValueError(f"Unknown recipe {recipe!r} in ARCHITECTURES. Known recipes: {', '.join(RECIPES)}.")
         if epochs < 0 or (seed is not None and seed < 0):
             raise ValueError(f"Epochs and seed must be >= 0 (epochs 0 keeps the recipe's); got {item!r}.")
+        if seed is not None and seed > MAX_SEED:
+            raise ValueError(f"A seed must be at most {MAX_SEED:,} (as SEED is); got {item!r}. Use a smaller seed.")
         specs.append(ArchSpec(model, recipe, epochs, seed=seed))
     return specs
 

@@ -10,11 +10,37 @@ norms kept in inference mode, as Keras' transfer-learning guide does it.
 from __future__ import annotations
 
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from cifarkit import backend
 from cifarkit.training.config import TrainConfig
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _check_model_file(path: Path) -> None:
+    """Raise a ValueError naming ``path`` unless it is a ``.keras`` archive (a zip) or a ``.weights.h5`` file (HDF5).
+
+    Keras reads anything else as a legacy TensorFlow file and fails with "No module named 'tensorflow'".
+    """
+    with path.open("rb") as f:
+        head = f.read(8)
+    if path.name.endswith(".weights.h5"):
+        ok, kind, label = head == _HDF5_SIGNATURE, "an HDF5 file", ".weights.h5"
+    elif path.suffix == ".keras":
+        ok, kind, label = zipfile.is_zipfile(path), "a zip archive", ".keras"
+    else:
+        raise ValueError(
+            f"Pretrained weights must be a .keras model or a .weights.h5 file (what model.save() and "
+            f"model.save_weights() write); got {path}."
+        )
+    if not ok:
+        raise ValueError(
+            f"{path} is not {kind}, as a Keras {label} file is: damaged, or another format renamed. Save the model "
+            "again with Keras 3 (model.save or model.save_weights), or leave pretrained empty to train from scratch."
+        )
 
 
 def transfer_weights(model, path) -> dict:
@@ -38,6 +64,7 @@ def transfer_weights(model, path) -> dict:
             f"Pretrained weights not found: {path}. Give the path of a .keras model or .weights.h5 file on this "
             "machine (cifarkit downloads nothing), or leave pretrained empty to train from scratch."
         )
+    _check_model_file(path)
     keras = backend.keras()
     import cifarkit.models  # noqa: F401  (registers the custom layers)
 
