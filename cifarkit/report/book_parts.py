@@ -343,23 +343,23 @@ def _budget(run: StudyRun) -> str:
             f"planned, these were lowered before training: {later}"
         )
     text += ". Every number in this book comes from the lowered settings, not the profile's."
-    return p(text + _budget_verdict(run, minutes), "Time budget.")
+    return p(text + _budget_verdict(run), "Time budget.")
 
 
-def _budget_verdict(run: StudyRun, minutes) -> str:
-    """Whether the run kept its budget: the budget counts measuring the machine (before the run's clock starts)
-    and the run itself. Nothing for a run resumed in another session (its sessions' times are apart)."""
-    man = run.manifest
-    took, probe = _num(man.get("duration_seconds")), _num((man.get("time_plan") or {}).get("seconds_to_estimate"))
-    if took is None or _num(minutes) is None or man.get("resumed_at"):
+def _budget_verdict(run: StudyRun) -> str:
+    """Whether the run kept its budget (:func:`~cifarkit.report.estimate_budget.budget_outcome`)."""
+    from cifarkit.report.estimate_budget import budget_outcome
+
+    kept = budget_outcome(run.manifest)
+    if kept is None:
         return ""
-    used, limit = took + (probe or 0.0), float(minutes) * 60
-    text = f" It took {format_seconds(used)}, measuring the machine included: "
-    if used <= limit:
+    text = f" It took {format_seconds(kept['used_seconds'])}, measuring the machine included: "
+    if kept["over_seconds"] <= 0:
         return text + "within the budget."
-    share = used / limit - 1
+    share = kept["over_seconds"] / (60 * kept["minutes"])
     return (
-        text + f"{format_seconds(used - limit)} ({f'{share:.0%}' if share >= 0.005 else 'under 1%'}) over the budget."
+        text
+        + f"{format_seconds(kept['over_seconds'])} ({f'{share:.0%}' if share >= 0.005 else 'under 1%'}) over the budget."
     )
 
 

@@ -503,7 +503,7 @@ def plan_time(
     meet, see :mod:`cifarkit.report.estimate_budget`) raises ``ValueError`` before anything runs; so does
     a failure when ``needed_by`` names another option that needs it (``"--estimate"``).
     """
-    from cifarkit.report.estimate_budget import plan_budget
+    from cifarkit.report.estimate_budget import MARGIN, plan_budget
 
     needed_by = "--budget" if budget is not None else needed_by
     try:
@@ -529,7 +529,7 @@ def plan_time(
     if budget is None:
         tp.total_range = undecided_range(tp.nb, tp.ctx)
         return tp, {}
-    budget_plan, estimates = plan_budget(tp.nb, tp.ctx, budget, reserve)
+    budget_plan, estimates = plan_budget(tp.nb, tp.ctx, budget, reserve, margin=MARGIN)
     tp.estimates = estimates
     tp.machine.tuned_chance = budget_plan["tuned_chance"]  # with the planned trial count, as printed
     tp.machine.sampled_trials = budget_plan["sampled_trials"]  # (the planner's last estimate set 03's factors)
@@ -613,14 +613,14 @@ def replan_rest(tp: TimePlan, nb: dict[str, dict], seconds_left: float) -> dict:
     and returns :func:`~cifarkit.report.estimate_budget.plan_budget`'s plan (``changes``, ``overrides``:
     ``{notebook: {parameter: value}}``, ``after_seconds``); raises ``ValueError`` when even their minimum
     settings need longer than ``seconds_left``."""
-    from cifarkit.report.estimate_budget import KNOBS_AFTER_02, minimum_seconds, plan_budget
+    from cifarkit.report.estimate_budget import KNOBS_AFTER_02, MARGIN, minimum_seconds, plan_budget
 
     least = minimum_seconds(nb, tp.ctx, KNOBS_AFTER_02)
     if least > seconds_left:
         raise ValueError(
             f"even their lowest settings need about {least / 60:.1f} min, {max(seconds_left, 0.0) / 60:.1f} min is left"
         )
-    plan, estimates = plan_budget(nb, tp.ctx, seconds_left / 60.0, knobs=KNOBS_AFTER_02)
+    plan, estimates = plan_budget(nb, tp.ctx, seconds_left / 60.0, knobs=KNOBS_AFTER_02, margin=MARGIN)
     for jid, epochs in plan["epochs"].items():
         tp.machine.resolved[jid]["epochs"] = epochs
     for name, est in estimates.items():

@@ -36,7 +36,11 @@ over the budget and the runner plans again, before 03 starts, with :data:`KNOBS_
 The budget is the run's wall time from the estimate on, not only the notebooks' execution: what measuring
 this machine took (known when the planner runs), the re-timing of 03 when 02's tuned settings may apply to
 it, and rendering the reports (HTML, PDF when Chromium prints them, the study book) are set aside first
-(:func:`~cifarkit.report.estimate_model.reserve_seconds`); the notebooks get the rest. A budget the run does not fit even with every knob at
+(:func:`~cifarkit.report.estimate_model.reserve_seconds`); the notebooks get the rest, and ``run_all.py`` plans
+them into all but :data:`MARGIN` (10%) of it: a machine may run slower than its minute of measuring showed (the
+AVX2 EPYC's standard run under ``--budget 60`` ran its notebooks 6% slower than planned and took 63.6 min). The
+margin is given up where keeping it would lower ``DATA_SUBSET`` or leave no plan at all while the plan without it
+needs neither. A budget the run does not fit even with every knob at
 its minimum is refused with the time that minimum needs. Without ``--budget`` nothing here runs: a profile's settings stay the same on every
 machine, so runs stay comparable.
 """
@@ -186,8 +190,27 @@ def minimum_seconds(nb: dict, ctx: Context, knobs: tuple[Knob, ...] = KNOBS) -> 
     return state.total()
 
 
+#: The share of the notebooks' time a ``--budget`` plan leaves unplanned, for a machine that runs slower than
+#: its probe measured: the AVX2 EPYC's standard run under ``--budget 60`` (2026-12-06) executed its notebooks 6%
+#: slower than planned and took 63.6 min; re-timed estimates on record were up to 12% under the actual.
+MARGIN = 0.10
+
+
+class _DoesNotFit(Exception):
+    """The run does not fit even with every knob at its minimum: the time it needs then, and with the profile's."""
+
+    def __init__(self, total: float, before: float, state: _State):
+        super().__init__(total)
+        self.total, self.before, self.state = total, before, state
+
+
 def plan_budget(
-    nb: dict, ctx: Context, budget_minutes: float, reserve: dict | None = None, knobs: tuple[Knob, ...] = KNOBS
+    nb: dict,
+    ctx: Context,
+    budget_minutes: float,
+    reserve: dict | None = None,
+    knobs: tuple[Knob, ...] = KNOBS,
+    margin: float = 0.0,
 ) -> tuple[dict, dict]:
     """The settings that fit ``budget_minutes``; see the module docstring for the rules.
 
@@ -199,15 +222,20 @@ def plan_budget(
             (:func:`~cifarkit.report.estimate_model.reserve_seconds`);
             None: nothing (the budget is the notebooks' execution alone).
         knobs: the settings it may lower, in its order (:data:`KNOBS`; :data:`KNOBS_AFTER_02` once 02 has run).
+        margin: the share of the notebooks' time left unplanned (``run_all.py --budget`` passes :data:`MARGIN`).
+            It is dropped where keeping it would lower ``DATA_SUBSET`` or make the budget impossible while the
+            plan without it needs neither: the margin is worth less than the data (``margin_seconds`` is then 0
+            and ``margin_dropped`` True).
 
     Returns:
-        ``(plan, estimates)``: ``{"minutes", "reserve", "notebooks_seconds", "before_seconds",
-        "after_seconds", "expected_seconds", "slower_03", "changes": [{notebook, parameter, from, to, why}],
-        "overrides": {notebook: {parameter: value}}, "epochs"}`` and the estimate per notebook with the planned
-        settings. ``before_seconds``/``after_seconds`` are what the plan fits to the budget: with ``slower_03``
-        (02's settings may apply to 03) they take 03 at the slower of the recipe's speed and a tuned trial's;
-        ``expected_seconds`` and the estimates are the expectation the run prints, 03 weighed by the chance that
-        02's settings win (:meth:`~cifarkit.report.estimate_model.Machine.undecided_rate`).
+        ``(plan, estimates)``: ``{"minutes", "reserve", "margin_seconds", "margin_dropped", "notebooks_seconds",
+        "before_seconds", "after_seconds", "expected_seconds", "slower_03", "changes": [{notebook, parameter, from,
+        to, why}], "overrides": {notebook: {parameter: value}}, "epochs"}`` and the estimate per notebook with the
+        planned settings. ``notebooks_seconds`` is the budget less the reserve; the plan fits ``before_seconds`` /
+        ``after_seconds`` into it less ``margin_seconds``. With ``slower_03`` (02's settings may apply to 03) they
+        take 03 at the slower of the recipe's speed and a tuned trial's; ``expected_seconds`` and the estimates are
+        the expectation the run prints, 03 weighed by the chance that 02's settings win
+        (:meth:`~cifarkit.report.estimate_model.Machine.undecided_rate`).
 
     Raises:
         ValueError: the run does not fit even with every knob at its minimum (the message gives that time).
@@ -217,6 +245,50 @@ def plan_budget(
     reserve = dict(reserve or {})
     set_aside = sum(reserve.values())
     limit = 60.0 * budget_minutes - set_aside
+    margin_s = round(max(0.0, margin) * max(0.0, limit), 1)
+    dropped, failed = False, None
+    try:
+        fitted = _fit(nb, ctx, limit - margin_s, knobs)
+    except _DoesNotFit as exc:
+        fitted, failed = None, exc
+    if margin_s and (fitted is None or _cuts_data(fitted)):  # the margin costs the data or the run: plan without it
+        try:  # where that avoids both
+            alone = _fit(nb, ctx, limit, knobs)
+        except _DoesNotFit as exc:
+            raise _refusal(budget_minutes, reserve, exc, knobs) from None
+        if fitted is None or not _cuts_data(alone):
+            fitted, margin_s, dropped = alone, 0.0, True
+    if fitted is None:
+        raise _refusal(budget_minutes, reserve, failed, knobs) from None
+    state, before, total, changes = fitted
+    plan = {
+        "minutes": budget_minutes,
+        "reserve": reserve,
+        "margin_seconds": margin_s,
+        "margin_dropped": dropped,
+        "notebooks_seconds": round(limit, 1),
+        "before_seconds": round(before, 1),
+        "after_seconds": round(total, 1),
+        "changes": changes,
+        "overrides": _overrides(nb, state.nb),
+        # the epochs each training job runs with the planned settings: a re-estimate during the run (03 re-timed
+        # with 02's settings) must start from these, not from the profile's epochs the probe resolved
+        "epochs": {jid: job["epochs"] for jid, job in state.ctx.machine.resolved.items()},
+        "slower_03": "03" in state.ctx.machine.undecided,
+    }
+    state.ctx.machine.plan_slower = False  # what the run prints and records: the expected times
+    estimates = estimate_notebooks(state.nb, state.ctx)
+    plan["expected_seconds"] = round(sum(e.seconds for e in estimates.values()), 1)
+    span = undecided_range(state.nb, state.ctx)  # whatever 02 picks for 03 (None: nothing undecided)
+    plan["expected_range_seconds"] = [round(v, 1) for v in span] if span else None
+    plan["tuned_chance"] = state.ctx.machine.tuned_chance
+    plan["sampled_trials"] = state.ctx.machine.sampled_trials
+    return plan, estimates
+
+
+def _fit(nb: dict, ctx: Context, limit: float, knobs: tuple[Knob, ...]) -> tuple[_State, float, float, list]:
+    """``(state, before, total, changes)``: the knobs turned, in their order, until the run fits ``limit`` seconds,
+    and what the last cut freed given back; raises :class:`_DoesNotFit` when it fits nowhere."""
     state = _State(nb, ctx)
     before = state.total()
     changes, turned = [], []  # the changes and their knobs, in the order turned
@@ -236,52 +308,41 @@ def plan_budget(
             {"notebook": knob.notebook, "parameter": knob.parameter, "from": start, "to": value, "why": knob.why}
         )
         turned.append(knob)
-    if total <= limit:  # give back what the last cut freed to the knobs cut before it, the latest first
-        for change, knob in reversed(list(zip(changes, turned))[:-1]):
-            change["to"] = _largest_fitting(state, knob, change["to"], change["from"], limit)
-            state.set(knob, change["to"])
-        for change, knob in zip(changes, turned):  # a plain setting given back whole keeps the value it was given as
-            plain = knob.parameter not in ("EPOCHS", "ARCHITECTURES", "DATA_SUBSET")  # (0 for "all" stays 0)
-            if plain and change["to"] == change["from"] and knob.parameter in nb.get(knob.notebook, {}):
-                state.nb[knob.notebook][knob.parameter] = nb[knob.notebook][knob.parameter]
-        changes = [c for c in changes if c["to"] != c["from"]]
-        total = state.total()
     if total > limit:
-        minimums = ", ".join(
-            f"{k.notebook[:2] + ' ' if k.notebook != '*' else ''}"
-            + ("epochs per compared architecture" if k.parameter == "ARCHITECTURES" else k.parameter)
-            + f" {state.current(k)}"
-            for k in knobs
-            if state.current(k) is not None
-        )
-        aside = f" besides {set_aside / 60:.1f} min for {_reserve_words(reserve)}" if set_aside else ""
-        raise ValueError(
-            f"--budget {budget_minutes:g} min cannot be met on this machine: the selected notebooks need about "
-            f"{total / 60:.1f} min even at the planner's minimum settings ({minimums or 'nothing to lower'}; "
-            f"estimated {before / 60:.1f} min with the profile's settings){aside}. "
-            f"Give --budget {math.ceil((total + set_aside) / 60)} or more, or leave notebooks out with --skip."
-        )
-    plan = {
-        "minutes": budget_minutes,
-        "reserve": reserve,
-        "notebooks_seconds": round(limit, 1),
-        "before_seconds": round(before, 1),
-        "after_seconds": round(total, 1),
-        "changes": changes,
-        "overrides": _overrides(nb, state.nb),
-        # the epochs each training job runs with the planned settings: a re-estimate during the run (03 re-timed
-        # with 02's settings) must start from these, not from the profile's epochs the probe resolved
-        "epochs": {jid: job["epochs"] for jid, job in state.ctx.machine.resolved.items()},
-        "slower_03": "03" in state.ctx.machine.undecided,
-    }
-    state.ctx.machine.plan_slower = False  # what the run prints and records: the expected times
-    estimates = estimate_notebooks(state.nb, state.ctx)
-    plan["expected_seconds"] = round(sum(e.seconds for e in estimates.values()), 1)
-    span = undecided_range(state.nb, state.ctx)  # whatever 02 picks for 03 (None: nothing undecided)
-    plan["expected_range_seconds"] = [round(v, 1) for v in span] if span else None
-    plan["tuned_chance"] = state.ctx.machine.tuned_chance
-    plan["sampled_trials"] = state.ctx.machine.sampled_trials
-    return plan, estimates
+        raise _DoesNotFit(total, before, state)
+    # give back what the last cut freed to the knobs cut before it, the latest first
+    for change, knob in reversed(list(zip(changes, turned))[:-1]):
+        change["to"] = _largest_fitting(state, knob, change["to"], change["from"], limit)
+        state.set(knob, change["to"])
+    for change, knob in zip(changes, turned):  # a plain setting given back whole keeps the value it was given as
+        plain = knob.parameter not in ("EPOCHS", "ARCHITECTURES", "DATA_SUBSET")  # (0 for "all" stays 0)
+        if plain and change["to"] == change["from"] and knob.parameter in nb.get(knob.notebook, {}):
+            state.nb[knob.notebook][knob.parameter] = nb[knob.notebook][knob.parameter]
+    changes = [c for c in changes if c["to"] != c["from"]]
+    return state, before, state.total(), changes
+
+
+def _cuts_data(fitted: tuple) -> bool:
+    return any(c["parameter"] == "DATA_SUBSET" for c in fitted[3])
+
+
+def _refusal(budget_minutes: float, reserve: dict, failed: _DoesNotFit, knobs) -> ValueError:
+    """The error for a budget the run does not fit even with every knob at its minimum."""
+    set_aside, state = sum(reserve.values()), failed.state
+    minimums = ", ".join(
+        f"{k.notebook[:2] + ' ' if k.notebook != '*' else ''}"
+        + ("epochs per compared architecture" if k.parameter == "ARCHITECTURES" else k.parameter)
+        + f" {state.current(k)}"
+        for k in knobs
+        if state.current(k) is not None
+    )
+    aside = f" besides {set_aside / 60:.1f} min for {_reserve_words(reserve)}" if set_aside else ""
+    return ValueError(
+        f"--budget {budget_minutes:g} min cannot be met on this machine: the selected notebooks need about "
+        f"{failed.total / 60:.1f} min even at the planner's minimum settings ({minimums or 'nothing to lower'}; "
+        f"estimated {failed.before / 60:.1f} min with the profile's settings){aside}. "
+        f"Give --budget {math.ceil((failed.total + set_aside) / 60)} or more, or leave notebooks out with --skip."
+    )
 
 
 def _largest_fitting(state: _State, knob: Knob, low: int, high: int, limit: float) -> int:
@@ -312,6 +373,20 @@ def _reserve_words(reserve: dict) -> str:
     return ", ".join(f"{words.get(k, k)} {v:.0f} s" for k, v in reserve.items() if v)
 
 
+def budget_outcome(manifest: dict) -> dict | None:
+    """Whether a finished run kept its ``--budget``: ``{"minutes", "used_seconds", "over_seconds"}`` (``over_seconds``
+    <= 0: kept). The budget counts measuring the machine (before the run's clock starts) and the run itself. None
+    without a budget or a recorded duration, and for a run resumed in another session (its sessions are apart)."""
+    time_plan = manifest.get("time_plan") or {}
+    minutes = (time_plan.get("budget") or {}).get("minutes")
+    took, probe = manifest.get("duration_seconds"), time_plan.get("seconds_to_estimate") or 0.0
+    numbers = all(isinstance(v, (int, float)) and math.isfinite(v) for v in (minutes, took, probe))
+    if not numbers or manifest.get("resumed_at"):
+        return None
+    used = float(took) + float(probe)
+    return {"minutes": minutes, "used_seconds": round(used, 2), "over_seconds": round(used - 60.0 * minutes, 2)}
+
+
 def describe_change(change: dict) -> str:
     """One change of a budget's plan in words: ``03_train EPOCHS: 18 -> 10``."""
     where = "every notebook" if change["notebook"] == "*" else change["notebook"]
@@ -330,6 +405,16 @@ def budget_lines(budget: dict) -> list[str]:
     head = f"budget {minutes:g} min"
     if sum(reserve.values()):
         head += f" ({_reserve_words(reserve)}; {budget['notebooks_seconds'] / 60:.1f} min left for the notebooks)"
+    if budget.get("margin_seconds"):
+        head += (
+            f", {budget['margin_seconds'] / 60:.1f} min of which stay unplanned in case this machine runs slower "
+            "than measured"
+        )
+    elif budget.get("margin_dropped"):
+        head += (
+            ", all of it planned: time kept unplanned in case this machine runs slower than measured did not fit "
+            "beside the profile's data"
+        )
     if not budget["changes"]:
         return [
             f"{head}: the profile's settings fit (about {budget['before_seconds'] / 60:.1f} min here"

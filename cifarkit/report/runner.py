@@ -35,7 +35,7 @@ from pathlib import Path
 
 from cifarkit import files, paths, provenance, run_folder, secrets, signals
 from cifarkit.report import estimate, profiles
-from cifarkit.report.estimate_budget import budget_lines, describe_change
+from cifarkit.report.estimate_budget import budget_lines, budget_outcome, describe_change
 from cifarkit.report.execute import (
     choose_renderers,
     execute_notebook,
@@ -833,5 +833,18 @@ def _log_summary(run: _Session, session_seconds: float) -> None:
         log(
             f"rendering (HTML {sums['render_html_seconds']:.1f} s{pdf_time}) adds "
             f"{sums['render_percent_of_execute']:.1f}% to the {sums['execute_seconds']:.1f} s of execution"
+        )
+    kept = budget_outcome(run.manifest)
+    if kept is not None:
+        over = kept["over_seconds"]
+        log(
+            f"budget {kept['minutes']:g} min: the run took {seconds_text(kept['used_seconds'])} with measuring the "
+            "machine, "
+            + (
+                "within it"
+                if over <= 0
+                else f"{seconds_text(over)} ({over / (60 * kept['minutes']):.0%}) over it: this machine ran slower "
+                "than its measurement said"
+            )
         )
     log(f"reports in {run.run_dir} (open {run.run_dir / 'index.html'}; the study book: {run.run_dir / 'study.html'})")
