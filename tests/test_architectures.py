@@ -296,16 +296,22 @@ def test_a_pretrained_file_keras_cannot_read_is_named_with_what_to_do(tmp_path):
     from cifarkit.training.transfer import transfer_weights
 
     model = build_model("simple_cnn", input_shape=(16, 16, 3), num_classes=3, widths=[4, 8], dense_units=8)
-    for name, kind in (("model.keras", "a zip archive"), ("model.weights.h5", "an HDF5 file")):
+    for name, kind in (
+        ("model.keras", "a zip archive"),
+        ("model.weights.h5", "an HDF5 file"),
+        ("m.h5", "an HDF5 file"),
+    ):
         (tmp_path / name).write_text("not a model")
-        with pytest.raises(ValueError, match=f"model.{name.split('.', 1)[1]} is not {kind}, as a Keras"):
+        label = "." + name.split(".", 1)[1]
+        with pytest.raises(ValueError, match=f"{name} is not {kind}, as a Keras {label} file is: damaged"):
             transfer_weights(model, tmp_path / name)
-    (tmp_path / "model.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
-    with pytest.raises(ValueError, match="must be a .keras model or a .weights.h5 file"):
-        transfer_weights(model, tmp_path / "model.h5")
+    (tmp_path / "model.pt").write_bytes(b"\x89HDF\r\n\x1a\n")
+    with pytest.raises(ValueError, match=r"must be a .keras model or a .weights.h5 file .*, or a legacy .h5 model"):
+        transfer_weights(model, tmp_path / "model.pt")
     model.save(tmp_path / "saved.keras")
     model.save_weights(tmp_path / "saved.weights.h5")
-    for saved in ("saved.keras", "saved.weights.h5"):
+    model.save(tmp_path / "saved.h5")  # Keras 3 still writes and reads the legacy HDF5 model format
+    for saved in ("saved.keras", "saved.weights.h5", "saved.h5"):
         assert transfer_weights(model, tmp_path / saved)["layers_copied"] > 0
 
 

@@ -21,20 +21,23 @@ _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def _check_model_file(path: Path) -> None:
-    """Raise a ValueError naming ``path`` unless it is a ``.keras`` archive (a zip) or a ``.weights.h5`` file (HDF5).
-
-    Keras reads anything else as a legacy TensorFlow file and fails with "No module named 'tensorflow'".
-    """
+    """Raise a ValueError naming ``path`` unless it is a ``.keras`` archive (a zip), or a ``.weights.h5`` file or a
+    legacy ``.h5`` model (HDF5). Keras reads anything else as a legacy TensorFlow file and fails with "No module
+    named 'tensorflow'"."""
     with path.open("rb") as f:
         head = f.read(8)
-    if path.name.endswith(".weights.h5"):
-        ok, kind, label = head == _HDF5_SIGNATURE, "an HDF5 file", ".weights.h5"
+    if path.suffix == ".h5":
+        ok, kind, label = (
+            head == _HDF5_SIGNATURE,
+            "an HDF5 file",
+            ".weights.h5" if path.name.endswith(".weights.h5") else ".h5",
+        )
     elif path.suffix == ".keras":
         ok, kind, label = zipfile.is_zipfile(path), "a zip archive", ".keras"
     else:
         raise ValueError(
-            f"Pretrained weights must be a .keras model or a .weights.h5 file (what model.save() and "
-            f"model.save_weights() write); got {path}."
+            "Pretrained weights must be a .keras model or a .weights.h5 file (what model.save() and "
+            f"model.save_weights() write), or a legacy .h5 model; got {path}."
         )
     if not ok:
         raise ValueError(
@@ -56,7 +59,8 @@ def transfer_weights(model, path) -> dict:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: the file shares no layer with ``model`` (another architecture).
+        ValueError: the file is no Keras model or weights file (damaged, renamed, another suffix), or it shares no
+            layer with ``model`` (another architecture).
     """
     path = Path(path).expanduser()
     if not path.is_file():
