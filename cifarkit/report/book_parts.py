@@ -343,6 +343,11 @@ def _budget(run: StudyRun) -> str:
             f"planned, these were lowered before training: {later}"
         )
     text += ". Every number in this book comes from the lowered settings, not the profile's."
+    if _num(budget.get("margin_seconds")):
+        text += (
+            f" The plan kept {format_seconds(budget['margin_seconds'])} of the budget unplanned in case the machine "
+            "ran slower than measured."
+        )
     return p(text + _budget_verdict(run), "Time budget.")
 
 
