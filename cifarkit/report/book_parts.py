@@ -361,7 +361,7 @@ def _budget_verdict(run: StudyRun) -> str:
     text = f" It took {format_seconds(kept['used_seconds'])}, measuring the machine included: "
     if kept["over_seconds"] <= 0:
         return text + "within the budget."
-    share = kept["over_seconds"] / (60 * kept["minutes"])
+    share = kept["over_share"]
     return (
         text
         + f"{format_seconds(kept['over_seconds'])} ({f'{share:.0%}' if share >= 0.005 else 'under 1%'}) over the budget."

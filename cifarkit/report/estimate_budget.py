@@ -374,17 +374,24 @@ def _reserve_words(reserve: dict) -> str:
 
 
 def budget_outcome(manifest: dict) -> dict | None:
-    """Whether a finished run kept its ``--budget``: ``{"minutes", "used_seconds", "over_seconds"}`` (``over_seconds``
-    <= 0: kept). The budget counts measuring the machine (before the run's clock starts) and the run itself. None
-    without a budget or a recorded duration, and for a run resumed in another session (its sessions are apart)."""
+    """Whether a finished run kept its ``--budget``: ``{"minutes", "used_seconds", "over_seconds", "over_share"}``
+    (``over_seconds`` <= 0: kept; ``over_share``: that over the budget). The budget counts measuring the machine
+    (before the run's clock starts) and the run itself. None without a budget or a recorded duration, and for a run
+    resumed in another session (its sessions are apart)."""
     time_plan = manifest.get("time_plan") or {}
     minutes = (time_plan.get("budget") or {}).get("minutes")
     took, probe = manifest.get("duration_seconds"), time_plan.get("seconds_to_estimate") or 0.0
     numbers = all(isinstance(v, (int, float)) and math.isfinite(v) for v in (minutes, took, probe))
-    if not numbers or manifest.get("resumed_at"):
+    if not numbers or minutes <= 0 or manifest.get("resumed_at"):
         return None
     used = float(took) + float(probe)
-    return {"minutes": minutes, "used_seconds": round(used, 2), "over_seconds": round(used - 60.0 * minutes, 2)}
+    over = used - 60.0 * minutes
+    return {
+        "minutes": minutes,
+        "used_seconds": round(used, 2),
+        "over_seconds": round(over, 2),
+        "over_share": over / (60.0 * minutes),
+    }
 
 
 def describe_change(change: dict) -> str:

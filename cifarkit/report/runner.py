@@ -839,7 +839,6 @@ def _log_summary(run: _Session, session_seconds: float) -> None:
         over = kept["over_seconds"]
         log(
             f"budget {kept['minutes']:g} min: the run took {seconds_text(kept['used_seconds'])} with measuring the "
-            "machine, "
-            + ("within it" if over <= 0 else f"{seconds_text(over)} ({over / (60 * kept['minutes']):.0%}) over it")
+            "machine, " + ("within it" if over <= 0 else f"{seconds_text(over)} ({kept['over_share']:.0%}) over it")
         )
     log(f"reports in {run.run_dir} (open {run.run_dir / 'index.html'}; the study book: {run.run_dir / 'study.html'})")

@@ -26,14 +26,11 @@ def _check_model_file(path: Path) -> None:
     named 'tensorflow'"."""
     with path.open("rb") as f:
         head = f.read(8)
+    label = ".weights.h5" if path.name.endswith(".weights.h5") else path.suffix
     if path.suffix == ".h5":
-        ok, kind, label = (
-            head == _HDF5_SIGNATURE,
-            "an HDF5 file",
-            ".weights.h5" if path.name.endswith(".weights.h5") else ".h5",
-        )
+        ok, kind = head == _HDF5_SIGNATURE, "an HDF5 file"
     elif path.suffix == ".keras":
-        ok, kind, label = zipfile.is_zipfile(path), "a zip archive", ".keras"
+        ok, kind = zipfile.is_zipfile(path), "a zip archive"
     else:
         raise ValueError(
             "Pretrained weights must be a .keras model or a .weights.h5 file (what model.save() and "
