@@ -224,6 +224,7 @@ def measure_machine(jobs: dict, image_size: int, num_classes: int, *, tuned_to_0
         cpu_factor=max(answer["cpu_workload_s"] / REFERENCE["cpu_workload_s"], 0.1),
         parallel_factor=max(REFERENCE["matmul_gflops"] / gflops, 0.05),
         baseline_factor=max(answer["baseline_workload_s"] / REFERENCE["baseline_workload_s"], 0.05),
+        forest_factor=max(answer["forest_workload_s"] / REFERENCE["forest_workload_s"], 0.05),
         torch_import_s=answer["torch_import_s"],
         resolved=answer["resolved"],
         rates=rates,
@@ -269,7 +270,8 @@ ASSUMPTIONS = (
     "recipe's speed",
     "baselines: benchmarks/results/baselines.json (45,000 images, 2-core Xeon) scaled by each method's "
     "complexity and by a small sample of the baselines' operations timed here (PCA, logistic regression, "
-    "kNN, random-forest trees, SGD); each method's own speed ratio between machines varies around it",
+    "kNN, random-forest trees, SGD); the random forest by its trees alone; each method's own speed ratio "
+    "between machines varies around these",
 )
 
 
@@ -394,6 +396,7 @@ class TimePlan:
                 "cpu_factor": round(m.cpu_factor, 3),
                 "parallel_factor": round(m.parallel_factor, 3),
                 "baseline_factor": round(m.baseline_factor, 3),
+                "forest_factor": round(m.forest_factor, 3),
                 "torch_import_s": m.torch_import_s,
                 "resolved_jobs": m.resolved,
                 "rates": m.rates,

@@ -37,11 +37,17 @@ REFERENCE = {
     "cpu_workload_s": 0.039,
     "matmul_gflops": 256.0,
     "torch_import_s": 2.8,
-    # estimate_probe.baseline_workload_seconds() on the 2-core Xeon the baseline times come from
+    # estimate_probe.baseline_workloads()["baseline_workload_s"] on the 2-core Xeon the baseline times come from
     # (benchmarks/results/baselines.json): not measured there but inferred from the AVX2 EPYC, which ran the
     # same tables 1.225x (quick) and 1.261x (standard) the Xeon's time and this workload in 0.787 and 0.742 s
     # right after them (baselines_quick_epyc_avx2.json, baselines_epyc_avx2.json, 2026-12-02): 0.642 and 0.588.
     "baseline_workload_s": 0.61,
+    # estimate_probe.baseline_workloads()' eight random-forest trees on that Xeon, inferred the same way from three
+    # standard tables on the AVX2 EPYC (bench_baselines.py, 2026-12-06 10:45-10:55 UTC): its random forest took
+    # 110.9, 116.4 and 117.2 s (1.490, 1.564 and 1.575x the Xeon's 74.4 s) and the trees, timed right after each,
+    # 0.260 (best of six), 0.284 and 0.234 s (best of four; baselines_epyc_avx2_20261206.json and _run2.json hold
+    # the last two): the mean of 0.175, 0.181 and 0.148. The trees' own timing scatters that much, minutes apart.
+    "forest_workload_s": 0.168,
 }
 #: Seconds per notebook outside the modeled work (kernel start and shutdown, imports but Keras/PyTorch,
 #: figures, tables, reading the data from the cache) on the reference machine, from smoke runs there.
@@ -186,6 +192,7 @@ class Machine:
     cpu_factor: float = 1.0  # single-threaded CPU workload time over the reference's (>1: slower)
     parallel_factor: float = 1.0  # the reference's float32 matmul speed over this machine's (>1: slower)
     baseline_factor: float = 1.0  # the baselines' workload time over the Xeon's the baseline times come from
+    forest_factor: float = 1.0  # the same for its random-forest trees alone: the random forest's own factor
     torch_import_s: float = REFERENCE["torch_import_s"]
     resolved: dict = field(default_factory=dict)  # job id -> {"epochs", "batch_size"}
     rates: dict = field(default_factory=dict)  # job id -> probe_model's answer
@@ -383,7 +390,12 @@ def tuning_seconds(trial_seconds, n_trials: int, timeout: float) -> tuple[float,
 
 
 def baseline_seconds(
-    method: str, sizes: tuple[int, int, int], options: dict, baseline_factor: float, image_size: int = 32
+    method: str,
+    sizes: tuple[int, int, int],
+    options: dict,
+    baseline_factor: float,
+    image_size: int = 32,
+    forest_factor: float | None = None,
 ) -> float:
     """One baseline's fit (with its validation choices) and test prediction, scaled from the reference.
 
@@ -391,7 +403,8 @@ def baseline_seconds(
     HOG SVM are linear in the images (the SVM's SGD also in its epochs and alphas); kNN is linear (PCA)
     plus ``train x queries`` (brute-force distances, calibrated on the reference's prediction); the random
     forest grows as ``trees x n log n``. Pixel work grows with the image area. A fixed part per method
-    (:data:`BASELINE_FIXED_FIT_S`) does not grow.
+    (:data:`BASELINE_FIXED_FIT_S`) does not grow. The random forest scales by ``forest_factor`` (its own
+    yardstick, :attr:`Machine.forest_factor`) where one is given, the other methods by ``baseline_factor``.
     """
     n_train, n_val, n_test = sizes
     ref = BASELINE_REFERENCE
@@ -419,7 +432,8 @@ def baseline_seconds(
         )
     else:  # a method registered later: as slow per image as the random forest
         seconds = c["fit"] * (n_train + n_val + n_test) / (rt + rv + rs)
-    return (fixed + seconds) * baseline_factor
+    factor = forest_factor if method == "random_forest" and forest_factor is not None else baseline_factor
+    return (fixed + seconds) * factor
 
 
 # ------------------------------------------------------------------ per notebook
@@ -566,7 +580,12 @@ def _baselines(ctx: Context, p: dict) -> tuple[dict, str]:
         n = min(int(caps.get(m) or n_train), n_train)
         sizes.append(n)
         parts[m] = ctx.machine.cpu_factor * BASELINE_FIXED_S + baseline_seconds(
-            m, (n, n_val, n_test), options.get(m) or {}, ctx.machine.baseline_factor, ctx.image_size
+            m,
+            (n, n_val, n_test),
+            options.get(m) or {},
+            ctx.machine.baseline_factor,
+            ctx.image_size,
+            forest_factor=ctx.machine.forest_factor,
         )
     parts["cnn"] = ctx.machine.cpu_factor * LOAD_MODEL_S + ctx.infer("03", n_val + n_test)
     # the caps as the methods get them (a budget's MAX_TRAIN, MAX_TRAIN_PER_METHOD), not the split's size
@@ -627,7 +646,14 @@ def _cross_validation(ctx: Context, p: dict) -> tuple[dict, str]:
     for m in [m.strip() for m in str(p.get("BASELINES", "")).split(",") if m.strip()]:  # every method in every fold
         parts[f"baseline_{m}"] = k * (
             ctx.machine.cpu_factor * BASELINE_FIXED_S
-            + baseline_seconds(m, (n_train, n_val, n_held), {}, ctx.machine.baseline_factor, ctx.image_size)
+            + baseline_seconds(
+                m,
+                (n_train, n_val, n_held),
+                {},
+                ctx.machine.baseline_factor,
+                ctx.image_size,
+                forest_factor=ctx.machine.forest_factor,
+            )
         )
     parts["roc_bootstrap"] = (
         ctx.machine.cpu_factor * ROC_BOOTSTRAP_S * sum(sizes) * len(ctx.counts.class_names) * int(p.get("N_BOOT", 2000))
