@@ -194,7 +194,7 @@ replication = architectures.replication_table(members, ds.y_val, ds.y_test, full
 if len(replication):
     display(
         escape.table(
-            replication.drop(columns=["comparison", "source"])
+            replication.drop(columns=["comparison", "reasons", "source"])
             .rename(
                 columns={
                     "epochs_run": "epochs here",

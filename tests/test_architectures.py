@@ -143,12 +143,17 @@ def test_replication_table_states_epochs():
     note = t.loc["resnet20", "comparison"]
     assert note.startswith("for reference only") and "8 of the paper's 164 epochs" in note
     assert "not the paper's" in note and "not the full CIFAR-10" in note
+    assert t.loc["resnet20", "reasons"] == [
+        "8 of the paper's 164 epochs",
+        "recipe 'default', not the paper's",
+        "not the full CIFAR-10",
+    ]
     assert "densenet_bc_100" not in t.index  # architectures this run did not train get no empty row
     # the paper's recipe, all its epochs, the full data: a replication
     full = _member("r", m.val_probs, m.test_probs, arch="resnet20", epochs=164)
     full.recipe = "paper"
     t = architectures.replication_table([full], y, y, full_data=True).set_index("model")
-    assert t.loc["resnet20", "comparison"] == "replication"
+    assert t.loc["resnet20", "comparison"] == "replication" and t.loc["resnet20", "reasons"] == []
 
 
 def test_full_cifar10_is_recognized_by_content():

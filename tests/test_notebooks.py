@@ -239,6 +239,7 @@ def test_architectures_notebook_records_members_and_ensembles(smoke_run):
     assert m["ensemble_gain"] == pytest.approx(best["test_acc"] - ens["best_member_test_acc"])
     assert [r["model"] for r in m["replication"]] == ["resnet20"]  # the only published architecture trained
     assert m["replication"][0]["comparison"].startswith("for reference only: 1 of the paper's 164 epochs")
+    assert m["replication"][0]["reasons"][0] == "1 of the paper's 164 epochs"  # what the study book reads
     assert m["full_cifar10"] is False
     html = (run_dir / "06_architectures_and_ensembles.html").read_text()
     assert len(_png_images(html)) >= 4  # two Pareto plots, McNemar heatmap, ensemble bars

@@ -560,3 +560,7 @@ def test_the_replication_limitation_names_each_reason_once(tmp_path):
         "Their published errors are for reference only."
     )
     assert limitation([full]) is None
+    # runs recorded since then carry the reasons as a list, which the book reads instead of the sentence
+    listed = dict(rows[0], comparison="reference only, see the list", reasons=["12 of the paper's 164 epochs"])
+    assert "(12 of the paper's 164 epochs)" in _text(limitation([listed]))
+    assert limitation([dict(rows[0], reasons=[])]) is None  # the list decides, not the sentence

@@ -418,7 +418,8 @@ def replication_table(members: list[Member], y_val, y_test, *, full_data: bool =
     A row is a **replication** only when the model trained with the paper's recipe, for at
     least the paper's epochs, on the full CIFAR-10 (``full_data``); otherwise the published
     number is there for reference and ``comparison`` says why it does not compare (epochs,
-    recipe, data). The member with the best validation accuracy stands for its architecture.
+    recipe, data); ``reasons`` holds the same reasons as a list (empty for a replication), for readers
+    of the recorded metrics. The member with the best validation accuracy stands for its architecture.
     """
     import pandas as pd
 
@@ -447,6 +448,7 @@ def replication_table(members: list[Member], y_val, y_test, *, full_data: bool =
                 "published_error_pct": pub["error"],
                 "published_epochs": pub["epochs"],
                 "comparison": "replication" if not reasons else "for reference only: " + "; ".join(reasons),
+                "reasons": reasons,
                 "source": pub["source"],
             }
         )
@@ -460,6 +462,7 @@ def replication_table(members: list[Member], y_val, y_test, *, full_data: bool =
             "published_error_pct",
             "published_epochs",
             "comparison",
+            "reasons",
             "source",
         ],
     )

@@ -361,11 +361,7 @@ def _budget_verdict(run: StudyRun) -> str:
     text = f" It took {format_seconds(kept['used_seconds'])}, measuring the machine included: "
     if kept["over_seconds"] <= 0:
         return text + "within the budget."
-    share = kept["over_share"]
-    return (
-        text
-        + f"{format_seconds(kept['over_seconds'])} ({f'{share:.0%}' if share >= 0.005 else 'under 1%'}) over the budget."
-    )
+    return text + f"{format_seconds(kept['over_seconds'])} ({kept['over_text']}) over the budget."
 
 
 def _cost(run: StudyRun) -> str:
@@ -447,16 +443,26 @@ def _limit_subset(run: StudyRun) -> str | None:
     )
 
 
+def _replication_reasons(row: dict) -> list[str]:
+    """Why a recorded replication row is not a replication (epochs, recipe, data); empty when it is one.
+
+    06 records the reasons as a list (``reasons``); runs recorded before that carry them only in
+    ``comparison``, as ``"for reference only: <reason>; <reason>"``."""
+    if isinstance(row.get("reasons"), list):
+        return [str(r) for r in row["reasons"]]
+    comparison = str(row.get("comparison") or "")
+    if not comparison or comparison == "replication":
+        return []
+    return [r for r in comparison.removeprefix("for reference only: ").split("; ") if r]
+
+
 def _limit_training(run: StudyRun) -> str | None:
     rows = [r for r in run.m(run_folder.ARCHITECTURES).get("replication") or [] if isinstance(r, dict)]
-    short = [r for r in rows if r.get("comparison") and r.get("comparison") != "replication"]
+    short = [(r, _replication_reasons(r)) for r in rows]
+    short = [(r, why) for r, why in short if why]
     if not short:
         return None
-    # 06 writes "for reference only: <reasons>"; the reasons (epochs, recipe, data) are what the reader needs
-    items = "; ".join(
-        f"{escape.html(r.get('model'))} ({escape.html(str(r.get('comparison')).removeprefix('for reference only: '))})"
-        for r in short
-    )
+    items = "; ".join(f"{escape.html(r.get('model'))} ({escape.html('; '.join(why))})" for r, why in short)
     n = len(short)
     counted = "The published architecture trained" if len(rows) == 1 else f"{n} of {len(rows)} published architectures"
     return (
