@@ -115,15 +115,20 @@ def command_line(script: str | os.PathLike, argv: list[str] | None = None) -> st
     """How a script was called, as a benchmark's record keeps it: ``python benchmarks/bench_x.py ARGS``, the
     script's path relative to the project (its name where it lies elsewhere), ``argv`` (default: this process's
     arguments) quoted as a shell needs them, and the password of any URL among them masked."""
-    from cifarkit import secrets  # (the standard library only)
-
     path = Path(script).resolve()
     try:
         shown = path.relative_to(Path(PROJECT_ROOT).resolve()).as_posix()
     except ValueError:
         shown = path.name
-    args = sys.argv[1:] if argv is None else argv
-    return " ".join(["python", shlex.quote(shown), *(shlex.quote(secrets.mask_text(str(a))) for a in args)])
+    return " ".join(["python", shlex.quote(shown), quoted_args(sys.argv[1:] if argv is None else argv)]).rstrip()
+
+
+def quoted_args(args: list) -> str:
+    """``args`` as a shell takes them back (quoted where they need it), the password of any URL among them
+    masked: how a recorded command line writes a process's arguments."""
+    from cifarkit import secrets  # (the standard library only)
+
+    return " ".join(shlex.quote(secrets.mask_text(str(a))) for a in args)
 
 
 def python_command() -> str:

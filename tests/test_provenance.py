@@ -49,3 +49,17 @@ def test_a_benchmarks_command_line_is_one_a_shell_runs_again_with_passwords_mask
     # without argv: this process's own arguments
     monkeypatch.setattr("sys.argv", [str(script), "--summary"])
     assert provenance.command_line(script) == "python benchmarks/bench_estimates.py --summary"
+
+
+def test_a_runs_manifest_records_its_command_line_quoted_and_masked_like_a_benchmarks(monkeypatch):
+    """The manifest's command (what the dashboard and the study book show, and what benchmark records copy) is
+    one a shell takes back: a title with a space was written unquoted before, and read as two arguments."""
+    from cifarkit.report import runner
+
+    argv = ["/repo/run_all.py", "--profile", "smoke", "-p", "03.TITLE", "a b", "-p", "STORAGE"]
+    monkeypatch.setattr("sys.argv", [*argv, "postgresql://u:SECRETPW9@127.0.0.1:1/db"])
+    assert runner._command_line() == (
+        "run_all.py --profile smoke -p 03.TITLE 'a b' -p STORAGE 'postgresql://u:***@127.0.0.1:1/db'"
+    )
+    monkeypatch.setattr("sys.argv", ["run_all.py"])
+    assert runner._command_line() == "run_all.py"

@@ -353,8 +353,9 @@ def _masking(log: Callable) -> Callable:
 
 
 def _command_line() -> str:
-    """This process's command line as recorded in the manifest (passwords masked)."""
-    return " ".join(secrets.mask_text(a) for a in [os.path.basename(sys.argv[0])] + sys.argv[1:])
+    """This process's command line as recorded in the manifest: the script's name and its arguments quoted as a
+    shell takes them back, passwords masked (:func:`cifarkit.provenance.quoted_args`)."""
+    return " ".join([os.path.basename(sys.argv[0]), provenance.quoted_args(sys.argv[1:])]).rstrip()
 
 
 def _open_resumed(
@@ -839,6 +840,6 @@ def _log_summary(run: _Session, session_seconds: float) -> None:
         over = kept["over_seconds"]
         log(
             f"budget {kept['minutes']:g} min: the run took {seconds_text(kept['used_seconds'])} with measuring the "
-            "machine, " + ("within it" if over <= 0 else f"{seconds_text(over)} ({kept['over_share']:.0%}) over it")
+            "machine, " + ("within it" if over <= 0 else f"{seconds_text(over)} ({kept['over_text']}) over it")
         )
     log(f"reports in {run.run_dir} (open {run.run_dir / 'index.html'}; the study book: {run.run_dir / 'study.html'})")
