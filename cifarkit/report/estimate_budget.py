@@ -376,9 +376,9 @@ def _reserve_words(reserve: dict) -> str:
 def budget_outcome(manifest: dict) -> dict | None:
     """Whether a finished run kept its ``--budget``: ``{"minutes", "used_seconds", "over_seconds", "over_share",
     "over_text"}`` (``over_seconds`` <= 0: kept; ``over_share``: that over the budget; ``over_text``: the share as
-    the runner's summary and the study book write it, "under 1%" below one per cent). The budget counts measuring the machine
-    (before the run's clock starts) and the run itself. None without a budget or a recorded duration, and for a run
-    resumed in another session (its sessions are apart)."""
+    the runner's summary and the study book write it, "under 1%" below one per cent). The budget counts measuring
+    the machine (before the run's clock starts) and the run itself. None without a budget or a recorded duration,
+    and for a run resumed in another session (its sessions are apart)."""
     time_plan = manifest.get("time_plan") or {}
     minutes = (time_plan.get("budget") or {}).get("minutes")
     took, probe = manifest.get("duration_seconds"), time_plan.get("seconds_to_estimate") or 0.0
@@ -387,13 +387,14 @@ def budget_outcome(manifest: dict) -> dict | None:
         return None
     used = float(took) + float(probe)
     over = used - 60.0 * minutes
+    share = over / (60.0 * minutes)
     return {
         "minutes": minutes,
         "used_seconds": round(used, 2),
         "over_seconds": round(over, 2),
-        "over_share": over / (60.0 * minutes),
+        "over_share": share,
         # 18 s over 60 min printed as "(0%) over it" (the AVX2 EPYC, 2026-12-06); the book said "under 1%"
-        "over_text": "under 1%" if over / (60.0 * minutes) < 0.01 else f"{over / (60.0 * minutes):.0%}",
+        "over_text": "under 1%" if share < 0.01 else f"{share:.0%}",
     }
 
 

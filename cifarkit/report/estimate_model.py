@@ -465,6 +465,14 @@ class Context:
     def infer(self, job_id: str, images: float) -> float:
         return images / self.machine.rate(job_id)["infer_img_per_s"]
 
+    def baseline(self, method: str, sizes: tuple[int, int, int], options: dict) -> float:
+        """One baseline method on this machine (05's and 07's): its fixed start and :func:`baseline_seconds`
+        scaled by the machine's baseline factors."""
+        m = self.machine
+        return m.cpu_factor * BASELINE_FIXED_S + baseline_seconds(
+            method, sizes, options, m.baseline_factor, self.image_size, forest_factor=m.forest_factor
+        )
+
 
 def _load_seconds(ctx: Context, p: dict) -> float:
     """Decoding the data, for the first notebook that loads it with these options (0 when cached)."""
@@ -579,14 +587,7 @@ def _baselines(ctx: Context, p: dict) -> tuple[dict, str]:
     for m in methods:
         n = min(int(caps.get(m) or n_train), n_train)
         sizes.append(n)
-        parts[m] = ctx.machine.cpu_factor * BASELINE_FIXED_S + baseline_seconds(
-            m,
-            (n, n_val, n_test),
-            options.get(m) or {},
-            ctx.machine.baseline_factor,
-            ctx.image_size,
-            forest_factor=ctx.machine.forest_factor,
-        )
+        parts[m] = ctx.baseline(m, (n, n_val, n_test), options.get(m) or {})
     parts["cnn"] = ctx.machine.cpu_factor * LOAD_MODEL_S + ctx.infer("03", n_val + n_test)
     # the caps as the methods get them (a budget's MAX_TRAIN, MAX_TRAIN_PER_METHOD), not the split's size
     return parts, f"{', '.join(methods)} on up to {max(sizes, default=n_train):,} training images"
@@ -644,17 +645,7 @@ def _cross_validation(ctx: Context, p: dict) -> tuple[dict, str]:
         run = train_run_seconds(ctx.machine, "07", job["batch_size"], n_train, n_val, job["epochs"], warmup=i == 0)
         parts[f"fold{i + 1}"] = run + ctx.infer("07", n_held + n_val)
     for m in [m.strip() for m in str(p.get("BASELINES", "")).split(",") if m.strip()]:  # every method in every fold
-        parts[f"baseline_{m}"] = k * (
-            ctx.machine.cpu_factor * BASELINE_FIXED_S
-            + baseline_seconds(
-                m,
-                (n_train, n_val, n_held),
-                {},
-                ctx.machine.baseline_factor,
-                ctx.image_size,
-                forest_factor=ctx.machine.forest_factor,
-            )
-        )
+        parts[f"baseline_{m}"] = k * ctx.baseline(m, (n_train, n_val, n_held), {})
     parts["roc_bootstrap"] = (
         ctx.machine.cpu_factor * ROC_BOOTSTRAP_S * sum(sizes) * len(ctx.counts.class_names) * int(p.get("N_BOOT", 2000))
     )
