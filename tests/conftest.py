@@ -162,9 +162,10 @@ def signal_when(proc, ready, signum=signal.SIGTERM, *, what: str, within: float 
 # `pytest -n 2 --junitxml` on the 2-core AVX2 EPYC, 2026-12-06, 1,482 s in all). `make test` hands whole files to
 # the workers (`--dist loadfile`) in collection order, with xdist's reordering by test count turned off
 # (`--no-loadscope-reorder`): by count, files with many quick cases went first and the few-case, minutes-long
-# ones last, where one worker could run them alone while the other sat idle. Longest first, the two workers
-# ended within seconds of each other (760 s of wall time for 741 s, half the summed test time). The first two
-# files start one on each worker; only the first needs the shared smoke study, so neither waits on a lock.
+# ones last, where one worker could run them alone while the other sat idle. Longest first (in that run with
+# test_user_folder.py second, before the times below were known), the two workers ended within seconds of each
+# other (760 s of wall time for 741 s, half the summed test time). The first two files start one on each worker;
+# only the first needs the shared smoke study, so neither waits on a lock.
 LONGEST_FIRST = (
     "test_estimate.py",  # 299 s: the shared smoke study, then its probe and budget cases
     "test_hostile_run.py",  # 255 s
