@@ -13,6 +13,9 @@ ARGS    ?=
 # `make test` runs the tests in this many processes (pytest-xdist); `auto` is one per CPU core, 0 runs them in
 # this process.
 TEST_WORKERS ?= auto
+# loadfile keeps a file's tests in one worker; --no-loadscope-reorder keeps the collection's longest-files-first
+# order (tests/conftest.py), which xdist would otherwise replace by test count.
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: venv report smoke test test-fast lint format notebooks lab list clean-venv
 
@@ -34,10 +37,10 @@ smoke: venv
 
 # The tests start with the linter: code that ruff rejects does not pass.
 test: venv lint
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(ARGS)
+	$(PY) -m pytest -q $(PYTEST_PARALLEL) $(ARGS)
 
 test-fast: venv lint
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow" $(ARGS)
+	$(PY) -m pytest -q $(PYTEST_PARALLEL) -m "not slow" $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
