@@ -524,6 +524,41 @@ def test_the_robustness_summary_of_a_model_at_chance_says_it_measures_nothing(tm
     assert "on the same 1,480 clean test images" in robustness(0.60, [], n=1480)  # the count as counts are written
 
 
+def test_the_corruption_limitation_groups_the_cells_by_corruption(tmp_path):
+    """The smoke run's book listed all 75 cells one by one ("gaussian noise at severity 1, gaussian noise at
+    severity 2, ..."): half a page for a model at chance on clean images too."""
+    from cifarkit import run_folder
+    from cifarkit.report import book_parts
+
+    def limitation(clean, cells):
+        m4 = {"robustness_clean_acc": clean, "robustness_n": 200, "corruptions_at_chance": cells}
+        explore = {"class_names": [f"c{i}" for i in range(10)]}
+        run = book_parts.StudyRun(tmp_path, {}, {run_folder.EVALUATE: m4, run_folder.EXPLORE: explore})
+        return _text(book_parts._limit_corruptions(run))
+
+    cells = [f"gaussian noise at severity {s}" for s in (1, 2, 3, 5)] + ["<b>fog</b> at severity 5", "odd cell"]
+    assert limitation(0.60, cells) == (
+        "Corruptions that bring the model to chance. 6 corruption settings: gaussian noise (severities 1-3 and 5); "
+        "<b>fog</b> (severity 5); odd cell."
+    )
+    assert "<b>fog</b>" not in book_parts._limit_corruptions(
+        book_parts.StudyRun(
+            tmp_path,
+            {},
+            {run_folder.EVALUATE: {"corruptions_at_chance": cells}, run_folder.EXPLORE: {"class_names": ["a", "b"]}},
+        )
+    )  # escaped in the HTML
+    assert limitation(0.10, cells) == (
+        "Robustness not measured. The model is at chance level on the clean images already, so the 6 corruption "
+        "settings at chance say nothing about corruptions."
+    )
+    nothing = book_parts.StudyRun(tmp_path, {}, {run_folder.EVALUATE: {"corruptions_at_chance": []}})
+    assert book_parts._limit_corruptions(nothing) is None
+    assert book_parts.group_corruption_cells(
+        ["snow at severity 1", "snow at severity 3", "snow at severity 4", "fog at severity 2"]
+    ) == ["snow (severities 1 and 3-4)", "fog (severity 2)"]
+
+
 def test_the_replication_limitation_names_each_reason_once(tmp_path):
     """The AVX2 EPYC's standard run under --budget 60 trained ResNet-20 for 6 of the paper's 164 epochs with the
     default recipe (its recorded 06 metrics); the limitation said the epochs twice and "1 of 1 ... are"."""

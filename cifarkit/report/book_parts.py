@@ -287,6 +287,13 @@ def _count(n) -> str:
     return f"{n:,}" if isinstance(n, int) and not isinstance(n, bool) else "?"
 
 
+def _clean_at_chance(run: StudyRun) -> bool:
+    """Whether 04's model is at chance level on the clean images its corruptions were measured on."""
+    m4 = run.m(run_folder.EVALUATE)
+    clean, n, k = _num(m4.get("robustness_clean_acc")), m4.get("robustness_n"), run.num_classes()
+    return bool(clean is not None and k and isinstance(n, int) and chance_level(clean, k, n))
+
+
 def _robustness(run: StudyRun) -> str:
     m4 = run.m(run_folder.EVALUATE)
     if _num(m4.get("robustness_mean_acc")) is None:
@@ -297,8 +304,7 @@ def _robustness(run: StudyRun) -> str:
         f"Mean accuracy over the corruptions is {pct(m4['robustness_mean_acc'])} against "
         f"{pct(m4.get('robustness_clean_acc'))} on the same {_count(m4.get('robustness_n'))} clean test images. "
     )
-    clean, n, k = _num(m4.get("robustness_clean_acc")), m4.get("robustness_n"), run.num_classes()
-    if clean is not None and k and isinstance(n, int) and chance_level(clean, k, n):
+    if _clean_at_chance(run):
         text += "The model is at chance level on the clean images already, so this says nothing about its robustness."
     elif at_chance:
         shown = ", ".join(escape.html(c) for c in at_chance[:4]) + (", ..." if len(at_chance) > 4 else "")
@@ -508,13 +514,45 @@ def _limit_tuning(run: StudyRun) -> str | None:
     )
 
 
+def _severity_runs(severities: list[int]) -> str:
+    """``[1, 2, 3, 5]`` -> ``"severities 1-3 and 5"``; ``[4]`` -> ``"severity 4"``."""
+    runs: list[list[int]] = []
+    for s in sorted(set(severities)):
+        if runs and s == runs[-1][-1] + 1:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    parts = [f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs]
+    word = "severity" if parts == [str(severities[0])] else "severities"
+    return f"{word} " + (parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1])
+
+
+def group_corruption_cells(cells: list[str]) -> list[str]:
+    """04's cells at chance (``"gaussian noise at severity 5"``) grouped by corruption, in their first order:
+    ``"gaussian noise (severities 1-5)"``. A cell in another form is kept as it is."""
+    groups: dict[str, list[int]] = {}
+    for cell in cells:
+        found = re.fullmatch(r"(.+) at severity (\d+)", str(cell))
+        if found:
+            groups.setdefault(found.group(1), []).append(int(found.group(2)))
+        else:
+            groups.setdefault(str(cell), [])
+    return [f"{name} ({_severity_runs(sev)})" if sev else name for name, sev in groups.items()]
+
+
 def _limit_corruptions(run: StudyRun) -> str | None:
-    at_chance = run.m(run_folder.EVALUATE).get("corruptions_at_chance") or []
+    m4 = run.m(run_folder.EVALUATE)
+    at_chance = m4.get("corruptions_at_chance") or []
     if not at_chance:
         return None
+    if _clean_at_chance(run):
+        return (
+            "<b>Robustness not measured.</b> The model is at chance level on the clean images already, so the "
+            f"{plural(len(at_chance), 'corruption setting')} at chance say nothing about corruptions."
+        )
     return (
         f"<b>Corruptions that bring the model to chance.</b> {plural(len(at_chance), 'corruption setting')}: "
-        + ", ".join(escape.html(c) for c in at_chance)
+        + "; ".join(escape.html(c) for c in group_corruption_cells(at_chance))
         + "."
     )
 
