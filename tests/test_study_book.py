@@ -552,6 +552,7 @@ def test_the_corruption_limitation_groups_the_cells_by_corruption(tmp_path):
         "Robustness not measured. The model is at chance level on the clean images already, so the 6 corruption "
         "settings at chance say nothing about corruptions."
     )
+    assert limitation(0.10, cells[:1]).endswith("the 1 corruption setting at chance says nothing about corruptions.")
     nothing = book_parts.StudyRun(tmp_path, {}, {run_folder.EVALUATE: {"corruptions_at_chance": []}})
     assert book_parts._limit_corruptions(nothing) is None
     assert book_parts.group_corruption_cells(

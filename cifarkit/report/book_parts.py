@@ -523,7 +523,7 @@ def _severity_runs(severities: list[int]) -> str:
         else:
             runs.append([s])
     parts = [f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs]
-    word = "severity" if parts == [str(severities[0])] else "severities"
+    word = "severity" if len(set(severities)) == 1 else "severities"
     return f"{word} " + (parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1])
 
 
@@ -548,7 +548,8 @@ def _limit_corruptions(run: StudyRun) -> str | None:
     if _clean_at_chance(run):
         return (
             "<b>Robustness not measured.</b> The model is at chance level on the clean images already, so the "
-            f"{plural(len(at_chance), 'corruption setting')} at chance say nothing about corruptions."
+            f"{plural(len(at_chance), 'corruption setting')} at chance "
+            f"{agree(len(at_chance), 'says', 'say')} nothing about corruptions."
         )
     return (
         f"<b>Corruptions that bring the model to chance.</b> {plural(len(at_chance), 'corruption setting')}: "
