@@ -29,6 +29,7 @@ Typical use::
 
 from __future__ import annotations
 
+import re
 import time
 import zlib
 
@@ -239,6 +240,32 @@ def cells_at_chance(table: pd.DataFrame, num_classes: int) -> list[str]:
         for severity, accuracy in row.items()
         if chance_level(accuracy, num_classes, n)
     ]
+
+
+def _severity_runs(severities: list[int]) -> str:
+    """``[1, 2, 3, 5]`` -> ``"severities 1-3 and 5"``; ``[4]`` -> ``"severity 4"``."""
+    runs: list[list[int]] = []
+    for s in sorted(set(severities)):
+        if runs and s == runs[-1][-1] + 1:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    parts = [f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs]
+    word = "severity" if len(set(severities)) == 1 else "severities"
+    return f"{word} " + (parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1])
+
+
+def group_corruption_cells(cells: list[str]) -> list[str]:
+    """:func:`cells_at_chance`'s cells (``"gaussian noise at severity 5"``) grouped by corruption, in their first order:
+    ``"gaussian noise (severities 1-5)"``. A cell in another form is kept as it is."""
+    groups: dict[str, list[int]] = {}
+    for cell in cells:
+        found = re.fullmatch(r"(.+) at severity (\d+)", str(cell))
+        if found:
+            groups.setdefault(found.group(1), []).append(int(found.group(2)))
+        else:
+            groups.setdefault(str(cell), [])
+    return [f"{name} ({_severity_runs(sev)})" if sev else name for name, sev in groups.items()]
 
 
 def cifar10c_summary(table: pd.DataFrame, num_classes: int, *, listed: int = 10) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cifarkit import escape, files, run_folder
+from cifarkit.analysis.corruptions import group_corruption_cells
 from cifarkit.analysis.verdicts import chance_level
 from cifarkit.report import key_results, profiles
 from cifarkit.report.key_results import _num, ci_points, ci_text, pct, points
@@ -514,35 +515,8 @@ def _limit_tuning(run: StudyRun) -> str | None:
     )
 
 
-def _severity_runs(severities: list[int]) -> str:
-    """``[1, 2, 3, 5]`` -> ``"severities 1-3 and 5"``; ``[4]`` -> ``"severity 4"``."""
-    runs: list[list[int]] = []
-    for s in sorted(set(severities)):
-        if runs and s == runs[-1][-1] + 1:
-            runs[-1].append(s)
-        else:
-            runs.append([s])
-    parts = [f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs]
-    word = "severity" if len(set(severities)) == 1 else "severities"
-    return f"{word} " + (parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1])
-
-
-def group_corruption_cells(cells: list[str]) -> list[str]:
-    """04's cells at chance (``"gaussian noise at severity 5"``) grouped by corruption, in their first order:
-    ``"gaussian noise (severities 1-5)"``. A cell in another form is kept as it is."""
-    groups: dict[str, list[int]] = {}
-    for cell in cells:
-        found = re.fullmatch(r"(.+) at severity (\d+)", str(cell))
-        if found:
-            groups.setdefault(found.group(1), []).append(int(found.group(2)))
-        else:
-            groups.setdefault(str(cell), [])
-    return [f"{name} ({_severity_runs(sev)})" if sev else name for name, sev in groups.items()]
-
-
 def _limit_corruptions(run: StudyRun) -> str | None:
-    m4 = run.m(run_folder.EVALUATE)
-    at_chance = m4.get("corruptions_at_chance") or []
+    at_chance = run.m(run_folder.EVALUATE).get("corruptions_at_chance") or []
     if not at_chance:
         return None
     if _clean_at_chance(run):
