@@ -547,13 +547,21 @@ def test_the_cifar10c_summary_states_the_means_the_references_and_the_cells_at_c
     )
     for ref in cc.REFERENCE_POINTS.values():
         assert f"{ref['model']}: {ref['mean_corruption_acc']:.1f}%" in text
-    assert text.endswith("under gaussian noise at severity 3: it has learned features that these corruptions destroy.")
+    assert text.endswith(
+        "1 of 6 corruption settings brings the model to chance level (within two standard errors of 10%): gaussian "
+        "noise (severity 3). It has learned features that these corruptions destroy."
+    )
     table.loc["gaussian_noise", 3] = 0.5
     assert cc.cells_at_chance(
         table, 10
     ) == [] and "No corruption brings it down to chance level (10%)." in cc.cifar10c_summary(table, 10)
-    many = cc.cifar10c_summary(table.map(lambda _: 0.1), 10, listed=2)
-    assert "fog at severity 1" not in many and "and 4 more" in many
+    # every cell at chance: grouped by corruption with severity ranges, not listed one by one
+    many = table.map(lambda _: 0.1)
+    many.loc["fog", 2] = 0.5
+    assert cc.cifar10c_summary(many, 10).endswith(
+        "5 of 6 corruption settings bring the model to chance level (within two standard errors of 10%): gaussian "
+        "noise (severities 1-3); fog (severities 1 and 3). It has learned features that these corruptions destroy."
+    )
     table.attrs["clean_acc"] = 0.105  # a model that learned nothing has no robustness to measure
     untrained = cc.cifar10c_summary(table, 10)
     assert "at chance level (10%) on the clean images already" in untrained and "learned features" not in untrained

@@ -504,7 +504,7 @@ def test_the_robustness_summary_of_a_model_at_chance_says_it_measures_nothing(tm
     from cifarkit import run_folder
     from cifarkit.report import book_parts
 
-    def robustness(clean, at_chance, n=200):
+    def robustness(clean, at_chance, n=200, html=False):
         m4 = {
             "robustness_mean_acc": 0.1,
             "robustness_clean_acc": clean,
@@ -514,13 +514,20 @@ def test_the_robustness_summary_of_a_model_at_chance_says_it_measures_nothing(tm
         }
         explore = {"class_names": [f"c{i}" for i in range(10)]}
         run = book_parts.StudyRun(tmp_path, {}, {run_folder.EVALUATE: m4, run_folder.EXPLORE: explore})
-        return _text(book_parts._robustness(run))
+        return book_parts._robustness(run) if html else _text(book_parts._robustness(run))
 
     cells = ["gaussian noise at severity 1", "gaussian noise at severity 2", "fog at severity 2"]
     untrained = robustness(0.10, cells)  # 10 classes, 200 images: 10% is guessing
     assert "at chance level on the clean images already" in untrained and "3 of 4" not in untrained
     trained = robustness(0.60, cells)
-    assert "3 of 4 corruption settings bring it to chance level" in trained and "already" not in trained
+    assert (
+        "3 of 4 corruption settings bring it to chance level: gaussian noise (severities 1-2); fog (severity 2)."
+        in (trained)
+    )
+    assert "already" not in trained
+    assert "1 of 4 corruption settings brings it to chance level: fog (severity 2)." in robustness(0.60, cells[2:])
+    six = [f"<i>{name}</i> at severity 5" for name in "abcdef"]  # past four corruptions the rest are counted
+    assert "&lt;i&gt;d&lt;/i&gt; (severity 5); and 2 more corruptions." in robustness(0.60, six, html=True)
     assert "on the same 1,480 clean test images" in robustness(0.60, [], n=1480)  # the count as counts are written
 
 
@@ -558,6 +565,23 @@ def test_the_corruption_limitation_groups_the_cells_by_corruption(tmp_path):
     assert book_parts.group_corruption_cells(
         ["snow at severity 1", "snow at severity 3", "snow at severity 4", "fog at severity 2"]
     ) == ["snow (severities 1 and 3-4)", "fog (severity 2)"]
+
+
+def test_the_methods_name_the_severities_04_measured(tmp_path):
+    """The methods said "15 corruptions at three severities" (the old private protocol's wording) under the
+    CIFAR-10-C protocol's five."""
+    from cifarkit import run_folder
+    from cifarkit.report import book_methods, book_parts
+
+    def methods(robustness):
+        m4 = {"robustness": robustness, "robustness_n": 1000, "ece_bins": 15}
+        return _text(book_methods._evaluation(book_parts.StudyRun(tmp_path, {}, {run_folder.EVALUATE: m4})))
+
+    five = {name: {str(s): 0.5 for s in range(1, 6)} for name in ("gaussian_noise", "fog", "snow")}
+    assert "under 3 corruptions at severities 1-5, generated with the published CIFAR-10-C definitions" in methods(five)
+    assert "under 1 corruption at severity 3," in methods({"fog": {"3": 0.5}})
+    assert "at severities 1 and 4-5," in methods({"fog": {"1": 0.5, "4": 0.5}, "snow": {"5": 0.5}})
+    assert "three severities" not in methods(five)
 
 
 def test_the_replication_limitation_names_each_reason_once(tmp_path):

@@ -39,6 +39,7 @@ import pandas as pd
 from cifarkit.analysis.corruptions_ops import OPS
 from cifarkit.analysis.corruptions_params import CORRUPTIONS_C, GROUPS, PARAMETERS, REFERENCE_POINTS, SEVERITIES
 from cifarkit.analysis.verdicts import chance_level
+from cifarkit.wording import agree
 
 __all__ = [
     "CORRUPTIONS_C",
@@ -46,9 +47,13 @@ __all__ = [
     "PARAMETERS",
     "REFERENCE_POINTS",
     "SEVERITIES",
+    "cells_at_chance",
+    "cifar10c_summary",
     "cifar10c_table",
     "corrupt_c",
+    "group_corruption_cells",
     "group_of",
+    "severity_runs",
 ]
 
 #: Images corrupted per internal step (bounds the float64 temporaries to a few hundred MB).
@@ -242,7 +247,7 @@ def cells_at_chance(table: pd.DataFrame, num_classes: int) -> list[str]:
     ]
 
 
-def _severity_runs(severities: list[int]) -> str:
+def severity_runs(severities: list[int]) -> str:
     """``[1, 2, 3, 5]`` -> ``"severities 1-3 and 5"``; ``[4]`` -> ``"severity 4"``."""
     runs: list[list[int]] = []
     for s in sorted(set(severities)):
@@ -265,12 +270,12 @@ def group_corruption_cells(cells: list[str]) -> list[str]:
             groups.setdefault(found.group(1), []).append(int(found.group(2)))
         else:
             groups.setdefault(str(cell), [])
-    return [f"{name} ({_severity_runs(sev)})" if sev else name for name, sev in groups.items()]
+    return [f"{name} ({severity_runs(sev)})" if sev else name for name, sev in groups.items()]
 
 
-def cifar10c_summary(table: pd.DataFrame, num_classes: int, *, listed: int = 10) -> str:
+def cifar10c_summary(table: pd.DataFrame, num_classes: int) -> str:
     """Markdown under 04's CIFAR-10-C table: the mean over its cells with the clean accuracy on the same images, the
-    mean per severity, the published reference points, and the cells at chance level (the first ``listed``)."""
+    mean per severity, the published reference points, and the cells at chance level, grouped by corruption."""
     attrs, chance = table.attrs, 1.0 / num_classes
     at_chance = cells_at_chance(table, num_classes)
     text = (
@@ -288,11 +293,11 @@ def cifar10c_summary(table: pd.DataFrame, num_classes: int, *, listed: int = 10)
         )
     if not at_chance:
         return text + f"No corruption brings it down to chance level ({chance:.0%})."
-    more = f" and {len(at_chance) - listed} more" if len(at_chance) > listed else ""
+    verb = agree(len(at_chance), "brings", "bring")
     return (
         text
-        + f"The model is at chance level (within two standard errors of {chance:.0%}) under "
-        + ", ".join(at_chance[:listed])
-        + more
-        + ": it has learned features that these corruptions destroy."
+        + f"{len(at_chance)} of {table.size} corruption settings {verb} the model to chance level (within two "
+        + f"standard errors of {chance:.0%}): "
+        + "; ".join(group_corruption_cells(at_chance))
+        + ". It has learned features that these corruptions destroy."
     )

@@ -11,6 +11,7 @@ from data or parameters are escaped; papers are cited through the run's
 from __future__ import annotations
 
 from cifarkit import allocator, escape, run_folder
+from cifarkit.analysis.corruptions import severity_runs
 from cifarkit.report.book_parts import StudyRun, json_text, kv_table, p
 from cifarkit.report.book_results import Outline
 from cifarkit.report.key_results import _num
@@ -303,13 +304,21 @@ def _evaluation(run: StudyRun) -> str:
     if m4.get("robustness"):
         text2 += (
             f" Robustness is the accuracy on {escape.html(m4.get('robustness_n', '?'))} test images under "
-            f"{len(m4['robustness'])} corruptions at three severities, with strengths after CIFAR-10-C "
-            f"{run.cites.cite('hendrycks2019corruptions')}."
+            f"{plural(len(m4['robustness']), 'corruption')} at {_severities(m4['robustness'])}, generated with the "
+            f"published CIFAR-10-C definitions {run.cites.cite('hendrycks2019corruptions')}."
         )
     if m4.get("saliency_method"):
         cite = run.cites.cite("selvaraju2017gradcam") if "grad-cam" in str(m4["saliency_method"]).lower() else ""
         text2 += f" Saliency maps: {escape.html(m4['saliency_method'])} {cite}."
     return p(text) + p(text2)
+
+
+def _severities(robustness: dict) -> str:
+    """``"severities 1-5"``: the severities 04 measured, read from its ``{corruption: {severity: accuracy}}``."""
+    found = {str(s) for cells in robustness.values() if isinstance(cells, dict) for s in cells}
+    if found and all(s.isdigit() for s in found):
+        return severity_runs([int(s) for s in found])
+    return "severities " + escape.html(", ".join(sorted(found)) or "?")
 
 
 def _baselines(run: StudyRun) -> str:

@@ -308,8 +308,13 @@ def _robustness(run: StudyRun) -> str:
     if _clean_at_chance(run):
         text += "The model is at chance level on the clean images already, so this says nothing about its robustness."
     elif at_chance:
-        shown = ", ".join(escape.html(c) for c in at_chance[:4]) + (", ..." if len(at_chance) > 4 else "")
-        text += f"{len(at_chance)} of {total} corruption settings bring it to chance level ({shown})."
+        groups = group_corruption_cells(at_chance)
+        more = len(groups) - 4
+        shown = "; ".join(escape.html(g) for g in groups[:4]) + (
+            f"; and {plural(more, 'more corruption')}" if more > 0 else ""
+        )
+        verb = agree(len(at_chance), "brings", "bring")
+        text += f"{len(at_chance)} of {total} corruption settings {verb} it to chance level: {shown}."
     else:
         text += f"None of the {total} corruption settings brings it to chance level."
     return p(text, "Robustness.")
