@@ -295,6 +295,16 @@ def _clean_at_chance(run: StudyRun) -> bool:
     return bool(clean is not None and k and isinstance(n, int) and chance_level(clean, k, n))
 
 
+def _grouped_cells(cells: list[str], most: int | None = None) -> str:
+    """04's cells at chance grouped by corruption, escaped, ``; ``-separated; past ``most`` corruptions the rest
+    are counted."""
+    groups = group_corruption_cells(cells)
+    more = len(groups[most:]) if most is not None else 0
+    return "; ".join(escape.html(g) for g in groups[:most]) + (
+        f"; and {plural(more, 'more corruption')}" if more else ""
+    )
+
+
 def _robustness(run: StudyRun) -> str:
     m4 = run.m(run_folder.EVALUATE)
     if _num(m4.get("robustness_mean_acc")) is None:
@@ -308,12 +318,8 @@ def _robustness(run: StudyRun) -> str:
     if _clean_at_chance(run):
         text += "The model is at chance level on the clean images already, so this says nothing about its robustness."
     elif at_chance:
-        groups = group_corruption_cells(at_chance)
-        more = len(groups) - 4
-        shown = "; ".join(escape.html(g) for g in groups[:4]) + (
-            f"; and {plural(more, 'more corruption')}" if more > 0 else ""
-        )
         verb = agree(len(at_chance), "brings", "bring")
+        shown = _grouped_cells(at_chance, most=4)
         text += f"{len(at_chance)} of {total} corruption settings {verb} it to chance level: {shown}."
     else:
         text += f"None of the {total} corruption settings brings it to chance level."
@@ -532,7 +538,7 @@ def _limit_corruptions(run: StudyRun) -> str | None:
         )
     return (
         f"<b>Corruptions that bring the model to chance.</b> {plural(len(at_chance), 'corruption setting')}: "
-        + "; ".join(escape.html(c) for c in group_corruption_cells(at_chance))
+        + _grouped_cells(at_chance)
         + "."
     )
 
