@@ -318,3 +318,48 @@ def test_a_terminated_run_removes_its_temp_folders(tmp_path):
     assert proc.returncode == 143, log.read_text()[-2000:]
     assert not list(temp.glob("bench_peer_*")), list(temp.iterdir())
     assert not (tmp_path / "peer.json").exists()
+
+
+def _side_by_side_rows() -> dict[str, list[str]]:
+    """benchmarks/README.md's side-by-side table rows (``| 0, airbench94 (float32) | ...``), bold marks dropped, split
+    into cells and keyed by the per-epoch seconds cell, which no two runs share."""
+    rows = {}
+    for line in (REPO / "benchmarks" / "README.md").read_text().splitlines():
+        cells = [c.strip().replace("*", "") for c in line.split("|")[1:-1]]
+        if len(cells) == 5 and cells[0][:1].isdigit() and ", " in cells[0]:
+            rows[cells[2]] = cells
+    return rows
+
+
+@pytest.mark.parametrize("epochs", [3, 4, 5])
+def test_the_avx2_side_by_side_tables_hold_the_recorded_runs(epochs):
+    """Each recorded side-by-side run on the AVX2 EPYC at 20 px for two epochs has its two rows in
+    benchmarks/README.md, and they state what its JSON recorded: seed, accuracy (the peer's with its TTA), the seconds
+    of each epoch, their sum and the drift-corrected (steady) sum."""
+    names = sorted(
+        (REPO / "benchmarks" / "results").glob(f"peer_float32_{epochs}_epochs_progressive20x2*_epyc_avx2.json")
+    )
+    assert len(names) >= 2, names  # two seeds at least
+    rows = _side_by_side_rows()
+    for path in names:
+        record = json.loads(path.read_text())
+        assert record["epoch_counts"] == [epochs] and record["load_average_at_start"][0] <= 1.5, path.name
+        words = record["command"].split()
+        assert words[words.index("--epochs") + 1] == str(epochs) and words[words.index("--precision") + 1] == "off"
+        run = record["results"]["float32"]["runs"][str(epochs)]
+        for side, label in (("peer", "airbench94 (float32)"), ("fastnet", "fastnet `fast`, first two epochs at 20 px")):
+            result = run[side]
+            per_epoch = " + ".join(f"{c['seconds']:.1f}" for c in result["curve"])
+            assert per_epoch in rows, f"{path.name}: no row for the {side}'s epochs {per_epoch}"
+            accuracy = f"{result['test_acc']:.2%}"
+            if side == "peer":
+                accuracy += f" ({result['test_acc_tta']:.2%})"
+            steady = sum(c["steady_seconds"] for c in result["curve"])
+            expected = [
+                f"{record['seed']}, {label}",
+                accuracy,
+                per_epoch,
+                f"{result['train_seconds']:,.1f}",
+                f"{steady:,.1f}",
+            ]
+            assert rows[per_epoch] == expected, path.name
