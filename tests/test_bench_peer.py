@@ -154,6 +154,16 @@ def test_the_drift_probe_refuses_a_precision_it_does_not_know(bench):
         bench.DriftProbe(batch=4, steps=1, dtype="float16")
 
 
+def _cells(line: str) -> list[str]:
+    """A Markdown table row's cells, stripped, bold marks dropped (bold marks whichever side is ahead)."""
+    return [c.strip().replace("*", "") for c in line.split("|")[1:-1]]
+
+
+def _epoch_seconds(curve: list[dict]) -> str:
+    """How the tables write a run's seconds per epoch: ``106.4 + 99.7 + ...``."""
+    return " + ".join(f"{c['seconds']:.1f}" for c in curve)
+
+
 def _progressive_rows() -> list[tuple[str, str]]:
     text = (REPO / "benchmarks" / "README.md").read_text()
     rows = [
@@ -187,11 +197,11 @@ def test_the_progressive_resizing_table_holds_the_recorded_runs():
         block = record["results"][precision]
         run = block["runs"][str(epochs)]
         peer, fast = run["peer"], run["fastnet"]
-        cells = [c.strip().replace("*", "") for c in line.split("|")[1:-1]]  # bold marks whichever side is ahead
+        cells = _cells(line)
         assert cells[1] == f"{peer['test_acc']:.2%} ({peer['test_acc_tta']:.2%})", name
-        assert cells[2] == " + ".join(f"{c['seconds']:.1f}" for c in peer["curve"]), name
+        assert cells[2] == _epoch_seconds(peer["curve"]), name
         assert cells[3] == f"{fast['test_acc']:.2%}", name
-        assert cells[4] == " + ".join(f"{c['seconds']:.1f}" for c in fast["curve"]), name
+        assert cells[4] == _epoch_seconds(fast["curve"]), name
         assert cells[5] == f"{100 * (fast['test_acc'] - peer['test_acc']):+.2f} points", name
         assert cells[6].startswith(_ratio_cell(block["speed"])), name
         if block["speed"]["ratio"] is None:  # the cell says how far fastnet got instead
@@ -321,11 +331,11 @@ def test_a_terminated_run_removes_its_temp_folders(tmp_path):
 
 
 def _side_by_side_rows() -> dict[str, list[str]]:
-    """benchmarks/README.md's side-by-side table rows (``| 0, airbench94 (float32) | ...``), bold marks dropped, split
-    into cells and keyed by the per-epoch seconds cell, which no two runs share."""
+    """benchmarks/README.md's side-by-side table rows (``| 0, airbench94 (float32) | ...``) as cells, keyed by the
+    per-epoch seconds cell, which no two runs share."""
     rows = {}
     for line in (REPO / "benchmarks" / "README.md").read_text().splitlines():
-        cells = [c.strip().replace("*", "") for c in line.split("|")[1:-1]]
+        cells = _cells(line)
         if len(cells) == 5 and cells[0][:1].isdigit() and ", " in cells[0]:
             rows[cells[2]] = cells
     return rows
@@ -349,7 +359,7 @@ def test_the_avx2_side_by_side_tables_hold_the_recorded_runs(epochs):
         run = record["results"]["float32"]["runs"][str(epochs)]
         for side, label in (("peer", "airbench94 (float32)"), ("fastnet", "fastnet `fast`, first two epochs at 20 px")):
             result = run[side]
-            per_epoch = " + ".join(f"{c['seconds']:.1f}" for c in result["curve"])
+            per_epoch = _epoch_seconds(result["curve"])
             assert per_epoch in rows, f"{path.name}: no row for the {side}'s epochs {per_epoch}"
             accuracy = f"{result['test_acc']:.2%}"
             if side == "peer":
