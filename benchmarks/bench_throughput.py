@@ -64,8 +64,8 @@ class Normalize(nn.Module):
         self.register_buffer("scale", torch.tensor([1.0 / (255.0 * s) for s in std]))
         self.register_buffer("shift", torch.tensor([-m / s for m, s in zip(mean, std)]))
 
-    def forward(self, x):
-        return (x.float() * self.scale + self.shift).permute(0, 3, 1, 2)
+    def forward(self, x):  # in the buffers' dtype: float32, or bf16 for a twin whose weights are bf16
+        return (x.to(self.scale.dtype) * self.scale + self.shift).permute(0, 3, 1, 2)
 
 
 class FastNetTorch(nn.Module):
@@ -195,12 +195,23 @@ def _seconds(fn, repeat=1) -> float:
     return (time.perf_counter() - start) / repeat
 
 
-def twin_train_step(name: str, config, x, y, lr: float, amp=None, compiled: bool = False):
+def twin_train_step(
+    name: str, config, x, y, lr: float, amp=None, compiled: bool = False, weights_dtype: torch.dtype | None = None
+):
     """``(step, trainable parameter count)``: one training step of the raw PyTorch twin of ``name`` (channels-last)
     on the batch ``x``/``y``, with the optimizer and label smoothing of ``config`` (a TrainConfig) and, with
     ``amp`` (a torch dtype), autocast as ``train()`` uses it; ``compiled``: its forward under ``torch.compile``
-    (as ``train()`` compiles a Keras model's)."""
-    twin = torch_twin(name).to(memory_format=torch.channels_last)
+    (as ``train()`` compiles a Keras model's). ``weights_dtype`` (``torch.bfloat16``) keeps the weights, the
+    normalized images and the optimizer's updates in that dtype, batch norms in float32, without autocast: how
+    ``bench_peer.py`` runs airbench94 in bf16 (its ``.half()`` made bf16), not how ``train()`` trains."""
+    twin = torch_twin(name)
+    if weights_dtype is not None:
+        twin = twin.to(weights_dtype)
+        for module in twin.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.float()
+        amp = None
+    twin = twin.to(memory_format=torch.channels_last)
     params = [p for p in twin.parameters() if p.requires_grad]
     forward = torch.compile(twin) if compiled else twin
     opt = torch.optim.SGD(
@@ -223,7 +234,15 @@ def twin_train_step(name: str, config, x, y, lr: float, amp=None, compiled: bool
     return step, sum(p.numel() for p in params)
 
 
-def bench_model(name: str, batch: int, rounds: int, min_round_s: float, precision: str = "float32") -> dict:
+def bench_model(
+    name: str,
+    batch: int,
+    rounds: int,
+    min_round_s: float,
+    precision: str = "float32",
+    bf16_weights: bool = False,
+    stem_frozen: bool = False,
+) -> dict:
     from cifarkit.models import build_model, count_flops
     from cifarkit.training import resolve_recipe
     from cifarkit.training.optim import TrainStep, make_optimizer
@@ -243,6 +262,16 @@ def bench_model(name: str, batch: int, rounds: int, min_round_s: float, precisio
 
     torch_step, twin_params = twin_train_step(name, config, x, y, lr, amp)
     steps = {"keras": lambda: keras_step(x, y, lr), "torch": torch_step}
+    if stem_frozen and name == "fastnet":
+        # train()'s step after the `fast` recipe's whiten_bias_epochs: the whitening kernel and bias both frozen
+        keras.utils.set_random_seed(0)
+        frozen = build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD)
+        stem = frozen.get_layer("stem_conv")
+        stem.kernel.trainable = stem.bias.trainable = False
+        frozen_step = TrainStep(frozen, make_optimizer(frozen, config), config, autocast_dtype=amp)
+        steps["keras_stem_frozen"] = lambda: frozen_step(x, y, lr)
+    if bf16_weights and precision == "bf16":
+        steps["torch_bf16_weights"] = twin_train_step(name, config, x, y, lr, weights_dtype=torch.bfloat16)[0]
     keras_params = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
     repeat = {}
     for k, fn in steps.items():  # warm up, and size a round to at least min_round_s
@@ -288,6 +317,16 @@ def main(argv=None) -> int:
         default=list(PRECISIONS),
         help="float32, and bf16 autocast (both sides) as mixed_precision='bf16' trains",
     )
+    parser.add_argument(
+        "--stem-frozen",
+        action="store_true",
+        help="fastnet rows also time the Keras step with the whitening layer frozen (train() after whiten_bias_epochs)",
+    )
+    parser.add_argument(
+        "--bf16-weights",
+        action="store_true",
+        help="bf16 rows also time the raw twin with bf16 weights and no autocast (as bench_peer runs airbench94)",
+    )
     parser.add_argument("--out", default=os.path.join(HERE, "results", "throughput.json"))
     args = parser.parse_args(argv)
 
@@ -305,7 +344,9 @@ def main(argv=None) -> int:
     for name in args.models:
         for batch in batches:
             for precision in args.precisions:
-                r = bench_model(name, batch, args.rounds, args.min_round_seconds, precision)
+                r = bench_model(
+                    name, batch, args.rounds, args.min_round_seconds, precision, args.bf16_weights, args.stem_frozen
+                )
                 mm = ceiling["torch_mm_bf16" if precision == "bf16" else "torch_mm"]
                 r["fraction_of_torch_mm"] = {
                     k: round(v / ceiling["torch_mm"], 3) for k, v in r["train_gflop_per_s"].items()
@@ -318,6 +359,18 @@ def main(argv=None) -> int:
                     f"{r['train_gflop_per_s']['keras']:.1f} GFLOP/s = {100 * r['fraction_of_torch_mm']['keras']:.0f}% of "
                     f"float32 torch.mm, {100 * r['fraction_of_same_precision_mm']['keras']:.0f}% of {precision} torch.mm"
                 )
+                if "keras_stem_frozen" in r["img_per_s"]:
+                    print(
+                        f"{'':9s} whitening layer frozen (train() after whiten_bias_epochs): keras "
+                        f"{r['img_per_s']['keras_stem_frozen']:7.1f} img/s "
+                        f"({r['img_per_s']['keras_stem_frozen'] / r['img_per_s']['keras']:.3f}x trainable)"
+                    )
+                if "torch_bf16_weights" in r["img_per_s"]:
+                    print(
+                        f"{'':9s} bf16 weights, no autocast (the peer's way): torch "
+                        f"{r['img_per_s']['torch_bf16_weights']:7.1f} img/s "
+                        f"({r['img_per_s']['torch_bf16_weights'] / r['img_per_s']['torch']:.3f}x autocast's)"
+                    )
     from cifarkit.provenance import command_line, git_info
 
     record = {

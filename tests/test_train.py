@@ -404,6 +404,10 @@ def test_whitening_kernel_stays_and_its_bias_freezes_after_its_epochs(dataset, t
         np.testing.assert_array_equal(later["stem_conv/bias"], seen[0]["stem_conv/bias"])
         np.testing.assert_array_equal(later["stem_conv/kernel"], seen[0]["stem_conv/kernel"])
     np.testing.assert_array_equal(result.model.get_layer("stem_conv").kernel.numpy(), seen[0]["stem_conv/kernel"])
+    # frozen as airbench freezes it: no gradient is computed for it (nor, the kernel frozen too, the stem's input)
+    stem = result.model.get_layer("stem_conv")
+    assert not stem.bias.value.requires_grad and stem.bias.value.grad is None
+    assert not stem.kernel.value.requires_grad
 
 
 def test_whiten_eps_sets_the_frozen_whitening_gain(dataset, tmp_path):

@@ -98,11 +98,19 @@ def make_optimizer(model, config: TrainConfig):
 
 
 def freeze_groups_after(optimizer, epoch: int) -> None:
-    """Stop updating parameter groups whose ``until_epoch`` lies before ``epoch`` (1-based)."""
+    """Stop updating parameter groups whose ``until_epoch`` lies before ``epoch`` (1-based).
+
+    Their parameters also stop requiring gradients, as airbench freezes its whitening bias: with fastnet's
+    whitening kernel frozen too, autograd then stops at the first block, so no step computes the whitening
+    layer's gradients or the first convolution's gradient with respect to its input (a tenth of a 32-px step).
+    """
     for group in optimizer.param_groups:
         until = group.get("until_epoch")
         if until and epoch > until:
             group["lr_scale"] = 0.0
+            for p in group["params"]:
+                p.requires_grad_(False)
+                p.grad = None
 
 
 def balanced_class_weights(y: np.ndarray, num_classes: int) -> np.ndarray:
