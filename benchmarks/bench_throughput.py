@@ -295,6 +295,14 @@ def bench_model(
         "keras_over_torch": round(ips["keras"] / ips["torch"], 3),
         "train_gflop_per_s": {k: round(3 * flops * v / 1e9, 1) for k, v in ips.items()},
         "steps_per_round": repeat,
+        **(
+            {
+                "stem_frozen_note": "keras_stem_frozen's GFLOP/s and fractions count the full step's 3 x forward FLOPs; "
+                "its step skips the whitening layer's gradients and the first conv's input gradient, so they overstate it"
+            }
+            if "keras_stem_frozen" in steps
+            else {}
+        ),
     }
 
 
