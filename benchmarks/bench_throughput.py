@@ -245,7 +245,7 @@ def bench_model(
 ) -> dict:
     from cifarkit.models import build_model, count_flops
     from cifarkit.training import resolve_recipe
-    from cifarkit.training.optim import TrainStep, make_optimizer
+    from cifarkit.training.optim import TrainStep, freeze_groups_after, make_optimizer, whitening_layer
 
     recipe = "fast" if name == "fastnet" else "paper"
     config = resolve_recipe(recipe, model=name, batch_size=batch)
@@ -263,12 +263,14 @@ def bench_model(
     torch_step, twin_params = twin_train_step(name, config, x, y, lr, amp)
     steps = {"keras": lambda: keras_step(x, y, lr), "torch": torch_step}
     if stem_frozen and name == "fastnet":
-        # train()'s step after the `fast` recipe's whiten_bias_epochs: the whitening kernel and bias both frozen
+        # train()'s step after the `fast` recipe's whiten_bias_epochs, frozen by train()'s own calls: the kernel as
+        # freeze_whitening leaves it, the bias as freeze_groups_after leaves it from the next epoch on
         keras.utils.set_random_seed(0)
         frozen = build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD)
-        stem = frozen.get_layer("stem_conv")
-        stem.kernel.trainable = stem.bias.trainable = False
-        frozen_step = TrainStep(frozen, make_optimizer(frozen, config), config, autocast_dtype=amp)
+        whitening_layer(frozen, config).kernel.trainable = False
+        frozen_optimizer = make_optimizer(frozen, config)
+        freeze_groups_after(frozen_optimizer, config.whiten_bias_epochs + 1)
+        frozen_step = TrainStep(frozen, frozen_optimizer, config, autocast_dtype=amp)
         steps["keras_stem_frozen"] = lambda: frozen_step(x, y, lr)
     if bf16_weights and precision == "bf16":
         steps["torch_bf16_weights"] = twin_train_step(name, config, x, y, lr, weights_dtype=torch.bfloat16)[0]
