@@ -68,6 +68,7 @@ def test_epochs_that_progressive_resizing_reduces_train_at_their_pixel_share():
         "model": "fastnet",
         "epochs": 4,
         "batch_size": 256,
+        "frozen_after": 3,  # the fast recipe freezes the whitening bias after 3 epochs
         "reduced_epochs": 2,
         "reduced_cost": 0.25,
     }
@@ -80,6 +81,43 @@ def test_epochs_that_progressive_resizing_reduces_train_at_their_pixel_share():
     assert train_run_seconds(m, "03", 100, 1000, 400, 1) == pytest.approx(
         1.0 + 2.0 + 0.25 * 1000 / 100 + 400 / 200 + EPOCH_FIXED_S + RUN_FIXED_S
     )
+
+
+def test_epochs_after_the_whitening_freeze_train_at_the_probes_frozen_step_ratio():
+    from cifarkit.report.estimate_probe import resolve_job
+
+    job = {"model": "fastnet", "recipe": "fast", "settings": {"epochs": 6, "progressive_size": 16}}
+    job["settings"]["progressive_epochs"] = 2
+    resolved = resolve_job(job, 32)
+    assert resolved["frozen_after"] == 3 and resolved["reduced_epochs"] == 2
+    rate = dict(RATE, frozen_step_ratio=0.8)
+    # epochs 1-2 at a quarter (16 of 32 px), 3 at full size, 4-6 at 0.8 of a trainable epoch
+    assert estimate_model.step_epochs(resolved, rate, 6) == pytest.approx(2 * 0.25 + 1 + 3 * 0.8)
+    assert estimate_model.step_epochs(resolved, rate, 3) == pytest.approx(1.5)  # no epoch after the freeze
+    assert estimate_model.step_epochs(resolved, rate, 1.5) == pytest.approx(0.375)  # a pruned trial, pro rata
+    assert estimate_model.step_epochs(resolved, rate, 4.5) == pytest.approx(1.5 + 1.5 * 0.8)
+    assert estimate_model.step_epochs(resolved, RATE, 6) == pytest.approx(4.5)  # a rate without the ratio: 1
+    m = Machine(measured=True, rates={"03": rate}, resolved={"03": resolved})
+    expected = 1.0 + 2.0 + (0.5 + 1 + 2.4) * 1000 / 100 + 6 * (400 / 200 + EPOCH_FIXED_S) + RUN_FIXED_S
+    assert train_run_seconds(m, "03", 100, 1000, 400, 6) == pytest.approx(expected)
+    # a recipe without the freeze keeps every epoch at the trainable rate, whatever the probe's ratio
+    plain = resolve_job({"model": "simple_cnn", "recipe": "default", "settings": {"epochs": 6}}, 32)
+    assert "frozen_after" not in plain and estimate_model.step_epochs(plain, rate, 6) == 6
+    # the runner's line gives the rate after the freeze beside the trainable one
+    assert "100 img/s training (125 after the whitening freeze)" in estimate.speed_text(
+        dict(rate, model="fastnet", precision="float32", batch_size=100)
+    )
+
+
+def test_the_probe_times_fastnets_step_again_with_the_whitening_bias_frozen():
+    from cifarkit.report.estimate_probe import probe_model
+
+    job = {"model": "fastnet", "recipe": "fast", "settings": {"batch_size": 32, "epochs": 4}, "n_train": 64}
+    r = probe_model(job, 16, 4, step_seconds=0.2, min_steps=3, infer=False)
+    assert r["frozen_steps_timed"] >= 3 and 0 < r["frozen_step_ratio"] < 5
+    # a recipe without the freeze, or the search space's choices (frozen=False), time no frozen step
+    plain = probe_model(job, 16, 4, step_seconds=0.2, min_steps=3, infer=False, frozen=False)
+    assert plain["frozen_steps_timed"] == 0 and plain["frozen_step_ratio"] == 1.0
 
 
 def test_pruning_assumptions_are_the_stated_ones():

@@ -314,10 +314,7 @@ class TimePlan:
             key = (r["model"], r["batch_size"], r["precision"])
             if key not in seen:
                 seen.add(key)
-                parts.append(
-                    f"{r['model']} {r['precision']} batch {r['batch_size']}: {r['train_img_per_s']:,.0f} img/s training, "
-                    f"{r['infer_img_per_s']:,.0f} inference"
-                )
+                parts.append(speed_text(r))
         probe = m.probe.get("probe_seconds")
         return f"measured in {probe:.0f} s: " + "; ".join(parts) if parts else f"measured in {probe:.0f} s"
 
@@ -661,16 +658,24 @@ def _reestimate_from_03(tp, nb, rate, resolved, why, settings, seconds) -> dict:
     return record
 
 
+def speed_text(r: dict) -> str:
+    """One probe answer as the runner prints it: model, precision, batch, the training and inference rates, and
+    the training rate after the whitening freeze where the probe timed it (``frozen_step_ratio``)."""
+    ratio = float(r.get("frozen_step_ratio", 1.0))
+    frozen = f" ({r['train_img_per_s'] / ratio:,.0f} after the whitening freeze)" if ratio != 1.0 else ""
+    return (
+        f"{r['model']} {r['precision']} batch {r['batch_size']}: {r['train_img_per_s']:,.0f} img/s training"
+        f"{frozen}, {r['infer_img_per_s']:,.0f} inference"
+    )
+
+
 def retime_lines(record: dict) -> list[str]:
     """What the runner prints after a re-timing: the new rate, each notebook's new estimate, the total."""
     from cifarkit.analysis.plots import short  # the settings as 03's report writes them
 
     r = record["rate"]
     settings = ", ".join(f"{k} {short(v)}" for k, v in record["settings"].items() if k != "epochs")
-    speed = (
-        f"{r['model']} {r['precision']} batch {r['batch_size']}: {r['train_img_per_s']:,.0f} img/s training, "
-        f"{r['infer_img_per_s']:,.0f} inference"
-    )
+    speed = speed_text(r)
     if record["seconds_to_retime"] is None:  # settled on the rate measured at the start: nothing was timed
         out = [f"{record['why']} ({speed})"]
     else:

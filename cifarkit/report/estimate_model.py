@@ -331,16 +331,34 @@ def train_run_seconds(
     """One ``train()`` run: build, ``epochs`` epochs (steps, validation pass, checkpoint), save; with
     ``warmup`` the first step's extra time too (paid once per model and process: later runs of the same
     model in one notebook, such as tuning trials, find PyTorch's kernels ready). Epochs that progressive
-    resizing reduces train at ``reduced_cost`` of a full-size epoch (``estimate_probe.resolve_job``)."""
+    resizing reduces train at ``reduced_cost`` of a full-size epoch, and those after ``frozen_after`` at the
+    probe's ``frozen_step_ratio`` (:func:`step_epochs`)."""
     r = machine.rate(job_id)
     batch = max(min(int(batch), n_train), 1)
     images = (n_train // batch) * batch if n_train >= batch else n_train
-    job = machine.resolved.get(job_id) or {}
-    reduced = min(float(job.get("reduced_epochs") or 0), epochs)
-    train_epochs = epochs - reduced * (1.0 - float(job.get("reduced_cost", 1.0)))
-    steps = train_epochs * images / r["train_img_per_s"]
+    steps = step_epochs(machine.resolved.get(job_id) or {}, r, epochs) * images / r["train_img_per_s"]
     per_epoch = n_val / r["infer_img_per_s"] + EPOCH_FIXED_S
     return r["build_s"] + warmup * r["first_step_extra_s"] + steps + epochs * per_epoch + RUN_FIXED_S
+
+
+def step_epochs(job: dict, rate: dict, epochs: float) -> float:
+    """``epochs`` counted in full-size trainable epochs, the unit of the probe's training rate: epoch ``t`` (from 0)
+    costs ``reduced_cost`` while ``t < reduced_epochs`` (progressive resizing, ``estimate_probe.resolve_job``),
+    times ``frozen_step_ratio`` (``rate``, the probe's) once ``t >= frozen_after`` (the whitening bias frozen);
+    a fraction of an epoch (a pruned trial's expected epochs) counts pro rata."""
+    reduced = float(job.get("reduced_epochs") or 0)
+    reduced_cost = float(job.get("reduced_cost", 1.0))
+    frozen_after = float(job.get("frozen_after") or 0)
+    frozen_ratio = float(rate.get("frozen_step_ratio", 1.0)) if frozen_after else 1.0
+    cuts = sorted({0.0, epochs, *(c for c in (reduced, frozen_after) if 0 < c < epochs)})
+    total = 0.0
+    for lo, hi in zip(cuts, cuts[1:]):
+        total += (
+            (hi - lo)
+            * (reduced_cost if lo < reduced else 1.0)
+            * (frozen_ratio if frozen_after and lo >= frozen_after else 1.0)
+        )
+    return total
 
 
 def _pruning_assumption(pruner: str, epochs: int, trial_index: int) -> tuple[float, float]:

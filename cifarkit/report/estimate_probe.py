@@ -31,6 +31,9 @@ import numpy as np
 STEP_SECONDS = 3.0
 MIN_STEPS = 5
 MAX_STEPS = 40
+#: Seconds of timed steps after the whitening bias is frozen (fastnet's ``fast`` recipes, after ``whiten_bias_epochs``):
+#: the probe times that step too, as ``frozen_step_ratio``, its time over the trainable step's.
+FROZEN_STEP_SECONDS = 1.5
 #: Images per timed inference pass at 32x32 (fewer for larger images).
 INFER_IMAGES = 1024
 INFER_BATCH = 512  # predict_logits' batch
@@ -168,9 +171,13 @@ def resolve_job(job: dict, image_size: int | None = None) -> dict:
     """The epochs and batch size a job will train with, as ``train()`` gets them; with progressive resizing
     (``progressive_size``, ``progressive_epochs``) also ``reduced_epochs`` and ``reduced_cost``, a reduced
     epoch's training cost as a share of a full-size one: the pixel ratio ``(size / image_size) ** 2`` (fastnet
-    measured 0.21 at 16 and 0.51 at 24 px of 32 on the AVX2 EPYC, under the ratio: the estimate stays high)."""
+    measured 0.21 at 16 and 0.51 at 24 px of 32 on the AVX2 EPYC, under the ratio: the estimate stays high);
+    with a whitening bias that ``train()`` freezes after ``whiten_bias_epochs`` also ``frozen_after``, that epoch
+    count (the later epochs run at the probe's ``frozen_step_ratio``)."""
     config = _config(job)
     out = {"model": config.model, "epochs": int(config.epochs), "batch_size": int(config.batch_size)}
+    if config.whiten_init and config.whiten_bias_epochs:
+        out["frozen_after"] = int(config.whiten_bias_epochs)
     if config.progressive_size and image_size:
         out["reduced_epochs"] = int(config.progressive_epochs)
         out["reduced_cost"] = round(min(1.0, (config.progressive_size / int(image_size)) ** 2), 4)
@@ -187,17 +194,28 @@ def probe_model(
     infer: bool = True,
     infer_images: int = INFER_IMAGES,
     infer_rounds: int = INFER_ROUNDS,
+    frozen: bool = True,
 ) -> dict:
     """Training and inference speed of one job on random images; see the module docstring.
 
     ``step_seconds``/``min_steps``: how long training steps are timed; ``infer=False`` leaves inference
     untimed (its rate is then None); ``infer_images``/``infer_rounds``: the timed inference passes (32x32).
+    With ``frozen`` and a recipe that freezes a parameter group after some epochs (fastnet's whitening bias after
+    ``whiten_bias_epochs``), the step is timed again with the group frozen as ``train()`` freezes it
+    (:func:`~cifarkit.training.optim.freeze_groups_after`): ``frozen_step_ratio`` is its median time over the
+    trainable step's (1.0 without such a group), which the estimate applies to the epochs after the freeze.
     """
     from cifarkit import backend
     from cifarkit.models import build_model
     from cifarkit.training.augment import Augment, TrainPipeline
     from cifarkit.training.inference import predict_logits
-    from cifarkit.training.optim import Lookahead, TrainStep, make_optimizer, whitening_layer
+    from cifarkit.training.optim import (
+        Lookahead,
+        TrainStep,
+        freeze_groups_after,
+        make_optimizer,
+        whitening_layer,
+    )
     from cifarkit.training.precision import autocast_dtype, choose_device
 
     keras, torch = backend.keras(), backend.torch()
@@ -225,7 +243,8 @@ def probe_model(
         whiten = whitening_layer(model, config)
         if whiten is not None and config.freeze_whitening:
             whiten.kernel.trainable = False
-        step = TrainStep(model, make_optimizer(model, config), config, device, autocast_dtype=amp)
+        optimizer = make_optimizer(model, config)
+        step = TrainStep(model, optimizer, config, device, autocast_dtype=amp)
         lookahead = Lookahead(model, config.lookahead_every, 10_000) if config.lookahead_every else None
         augment = Augment(
             crop=config.crop,
@@ -257,14 +276,25 @@ def probe_model(
                 lookahead.update(i)
             return len(xb)
 
+        def timed_steps(seconds: float, first_index: int) -> tuple[list[float], int]:
+            times, images, start = [], 0, time.perf_counter()
+            while len(times) < min_steps or (time.perf_counter() - start < seconds and len(times) < MAX_STEPS):
+                t = time.perf_counter()
+                images = one_step(first_index + len(times))
+                times.append(time.perf_counter() - t)
+            return times, images
+
         start = time.perf_counter()
         one_step(1)
         first = time.perf_counter() - start
-        times, images, start = [], 0, time.perf_counter()
-        while len(times) < min_steps or (time.perf_counter() - start < step_seconds and len(times) < MAX_STEPS):
-            t = time.perf_counter()
-            images = one_step(len(times) + 2)
-            times.append(time.perf_counter() - t)
+        times, images = timed_steps(step_seconds, 2)
+        frozen_after = max((int(g.get("until_epoch") or 0) for g in optimizer.param_groups), default=0)
+        frozen_ratio, frozen_times = 1.0, []
+        if frozen and frozen_after:
+            freeze_groups_after(optimizer, frozen_after + 1)
+            one_step(len(times) + 2)  # untimed: the first step of the smaller graph
+            frozen_times, _ = timed_steps(FROZEN_STEP_SECONDS, len(times) + 3)
+            frozen_ratio = float(np.median(frozen_times)) / float(np.median(times))
         n_infer = max(64, min(infer_images, infer_images * 32 * 32 // (image_size * image_size)))
         x_inf = rng.integers(0, 256, size=(n_infer,) + shape, dtype=np.uint8) if infer else None
         # warm up on a whole inference batch: the first pass at a new batch shape pays oneDNN's setup, which a
@@ -282,6 +312,8 @@ def probe_model(
         "precision": str(amp).replace("torch.", "") if amp is not None else "float32",
         "train_img_per_s": round(images / step_seconds, 1),
         "steps_timed": len(times),
+        "frozen_step_ratio": round(frozen_ratio, 4),
+        "frozen_steps_timed": len(frozen_times),
         "first_step_extra_s": round(max(first - step_seconds, 0.0), 3),
         "build_s": round(build_seconds, 3),
         "infer_img_per_s": round(n_infer / max(infer_seconds, 1e-9), 1) if infer else None,
@@ -375,6 +407,7 @@ def space_speed(job: dict, rate: dict, image_size: int, num_classes: int) -> dic
                 infer=name != "batch_size",  # predictions run in batches of 512 whatever the training batch
                 infer_images=INFER_BATCH,
                 infer_rounds=1,
+                frozen=False,  # a ratio to the job's own rate: the freeze is the job's, timed there
             )
             ratios[value] = {
                 "train": round(base_train / r["train_img_per_s"], 4),
