@@ -43,6 +43,7 @@ import functools
 import hashlib
 import importlib.metadata
 import importlib.util
+import json
 import os
 import platform
 import sys
@@ -727,6 +728,76 @@ def print_table(result: dict) -> None:
         )
 
 
+# ---------------------------------------------------------------------------- the README's table of every run
+
+#: The fastnet setting the README's side-by-side table holds: the ``fast`` recipe, its first two epochs at 20 px.
+SUMMARY_SETTING = {"model": "fastnet", "recipe": "fast", "overrides": {"progressive_size": 20, "progressive_epochs": 2}}
+SUMMARY_HEADER = [
+    "| machine | precision | epochs | seed | fastnet | airbench94 | points | time at equal epochs, measured / steady "
+    "| to the peer's accuracy, measured / steady | code | record |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+]
+
+
+def machine_label(machine: dict) -> str:
+    """The README's name for the machine of a record: its CPU told apart by its flags."""
+    flags = (machine.get("cpu_flags") or "").split()
+    if "amx_bf16" in flags:
+        return "Xeon AMX"
+    if "EPYC" in (machine.get("cpu") or ""):
+        return "AVX-512 EPYC" if "avx512f" in flags else "AVX2 EPYC"
+    return (machine.get("cpu") or "unknown CPU").replace("(R)", "")
+
+
+def _ratio_text(measured: float | None, steady: float | None) -> str:
+    if measured is None:
+        return "not reached"
+    return f"{measured:.2f}x / " + (f"{steady:.2f}x" if steady is not None else "-")
+
+
+def summary_rows(results: Path = DEFAULT_OUTPUT.parent) -> list[str]:
+    """The README's table rows: every recorded run of :data:`SUMMARY_SETTING` (not dry runs), by machine, precision,
+    epoch count, seed and date. Per row: both sides' final test accuracy (no TTA) and their difference in points;
+    the peer's training seconds over fastnet's for the same epoch count, as measured and at the drift probe's
+    fastest speed (``steady_seconds``); and the ratio to the peer's final accuracy of that count
+    (:func:`speed_comparison` on the two runs of that count alone, so a row does not depend on which other counts
+    its record holds; "not reached" where fastnet's run ends below it), measured and steady."""
+    rows = []
+    for path in sorted(results.glob("peer*.json")):
+        r = json.loads(path.read_text())
+        fastnet = {k: r.get("fastnet", {}).get(k) for k in SUMMARY_SETTING}
+        if r.get("dry_run") or fastnet != SUMMARY_SETTING:
+            continue
+        git = r.get("git") or {}
+        code = f"{git.get('commit', '')[:7] or '-'}{'*' if git.get('dirty') else ''}"
+        for block in r["results"].values():
+            precision = block["fastnet_mixed_precision"].replace("off", "float32")
+            for n, run in block["runs"].items():
+                peer, fast = run["peer"], run["fastnet"]
+                steady = all("steady_seconds" in row for row in peer["curve"] + fast["curve"])
+                equal = peer["train_seconds"] / fast["train_seconds"]
+                equal_steady = (
+                    sum(row["steady_seconds"] for row in peer["curve"])
+                    / sum(row["steady_seconds"] for row in fast["curve"])
+                    if steady
+                    else None
+                )
+                curves = {int(n): peer["curve"]}, {int(n): fast["curve"]}
+                to_peer = speed_comparison(*curves)["ratio"]
+                to_peer_steady = speed_comparison(*(steady_curves(c) for c in curves))["ratio"] if steady else None
+                key = (machine_label(r["machine"]), precision, int(n), int(r.get("seed", 0)), r["date"])
+                rows.append(
+                    (
+                        key,
+                        f"| {key[0]} | {precision} | {n} | {key[3]} | {fast['test_acc']:.2%} | {peer['test_acc']:.2%} "
+                        f"| {100 * (fast['test_acc'] - peer['test_acc']):+.2f} "
+                        f"| {_ratio_text(equal, equal_steady)} | {_ratio_text(to_peer, to_peer_steady)} "
+                        f"| {code}, {r['date'][:10]} | `{path.name}` |",
+                    )
+                )
+    return [text for _, text in sorted(rows)]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(DEFAULT_DATA), help="the shared archive, an image folder, or synthetic:N")
@@ -743,7 +814,11 @@ def main(argv=None) -> int:
     p.add_argument("--test-subset", type=int, default=0, help="first N test images per class (0: all)")
     p.add_argument("--output", default=None, help=f"default {DEFAULT_OUTPUT.relative_to(ROOT)} (dry run: temp folder)")
     p.add_argument("--dry-run", action="store_true", help=f"{DRY_RUN_DATA}, 1 epoch, a smaller peer batch: seconds")
+    p.add_argument("--summary", action="store_true", help="print the README's table of every recorded run, and stop")
     args = p.parse_args(argv)
+    if args.summary:
+        print("\n".join(SUMMARY_HEADER + summary_rows()))
+        return 0
     os.environ.setdefault("KERAS_BACKEND", "torch")
 
     if args.dry_run:

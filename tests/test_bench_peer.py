@@ -216,6 +216,58 @@ def test_the_progressive_resizing_table_holds_the_recorded_runs():
             assert len(cells) == 7, name
 
 
+def test_the_readme_side_by_side_table_is_what_the_summary_prints_from_the_records(bench, tmp_path):
+    """README.md's table of every recorded run is ``bench_peer.py --summary``'s output, row for row; it holds every
+    record of the setting; and its figures are the record's (checked on a hand-made record)."""
+    readme = (REPO / "README.md").read_text().splitlines()
+    table = bench.SUMMARY_HEADER + bench.summary_rows()
+    start = readme.index(table[0])
+    assert readme[start : start + len(table)] == table
+    assert not readme[start + len(table)].startswith("|")  # no row the records do not hold
+    records = {p.name for p in (REPO / "benchmarks" / "results").glob("peer*progressive20x2*.json")}
+    assert {row.split("`")[-2] for row in table[2:]} == records
+
+    def curve(seconds, accs, probes):
+        rows = _curve(seconds, accs)
+        for row, probe in zip(rows, probes):
+            row.update(probe_before=probe, probe_after=probe)
+        bench.steady_seconds(rows, 1.0)
+        return rows
+
+    peer = curve([40, 40], [0.70, 0.80], [1.0, 2.0])  # its second epoch ran while the probe read half speed
+    fast = curve([10, 20], [0.75, 0.81], [1.0, 1.0])
+    record = {
+        "date": "2026-12-09T10:00:00+00:00",
+        "dry_run": False,
+        "seed": 3,
+        "machine": {"cpu": "AMD EPYC 9B14", "cpu_flags": "avx2 fma"},
+        "git": {"commit": "abcdef0123", "dirty": True},
+        "fastnet": dict(bench.SUMMARY_SETTING, overrides=dict(bench.SUMMARY_SETTING["overrides"])),
+        "results": {
+            "float32": {
+                "fastnet_mixed_precision": "off",
+                "runs": {
+                    "2": {
+                        "peer": {"test_acc": 0.80, "train_seconds": 80.0, "curve": peer},
+                        "fastnet": {"test_acc": 0.81, "train_seconds": 30.0, "curve": fast},
+                    }
+                },
+            }
+        },
+    }
+    (tmp_path / "peer_x.json").write_text(json.dumps(record))
+    other = dict(record, fastnet=dict(record["fastnet"], recipe="fast8"))  # another setting: not in the table
+    (tmp_path / "peer_y.json").write_text(json.dumps(other))
+    # equal epochs: 80 / 30 s measured, (40 + 20) / 30 s steady; fastnet reaches 80% at its end, the peer at its end
+    assert bench.summary_rows(tmp_path) == [
+        "| AVX2 EPYC | float32 | 2 | 3 | 81.00% | 80.00% | +1.00 | 2.67x / 2.00x | 2.67x / 2.00x "
+        "| abcdef0*, 2026-12-09 | `peer_x.json` |"
+    ]
+    fast[-1]["test_acc"] = record["results"]["float32"]["runs"]["2"]["fastnet"]["test_acc"] = 0.79
+    (tmp_path / "peer_x.json").write_text(json.dumps(record))
+    assert "| -1.00 | 2.67x / 2.00x | not reached |" in bench.summary_rows(tmp_path)[0]
+
+
 def test_dry_run_trains_both_sides_in_both_precisions(tmp_path):
     if importlib.util.find_spec("airbench") is None:  # not imported: its __init__ needs a working torchvision
         pytest.skip("airbench is not installed (the `peer` extra: pip install airbench==0.1.8 --no-deps)")
