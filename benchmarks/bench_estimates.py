@@ -90,6 +90,7 @@ def summary_rows(results: Path = RESULTS) -> list[str]:
         budget = (r.get("budget") or {}).get("minutes")
         run = f"`{r['profile']}`" + (f" `--budget {budget:g}`" if budget is not None else "")
         run += "".join(f" `-p {name} {value}`" for name, value in (r.get("params") or {}).items())
+        run += f" `--only {' '.join(r['only'])}`" if r.get("only") else ""
         after = _signed_percent(r["planned_total_s"], actual) if r.get("retimed") else "not re-timed"
         wall = f"{r['wall_s'] / 60:.1f} min" if r.get("wall_s") and r.get("pdf") else "-"
         span = r.get("range_at_start_s")  # recorded since 2026-12-06; the actual inside it or not
