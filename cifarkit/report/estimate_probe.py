@@ -13,7 +13,9 @@ model, and times the real step of ``train()``: :class:`~cifarkit.training.optim.
 real :class:`~cifarkit.training.augment.TrainPipeline` (so augmentation is in the rate), on random
 images of the run's shape. As in ``benchmarks/bench_throughput.py`` the first (warm-up) step is timed
 on its own and left out of the rate, which is the batch over the median step time (a step slowed by
-another process on a shared machine does not move it). Inference is timed as the notebooks run it: float32
+another process on a shared machine does not move it). Where the recipe freezes fastnet's whitening bias after
+``whiten_bias_epochs``, the step is timed once more frozen, as ``train()`` runs the later epochs
+(``frozen_step_ratio``). Inference is timed as the notebooks run it: float32
 ``predict_logits`` in batches of 512. It also measures the import of Keras and PyTorch (every notebook
 but the first pays it), a float32 matrix product (the yardstick the baseline constants are scaled by)
 and a fixed CPU workload (the yardstick of the other calibrated constants).
