@@ -17,6 +17,7 @@ Usage:
     python benchmarks/bench_peer.py [--data PATH | --data synthetic:N] [--epochs 2,4,8] [--precision off,bf16]
         [--threads T] [--seed S] [--set KEY=VALUE] [--train-subset N] [--test-subset N] [--output PATH]
     python benchmarks/bench_peer.py --dry-run      # seconds: synthetic:20, 1 epoch, JSON in the temp folder
+    python benchmarks/bench_peer.py --summary      # README's table of every recorded run (20 px x 2), and stop
 
 Writes ``benchmarks/results/peer.json`` (nothing else inside the repository): per precision and epoch count
 each side's final test accuracy (the peer's TTA accuracy apart), training seconds, per-epoch rows, the
