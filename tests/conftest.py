@@ -97,6 +97,16 @@ def load_script(path: Path, name: str):
     return module
 
 
+def readme_table_rows(table: list[str]) -> list[str]:
+    """Check that README.md holds ``table`` (a script's ``--summary``: header lines, then rows) line for line, with no
+    row after it that the script did not print; returns the table's rows (its lines after the two header lines)."""
+    readme = (REPO / "README.md").read_text().splitlines()
+    start = readme.index(table[0])
+    assert readme[start : start + len(table)] == table
+    assert not readme[start + len(table)].startswith("|")  # no row the records do not hold
+    return table[2:]
+
+
 def require_tool(tool: str) -> str:
     """The path of ``chromium`` (as the renderer finds it), ``chromedriver`` or a poppler tool; skip without it,
     fail on CI (``CIFARKIT_REQUIRE_SERVICES=1``)."""

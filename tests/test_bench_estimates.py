@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import REPO, load_script
+from conftest import REPO, load_script, readme_table_rows
 
 
 def _estimate_rows() -> list[tuple[str, list[str]]]:
@@ -53,14 +53,10 @@ def test_the_readme_table_is_what_the_summary_prints_from_the_records(tmp_path):
     """README.md's table of how close the estimates came is ``bench_estimates.py --summary``'s output, row for row,
     and the summary's figures are the records' (checked on a hand-made record)."""
     bench = load_script(REPO / "benchmarks" / "bench_estimates.py", "bench_estimates")
-    readme = (REPO / "README.md").read_text().splitlines()
-    table = bench.SUMMARY_HEADER + bench.summary_rows()
-    start = readme.index(table[0])
-    assert readme[start : start + len(table)] == table
-    assert not readme[start + len(table)].startswith("|")  # no row the records do not hold
+    rows = readme_table_rows(bench.SUMMARY_HEADER + bench.summary_rows())
     # every record but estimates_quick.json, made before a run recorded the estimate printed at its start
     records = {p.name for p in (REPO / "benchmarks" / "results").glob("estimates_*.json")}
-    assert {row.split("`")[-2] for row in table[2:]} == records - {"estimates_quick.json"}
+    assert {row.split("`")[-2] for row in rows} == records - {"estimates_quick.json"}
 
     record = {
         "run_ok": True,

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import load_script, signal_when
+from conftest import load_script, readme_table_rows, signal_when
 
 from cifarkit.backend import cpu_flags
 from cifarkit.provenance import speed_flags
@@ -219,13 +219,9 @@ def test_the_progressive_resizing_table_holds_the_recorded_runs():
 def test_the_readme_side_by_side_table_is_what_the_summary_prints_from_the_records(bench, tmp_path):
     """README.md's table of every recorded run is ``bench_peer.py --summary``'s output, row for row; it holds every
     record of the setting; and its figures are the record's (checked on a hand-made record)."""
-    readme = (REPO / "README.md").read_text().splitlines()
-    table = bench.SUMMARY_HEADER + bench.summary_rows()
-    start = readme.index(table[0])
-    assert readme[start : start + len(table)] == table
-    assert not readme[start + len(table)].startswith("|")  # no row the records do not hold
+    rows = readme_table_rows(bench.SUMMARY_HEADER + bench.summary_rows())
     records = {p.name for p in (REPO / "benchmarks" / "results").glob("peer*progressive20x2*.json")}
-    assert {row.split("`")[-2] for row in table[2:]} == records
+    assert {row.split("`")[-2] for row in rows} == records
 
     def curve(seconds, accs, probes):
         rows = _curve(seconds, accs)
