@@ -245,7 +245,7 @@ def bench_model(
 ) -> dict:
     from cifarkit.models import build_model, count_flops
     from cifarkit.training import resolve_recipe
-    from cifarkit.training.optim import TrainStep, freeze_groups_after, make_optimizer, whitening_layer
+    from cifarkit.training.optim import TrainStep, freeze_groups_after, freeze_whitening_kernel, make_optimizer
 
     recipe = "fast" if name == "fastnet" else "paper"
     config = resolve_recipe(recipe, model=name, batch_size=batch)
@@ -267,7 +267,7 @@ def bench_model(
         # freeze_whitening leaves it, the bias as freeze_groups_after leaves it from the next epoch on
         keras.utils.set_random_seed(0)
         frozen = build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD)
-        whitening_layer(frozen, config).kernel.trainable = False
+        freeze_whitening_kernel(frozen, config)
         frozen_optimizer = make_optimizer(frozen, config)
         freeze_groups_after(frozen_optimizer, config.whiten_bias_epochs + 1)
         frozen_step = TrainStep(frozen, frozen_optimizer, config, autocast_dtype=amp)

@@ -215,8 +215,8 @@ def probe_model(
         Lookahead,
         TrainStep,
         freeze_groups_after,
+        freeze_whitening_kernel,
         make_optimizer,
-        whitening_layer,
     )
     from cifarkit.training.precision import autocast_dtype, choose_device
 
@@ -242,9 +242,7 @@ def probe_model(
             **config.model_options,
         )
         model.train()
-        whiten = whitening_layer(model, config)
-        if whiten is not None and config.freeze_whitening:
-            whiten.kernel.trainable = False
+        freeze_whitening_kernel(model, config)
         optimizer = make_optimizer(model, config)
         step = TrainStep(model, optimizer, config, device, autocast_dtype=amp)
         lookahead = Lookahead(model, config.lookahead_every, 10_000) if config.lookahead_every else None

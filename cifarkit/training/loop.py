@@ -45,8 +45,8 @@ from cifarkit.training.optim import (
     TrainStep,
     balanced_class_weights,
     freeze_groups_after,
+    freeze_whitening_kernel,
     make_optimizer,
-    whitening_layer,
 )
 from cifarkit.training.precision import (
     autocast_dtype,
@@ -175,9 +175,7 @@ def _build_model(dataset, config: TrainConfig, resume_backbone: dict | None = No
             config.model, input_shape=shape, num_classes=classes, mean=mean, std=std, **config.model_options
         )
     model.train()
-    whiten = whitening_layer(model, config)
-    if whiten is not None and config.freeze_whitening:
-        whiten.kernel.trainable = False
+    freeze_whitening_kernel(model, config)
     return model, mean, info
 
 

@@ -33,6 +33,14 @@ def whitening_layer(model, config: TrainConfig):
         return None
 
 
+def freeze_whitening_kernel(model, config: TrainConfig) -> None:
+    """Keep the whitening kernel at its data-derived value when ``config.freeze_whitening`` (airbench); before the
+    optimizer is made, so that the kernel is in none of its groups."""
+    whiten = whitening_layer(model, config)
+    if whiten is not None and config.freeze_whitening:
+        whiten.kernel.trainable = False
+
+
 def param_groups(model, config: TrainConfig) -> list[dict]:
     """The trainable variables of ``model`` in ``torch.optim`` parameter groups.
 
