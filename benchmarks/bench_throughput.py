@@ -242,10 +242,13 @@ def bench_model(
     precision: str = "float32",
     bf16_weights: bool = False,
     stem_frozen: bool = False,
+    unfused: bool = False,
 ) -> dict:
     from cifarkit.models import build_model, count_flops
+    from cifarkit.models.layers import BiasConv2D
     from cifarkit.training import resolve_recipe
     from cifarkit.training.optim import TrainStep, freeze_groups_after, freeze_whitening_kernel, make_optimizer
+    from cifarkit.training.precision import to_channels_last, use_channels_last
 
     recipe = "fast" if name == "fastnet" else "paper"
     config = resolve_recipe(recipe, model=name, batch_size=batch)
@@ -257,6 +260,9 @@ def bench_model(
     keras.utils.set_random_seed(0)
     model = build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD)
     amp = torch.bfloat16 if precision == "bf16" else None
+    relaid = use_channels_last(config, "cpu", amp)  # the kernels' layout train() gives them
+    if relaid:
+        to_channels_last(model)
     keras_step = TrainStep(model, make_optimizer(model, config), config, autocast_dtype=amp)
     flops = count_flops(model)
 
@@ -267,11 +273,22 @@ def bench_model(
         # freeze_whitening leaves it, the bias as freeze_groups_after leaves it from the next epoch on
         keras.utils.set_random_seed(0)
         frozen = build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD)
+        if relaid:
+            to_channels_last(frozen)
         freeze_whitening_kernel(frozen, config)
         frozen_optimizer = make_optimizer(frozen, config)
         freeze_groups_after(frozen_optimizer, config.whiten_bias_epochs + 1)
         frozen_step = TrainStep(frozen, frozen_optimizer, config, autocast_dtype=amp)
         steps["keras_stem_frozen"] = lambda: frozen_step(x, y, lr)
+    if unfused:
+        # the step as train() ran it before 2026-12-07: Keras' kernel layout, the stem's bias added after its conv
+        keras.utils.set_random_seed(0)
+        before = build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD)
+        for layer in before._flatten_layers():
+            if isinstance(layer, BiasConv2D):
+                layer.fuse_bias = False
+        before_step = TrainStep(before, make_optimizer(before, config), config, autocast_dtype=amp)
+        steps["keras_unfused"] = lambda: before_step(x, y, lr)
     if bf16_weights and precision == "bf16":
         steps["torch_bf16_weights"] = twin_train_step(name, config, x, y, lr, weights_dtype=torch.bfloat16)[0]
     keras_params = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
@@ -297,6 +314,7 @@ def bench_model(
         "keras_over_torch": round(ips["keras"] / ips["torch"], 3),
         "train_gflop_per_s": {k: round(3 * flops * v / 1e9, 1) for k, v in ips.items()},
         "steps_per_round": repeat,
+        "keras_channels_last_kernels": relaid,
         **(
             {
                 "stem_frozen_note": "keras_stem_frozen's GFLOP/s and fractions count the full step's 3 x forward FLOPs; "
@@ -337,6 +355,12 @@ def main(argv=None) -> int:
         action="store_true",
         help="bf16 rows also time the raw twin with bf16 weights and no autocast (as bench_peer runs airbench94)",
     )
+    parser.add_argument(
+        "--unfused",
+        action="store_true",
+        help="also time the Keras step as train() ran it before 2026-12-07: Keras' kernel layout and the stem's bias "
+        "added after its convolution",
+    )
     parser.add_argument("--out", default=os.path.join(HERE, "results", "throughput.json"))
     args = parser.parse_args(argv)
 
@@ -355,7 +379,14 @@ def main(argv=None) -> int:
         for batch in batches:
             for precision in args.precisions:
                 r = bench_model(
-                    name, batch, args.rounds, args.min_round_seconds, precision, args.bf16_weights, args.stem_frozen
+                    name,
+                    batch,
+                    args.rounds,
+                    args.min_round_seconds,
+                    precision,
+                    args.bf16_weights,
+                    args.stem_frozen,
+                    args.unfused,
                 )
                 mm = ceiling["torch_mm_bf16" if precision == "bf16" else "torch_mm"]
                 r["fraction_of_torch_mm"] = {
@@ -374,6 +405,12 @@ def main(argv=None) -> int:
                         f"{'':9s} whitening layer frozen (train() after whiten_bias_epochs): keras "
                         f"{r['img_per_s']['keras_stem_frozen']:7.1f} img/s "
                         f"({r['img_per_s']['keras_stem_frozen'] / r['img_per_s']['keras']:.3f}x trainable)"
+                    )
+                if "keras_unfused" in r["img_per_s"]:
+                    print(
+                        f"{'':9s} channels-last kernels {'on' if r['keras_channels_last_kernels'] else 'off'}, stem bias "
+                        f"in its conv: {r['img_per_s']['keras'] / r['img_per_s']['keras_unfused']:.3f}x the step "
+                        f"before 2026-12-07 ({r['img_per_s']['keras_unfused']:7.1f} img/s)"
                     )
                 if "torch_bf16_weights" in r["img_per_s"]:
                     print(

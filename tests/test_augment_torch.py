@@ -342,13 +342,37 @@ def test_training_with_the_torch_pipeline_learns_the_synthetic_set(dataset, tmp_
     m = result.metrics
     assert m["test_acc"] >= 0.9 and m["val_acc"] >= 0.9, result.history
     assert m["input_pipeline"] == "torch" and m["config"]["pipeline"] == "torch"
-    assert m["channels_last"] is False and m["device"] == "cpu"
+    assert m["device"] == "cpu" and m["channels_last"] is (m["mixed_precision"] == "bfloat16")  # "auto" on a CPU
 
 
 def test_cpu_defaults_keep_the_numpy_pipeline_and_layout(dataset, tmp_path):
-    result = train(dataset, small_config(epochs=1), tmp_path, progress=False)
+    result = train(dataset, small_config(epochs=1, mixed_precision="off"), tmp_path, progress=False)
     assert result.metrics["input_pipeline"] == "numpy" and result.metrics["channels_last"] is False
     assert result.metrics["compiled"] is False
+
+
+def test_cpu_bf16_runs_relay_the_kernels_channels_last_by_default(dataset, tmp_path):
+    result = train(dataset, small_config(epochs=1, mixed_precision="bf16"), tmp_path, progress=False)
+    assert result.metrics["channels_last"] is True and result.metrics["mixed_precision"] == "bfloat16"
+    assert result.metrics["device"] == "cpu"
+
+
+@pytest.mark.parametrize(
+    "setting, device, amp, expected",
+    [
+        ("auto", "cpu", None, False),
+        ("auto", "cpu", "bf16", True),
+        ("auto", "cuda", None, True),
+        ("off", "cpu", "bf16", False),
+        ("off", "cuda", "bf16", False),
+        ("on", "cpu", None, True),
+    ],
+)
+def test_channels_last_auto_means_cuda_or_cpu_under_bf16(setting, device, amp, expected):
+    from cifarkit.training.precision import use_channels_last
+
+    config = small_config(channels_last=setting)
+    assert use_channels_last(config, device, torch.bfloat16 if amp else None) is expected
 
 
 def _strip(history):

@@ -52,3 +52,11 @@ def test_the_twin_trains_in_the_dtype_asked_for(bench, weights_dtype, monkeypatc
     assert count == sum(p.numel() for p in twin.parameters() if p.requires_grad)
     logits = twin(x)
     assert logits.dtype == expected and logits.shape == (8, 10)
+
+
+@pytest.mark.parametrize("precision, relaid", [("float32", False), ("bf16", True)])
+def test_the_keras_step_is_timed_with_the_layout_train_gives_it_beside_the_step_before(bench, precision, relaid):
+    r = bench.bench_model("fastnet", 8, 1, 0.01, precision, stem_frozen=True, unfused=True)
+    assert r["keras_channels_last_kernels"] is relaid  # train()'s "auto": CPU bf16 runs re-lay the kernels
+    assert set(r["img_per_s"]) == {"keras", "torch", "keras_stem_frozen", "keras_unfused"}
+    assert all(v > 0 for v in r["img_per_s"].values())

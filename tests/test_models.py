@@ -14,7 +14,7 @@ import pytest
 
 from cifarkit import backend, models
 from cifarkit.models import common
-from cifarkit.models.layers import FusedBatchNorm, GlobalMaxPool, Rescale
+from cifarkit.models.layers import BiasConv2D, FusedBatchNorm, GlobalMaxPool, Rescale
 from cifarkit.models.resnet import ZeroPadShortcut
 
 keras = backend.keras()
@@ -285,6 +285,62 @@ def test_rescale_is_keras_rescaling(scale, offset):
     ours, theirs = Rescale(scale, offset, dtype="float32"), keras.layers.Rescaling(scale, offset, dtype="float32")
     np.testing.assert_allclose(_np(ours(x)), _np(theirs(x)), rtol=1e-6)
     assert ours.get_config() | {"name": None} == theirs.get_config() | {"name": None}
+
+
+def _bias_conv_pair(fmt, kernel, strides, padding, dilation=1):
+    kwargs = dict(kernel_size=kernel, strides=strides, padding=padding, dilation_rate=dilation, data_format=fmt)
+    ours, theirs = BiasConv2D(5, **kwargs), keras.layers.Conv2D(5, **kwargs)
+    shape = (2, 3, 9, 9) if fmt == "channels_first" else (2, 9, 9, 3)
+    ours.build(shape)
+    theirs.build(shape)
+    rng = np.random.default_rng(0)
+    weights = [rng.normal(size=ours.kernel.shape).astype("float32"), rng.normal(size=5).astype("float32")]
+    for layer in (ours, theirs):
+        layer.set_weights(weights)
+    return ours, theirs, rng.normal(size=shape).astype("float32")
+
+
+@pytest.mark.parametrize("fmt", ["channels_first", "channels_last"])
+@pytest.mark.parametrize(
+    "kernel, strides, padding, dilation, fused",
+    [
+        (2, 1, "valid", 1, True),
+        (3, 1, "same", 1, True),
+        (3, 2, "valid", 1, True),
+        (3, 2, "same", 1, False),
+        (2, 1, "same", 1, False),
+        (3, 1, "same", 2, False),
+    ],
+)
+def test_bias_conv_is_keras_conv2d(fmt, kernel, strides, padding, dilation, fused):
+    ours, theirs, x = _bias_conv_pair(fmt, kernel, strides, padding, dilation)
+    # the bias goes into torch's conv2d only for the torch backend's layout and a plain convolution
+    expect = 0 if padding == "valid" else (kernel // 2, kernel // 2)
+    takes = backend.name() == "torch" and fmt == "channels_first" and fused
+    assert ours._torch_padding() == (expect if takes else None)
+    np.testing.assert_allclose(_np(ours(x)), _np(theirs(x)), rtol=1e-5, atol=1e-5)
+    assert ours.get_config() | {"name": None} == theirs.get_config() | {"name": None}
+    ours.fuse_bias = False  # Keras' convolution and a separate add (bench_throughput's --unfused arm)
+    assert ours._torch_padding() is None
+    np.testing.assert_allclose(_np(ours(x)), _np(theirs(x)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(backend.name() != "torch", reason="bf16 autocast is the torch backend's")
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_bias_conv_keeps_bf16_autocast_in_bf16_and_trains_its_float32_bias(padding):
+    ours, theirs, x = _bias_conv_pair("channels_first", 3, 1, padding)
+    xt = torch.from_numpy(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = ours(xt)
+        reference = theirs(xt)
+    assert out.dtype == torch.bfloat16 and reference.dtype == torch.float32  # Keras' Conv2D promotes the sum
+    np.testing.assert_allclose(out.float().detach().numpy(), reference.detach().numpy(), rtol=0.05, atol=0.1)
+    out.float().sum().backward()
+    bias = ours.bias.value
+    assert bias.dtype == torch.float32 and bias.grad is not None and bias.grad.dtype == torch.float32
+    # d(sum)/d(bias) is the number of output values per channel
+    per_channel = out.shape[0] * out.shape[2] * out.shape[3]
+    np.testing.assert_allclose(bias.grad.numpy(), np.full(5, per_channel), rtol=1e-6)
 
 
 def _bn_pair(channels=5, momentum=0.9, epsilon=1e-3):

@@ -110,7 +110,7 @@ class FusedBatchNorm(layers.BatchNormalization):
 
 @keras.saving.register_keras_serializable(package="cifarkit")
 class BiasConv2D(layers.Conv2D):
-    """``Conv2D`` that adds its bias in the dtype of the convolution's output.
+    """``Conv2D`` that adds its bias in the dtype of the convolution's output, inside the convolution on torch.
 
     Keras' ``Conv2D`` adds the float32 bias to the convolution's output. Under
     ``torch.autocast`` to bf16 that output is bf16, so the sum is promoted to
@@ -120,21 +120,57 @@ class BiasConv2D(layers.Conv2D):
     it cost ~5% of the step. This layer casts the bias to the output's dtype
     first (its gradient still reaches the float32 variable); in float32 it
     computes exactly what ``Conv2D`` does.
+
+    On the torch backend, for the channels-first layout it runs in, a plain 2-D convolution (no dilation or
+    groups, ``valid`` padding or ``same`` at stride 1 with odd kernels) passes the bias to
+    ``torch.nn.functional.conv2d`` itself, as a PyTorch ``Conv2d`` does: the separate broadcast add over the
+    output and its gradient's reduction (a sum over batch and pixels) were ~3% of fastnet's bf16 step on a
+    Xeon with AMX, with the stem's bias still training (benchmarks/README.md, 2026-12-07). Autocast casts the
+    bias with the other operands.
     """
+
+    #: False takes Keras' convolution and a separate add on every backend (benchmarks/bench_throughput.py's
+    #: ``--unfused`` arm sets it on a layer to time the step as it ran before).
+    fuse_bias = True
 
     def call(self, inputs):
         if not self.use_bias:
             return super().call(inputs)
-        outputs = self.convolution_op(inputs, self.kernel)
-        if self.data_format == "channels_last":
-            bias_shape = (1,) * (self.rank + 1) + (self.filters,)
+        padding = self._torch_padding()
+        if padding is not None:
+            import torch
+
+            kernel = self.kernel.value.permute(3, 2, 0, 1)  # (kh, kw, in, out) -> (out, in, kh, kw), as Keras does
+            outputs = torch.nn.functional.conv2d(inputs, kernel, self.bias.value, stride=self.strides, padding=padding)
         else:
-            bias_shape = (1, self.filters) + (1,) * self.rank
-        bias = ops.cast(ops.reshape(self.bias, bias_shape), keras.backend.standardize_dtype(outputs.dtype))
-        outputs = ops.add(outputs, bias)
+            outputs = self.convolution_op(inputs, self.kernel)
+            if self.data_format == "channels_last":
+                bias_shape = (1,) * (self.rank + 1) + (self.filters,)
+            else:
+                bias_shape = (1, self.filters) + (1,) * self.rank
+            bias = ops.cast(ops.reshape(self.bias, bias_shape), keras.backend.standardize_dtype(outputs.dtype))
+            outputs = ops.add(outputs, bias)
         if self.activation is not None:
             return self.activation(outputs)
         return outputs
+
+    def _torch_padding(self):
+        """The ``padding`` argument of ``conv2d`` for this layer, or None where Keras' own path must run."""
+        plain = (
+            self.fuse_bias
+            and backend.name() == "torch"
+            and self.rank == 2
+            and self.data_format == "channels_first"
+            and self.groups == 1
+            and all(d == 1 for d in self.dilation_rate)
+        )
+        if not plain:
+            return None
+        if self.padding == "valid":
+            return 0
+        if self.padding == "same" and all(s == 1 for s in self.strides) and all(k % 2 for k in self.kernel_size):
+            return tuple(k // 2 for k in self.kernel_size)
+        return None
 
 
 @keras.saving.register_keras_serializable(package="cifarkit")

@@ -99,7 +99,7 @@ class TrainConfig:
     mixed_precision: str = "auto"
     compile: str = "auto"  # torch.compile the model: "on", "off" or "auto" (GPU, models in loop.AUTO_COMPILE_MODELS)
     # store convolution kernels so that the OIHW weights PyTorch sees are channels-last, matching the
-    # channels-last activations (cifarkit.training.precision.to_channels_last): "auto" (GPU only), "on", "off"
+    # channels-last kernels (cifarkit.training.precision.to_channels_last): "auto" (GPU, and CPU under bf16), "on", "off"
     channels_last: str = "auto"
     # input pipeline: "numpy" (cifarkit.training.augment, host memory), "torch" (augment_torch: the training
     # set on the device, augmentation as tensor ops; no mixup/cutmix), "auto": torch on GPU, numpy on CPU

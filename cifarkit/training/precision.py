@@ -8,10 +8,11 @@ autocasts to bf16 as it does on a GPU; the measured speed-ups are in
 ``benchmarks/README.md``.
 
 What a CUDA run gets by default (each ``"auto"`` setting of the config; a CPU
-run keeps all of them off except bf16 on CPUs with bf16 units):
+run keeps all of them off except bf16, and with it channels-last kernels, on CPUs with bf16 units):
 
 - ``mixed_precision="auto"``: bf16 autocast (:func:`autocast_dtype`); weights stay float32.
-- ``channels_last="auto"``: activations are channels-last already (the
+- ``channels_last="auto"`` (also on a CPU under bf16 autocast, see :func:`use_channels_last`):
+  activations are channels-last already (the
   models take NHWC and ``Preprocess`` permutes it to an NCHW view with NHWC
   memory); :func:`to_channels_last` stores the convolution kernels so that the
   OIHW weight PyTorch's convolution sees is channels-last too, so cuDNN should
@@ -151,11 +152,20 @@ def native_dtypes(layers_: list, dtype):
             layer._convert_input_args = value
 
 
-def use_channels_last(config: TrainConfig, device: str) -> bool:
-    """Whether ``config.channels_last`` re-lays the convolution kernels on ``device`` (``"auto"``: on CUDA only)."""
-    if config.channels_last == "on":
+def use_channels_last(config: TrainConfig, device: str, amp=None) -> bool:
+    """Whether ``config.channels_last`` re-lays the convolution kernels on ``device``.
+
+    ``"auto"``: on CUDA, and on a CPU that trains under bf16 autocast (``amp``, the run's
+    :func:`autocast_dtype`). There fastnet's training step ran 1.025x faster with the kernels re-laid, 1.057x
+    with :class:`~cifarkit.models.layers.BiasConv2D`'s bias inside the convolution as well, and resnet20's
+    1.007x (2-core Xeon with AMX, batch 256; benchmarks/README.md, 2026-12-07). In float32 on the CPU it gave
+    fastnet 1.01-1.02x and resnet20 0.995x, inside the noise, so float32 CPU runs keep Keras' layout.
+    """
+    if config.channels_last in ("on", "off"):
+        return config.channels_last == "on"
+    if str(device).startswith("cuda"):
         return True
-    return config.channels_last == "auto" and str(device).startswith("cuda")
+    return amp is not None and amp == backend.torch().bfloat16
 
 
 def to_channels_last(model) -> int:
