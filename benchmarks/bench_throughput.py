@@ -408,9 +408,10 @@ def main(argv=None) -> int:
                     )
                 if "keras_unfused" in r["img_per_s"]:
                     print(
-                        f"{'':9s} channels-last kernels {'on' if r['keras_channels_last_kernels'] else 'off'}, stem bias "
-                        f"in its conv: {r['img_per_s']['keras'] / r['img_per_s']['keras_unfused']:.3f}x the step "
-                        f"before 2026-12-07 ({r['img_per_s']['keras_unfused']:7.1f} img/s)"
+                        f"{'':9s} as train() runs it (channels-last kernels "
+                        f"{'on' if r['keras_channels_last_kernels'] else 'off'}, a conv's bias inside it): "
+                        f"{r['img_per_s']['keras'] / r['img_per_s']['keras_unfused']:.3f}x the step before 2026-12-07 "
+                        f"({r['img_per_s']['keras_unfused']:7.1f} img/s)"
                     )
                 if "torch_bf16_weights" in r["img_per_s"]:
                     print(
