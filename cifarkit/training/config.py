@@ -14,7 +14,7 @@ import json
 import math
 from dataclasses import dataclass, field, fields
 
-OPTIMIZERS = ("sgd", "adamw")
+OPTIMIZERS = ("sgd", "adamw", "muon")
 WEIGHT_DECAY_MODES = ("l2", "decoupled")
 SCHEDULES = ("step", "cosine", "onecycle", "constant")
 LR_SCALINGS = ("linear", "none")
@@ -57,8 +57,12 @@ class TrainConfig:
     lr: float = 0.1  # learning rate at base_batch_size (the schedule's peak)
     base_batch_size: int = 128  # batch size at which lr is given
     lr_scaling: str = "linear"  # "linear": lr * batch_size / base_batch_size; "none": lr as is
-    optimizer: str = "sgd"  # "sgd" or "adamw" (torch.optim)
+    optimizer: str = "sgd"  # "sgd" or "adamw" (torch.optim), or "muon" (cifarkit.training.optim.MuonSGD)
     momentum: float = 0.9  # SGD momentum (AdamW: beta1)
+    # "muon": the convolution kernels take orthogonalized momentum steps at muon_lr times the schedule's factor
+    # (the rest: SGD as above); airbench94_muon's values at its batch of 2,000
+    muon_lr: float = 0.24
+    muon_momentum: float = 0.6
     nesterov: bool = True  # Nesterov momentum (SGD only)
     weight_decay: float = 5e-4
     # "l2" adds weight_decay * w to the gradient (through momentum, as in the papers); "decoupled" shrinks
@@ -207,6 +211,8 @@ def _check_ranges(cfg: TrainConfig) -> None:
         _check_int(name, getattr(cfg, name), minimum=0)
     for name in ("lr", "momentum", "weight_decay", "gamma", "warmup_epochs", "mixup", "cutmix", "bn_bias_lr_scale"):
         _check_number(name, getattr(cfg, name), minimum=0.0)
+    _check_number("muon_lr", cfg.muon_lr, minimum=0.0)
+    _check_number("muon_momentum", cfg.muon_momentum, minimum=0.0, maximum=0.999)
     for name in ("warmup_start_factor", "final_lr_factor", "label_smoothing"):
         _check_number(name, getattr(cfg, name), minimum=0.0, maximum=1.0)
     if cfg.lr <= 0:

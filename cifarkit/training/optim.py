@@ -44,7 +44,8 @@ def freeze_whitening_kernel(model, config: TrainConfig) -> None:
 def param_groups(model, config: TrainConfig) -> list[dict]:
     """The trainable variables of ``model`` in ``torch.optim`` parameter groups.
 
-    Group ``"weights"`` holds everything at the scheduled learning rate. With
+    Group ``"weights"`` holds everything at the scheduled learning rate (with ``optimizer="muon"``, all but
+    the convolution kernels, which form group ``"filters"`` marked ``muon``). With
     ``bn_bias_lr_scale != 1`` the batch-norm shifts (and fastnet's whitening
     bias) form group ``"biases"`` whose lr is scaled by it and whose L2
     coefficient is divided by it, so their decay per step stays
@@ -65,17 +66,24 @@ def param_groups(model, config: TrainConfig) -> list[dict]:
     whiten_bias = id(whiten.bias) if whiten is not None and whiten.use_bias and whiten.bias.trainable else None
     if whiten_bias is not None and scale != 1.0:
         biases.add(whiten_bias)
-    groups = {"weights": [], "biases": [], "whiten_bias": []}
+    muon = config.optimizer == "muon"
+    groups = {"filters": [], "weights": [], "biases": [], "whiten_bias": []}
     for v in model.trainable_variables:
         if config.whiten_bias_epochs and id(v) == whiten_bias:
             groups["whiten_bias"].append(v.value)
         elif id(v) in biases:
             groups["biases"].append(v.value)
+        elif muon and len(v.shape) == 4:
+            groups["filters"].append(v.value)
         else:
             groups["weights"].append(v.value)
     out = []
     for name, params in groups.items():
         if not params:
+            continue
+        if name == "filters":  # MuonSGD's orthogonalized steps, at muon_lr times the schedule's factor; no decay
+            ratio = config.muon_lr / config.peak_lr()
+            out.append({"params": params, "name": name, "lr_scale": ratio, "weight_decay": 0.0, "muon": True})
             continue
         group_scale = 1.0 if name == "weights" else scale
         group = {"params": params, "name": name, "lr_scale": group_scale, "weight_decay": l2 / group_scale}
@@ -98,11 +106,98 @@ def make_optimizer(model, config: TrainConfig):
             nesterov=config.nesterov and config.momentum > 0,
             foreach=True,
         )
+    if config.optimizer == "muon":
+        return MuonSGD(
+            groups, lr=lr, momentum=config.momentum, nesterov=config.nesterov, muon_momentum=config.muon_momentum
+        )
     if config.weight_decay_mode == "decoupled":
         for g in groups:
             g["weight_decay"] = config.weight_decay / g["lr_scale"]
         return torch.optim.AdamW(groups, lr=lr, betas=(config.momentum, 0.999), foreach=True)
     return torch.optim.Adam(groups, lr=lr, betas=(config.momentum, 0.999), foreach=True)
+
+
+#: The quintic Newton-Schulz iteration's coefficients (Jordan et al., "Muon", 2024): they push every singular
+#: value of a matrix scaled to norm 1 towards 1 in a few steps, without converging exactly (0.7-1.2 suffice).
+NEWTON_SCHULZ = (3.4445, -4.7750, 2.0315)
+
+
+def orthogonalized(matrix, steps: int = 5):
+    """``matrix`` (2-D) with its singular values moved close to 1 and its singular vectors kept: ``U V^T``
+    of its SVD, approximately, by ``steps`` Newton-Schulz iterations in bf16 (float32 result)."""
+    torch = backend.torch()
+    a, b, c = NEWTON_SCHULZ
+    x = matrix.to(torch.bfloat16)
+    wide = x.shape[0] <= x.shape[1]
+    if not wide:
+        x = x.T
+    x = x / (x.norm() + 1e-7)
+    for _ in range(steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return (x if wide else x.T).float()
+
+
+class MuonSGD(backend.torch().optim.Optimizer if backend.name() == "torch" else object):
+    """SGD for most parameters and Muon for the convolution kernels, in one ``torch.optim`` optimizer.
+
+    Groups marked ``muon`` (:func:`param_groups` puts a model's 4-D kernels there with
+    ``optimizer="muon"``) take airbench94_muon's step: a Nesterov momentum buffer (``muon_momentum``), the
+    kernel rescaled to the Frobenius norm ``sqrt(filters)`` (the norms that follow make the network
+    invariant to it), then a step of ``lr`` along the momentum's :func:`orthogonalized` matrix (filters x
+    inputs). Every other group is plain SGD with ``momentum``, ``nesterov`` and L2 ``weight_decay`` as
+    ``torch.optim.SGD`` computes it.
+    """
+
+    def __init__(self, params, lr: float, momentum: float = 0.9, nesterov: bool = True, muon_momentum: float = 0.6):
+        defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=0.0, muon=False)
+        super().__init__(params, defaults)
+        self.muon_momentum = float(muon_momentum)
+
+    def step(self, closure=None):
+        torch = backend.torch()
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        with torch.no_grad():
+            for group in self.param_groups:
+                params = [p for p in group["params"] if p.grad is not None]
+                if params:
+                    (self._muon if group["muon"] else self._sgd)(group, params)
+        return loss
+
+    def _sgd(self, group, params):
+        torch = backend.torch()
+        grads = [p.grad for p in params]
+        if group["weight_decay"]:
+            grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+        momentum = group["momentum"]
+        if momentum:
+            bufs = []
+            for p, g in zip(params, grads):
+                state = self.state[p]
+                if "momentum_buffer" not in state:  # torch.optim.SGD's first step: the buffer is the gradient
+                    state["momentum_buffer"] = g.detach().clone()
+                else:
+                    state["momentum_buffer"].mul_(momentum).add_(g)
+                bufs.append(state["momentum_buffer"])
+            grads = torch._foreach_add(grads, bufs, alpha=momentum) if group["nesterov"] else bufs
+        torch._foreach_add_(params, grads, alpha=-group["lr"])
+
+    def _muon(self, group, params):
+        torch = backend.torch()
+        m = self.muon_momentum
+        for p in params:
+            state = self.state[p]
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = torch.zeros_like(p.grad)
+            buf = state["momentum_buffer"].mul_(m).add_(p.grad)
+            update = p.grad.add(buf, alpha=m) if group["nesterov"] else buf
+            filters = p.shape[-1]  # Keras kernels end in the output filters: (kh, kw, in, out)
+            p.mul_(filters**0.5 / (p.norm() + 1e-12))
+            step = orthogonalized(update.reshape(-1, filters).T)  # filters x (kh * kw * in)
+            p.add_(step.T.reshape(p.shape), alpha=-group["lr"])
 
 
 def freeze_groups_after(optimizer, epoch: int) -> None:
