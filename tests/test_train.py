@@ -736,3 +736,87 @@ def test_the_isa_cap_reading_agrees_with_onednn_itself(cap):
         assert onednn == ours == "0"
     else:  # uncapped, where we see bf16 units oneDNN uses them (it also takes AVX-512 without them, emulating)
         assert ours <= onednn, out.stdout
+
+
+# --------------------------------------------------------------------------- the muon optimizer
+
+
+def test_orthogonalized_keeps_the_singular_vectors_and_moves_the_values_near_one():
+    import torch
+
+    from cifarkit.training.optim import orthogonalized
+
+    g = torch.randn(32, 144, generator=torch.Generator().manual_seed(0))
+    u, _, vh = torch.linalg.svd(g, full_matrices=False)
+    for matrix, exact in ((g, u @ vh), (g.T, (u @ vh).T)):  # wide and tall
+        out = orthogonalized(matrix, dtype=torch.float32)
+        assert out.shape == matrix.shape and out.dtype == torch.float32
+        assert orthogonalized(matrix).dtype == torch.bfloat16  # the default, where bf16 units make it fast
+        values = torch.linalg.svdvals(out)
+        assert 0.6 < values.min() and values.max() < 1.25  # the iteration's band, not exactly 1
+        cosine = (out * exact).sum() / (out.norm() * exact.norm())
+        assert cosine > 0.95
+
+
+def test_muon_puts_the_trainable_kernels_in_their_own_group():
+    from cifarkit.models import build_model
+    from cifarkit.training.optim import MuonSGD, freeze_whitening_kernel, make_optimizer
+
+    config = resolve_recipe("fast", optimizer="muon", muon_lr=0.1)
+    model = build_model("fastnet", input_shape=(32, 32, 3), num_classes=10)
+    freeze_whitening_kernel(model, config)
+    optimizer = make_optimizer(model, config)
+    assert isinstance(optimizer, MuonSGD)
+    groups = {g["name"]: g for g in optimizer.param_groups}
+    kernels = [v.value for v in model.trainable_variables if len(v.shape) == 4]
+    stem = model.get_layer("stem_conv").kernel.value
+    assert len(kernels) == 6 and all(p is not stem for p in kernels)  # the whitening kernel is frozen
+    assert [id(p) for p in groups["filters"]["params"]] == [id(p) for p in kernels]
+    assert groups["filters"]["muon"] and groups["filters"]["weight_decay"] == 0
+    assert groups["filters"]["lr_scale"] == pytest.approx(0.1 / config.peak_lr())
+    assert not any(g["muon"] for name, g in groups.items() if name != "filters")
+    assert all(len(p.shape) < 4 for name, g in groups.items() if name != "filters" for p in g["params"])
+
+
+def test_muon_sgd_groups_step_as_torch_sgd_and_kernels_take_the_orthogonalized_step():
+    import torch
+
+    from cifarkit.training.optim import MuonSGD, orthogonalized
+
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(10, 4, generator=gen)
+    kernel = torch.randn(3, 3, 4, 8, generator=gen)
+    ours_w, theirs_w, ours_k = (t.clone().requires_grad_() for t in (w, w, kernel))
+    ours = MuonSGD(
+        [{"params": [ours_w], "weight_decay": 0.01}, {"params": [ours_k], "muon": True, "lr": 0.2}],
+        lr=0.1,
+        momentum=0.85,
+        nesterov=True,
+        muon_momentum=0.6,
+    )
+    theirs = torch.optim.SGD([theirs_w], lr=0.1, momentum=0.85, nesterov=True, weight_decay=0.01)
+    buf = torch.zeros_like(kernel)
+    for _ in range(3):
+        grad_w, grad_k = torch.randn(10, 4, generator=gen), torch.randn(3, 3, 4, 8, generator=gen)
+        ours_w.grad, theirs_w.grad, ours_k.grad = grad_w.clone(), grad_w.clone(), grad_k.clone()
+        before = ours_k.detach().clone()
+        ours.step()
+        theirs.step()
+        torch.testing.assert_close(ours_w, theirs_w)
+        buf = 0.6 * buf + grad_k  # Nesterov momentum, then the kernel at norm sqrt(filters) and the step
+        expected = before * (8**0.5 / before.norm()) - 0.2 * orthogonalized(
+            (grad_k + 0.6 * buf).reshape(-1, 8).T, dtype=ours.ns_dtype
+        ).T.float().reshape(kernel.shape)
+        torch.testing.assert_close(ours_k.detach(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_training_with_muon_learns_the_synthetic_set_and_records_it(dataset, tmp_path):
+    result = train(dataset, small_config(optimizer="muon", muon_lr=0.05), tmp_path, progress=False)
+    assert result.metrics["test_acc"] >= 0.9, result.history
+    assert result.metrics["config"]["optimizer"] == "muon" and result.metrics["config"]["muon_lr"] == 0.05
+
+
+@pytest.mark.parametrize("setting", [{"muon_lr": -0.1}, {"muon_momentum": 1.0}, {"optimizer": "lion"}])
+def test_bad_muon_settings_say_what_is_accepted(setting):
+    with pytest.raises(ValueError, match="muon_lr|muon_momentum|optimizer"):
+        small_config(**setting)
