@@ -622,3 +622,15 @@ def test_the_replication_limitation_names_each_reason_once(tmp_path):
     listed = dict(rows[0], comparison="reference only, see the list", reasons=["12 of the paper's 164 epochs"])
     assert "(12 of the paper's 164 epochs)" in _text(limitation([listed]))
     assert limitation([dict(rows[0], reasons=[])]) is None  # the list decides, not the sentence
+
+
+def test_the_methods_name_the_optimizer_the_run_trained_with():
+    from cifarkit.report.book_methods import _optimizer_text
+
+    assert _optimizer_text({"optimizer": "sgd", "momentum": 0.85, "nesterov": True}) == "SGD, momentum 0.85, Nesterov"
+    assert _optimizer_text({"optimizer": "adamw", "momentum": 0.9}) == "AdamW (beta1 0.9)"
+    muon = _optimizer_text(
+        {"optimizer": "muon", "muon_lr": 0.08, "muon_momentum": 0.6, "momentum": 0.85, "nesterov": True}
+    )
+    assert muon.startswith("Muon for the convolution kernels (orthogonalized Nesterov momentum 0.6, learning rate 0.08")
+    assert muon.endswith("for the other parameters SGD, momentum 0.85, Nesterov")

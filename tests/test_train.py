@@ -820,3 +820,25 @@ def test_training_with_muon_learns_the_synthetic_set_and_records_it(dataset, tmp
 def test_bad_muon_settings_say_what_is_accepted(setting):
     with pytest.raises(ValueError, match="muon_lr|muon_momentum|optimizer"):
         small_config(**setting)
+
+
+def test_a_muon_run_resumes_to_the_same_numbers(dataset, tmp_path):
+    # the momentum buffers of both kinds of group travel in the checkpoint's optimizer state
+    config = small_config(optimizer="muon", muon_lr=0.05, deterministic=True, epochs=3)
+    full = train(dataset, config, tmp_path / "full", progress=False)
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_two(record):
+        if record["epoch"] == 2:
+            raise Interrupted  # after the epoch's checkpoint: as a kill between epochs
+
+    with pytest.raises(Interrupted):
+        train(dataset, config, tmp_path / "cut", progress=False, callbacks=[stop_after_two])
+    again = train(dataset, config, tmp_path / "cut", progress=False)
+    strip = [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in again.history]
+    assert len(again.history) == 3 and strip == [
+        {k: v for k, v in row.items() if k not in TIMING_KEYS} for row in full.history
+    ]
+    assert again.metrics["test_loss"] == full.metrics["test_loss"]

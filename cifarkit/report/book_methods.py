@@ -181,6 +181,12 @@ def _schedule_text(c: dict) -> str:
 def _optimizer_text(c: dict) -> str:
     if c.get("optimizer") == "adamw":
         text = f"AdamW (beta1 {c.get('momentum', 0.9):g})"
+    elif c.get("optimizer") == "muon":
+        text = (
+            f"Muon for the convolution kernels (orthogonalized Nesterov momentum {c.get('muon_momentum', 0.6):g}, "
+            f"learning rate {c.get('muon_lr', 0.24):g} x the schedule's factor); for the other parameters SGD, "
+            f"momentum {c.get('momentum', 0.9):g}" + (", Nesterov" if c.get("nesterov") else "")
+        )
     else:
         text = f"SGD, momentum {c.get('momentum', 0.9):g}" + (", Nesterov" if c.get("nesterov") else "")
     return escape.html(text)
