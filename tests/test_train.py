@@ -776,6 +776,10 @@ def test_muon_puts_the_trainable_kernels_in_their_own_group():
     assert groups["filters"]["lr_scale"] == pytest.approx(0.1 / config.peak_lr())
     assert not any(g["muon"] for name, g in groups.items() if name != "filters")
     assert all(len(p.shape) < 4 for name, g in groups.items() if name != "filters" for p in g["params"])
+    from cifarkit.training.optim import TrainStep
+
+    decoupled = resolve_recipe("fast", optimizer="muon", weight_decay_mode="decoupled")
+    assert TrainStep(model, make_optimizer(model, decoupled), decoupled).decoupled_sgd  # as for "sgd"
 
 
 def test_muon_sgd_groups_step_as_torch_sgd_and_kernels_take_the_orthogonalized_step():

@@ -146,8 +146,9 @@ class MuonSGD(backend.torch().optim.Optimizer if backend.name() == "torch" else 
     ``optimizer="muon"``) take airbench94_muon's step: a Nesterov momentum buffer (``muon_momentum``), the
     kernel rescaled to the Frobenius norm ``sqrt(filters)`` (the norms that follow make the network
     invariant to it), then a step of ``lr`` along the momentum's :func:`orthogonalized` matrix (filters x
-    inputs). Every other group is plain SGD with ``momentum``, ``nesterov`` and L2 ``weight_decay`` as
-    ``torch.optim.SGD`` computes it.
+    inputs), whose products run in bf16 on a GPU or a CPU with bf16 units and in float32 elsewhere. Every other
+    group is plain SGD with ``momentum``, ``nesterov`` and L2 ``weight_decay`` as ``torch.optim.SGD`` computes it
+    (``weight_decay_mode="decoupled"`` shrinks them in :class:`TrainStep`, as for ``"sgd"``).
     """
 
     def __init__(self, params, lr: float, momentum: float = 0.9, nesterov: bool = True, muon_momentum: float = 0.6):
@@ -306,7 +307,7 @@ class TrainStep:
         self.label_smoothing = float(config.label_smoothing)
         self.autocast_dtype = autocast_dtype
         self.decoupled_sgd = (
-            config.weight_decay_mode == "decoupled" and config.optimizer == "sgd" and config.weight_decay > 0
+            config.weight_decay_mode == "decoupled" and config.optimizer in ("sgd", "muon") and config.weight_decay > 0
         )
         self.weight_decay = float(config.weight_decay)
         self.scaler = torch.amp.GradScaler("cuda") if autocast_dtype == torch.float16 else None
