@@ -733,10 +733,12 @@ def print_table(result: dict) -> None:
 
 #: The fastnet setting the README's side-by-side table holds: the ``fast`` recipe, its first two epochs at 20 px.
 SUMMARY_SETTING = {"model": "fastnet", "recipe": "fast", "overrides": {"progressive_size": 20, "progressive_epochs": 2}}
+#: Overrides a summarized run may add to :data:`SUMMARY_SETTING`'s: the kernels' optimizer, shown in its own column.
+SUMMARY_OPTIONAL = ("optimizer", "muon_lr")
 SUMMARY_HEADER = [
-    "| machine | precision | epochs | seed | fastnet | airbench94 | points | time at equal epochs, measured / steady "
-    "| to the peer's accuracy, measured / steady | code | record |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| machine | precision | kernels | epochs | seed | fastnet | airbench94 | points | time at equal epochs, measured "
+    "/ steady | to the peer's accuracy, measured / steady | code | record |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
 ]
 
 
@@ -757,8 +759,8 @@ def _ratio_text(measured: float | None, steady: float | None) -> str:
 
 
 def summary_rows(results: Path = DEFAULT_OUTPUT.parent) -> list[str]:
-    """The README's table rows: every recorded run of :data:`SUMMARY_SETTING` (not dry runs), by machine, precision,
-    epoch count, seed and date. Per row: both sides' final test accuracy (no TTA) and their difference in points;
+    """The README's table rows: every recorded run of :data:`SUMMARY_SETTING` (not dry runs; its overrides may add
+    :data:`SUMMARY_OPTIONAL`'s, the kernels' optimizer), by machine, precision, optimizer, epoch count, seed and date. Per row: both sides' final test accuracy (no TTA) and their difference in points;
     the peer's training seconds over fastnet's for the same epoch count, as measured and at the drift probe's
     fastest speed (``steady_seconds``); and the ratio to the peer's final accuracy of that count
     (:func:`speed_comparison` on the two runs of that count alone, so a row does not depend on which other counts
@@ -767,8 +769,12 @@ def summary_rows(results: Path = DEFAULT_OUTPUT.parent) -> list[str]:
     for path in sorted(results.glob("peer*.json")):
         r = json.loads(path.read_text())
         fastnet = {k: r.get("fastnet", {}).get(k) for k in SUMMARY_SETTING}
-        if r.get("dry_run") or fastnet != SUMMARY_SETTING:
+        overrides = dict(fastnet.get("overrides") or {})
+        optional = {k: overrides.pop(k) for k in SUMMARY_OPTIONAL if k in overrides}
+        if r.get("dry_run") or dict(fastnet, overrides=overrides) != SUMMARY_SETTING:
             continue
+        muon = optional.get("optimizer") == "muon"
+        kernels = f"Muon {optional.get('muon_lr', 0.24):g}" if muon else "SGD"
         git = r.get("git") or {}
         code = f"{git.get('commit', '')[:7] or '-'}{'*' if git.get('dirty') else ''}"
         for block in r["results"].values():
@@ -786,11 +792,13 @@ def summary_rows(results: Path = DEFAULT_OUTPUT.parent) -> list[str]:
                 curves = {int(n): peer["curve"]}, {int(n): fast["curve"]}
                 to_peer = speed_comparison(*curves)["ratio"]
                 to_peer_steady = speed_comparison(*(steady_curves(c) for c in curves))["ratio"] if steady else None
-                key = (machine_label(r["machine"]), precision, int(n), int(r.get("seed", 0)), r["date"])
+                seed = int(r.get("seed", 0))
+                key = (machine_label(r["machine"]), precision, muon, kernels, int(n), seed, r["date"])
                 rows.append(
                     (
                         key,
-                        f"| {key[0]} | {precision} | {n} | {key[3]} | {fast['test_acc']:.2%} | {peer['test_acc']:.2%} "
+                        f"| {key[0]} | {precision} | {kernels} | {n} | {seed} | {fast['test_acc']:.2%} "
+                        f"| {peer['test_acc']:.2%} "
                         f"| {100 * (fast['test_acc'] - peer['test_acc']):+.2f} "
                         f"| {_ratio_text(equal, equal_steady)} | {_ratio_text(to_peer, to_peer_steady)} "
                         f"| {code}, {r['date'][:10]} | `{path.name}` |",

@@ -107,6 +107,31 @@ def readme_table_rows(table: list[str]) -> list[str]:
     return table[2:]
 
 
+def assert_resumes_to_the_same_numbers(dataset, config, out: Path, timing_keys) -> None:
+    """Train ``config`` (3 epochs, deterministic) whole, and again cut after epoch 2's checkpoint and restarted in
+    the same folder: the history without ``timing_keys`` and the test loss must be the same."""
+    from cifarkit.training import train
+
+    full = train(dataset, config, out / "full", progress=False)
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_two(record):
+        if record["epoch"] == 2:
+            raise Interrupted  # after the epoch's checkpoint: as a kill between epochs
+
+    with pytest.raises(Interrupted):
+        train(dataset, config, out / "cut", progress=False, callbacks=[stop_after_two])
+    again = train(dataset, config, out / "cut", progress=False)
+
+    def strip(history):
+        return [{k: v for k, v in row.items() if k not in timing_keys} for row in history]
+
+    assert len(again.history) == 3 and strip(again.history) == strip(full.history)
+    assert again.metrics["test_loss"] == full.metrics["test_loss"]
+
+
 def require_tool(tool: str) -> str:
     """The path of ``chromium`` (as the renderer finds it), ``chromedriver`` or a poppler tool; skip without it,
     fail on CI (``CIFARKIT_REQUIRE_SERVICES=1``)."""

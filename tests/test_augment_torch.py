@@ -12,6 +12,7 @@ import io
 
 import numpy as np
 import pytest
+from conftest import assert_resumes_to_the_same_numbers
 
 from cifarkit import backend  # noqa: F401  (configures the Keras backend first)
 from cifarkit.data import load_dataset
@@ -375,26 +376,9 @@ def test_channels_last_auto_means_cuda_or_cpu_under_bf16(setting, device, amp, e
     assert use_channels_last(config, device, torch.bfloat16 if amp else None) is expected
 
 
-def _strip(history):
-    return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in history]
-
-
 def test_torch_pipeline_run_resumes_to_the_same_numbers(dataset, tmp_path):
     config = small_config(pipeline="torch", deterministic=True, epochs=3, lookahead_every=3)
-    full = train(dataset, config, tmp_path / "full", progress=False)
-
-    class Interrupted(Exception):
-        pass
-
-    def stop_after_two(record):
-        if record["epoch"] == 2:
-            raise Interrupted  # after the epoch's checkpoint: as a kill between epochs
-
-    with pytest.raises(Interrupted):
-        train(dataset, config, tmp_path / "cut", progress=False, callbacks=[stop_after_two])
-    again = train(dataset, config, tmp_path / "cut", progress=False)
-    assert len(again.history) == 3 and _strip(again.history) == _strip(full.history)
-    assert again.metrics["test_loss"] == full.metrics["test_loss"]
+    assert_resumes_to_the_same_numbers(dataset, config, tmp_path, TIMING_KEYS)
 
 
 def test_checkpoint_of_the_other_pipeline_is_refused_unless_the_run_is_finished(dataset, tmp_path):

@@ -254,11 +254,18 @@ def test_the_readme_side_by_side_table_is_what_the_summary_prints_from_the_recor
     (tmp_path / "peer_x.json").write_text(json.dumps(record))
     other = dict(record, fastnet=dict(record["fastnet"], recipe="fast8"))  # another setting: not in the table
     (tmp_path / "peer_y.json").write_text(json.dumps(other))
+    overrides = dict(record["fastnet"]["overrides"], optimizer="muon", muon_lr=0.12)  # the same with Muon: a row
+    (tmp_path / "peer_z.json").write_text(
+        json.dumps(dict(record, fastnet=dict(record["fastnet"], overrides=overrides)))
+    )
     # equal epochs: 80 / 30 s measured, (40 + 20) / 30 s steady; fastnet reaches 80% at its end, the peer at its end
     assert bench.summary_rows(tmp_path) == [
-        "| AVX2 EPYC | float32 | 2 | 3 | 81.00% | 80.00% | +1.00 | 2.67x / 2.00x | 2.67x / 2.00x "
-        "| abcdef0*, 2026-12-09 | `peer_x.json` |"
+        "| AVX2 EPYC | float32 | SGD | 2 | 3 | 81.00% | 80.00% | +1.00 | 2.67x / 2.00x | 2.67x / 2.00x "
+        "| abcdef0*, 2026-12-09 | `peer_x.json` |",
+        "| AVX2 EPYC | float32 | Muon 0.12 | 2 | 3 | 81.00% | 80.00% | +1.00 | 2.67x / 2.00x | 2.67x / 2.00x "
+        "| abcdef0*, 2026-12-09 | `peer_z.json` |",
     ]
+    (tmp_path / "peer_z.json").unlink()
     fast[-1]["test_acc"] = record["results"]["float32"]["runs"]["2"]["fastnet"]["test_acc"] = 0.79
     (tmp_path / "peer_x.json").write_text(json.dumps(record))
     assert "| -1.00 | 2.67x / 2.00x | not reached |" in bench.summary_rows(tmp_path)[0]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_resumes_to_the_same_numbers
 
 from cifarkit import backend  # noqa: F401  (configures the Keras backend first)
 from cifarkit.cli import main
@@ -829,20 +830,4 @@ def test_bad_muon_settings_say_what_is_accepted(setting):
 def test_a_muon_run_resumes_to_the_same_numbers(dataset, tmp_path):
     # the momentum buffers of both kinds of group travel in the checkpoint's optimizer state
     config = small_config(optimizer="muon", muon_lr=0.05, deterministic=True, epochs=3)
-    full = train(dataset, config, tmp_path / "full", progress=False)
-
-    class Interrupted(Exception):
-        pass
-
-    def stop_after_two(record):
-        if record["epoch"] == 2:
-            raise Interrupted  # after the epoch's checkpoint: as a kill between epochs
-
-    with pytest.raises(Interrupted):
-        train(dataset, config, tmp_path / "cut", progress=False, callbacks=[stop_after_two])
-    again = train(dataset, config, tmp_path / "cut", progress=False)
-    strip = [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in again.history]
-    assert len(again.history) == 3 and strip == [
-        {k: v for k, v in row.items() if k not in TIMING_KEYS} for row in full.history
-    ]
-    assert again.metrics["test_loss"] == full.metrics["test_loss"]
+    assert_resumes_to_the_same_numbers(dataset, config, tmp_path, TIMING_KEYS)

@@ -107,7 +107,7 @@ def make_optimizer(model, config: TrainConfig):
             foreach=True,
         )
     if config.optimizer == "muon":
-        return MuonSGD(
+        return muon_sgd()(
             groups, lr=lr, momentum=config.momentum, nesterov=config.nesterov, muon_momentum=config.muon_momentum
         )
     if config.weight_decay_mode == "decoupled":
@@ -139,7 +139,7 @@ def orthogonalized(matrix, steps: int = 5, dtype=None):
     return x if wide else x.T
 
 
-class MuonSGD(backend.torch().optim.Optimizer if backend.name() == "torch" else object):
+class _MuonSGD:
     """SGD for most parameters and Muon for the convolution kernels, in one ``torch.optim`` optimizer.
 
     Groups marked ``muon`` (:func:`param_groups` puts a model's 4-D kernels there with
@@ -213,6 +213,25 @@ class MuonSGD(backend.torch().optim.Optimizer if backend.name() == "torch" else 
             filters = p.shape[-1]
             step = orthogonalized(update.reshape(-1, filters).T, dtype=self.ns_dtype)  # filters x (kh * kw * in)
             p.add_(step.T.reshape(p.shape), alpha=-group["lr"])
+
+
+def muon_sgd():
+    """The :class:`MuonSGD` class: ``_MuonSGD``'s methods on ``torch.optim.Optimizer``, made at first use, so that
+    importing cifarkit imports no backend."""
+    global _MUON_SGD
+    if _MUON_SGD is None:
+        _MUON_SGD = type("MuonSGD", (_MuonSGD, backend.torch().optim.Optimizer), {"__module__": __name__})
+        _MUON_SGD.__doc__ = _MuonSGD.__doc__
+    return _MUON_SGD
+
+
+_MUON_SGD = None
+
+
+def __getattr__(name):  # ``from cifarkit.training.optim import MuonSGD`` builds the class then
+    if name == "MuonSGD":
+        return muon_sgd()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def freeze_groups_after(optimizer, epoch: int) -> None:
