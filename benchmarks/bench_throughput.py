@@ -248,7 +248,7 @@ def bench_model(
     from cifarkit.models.layers import BiasConv2D
     from cifarkit.training import resolve_recipe
     from cifarkit.training.optim import TrainStep, freeze_groups_after, freeze_whitening_kernel, make_optimizer
-    from cifarkit.training.precision import to_channels_last, use_channels_last
+    from cifarkit.training.precision import relay_kernels
 
     recipe = "fast" if name == "fastnet" else "paper"
     config = resolve_recipe(recipe, model=name, batch_size=batch)
@@ -260,9 +260,7 @@ def bench_model(
     keras.utils.set_random_seed(0)
     model = build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD)
     amp = torch.bfloat16 if precision == "bf16" else None
-    relaid = use_channels_last(config, "cpu", amp)  # the kernels' layout train() gives them
-    if relaid:
-        to_channels_last(model)
+    relaid = relay_kernels(model, config, "cpu", amp)  # the kernels' layout train() gives them
     keras_step = TrainStep(model, make_optimizer(model, config), config, autocast_dtype=amp)
     flops = count_flops(model)
 
@@ -273,8 +271,7 @@ def bench_model(
         # freeze_whitening leaves it, the bias as freeze_groups_after leaves it from the next epoch on
         keras.utils.set_random_seed(0)
         frozen = build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD)
-        if relaid:
-            to_channels_last(frozen)
+        relay_kernels(frozen, config, "cpu", amp)
         freeze_whitening_kernel(frozen, config)
         frozen_optimizer = make_optimizer(frozen, config)
         freeze_groups_after(frozen_optimizer, config.whiten_bias_epochs + 1)

@@ -218,7 +218,7 @@ def probe_model(
         freeze_whitening_kernel,
         make_optimizer,
     )
-    from cifarkit.training.precision import autocast_dtype, choose_device, to_channels_last, use_channels_last
+    from cifarkit.training.precision import autocast_dtype, choose_device, relay_kernels
 
     keras, torch = backend.keras(), backend.torch()
     config = _config(job)
@@ -242,8 +242,7 @@ def probe_model(
             **config.model_options,
         )
         model.train()
-        if use_channels_last(config, device, amp):  # the kernels' layout train() gives them
-            to_channels_last(model)
+        relay_kernels(model, config, device, amp)  # the kernels' layout train() gives them
         freeze_whitening_kernel(model, config)
         optimizer = make_optimizer(model, config)
         step = TrainStep(model, optimizer, config, device, autocast_dtype=amp)

@@ -53,8 +53,7 @@ from cifarkit.training.precision import (
     choose_device,
     cuda_settings,
     dynamo_friendly_signatures,
-    to_channels_last,
-    use_channels_last,
+    relay_kernels,
 )
 from cifarkit.training.progressive import ProgressiveResize, check_progressive
 from cifarkit.training.schedule import lr_schedule_values
@@ -258,9 +257,7 @@ class _Run:
         self.model, self.mean, self.backbone = _build_model(self.dataset, cfg, self.resume_backbone)
         self.progressive = ProgressiveResize(self.model, cfg.progressive_size, cfg.progressive_epochs)
         self.progressive.check_model(int(self.dataset.input_shape[-1]), self.device)
-        self.channels_last = (
-            use_channels_last(cfg, self.device, self.autocast_dtype) and to_channels_last(self.model) > 0
-        )
+        self.channels_last = relay_kernels(self.model, cfg, self.device, self.autocast_dtype)
         self.optimizer = make_optimizer(self.model, cfg)
         if self.backbone is not None:
             from cifarkit.models.backbones import backbone_of

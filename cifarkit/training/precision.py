@@ -196,6 +196,12 @@ def to_channels_last(model) -> int:
     return count
 
 
+def relay_kernels(model, config: TrainConfig, device: str, amp=None) -> bool:
+    """Re-lay ``model``'s kernels channels-last where :func:`use_channels_last` says so (the layout ``train()``
+    gives them; the estimate's probe and the benchmarks take it from here too); whether any kernel was re-laid."""
+    return use_channels_last(config, device, amp) and to_channels_last(model) > 0
+
+
 def is_channels_last_kernel(variable) -> bool:
     """Whether a Keras ``(kh, kw, in, out)`` kernel reaches ``conv2d`` as a channels-last OIHW tensor."""
     torch = backend.torch()
