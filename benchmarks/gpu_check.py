@@ -262,7 +262,7 @@ def _train_step(name: str, batch: int, device: str, compiled: bool):
     from cifarkit.training import resolve_recipe
     from cifarkit.training.loop import _compiled_forward
     from cifarkit.training.optim import TrainStep, make_optimizer
-    from cifarkit.training.precision import autocast_dtype, to_channels_last
+    from cifarkit.training.precision import autocast_dtype, relay_kernels
 
     keras = backend.keras()
     recipe = "fast" if name == "fastnet" else "paper"
@@ -280,15 +280,11 @@ def _train_step(name: str, batch: int, device: str, compiled: bool):
             name, input_shape=(32, 32, 3), num_classes=10, mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26)
         )
         model.train()
-        to_channels_last(model)
+        amp = autocast_dtype(config, device)
+        relay_kernels(model, config, device, amp)  # channels_last="on": as train() lays them
         optimizer = make_optimizer(model, config)
         step = TrainStep(
-            model,
-            optimizer,
-            config,
-            device,
-            forward=_compiled_forward(model, config, device),
-            autocast_dtype=autocast_dtype(config, device),
+            model, optimizer, config, device, forward=_compiled_forward(model, config, device), autocast_dtype=amp
         )
     return config, step
 

@@ -634,3 +634,5 @@ def test_the_methods_name_the_optimizer_the_run_trained_with():
     )
     assert muon.startswith("Muon for the convolution kernels (orthogonalized Nesterov momentum 0.6, learning rate 0.08")
     assert muon.endswith("for the other parameters SGD, momentum 0.85, Nesterov")
+    deep = _optimizer_text({"optimizer": "muon", "muon_lr": 0.08, "muon_min_filters": 128, "momentum": 0.85})
+    assert deep.startswith("Muon for the convolution kernels of 128 or more filters (orthogonalized")

@@ -781,6 +781,12 @@ def test_muon_puts_the_trainable_kernels_in_their_own_group():
 
     decoupled = resolve_recipe("fast", optimizer="muon", weight_decay_mode="decoupled")
     assert TrainStep(model, make_optimizer(model, decoupled), decoupled).decoupled_sgd  # as for "sgd"
+    deep = {
+        g["name"]: g
+        for g in make_optimizer(model, resolve_recipe("fast", optimizer="muon", muon_min_filters=128)).param_groups
+    }
+    assert [p.shape[-1] for p in deep["filters"]["params"]] == [256, 256, 256, 256]  # block 1's 64-filter kernels:
+    assert sorted(p.shape[-1] for p in deep["weights"]["params"] if len(p.shape) == 4) == [64, 64]  # SGD
 
 
 def test_muon_sgd_groups_step_as_torch_sgd_and_kernels_take_the_orthogonalized_step():
@@ -821,9 +827,11 @@ def test_training_with_muon_learns_the_synthetic_set_and_records_it(dataset, tmp
     assert result.metrics["config"]["optimizer"] == "muon" and result.metrics["config"]["muon_lr"] == 0.05
 
 
-@pytest.mark.parametrize("setting", [{"muon_lr": -0.1}, {"muon_momentum": 1.0}, {"optimizer": "lion"}])
+@pytest.mark.parametrize(
+    "setting", [{"muon_lr": -0.1}, {"muon_momentum": 1.0}, {"muon_min_filters": -1}, {"optimizer": "lion"}]
+)
 def test_bad_muon_settings_say_what_is_accepted(setting):
-    with pytest.raises(ValueError, match="muon_lr|muon_momentum|optimizer"):
+    with pytest.raises(ValueError, match="muon_lr|muon_momentum|muon_min_filters|optimizer"):
         small_config(**setting)
 
 

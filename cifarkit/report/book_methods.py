@@ -182,8 +182,10 @@ def _optimizer_text(c: dict) -> str:
     if c.get("optimizer") == "adamw":
         text = f"AdamW (beta1 {c.get('momentum', 0.9):g})"
     elif c.get("optimizer") == "muon":
+        least = int(c.get("muon_min_filters") or 0)
+        which = f"the convolution kernels of {least} or more filters" if least else "the convolution kernels"
         text = (
-            f"Muon for the convolution kernels (orthogonalized Nesterov momentum {c.get('muon_momentum', 0.6):g}, "
+            f"Muon for {which} (orthogonalized Nesterov momentum {c.get('muon_momentum', 0.6):g}, "
             f"learning rate {c.get('muon_lr', 0.24):g} x the schedule's factor); for the other parameters SGD, "
             f"momentum {c.get('momentum', 0.9):g}" + (", Nesterov" if c.get("nesterov") else "")
         )

@@ -63,6 +63,8 @@ class TrainConfig:
     # (the rest: SGD as above); airbench94_muon's values at its batch of 2,000
     muon_lr: float = 0.24
     muon_momentum: float = 0.6
+    # kernels with fewer output filters than this keep SGD under "muon" (0: every kernel takes Muon)
+    muon_min_filters: int = 0
     nesterov: bool = True  # Nesterov momentum (SGD only)
     weight_decay: float = 5e-4
     # "l2" adds weight_decay * w to the gradient (through momentum, as in the papers); "decoupled" shrinks
@@ -207,6 +209,7 @@ def _check_ranges(cfg: TrainConfig) -> None:
         "freeze_epochs",
         "progressive_size",
         "progressive_epochs",
+        "muon_min_filters",
     ):
         _check_int(name, getattr(cfg, name), minimum=0)
     for name in ("lr", "momentum", "weight_decay", "gamma", "warmup_epochs", "mixup", "cutmix", "bn_bias_lr_scale"):

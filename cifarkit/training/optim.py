@@ -45,7 +45,8 @@ def param_groups(model, config: TrainConfig) -> list[dict]:
     """The trainable variables of ``model`` in ``torch.optim`` parameter groups.
 
     Group ``"weights"`` holds everything at the scheduled learning rate (with ``optimizer="muon"``, all but
-    the convolution kernels, which form group ``"filters"`` marked ``muon``). With
+    the convolution kernels of at least ``muon_min_filters`` filters, which form group ``"filters"`` marked
+    ``muon``). With
     ``bn_bias_lr_scale != 1`` the batch-norm shifts (and fastnet's whitening
     bias) form group ``"biases"`` whose lr is scaled by it and whose L2
     coefficient is divided by it, so their decay per step stays
@@ -73,7 +74,7 @@ def param_groups(model, config: TrainConfig) -> list[dict]:
             groups["whiten_bias"].append(v.value)
         elif id(v) in biases:
             groups["biases"].append(v.value)
-        elif muon and len(v.shape) == 4:
+        elif muon and len(v.shape) == 4 and v.shape[-1] >= config.muon_min_filters:
             groups["filters"].append(v.value)
         else:
             groups["weights"].append(v.value)
