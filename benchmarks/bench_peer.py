@@ -734,7 +734,7 @@ def print_table(result: dict) -> None:
 #: The fastnet setting the README's side-by-side table holds: the ``fast`` recipe, its first two epochs at 20 px.
 SUMMARY_SETTING = {"model": "fastnet", "recipe": "fast", "overrides": {"progressive_size": 20, "progressive_epochs": 2}}
 #: Overrides a summarized run may add to :data:`SUMMARY_SETTING`'s: the kernels' optimizer, shown in its own column.
-SUMMARY_OPTIONAL = ("optimizer", "muon_lr")
+SUMMARY_OPTIONAL = ("optimizer", "muon_lr", "muon_min_filters")
 SUMMARY_HEADER = [
     "| machine | precision | kernels | epochs | seed | fastnet | airbench94 | points | time at equal epochs, measured "
     "/ steady | to the peer's accuracy, measured / steady | code | record |",
@@ -775,6 +775,8 @@ def summary_rows(results: Path = DEFAULT_OUTPUT.parent) -> list[str]:
             continue
         muon = optional.get("optimizer") == "muon"
         kernels = f"Muon {optional.get('muon_lr', 0.24):g}" if muon else "SGD"
+        if muon and optional.get("muon_min_filters"):
+            kernels += f", >= {optional['muon_min_filters']} filters"
         git = r.get("git") or {}
         code = f"{git.get('commit', '')[:7] or '-'}{'*' if git.get('dirty') else ''}"
         for block in r["results"].values():

@@ -265,6 +265,9 @@ def test_the_readme_side_by_side_table_is_what_the_summary_prints_from_the_recor
         "| AVX2 EPYC | float32 | Muon 0.12 | 2 | 3 | 81.00% | 80.00% | +1.00 | 2.67x / 2.00x | 2.67x / 2.00x "
         "| abcdef0*, 2026-12-09 | `peer_z.json` |",
     ]
+    deep = dict(overrides, muon_min_filters=128)  # Muon for the kernels of 128 filters or more: the column says so
+    (tmp_path / "peer_z.json").write_text(json.dumps(dict(record, fastnet=dict(record["fastnet"], overrides=deep))))
+    assert "| float32 | Muon 0.12, >= 128 filters | 2 | 3 |" in bench.summary_rows(tmp_path)[1]
     (tmp_path / "peer_z.json").unlink()
     fast[-1]["test_acc"] = record["results"]["float32"]["runs"]["2"]["fastnet"]["test_acc"] = 0.79
     (tmp_path / "peer_x.json").write_text(json.dumps(record))
