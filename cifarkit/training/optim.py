@@ -46,8 +46,7 @@ def param_groups(model, config: TrainConfig) -> list[dict]:
 
     Group ``"weights"`` holds everything at the scheduled learning rate (with ``optimizer="muon"``, all but
     the convolution kernels of at least ``muon_min_filters`` filters, which form group ``"filters"`` marked
-    ``muon``). With
-    ``bn_bias_lr_scale != 1`` the batch-norm shifts (and fastnet's whitening
+    ``muon``). With ``bn_bias_lr_scale != 1`` the batch-norm shifts (and fastnet's whitening
     bias) form group ``"biases"`` whose lr is scaled by it and whose L2
     coefficient is divided by it, so their decay per step stays
     ``lr * weight_decay``. With ``whiten_bias_epochs`` the whitening bias has
