@@ -760,11 +760,14 @@ def _ratio_text(measured: float | None, steady: float | None) -> str:
 
 def summary_rows(results: Path = DEFAULT_OUTPUT.parent) -> list[str]:
     """The README's table rows: every recorded run of :data:`SUMMARY_SETTING` (not dry runs; its overrides may add
-    :data:`SUMMARY_OPTIONAL`'s, the kernels' optimizer), by machine, precision, optimizer, epoch count, seed and date. Per row: both sides' final test accuracy (no TTA) and their difference in points;
+    :data:`SUMMARY_OPTIONAL`'s, the kernels' optimizer), by machine, precision, optimizer, epoch count, seed and
+    date. Per row: both sides' final test accuracy (no TTA) and their difference in points;
     the peer's training seconds over fastnet's for the same epoch count, as measured and at the drift probe's
     fastest speed (``steady_seconds``); and the ratio to the peer's final accuracy of that count
     (:func:`speed_comparison` on the two runs of that count alone, so a row does not depend on which other counts
     its record holds; "not reached" where fastnet's run ends below it), measured and steady."""
+    from cifarkit.training.config import TrainConfig
+
     rows = []
     for path in sorted(results.glob("peer*.json")):
         r = json.loads(path.read_text())
@@ -774,7 +777,7 @@ def summary_rows(results: Path = DEFAULT_OUTPUT.parent) -> list[str]:
         if r.get("dry_run") or dict(fastnet, overrides=overrides) != SUMMARY_SETTING:
             continue
         muon = optional.get("optimizer") == "muon"
-        kernels = f"Muon {optional.get('muon_lr', 0.24):g}" if muon else "SGD"
+        kernels = f"Muon {optional.get('muon_lr', TrainConfig.muon_lr):g}" if muon else "SGD"  # the config's default
         if muon and optional.get("muon_min_filters"):
             kernels += f", >= {optional['muon_min_filters']} filters"
         git = r.get("git") or {}
