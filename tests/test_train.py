@@ -835,6 +835,17 @@ def test_bad_muon_settings_say_what_is_accepted(setting):
         small_config(**setting)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_muon_settings_without_muon_are_refused_not_ignored(optimizer):
+    with pytest.raises(ValueError) as err:
+        small_config(optimizer=optimizer, muon_min_filters=128, muon_lr=0.08)
+    assert str(err.value) == (
+        f"muon_lr=0.08, muon_min_filters=128 act only with optimizer='muon' (got optimizer={optimizer!r}); set "
+        "optimizer='muon' or leave them at their defaults."
+    )
+    small_config(optimizer=optimizer, muon_lr=TrainConfig.muon_lr)  # the default itself says nothing
+
+
 def test_a_muon_run_resumes_to_the_same_numbers(dataset, tmp_path):
     # the momentum buffers of both kinds of group travel in the checkpoint's optimizer state
     config = small_config(optimizer="muon", muon_lr=0.05, deterministic=True, epochs=3)

@@ -299,5 +299,5 @@ def cifar10c_summary(table: pd.DataFrame, num_classes: int) -> str:
         + f"{len(at_chance)} of {table.size} corruption settings {verb} the model to chance level (within two "
         + f"standard errors of {chance:.0%}): "
         + "; ".join(group_corruption_cells(at_chance))
-        + ". It has learned features that these corruptions destroy."
+        + ". On those images it does no better than guessing, whatever its clean accuracy."
     )

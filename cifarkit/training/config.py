@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field, fields
 
 OPTIMIZERS = ("sgd", "adamw", "muon")
+MUON_KEYS = ("muon_lr", "muon_momentum", "muon_min_filters")  # settings read only under optimizer="muon"
 WEIGHT_DECAY_MODES = ("l2", "decoupled")
 SCHEDULES = ("step", "cosine", "onecycle", "constant")
 LR_SCALINGS = ("linear", "none")
@@ -266,6 +267,13 @@ def _check_combinations(cfg: TrainConfig) -> None:
             "pipeline='torch' does not implement mixup or cutmix; set pipeline='numpy' (or 'auto', which picks "
             "it for such runs), or turn mixup and cutmix off."
         )
+    if cfg.optimizer != "muon":
+        stray = [f"{n}={getattr(cfg, n)!r}" for n in MUON_KEYS if getattr(cfg, n) != getattr(TrainConfig, n)]
+        if stray:
+            raise ValueError(
+                f"{', '.join(stray)} act only with optimizer='muon' (got optimizer={cfg.optimizer!r}); set "
+                "optimizer='muon' or leave them at their defaults."
+            )
     if cfg.nesterov and cfg.optimizer == "sgd" and cfg.momentum == 0:
         raise ValueError("nesterov=True needs momentum > 0; set nesterov=False or a momentum such as 0.9.")
 
