@@ -843,6 +843,8 @@ def test_muon_settings_without_muon_are_refused_not_ignored(optimizer):
         f"muon_lr=0.08, muon_min_filters=128 act only with optimizer='muon' (got optimizer={optimizer!r}); set "
         "optimizer='muon' or leave them at their defaults."
     )
+    with pytest.raises(ValueError, match=r"^muon_momentum=0.5 acts only with optimizer='muon'"):
+        small_config(optimizer=optimizer, muon_momentum=0.5)
     small_config(optimizer=optimizer, muon_lr=TrainConfig.muon_lr)  # the default itself says nothing
 
 

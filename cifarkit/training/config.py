@@ -271,7 +271,8 @@ def _check_combinations(cfg: TrainConfig) -> None:
         stray = [f"{n}={getattr(cfg, n)!r}" for n in MUON_KEYS if getattr(cfg, n) != getattr(TrainConfig, n)]
         if stray:
             raise ValueError(
-                f"{', '.join(stray)} act only with optimizer='muon' (got optimizer={cfg.optimizer!r}); set "
+                f"{', '.join(stray)} {'acts' if len(stray) == 1 else 'act'} only with optimizer='muon' (got "
+                f"optimizer={cfg.optimizer!r}); set "
                 "optimizer='muon' or leave them at their defaults."
             )
     if cfg.nesterov and cfg.optimizer == "sgd" and cfg.momentum == 0:
