@@ -560,7 +560,8 @@ def test_the_cifar10c_summary_states_the_means_the_references_and_the_cells_at_c
     many.loc["fog", 2] = 0.5
     assert cc.cifar10c_summary(many, 10).endswith(
         "5 of 6 corruption settings bring the model to chance level (within two standard errors of 10%): gaussian "
-        "noise (severities 1-3); fog (severities 1 and 3). On those images it does no better than guessing, whatever its clean accuracy."
+        "noise (severities 1-3); fog (severities 1 and 3). On those images it does no better than guessing, "
+        "whatever its clean accuracy."
     )
     table.attrs["clean_acc"] = 0.105  # a model that learned nothing has no robustness to measure
     untrained = cc.cifar10c_summary(table, 10)

@@ -14,6 +14,8 @@ import json
 import math
 from dataclasses import dataclass, field, fields
 
+from cifarkit.wording import agree
+
 OPTIMIZERS = ("sgd", "adamw", "muon")
 MUON_KEYS = ("muon_lr", "muon_momentum", "muon_min_filters")  # settings read only under optimizer="muon"
 WEIGHT_DECAY_MODES = ("l2", "decoupled")
@@ -271,9 +273,8 @@ def _check_combinations(cfg: TrainConfig) -> None:
         stray = [f"{n}={getattr(cfg, n)!r}" for n in MUON_KEYS if getattr(cfg, n) != getattr(TrainConfig, n)]
         if stray:
             raise ValueError(
-                f"{', '.join(stray)} {'acts' if len(stray) == 1 else 'act'} only with optimizer='muon' (got "
-                f"optimizer={cfg.optimizer!r}); set "
-                "optimizer='muon' or leave them at their defaults."
+                f"{', '.join(stray)} {agree(len(stray), 'acts', 'act')} only with optimizer='muon' (got "
+                f"optimizer={cfg.optimizer!r}); set optimizer='muon' or leave them at their defaults."
             )
     if cfg.nesterov and cfg.optimizer == "sgd" and cfg.momentum == 0:
         raise ValueError("nesterov=True needs momentum > 0; set nesterov=False or a momentum such as 0.9.")
