@@ -49,6 +49,7 @@ import torch.nn.functional as F  # noqa: E402
 from cifarkit import backend  # noqa: E402  (sets KERAS_BACKEND=torch before Keras loads)
 
 PRECISIONS = ("float32", "bf16")
+MUON_LR = 0.08  # the Muon learning rate of the deep-kernels-only setting (benchmarks/README.md)
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
@@ -142,9 +143,11 @@ class ResNetTorch(nn.Module):
         return self.fc(x.mean(dim=(2, 3)))
 
 
-def torch_twin(name: str) -> nn.Module:
+def torch_twin(name: str, width: float = 1.0) -> nn.Module:
     if name == "fastnet":
-        return FastNetTorch()
+        from cifarkit.models.common import scale_width
+
+        return FastNetTorch(widths=tuple(scale_width(w, width) for w in (64, 256, 256)))
     if name.startswith("resnet"):
         return ResNetTorch(int(name[len("resnet") :]))
     raise ValueError(f"No raw PyTorch twin for {name!r}; choose fastnet or resnet20/32/44/56/110.")
@@ -196,15 +199,24 @@ def _seconds(fn, repeat=1) -> float:
 
 
 def twin_train_step(
-    name: str, config, x, y, lr: float, amp=None, compiled: bool = False, weights_dtype: torch.dtype | None = None
+    name: str,
+    config,
+    x,
+    y,
+    lr: float,
+    amp=None,
+    compiled: bool = False,
+    weights_dtype: torch.dtype | None = None,
+    width: float = 1.0,
 ):
     """``(step, trainable parameter count)``: one training step of the raw PyTorch twin of ``name`` (channels-last)
     on the batch ``x``/``y``, with the optimizer and label smoothing of ``config`` (a TrainConfig) and, with
     ``amp`` (a torch dtype), autocast as ``train()`` uses it; ``compiled``: its forward under ``torch.compile``
     (as ``train()`` compiles a Keras model's). ``weights_dtype`` (``torch.bfloat16``) keeps the weights, the
     normalized images and the optimizer's updates in that dtype, batch norms in float32, without autocast: how
-    ``bench_peer.py`` runs airbench94 in bf16 (its ``.half()`` made bf16), not how ``train()`` trains."""
-    twin = torch_twin(name)
+    ``bench_peer.py`` runs airbench94 in bf16 (its ``.half()`` made bf16), not how ``train()`` trains. ``width``:
+    fastnet's ``width_multiplier``."""
+    twin = torch_twin(name, width)
     if weights_dtype is not None:
         twin = twin.to(weights_dtype)
         for module in twin.modules():
@@ -243,6 +255,8 @@ def bench_model(
     bf16_weights: bool = False,
     stem_frozen: bool = False,
     unfused: bool = False,
+    width: float = 1.0,
+    muon_min_filters: int | None = None,
 ) -> dict:
     from cifarkit.models import build_model, count_flops
     from cifarkit.models.layers import BiasConv2D
@@ -251,26 +265,27 @@ def bench_model(
     from cifarkit.training.precision import relay_kernels
 
     recipe = "fast" if name == "fastnet" else "paper"
-    config = resolve_recipe(recipe, model=name, batch_size=batch)
+    options = {"width_multiplier": width} if name == "fastnet" and width != 1.0 else {}
+    config = resolve_recipe(recipe, model=name, batch_size=batch, model_options=options)
     rng = np.random.default_rng(0)
     x = torch.from_numpy(rng.integers(0, 256, size=(batch, 32, 32, 3), dtype=np.uint8))
     y = torch.from_numpy(rng.integers(0, 10, size=batch))
     lr = 0.01  # small, so many steps stay finite; speed does not depend on it
 
     keras.utils.set_random_seed(0)
-    model = build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD)
+    model = build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD, **options)
     amp = torch.bfloat16 if precision == "bf16" else None
     relaid = relay_kernels(model, config, "cpu", amp)  # the kernels' layout train() gives them
     keras_step = TrainStep(model, make_optimizer(model, config), config, autocast_dtype=amp)
     flops = count_flops(model)
 
-    torch_step, twin_params = twin_train_step(name, config, x, y, lr, amp)
+    torch_step, twin_params = twin_train_step(name, config, x, y, lr, amp, width=width)
     steps = {"keras": lambda: keras_step(x, y, lr), "torch": torch_step}
     if stem_frozen and name == "fastnet":
         # train()'s step after the `fast` recipe's whiten_bias_epochs, frozen by train()'s own calls: the kernel as
         # freeze_whitening leaves it, the bias as freeze_groups_after leaves it from the next epoch on
         keras.utils.set_random_seed(0)
-        frozen = build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD)
+        frozen = build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD, **options)
         relay_kernels(frozen, config, "cpu", amp)
         freeze_whitening_kernel(frozen, config)
         frozen_optimizer = make_optimizer(frozen, config)
@@ -280,12 +295,32 @@ def bench_model(
     if unfused:
         # the step as train() ran it before 2026-12-07: Keras' kernel layout, the stem's bias added after its conv
         keras.utils.set_random_seed(0)
-        before = build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD)
+        before = build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD, **options)
         for layer in before._flatten_layers():
             if isinstance(layer, BiasConv2D):
                 layer.fuse_bias = False
         before_step = TrainStep(before, make_optimizer(before, config), config, autocast_dtype=amp)
         steps["keras_unfused"] = lambda: before_step(x, y, lr)
+    if muon_min_filters is not None:
+        # the same step with Muon for the kernels of at least muon_min_filters filters, SGD for the rest, as train()
+        # runs optimizer="muon"; the Newton-Schulz products run in bf16 where the CPU computes bf16 natively (and
+        # oneDNN is not capped below it), in float32 elsewhere, whatever the precision of the step
+        muon_config = resolve_recipe(
+            recipe,
+            model=name,
+            batch_size=batch,
+            model_options=options,
+            optimizer="muon",
+            muon_lr=MUON_LR,
+            muon_min_filters=muon_min_filters,
+        )
+        keras.utils.set_random_seed(0)
+        muon_model = build_model(
+            name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD, **options
+        )
+        relay_kernels(muon_model, muon_config, "cpu", amp)
+        muon_step = TrainStep(muon_model, make_optimizer(muon_model, muon_config), muon_config, autocast_dtype=amp)
+        steps["keras_muon"] = lambda: muon_step(x, y, lr)
     if bf16_weights and precision == "bf16":
         steps["torch_bf16_weights"] = twin_train_step(name, config, x, y, lr, weights_dtype=torch.bfloat16)[0]
     keras_params = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
@@ -301,6 +336,7 @@ def bench_model(
     ips = {k: batch / s for k, s in best.items()}
     return {
         "model": name,
+        **({"width_multiplier": width} if options else {}),
         "batch": batch,
         "precision": precision,
         "recipe_optimizer": f"{recipe}: SGD momentum {config.momentum} nesterov={config.nesterov} "
@@ -312,6 +348,14 @@ def bench_model(
         "train_gflop_per_s": {k: round(3 * flops * v / 1e9, 1) for k, v in ips.items()},
         "steps_per_round": repeat,
         "keras_channels_last_kernels": relaid,
+        **(
+            {
+                "muon": f"keras_muon: optimizer='muon', muon_lr {MUON_LR}, kernels of >= {muon_min_filters} filters",
+                "muon_over_sgd": round(ips["keras_muon"] / ips["keras"], 3),
+            }
+            if "keras_muon" in steps
+            else {}
+        ),
         **(
             {
                 "stem_frozen_note": "keras_stem_frozen's GFLOP/s and fractions count the full step's 3 x forward FLOPs; "
@@ -358,6 +402,19 @@ def main(argv=None) -> int:
         help="also time the Keras step as train() ran it before 2026-12-07: Keras' kernel layout and the stem's bias "
         "added after its convolution",
     )
+    parser.add_argument(
+        "--width",
+        type=float,
+        default=1.0,
+        help="fastnet's width_multiplier, for both sides (1.5: the fast8 recipe's network)",
+    )
+    parser.add_argument(
+        "--muon-min-filters",
+        type=int,
+        metavar="N",
+        help=f"also time the Keras step with optimizer='muon' (muon_lr {MUON_LR}) for the kernels of at least N "
+        "filters, interleaved with SGD's (128: the deep-kernels-only setting)",
+    )
     parser.add_argument("--out", default=os.path.join(HERE, "results", "throughput.json"))
     args = parser.parse_args(argv)
 
@@ -384,6 +441,8 @@ def main(argv=None) -> int:
                     args.bf16_weights,
                     args.stem_frozen,
                     args.unfused,
+                    args.width,
+                    args.muon_min_filters,
                 )
                 mm = ceiling["torch_mm_bf16" if precision == "bf16" else "torch_mm"]
                 r["fraction_of_torch_mm"] = {
@@ -409,6 +468,11 @@ def main(argv=None) -> int:
                         f"{'on' if r['keras_channels_last_kernels'] else 'off'}, a conv's bias inside it): "
                         f"{r['img_per_s']['keras'] / r['img_per_s']['keras_unfused']:.3f}x the step before 2026-12-07 "
                         f"({r['img_per_s']['keras_unfused']:7.1f} img/s)"
+                    )
+                if "keras_muon" in r["img_per_s"]:
+                    print(
+                        f"{'':9s} Muon for the kernels of >= {args.muon_min_filters} filters: keras "
+                        f"{r['img_per_s']['keras_muon']:7.1f} img/s ({r['muon_over_sgd']:.3f}x SGD's)"
                     )
                 if "torch_bf16_weights" in r["img_per_s"]:
                     print(

@@ -67,13 +67,15 @@ def add_data_arguments(p: argparse.ArgumentParser, subset_use: str, val_use: str
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    from cifarkit.training.recipes import list_recipes  # the registry's names, so the help cannot go stale
+
     p.add_argument(
         "--model", help="model name (default: the recipe's, else resnet20); see cifarkit.models.list_models()"
     )
     p.add_argument(
         "--recipe",
         default="default",
-        help="training recipe: default, paper, paper_densenet, fast (default: %(default)s)",
+        help=f"training recipe: {', '.join(list_recipes())} (default: %(default)s)",
     )
     add_data_arguments(p, "quick runs", "")
     p.add_argument("--out", required=True, help="run folder for checkpoints, history, model and metrics")

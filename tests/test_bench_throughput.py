@@ -36,7 +36,7 @@ def test_the_twin_trains_in_the_dtype_asked_for(bench, weights_dtype, monkeypatc
 
     built = []
     make = bench.torch_twin
-    monkeypatch.setattr(bench, "torch_twin", lambda name: built.append(make(name)) or built[-1])
+    monkeypatch.setattr(bench, "torch_twin", lambda name, width=1.0: built.append(make(name, width)) or built[-1])
     x, y = _batch()
     config = resolve_recipe("fast", model="fastnet", batch_size=8)
     step, count = bench.twin_train_step("fastnet", config, x, y, 0.05, amp=torch.bfloat16, weights_dtype=weights_dtype)
@@ -60,3 +60,13 @@ def test_the_keras_step_is_timed_with_the_layout_train_gives_it_beside_the_step_
     assert r["keras_channels_last_kernels"] is relaid  # train()'s "auto": CPU bf16 runs re-lay the kernels
     assert set(r["img_per_s"]) == {"keras", "torch", "keras_stem_frozen", "keras_unfused"}
     assert all(v > 0 for v in r["img_per_s"].values())
+
+
+def test_the_muon_arm_times_the_deep_kernels_only_step_at_the_width_asked_for(bench):
+    r = bench.bench_model("fastnet", 8, 1, 0.01, "float32", width=1.5, muon_min_filters=128)
+    assert set(r["img_per_s"]) == {"keras", "torch", "keras_muon"}
+    assert r["width_multiplier"] == 1.5
+    # both sides build fast8's network: blocks of 96, 384 and 384 filters
+    assert r["trainable_params"]["keras"] == r["trainable_params"]["torch"]
+    assert r["muon_over_sgd"] == round(r["img_per_s"]["keras_muon"] / r["img_per_s"]["keras"], 3)
+    assert "kernels of >= 128 filters" in r["muon"]

@@ -636,3 +636,7 @@ def test_the_methods_name_the_optimizer_the_run_trained_with():
     assert muon.endswith("for the other parameters SGD, momentum 0.85, Nesterov")
     deep = _optimizer_text({"optimizer": "muon", "muon_lr": 0.08, "muon_min_filters": 128, "momentum": 0.85})
     assert deep.startswith("Muon for the convolution kernels of 128 or more filters (orthogonalized")
+    # a key an older recorded config lacks reads as TrainConfig's default (SGD, momentum 0.9, Nesterov)
+    assert _optimizer_text({}) == "SGD, momentum 0.9, Nesterov"
+    assert _optimizer_text({"nesterov": False}) == "SGD, momentum 0.9"
+    assert "momentum 0.6, learning rate 0.24 x" in _optimizer_text({"optimizer": "muon"})

@@ -566,6 +566,15 @@ def test_cli_bad_input_exits_2_with_a_message(argv, message, tmp_path, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_cli_help_lists_every_recipe(capsys):
+    from cifarkit.training import list_recipes
+
+    assert main(["train", "--help"]) == 0
+    listed = " ".join(capsys.readouterr().out.split())  # argparse wraps the help at the terminal's width
+    assert f"training recipe: {', '.join(list_recipes())} (default: default)" in listed
+    assert "fast8" in list_recipes()
+
+
 def _cli_train(out: Path, *extra):
     args = [
         sys.executable,

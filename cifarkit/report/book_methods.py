@@ -10,16 +10,21 @@ from data or parameters are escaped; papers are cited through the run's
 
 from __future__ import annotations
 
+import dataclasses
+
 from cifarkit import allocator, escape, run_folder
 from cifarkit.analysis.corruptions import severity_runs
 from cifarkit.report.book_parts import StudyRun, json_text, kv_table, p
 from cifarkit.report.book_results import Outline
 from cifarkit.report.key_results import _num
 from cifarkit.report.references import model_reference
+from cifarkit.training.config import TrainConfig
 from cifarkit.wording import is_one, plural
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 SPLITS = (("train", "training"), ("val", "validation"), ("test", "test"))
+
+_TRAIN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
 
 
 def _missing(run: StudyRun, name: str) -> str:
@@ -179,18 +184,21 @@ def _schedule_text(c: dict) -> str:
 
 
 def _optimizer_text(c: dict) -> str:
-    if c.get("optimizer") == "adamw":
-        text = f"AdamW (beta1 {c.get('momentum', 0.9):g})"
-    elif c.get("optimizer") == "muon":
-        least = int(c.get("muon_min_filters") or 0)
+    """The optimizer row; a key missing from an older recorded config reads as ``TrainConfig``'s default."""
+    c = {**_TRAIN_DEFAULTS, **c}
+    nesterov = ", Nesterov" if c["nesterov"] else ""
+    if c["optimizer"] == "adamw":
+        text = f"AdamW (beta1 {c['momentum']:g})"
+    elif c["optimizer"] == "muon":
+        least = int(c["muon_min_filters"] or 0)
         which = f"the convolution kernels of {least} or more filters" if least else "the convolution kernels"
         text = (
-            f"Muon for {which} (orthogonalized Nesterov momentum {c.get('muon_momentum', 0.6):g}, "
-            f"learning rate {c.get('muon_lr', 0.24):g} x the schedule's factor); for the other parameters SGD, "
-            f"momentum {c.get('momentum', 0.9):g}" + (", Nesterov" if c.get("nesterov") else "")
+            f"Muon for {which} (orthogonalized Nesterov momentum {c['muon_momentum']:g}, "
+            f"learning rate {c['muon_lr']:g} x the schedule's factor); for the other parameters SGD, "
+            f"momentum {c['momentum']:g}{nesterov}"
         )
     else:
-        text = f"SGD, momentum {c.get('momentum', 0.9):g}" + (", Nesterov" if c.get("nesterov") else "")
+        text = f"SGD, momentum {c['momentum']:g}{nesterov}"
     return escape.html(text)
 
 
