@@ -640,3 +640,34 @@ def test_the_methods_name_the_optimizer_the_run_trained_with():
     assert _optimizer_text({}) == "SGD, momentum 0.9, Nesterov"
     assert _optimizer_text({"nesterov": False}) == "SGD, momentum 0.9"
     assert "momentum 0.6, learning rate 0.24 x" in _optimizer_text({"optimizer": "muon"})
+
+
+@pytest.mark.parametrize(
+    "origin, sentence, carved",
+    [
+        (
+            "given train/test; val from train; at most 20 per class per split",
+            "The source gives the training and test splits; the validation split is carved from the training images; "
+            "at most 20 images per class in each split",
+            True,
+        ),
+        ("given train/val/test", "The source gives the training, validation and test splits", False),
+        (
+            "given train/val; test from train",
+            "The source gives the training and validation splits; the test split is carved from the training images",
+            False,
+        ),
+        (
+            "given train only; val and test from train",
+            "The source gives the training split; the validation and test splits are carved from the training images",
+            True,
+        ),
+        ("cross-validation fold 2 of 5", "Cross-validation fold 2 of 5", True),
+        ("", "Not recorded", True),
+    ],
+)
+def test_the_methods_tell_the_split_in_words(origin, sentence, carved):
+    from cifarkit.report.book_methods import carves_validation, split_sentence
+
+    assert split_sentence(origin) == sentence
+    assert carves_validation(origin) is carved  # the share of validation is stated only where it was carved
