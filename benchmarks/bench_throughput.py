@@ -266,14 +266,18 @@ def bench_model(
 
     recipe = "fast" if name == "fastnet" else "paper"
     options = {"width_multiplier": width} if name == "fastnet" and width != 1.0 else {}
-    config = resolve_recipe(recipe, model=name, batch_size=batch, model_options=options)
+    settings = {"model": name, "batch_size": batch, "model_options": options}
+    config = resolve_recipe(recipe, **settings)
     rng = np.random.default_rng(0)
     x = torch.from_numpy(rng.integers(0, 256, size=(batch, 32, 32, 3), dtype=np.uint8))
     y = torch.from_numpy(rng.integers(0, 10, size=batch))
     lr = 0.01  # small, so many steps stay finite; speed does not depend on it
 
-    keras.utils.set_random_seed(0)
-    model = build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD, **options)
+    def fresh_model():  # every Keras arm starts from the same weights
+        keras.utils.set_random_seed(0)
+        return build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD, **options)
+
+    model = fresh_model()
     amp = torch.bfloat16 if precision == "bf16" else None
     relaid = relay_kernels(model, config, "cpu", amp)  # the kernels' layout train() gives them
     keras_step = TrainStep(model, make_optimizer(model, config), config, autocast_dtype=amp)
@@ -284,8 +288,7 @@ def bench_model(
     if stem_frozen and name == "fastnet":
         # train()'s step after the `fast` recipe's whiten_bias_epochs, frozen by train()'s own calls: the kernel as
         # freeze_whitening leaves it, the bias as freeze_groups_after leaves it from the next epoch on
-        keras.utils.set_random_seed(0)
-        frozen = build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD, **options)
+        frozen = fresh_model()
         relay_kernels(frozen, config, "cpu", amp)
         freeze_whitening_kernel(frozen, config)
         frozen_optimizer = make_optimizer(frozen, config)
@@ -294,8 +297,7 @@ def bench_model(
         steps["keras_stem_frozen"] = lambda: frozen_step(x, y, lr)
     if unfused:
         # the step as train() ran it before 2026-12-07: Keras' kernel layout, the stem's bias added after its conv
-        keras.utils.set_random_seed(0)
-        before = build_model(name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD, **options)
+        before = fresh_model()
         for layer in before._flatten_layers():
             if isinstance(layer, BiasConv2D):
                 layer.fuse_bias = False
@@ -306,18 +308,9 @@ def bench_model(
         # runs optimizer="muon"; the Newton-Schulz products run in bf16 where the CPU computes bf16 natively (and
         # oneDNN is not capped below it), in float32 elsewhere, whatever the precision of the step
         muon_config = resolve_recipe(
-            recipe,
-            model=name,
-            batch_size=batch,
-            model_options=options,
-            optimizer="muon",
-            muon_lr=MUON_LR,
-            muon_min_filters=muon_min_filters,
+            recipe, **settings, optimizer="muon", muon_lr=MUON_LR, muon_min_filters=muon_min_filters
         )
-        keras.utils.set_random_seed(0)
-        muon_model = build_model(
-            name, input_shape=(32, 32, 3), num_classes=10, mean=CIFAR_MEAN, std=CIFAR_STD, **options
-        )
+        muon_model = fresh_model()
         relay_kernels(muon_model, muon_config, "cpu", amp)
         muon_step = TrainStep(muon_model, make_optimizer(muon_model, muon_config), muon_config, autocast_dtype=amp)
         steps["keras_muon"] = lambda: muon_step(x, y, lr)

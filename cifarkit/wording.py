@@ -16,6 +16,12 @@ def agree(count, one: str, many: str) -> str:
     return one if is_one(count) else many
 
 
+def series(items) -> str:
+    """``["a", "b", "c"]`` -> ``"a, b and c"``; one item alone; ``""`` for none."""
+    items = [str(i) for i in items]
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
+
+
 def plural(count, noun: str, many: str | None = None) -> str:
     """``"1 epoch"``, ``"4 epochs"``: ``count`` and ``noun`` in agreement.
 

@@ -39,7 +39,7 @@ import pandas as pd
 from cifarkit.analysis.corruptions_ops import OPS
 from cifarkit.analysis.corruptions_params import CORRUPTIONS_C, GROUPS, PARAMETERS, REFERENCE_POINTS, SEVERITIES
 from cifarkit.analysis.verdicts import chance_level
-from cifarkit.wording import agree
+from cifarkit.wording import agree, series
 
 __all__ = [
     "CORRUPTIONS_C",
@@ -257,7 +257,7 @@ def severity_runs(severities: list[int]) -> str:
             runs.append([s])
     parts = [f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs]
     word = "severity" if len(set(severities)) == 1 else "severities"
-    return f"{word} " + (parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1])
+    return f"{word} {series(parts)}"
 
 
 def group_corruption_cells(cells: list[str]) -> list[str]:

@@ -10,7 +10,6 @@ from data or parameters are escaped; papers are cited through the run's
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from cifarkit import allocator, escape, run_folder
@@ -19,13 +18,11 @@ from cifarkit.report.book_parts import StudyRun, json_text, kv_table, p
 from cifarkit.report.book_results import Outline
 from cifarkit.report.key_results import _num
 from cifarkit.report.references import model_reference
-from cifarkit.training.config import TrainConfig
-from cifarkit.wording import agree, is_one, plural
+from cifarkit.training.config import default_settings
+from cifarkit.wording import agree, is_one, plural, series
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 SPLITS = (("train", "training"), ("val", "validation"), ("test", "test"))
-
-_TRAIN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
 
 
 def _missing(run: StudyRun, name: str) -> str:
@@ -125,12 +122,9 @@ def _data(run: StudyRun) -> str:
     return p(text) + kv_table(rows) + (p("Images per class and split (from 01_explore_data):") + table if table else "")
 
 
-_SPLIT_WORDS = {"train": "training", "val": "validation", "test": "test"}
-
-
 def _split_names(text: str) -> str:
-    names = [_SPLIT_WORDS.get(n, n) for n in re.split(r"/| and ", text)]
-    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+    words = dict(SPLITS)
+    return series(words.get(n, n) for n in re.split(r"/| and ", text))
 
 
 def split_sentence(origin: str) -> str:
@@ -226,7 +220,7 @@ def _schedule_text(c: dict) -> str:
 
 def _optimizer_text(c: dict) -> str:
     """The optimizer row; a key missing from an older recorded config reads as ``TrainConfig``'s default."""
-    c = {**_TRAIN_DEFAULTS, **c}
+    c = {**default_settings(), **c}
     nesterov = ", Nesterov" if c["nesterov"] else ""
     if c["optimizer"] == "adamw":
         text = f"AdamW (beta1 {c['momentum']:g})"
