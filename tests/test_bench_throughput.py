@@ -68,5 +68,9 @@ def test_the_muon_arm_times_the_deep_kernels_only_step_at_the_width_asked_for(be
     assert r["width_multiplier"] == 1.5
     # both sides build fast8's network: blocks of 96, 384 and 384 filters
     assert r["trainable_params"]["keras"] == r["trainable_params"]["torch"]
-    assert r["muon_over_sgd"] == round(r["img_per_s"]["keras_muon"] / r["img_per_s"]["keras"], 3)
+    # the ratio is taken before the rates are rounded to 0.1 img/s, so recomputing it from the rounded rates
+    # agrees only to within that rounding (CI saw 0.693 recorded against 34.0 / 49.1 = 0.692)
+    ratio = r["img_per_s"]["keras_muon"] / r["img_per_s"]["keras"]
+    slack = ratio * (0.05 / r["img_per_s"]["keras_muon"] + 0.05 / r["img_per_s"]["keras"]) + 0.0005
+    assert abs(r["muon_over_sgd"] - ratio) <= slack
     assert "kernels of >= 128 filters" in r["muon"]
