@@ -26,7 +26,7 @@ from IPython.display import Markdown, display
 
 from cifarkit import escape, run_folder
 from cifarkit.analysis import explore, interactive, plots
-from cifarkit.data import load_study_data
+from cifarkit.data import load_study_data, split_record
 
 # %% tags=["parameters"]
 DATA: str = ""  # data source; empty for the official CIFAR-10 archive, or a folder, archive, synthetic:200
@@ -65,9 +65,8 @@ display(
         + (f" (labels from the {escape.md(ds.labels_from)})" if ds.labels_from else "")
         + "  \n"
         f"**Image size:** {ds.image_size[0]}x{ds.image_size[1]} RGB, uint8  \n"
-        f"**Splits:** {escape.md(ds.split_origin)}; loaded in {ds.load_seconds:.2f} s"
-        + (" (from the decode cache)" if ds.from_cache else "")
-        + (f"; subset of {DATA_SUBSET} images per class and split" if DATA_SUBSET else "")
+        f"**Splits:** {escape.md(split_record.sentence(ds.split_origin))}.  \n"
+        f"**Load time:** {ds.load_seconds:.2f} s" + (" (from the decode cache)" if ds.from_cache else "")
     )
 )
 

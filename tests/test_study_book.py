@@ -662,12 +662,47 @@ def test_the_methods_name_the_optimizer_the_run_trained_with():
             "The source gives the training split; the validation and test splits are carved from the training images",
             True,
         ),
+        (
+            "stratified split of unsplit folder; at most 5 per class per split",
+            "The folder has no split folders: the training, validation and test splits are drawn from its images, "
+            "stratified by class; at most 5 images per class in each split",
+            True,
+        ),
+        (
+            "stratified group split of unsplit folder; whole groups per split (12 groups, from the file names)",
+            "The folder has no split folders: the training, validation and test splits are drawn from its images "
+            "group by group, stratified by class; each group's images lie in one split only (12 groups, from the file "
+            "names)",
+            True,
+        ),
+        (
+            "stratified split of a synthetic pool",
+            "The training, validation and test splits are drawn from one pool of synthetic images, stratified by class",
+            True,
+        ),
+        (
+            "given train/val/test; labels from the labels.csv",
+            "The source gives the training, validation and test splits; labels from the labels.csv",
+            False,
+        ),
         ("cross-validation fold 2 of 5", "Cross-validation fold 2 of 5", True),
         ("", "Not recorded", True),
     ],
 )
 def test_the_methods_tell_the_split_in_words(origin, sentence, carved):
-    from cifarkit.report.book_methods import carves_validation, split_sentence
+    from cifarkit.data import split_record
 
-    assert split_sentence(origin) == sentence
-    assert carves_validation(origin) is carved  # the share of validation is stated only where it was carved
+    assert split_record.sentence(origin) == sentence
+    # the share of validation is stated only where it was carved
+    assert split_record.carves_validation(origin) is carved
+
+
+def test_every_split_record_the_loaders_write_is_read_in_words():
+    from cifarkit.data import split_record as r
+
+    written = [r.given(s) for s in ({"train"}, {"train", "test"}, {"train", "val"}, {"train", "val", "test"})]
+    written += [r.UNSPLIT, r.GROUP_UNSPLIT + r.whole_groups(3, "groups file"), r.SYNTHETIC + r.subset_note(7)]
+    for record in written:
+        words = r.sentence(record)
+        for part in record.split("; "):
+            assert part not in words.lower(), (record, words)  # no part of the record passes through unread

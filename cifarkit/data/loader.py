@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cifar10, sources
+from . import cifar10, sources, split_record
 from .cache import cache_key, load_entry, resolve_cache_dir, save_entry
 from .dataset import SPLITS, Dataset
 from .decode import StrictFailure, decode_many, resize_array
@@ -65,10 +65,6 @@ def _listing_sha256(lines) -> str:
     for line in sorted(lines):
         h.update(line.encode("utf-8", "surrogateescape") + b"\n")
     return h.hexdigest()
-
-
-def _subset_note(subset) -> str:
-    return f"; at most {subset} per class per split" if subset is not None else ""
 
 
 def load_dataset(
@@ -357,7 +353,7 @@ def _load_synthetic(per_class, size, *, val_fraction, test_fraction, seed, subse
         source_sha256=None,
         image_size=size,
         image_info={},
-        split_origin="stratified split of a synthetic pool" + _subset_note(subset),
+        split_origin=split_record.SYNTHETIC + split_record.subset_note(subset),
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         seed=seed,
@@ -391,7 +387,7 @@ def _load_official(members, where, size, *, val_fraction, test_fraction, seed, s
         source_sha256=None,
         image_size=size,
         image_info={"sizes": {"32x32": n}, "modes": {"RGB": n}, "formats": {"CIFAR-10 python batch": n}},
-        split_origin="given train/test; val from train" + _subset_note(subset),
+        split_origin=split_record.given({"train", "test"}) + split_record.subset_note(subset),
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         seed=seed,
@@ -406,16 +402,6 @@ def _strict_message(path: str, reason: str) -> str:
     return (
         f"Cannot read image {path} ({reason}). Fix or remove the file, or pass strict=False to skip unreadable images."
     )
-
-
-def _split_origin(given: set[str]) -> str:
-    if given == {"train", "val", "test"}:
-        return "given train/val/test"
-    if given == {"train", "test"}:
-        return "given train/test; val from train"
-    if given == {"train", "val"}:
-        return "given train/val; test from train"
-    return "given train only; val and test from train"
 
 
 def carved_fractions(plan, val_fraction: float, test_fraction: float) -> dict[str, float]:
@@ -560,10 +546,10 @@ def _load_image_folder(path, reader, size, *, strict, progress, val_fraction, te
     unreadable = [(name, reason) for _, name, reason in failures]
     unsplit = plan.layout in ("unsplit", "labels")
     if groups is None:
-        origin = "stratified split of unsplit folder" if unsplit else _split_origin(set(plan.splits))
+        origin = split_record.UNSPLIT if unsplit else split_record.given(set(plan.splits))
     else:
-        origin = "stratified group split of unsplit folder" if unsplit else _split_origin(set(plan.splits))
-        origin += f"; whole groups per split ({len(np.unique(groups))} groups, from the {plan.group_source})"
+        origin = split_record.GROUP_UNSPLIT if unsplit else split_record.given(set(plan.splits))
+        origin += split_record.whole_groups(len(np.unique(groups)), plan.group_source)
     if plan.layout.startswith("labels"):
         origin += f"; labels from the {plan.label_source}"
     ds = Dataset(
@@ -575,7 +561,7 @@ def _load_image_folder(path, reader, size, *, strict, progress, val_fraction, te
         image_size=size,
         skipped=unreadable + [(reader.display(e), why) for e, why in plan.loose] + list(reader.skipped),
         image_info={k: dict(sorted(v.items())) for k, v in info.items()},
-        split_origin=origin + _subset_note(subset),
+        split_origin=origin + split_record.subset_note(subset),
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         seed=seed,

@@ -10,19 +10,18 @@ from data or parameters are escaped; papers are cited through the run's
 
 from __future__ import annotations
 
-import re
-
 from cifarkit import allocator, escape, run_folder
 from cifarkit.analysis.corruptions import severity_runs
+from cifarkit.data import split_record
 from cifarkit.report.book_parts import StudyRun, json_text, kv_table, p
 from cifarkit.report.book_results import Outline
 from cifarkit.report.key_results import _num
 from cifarkit.report.references import model_reference
 from cifarkit.training.config import default_settings
-from cifarkit.wording import agree, is_one, plural, series
+from cifarkit.wording import is_one, plural
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-SPLITS = (("train", "training"), ("val", "validation"), ("test", "test"))
+SPLITS = tuple(split_record.SPLIT_WORDS.items())  # (key, word) in order: train, val, test
 
 
 def _missing(run: StudyRun, name: str) -> str:
@@ -122,38 +121,6 @@ def _data(run: StudyRun) -> str:
     return p(text) + kv_table(rows) + (p("Images per class and split (from 01_explore_data):") + table if table else "")
 
 
-def _split_names(text: str) -> str:
-    words = dict(SPLITS)
-    return series(words.get(n, n) for n in re.split(r"/| and ", text))
-
-
-def split_sentence(origin: str) -> str:
-    """The data's recorded ``split_origin`` (``"given train/test; val from train; at most 20 per class per split"``)
-    as a sentence for readers (not escaped); a form it does not know is kept, its first letter capitalized."""
-    parts = []
-    for part in (origin or "").split("; "):
-        if m := re.fullmatch(r"given ([a-z/]+)( only)?", part):
-            count = m.group(1).count("/") + 1
-            parts.append(f"the source gives the {_split_names(m.group(1))} {agree(count, 'split', 'splits')}")
-        elif m := re.fullmatch(r"([a-z]+(?: and [a-z]+)?) from train", part):
-            count = 2 if " and " in m.group(1) else 1
-            parts.append(
-                f"the {_split_names(m.group(1))} {agree(count, 'split is', 'splits are')} carved from the training "
-                "images"
-            )
-        elif m := re.fullmatch(r"at most (\d+) per class per split", part):
-            parts.append(f"at most {m.group(1)} images per class in each split")
-        elif part:
-            parts.append(part)
-    text = "; ".join(parts) or "not recorded"
-    return text[0].upper() + text[1:]
-
-
-def carves_validation(origin: str) -> bool:
-    """Whether the validation split was carved from the training images (False where the source gave it)."""
-    return "given" not in (origin or "") or bool(re.search(r"\bval\b[a-z ]* from train", origin))
-
-
 def _split(run: StudyRun) -> str:
     data, m1 = run.data(), run.m(run_folder.EXPLORE)
     val = data.get("val_fraction", run.param("VAL_FRACTION"))
@@ -162,11 +129,11 @@ def _split(run: StudyRun) -> str:
     share = (
         f" The validation split holds a share of {escape.html(val)} of the training data (stratified by class), "
         f"drawn with seed {escape.html(data.get('seed', run.manifest.get('seed')))}."
-        if carves_validation(origin)
+        if split_record.carves_validation(origin)
         else ""
     )
     text = (
-        f"<b>Split.</b> {escape.html(split_sentence(origin))}.{share} Every choice (settings, the best model, vote "
+        f"<b>Split.</b> {escape.html(split_record.sentence(origin))}.{share} Every choice (settings, the best model, vote "
         "weights, the temperature) is made on validation; the test split is only scored."
     )
     pre = (
