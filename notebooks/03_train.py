@@ -29,6 +29,7 @@ from cifarkit.analysis.tuning import merge_settings, tuned_settings
 from cifarkit.data import load_study_data
 from cifarkit.training import lr_schedule_values, notebook_config, predict_logits, train
 from cifarkit.training.transfer import backbone_settings
+from cifarkit.wording import plural
 
 # %% tags=["parameters"]
 DATA: str = ""  # data source; empty for the official CIFAR-10 archive, or a folder, archive, synthetic:200
@@ -159,7 +160,7 @@ display(history[[c for c in columns if c in history]].round(4).set_index("epoch"
 plots.throughput(history)
 plt.show()
 print(
-    f"training wall time: {metrics['train_seconds']:.1f} s over {len(history)} epochs; "
+    f"training wall time: {metrics['train_seconds']:.1f} s over {plural(len(history), 'epoch')}; "
     f"median {history['images_per_sec'].median():.0f} images/s on {metrics.get('device', '?')}"
 )
 

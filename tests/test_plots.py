@@ -29,3 +29,30 @@ def test_mean_images_are_printed_large_enough_to_see(classes, smallest_in):
             assert image >= smallest_in, (classes, round(image, 2))
     finally:
         plt.close(fig)
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 4, 30])
+def test_epoch_axes_tick_whole_epochs_only(epochs):
+    import pandas as pd
+
+    history = pd.DataFrame(
+        {
+            "epoch": np.arange(1, epochs + 1),
+            "train_loss_aug": np.linspace(2.5, 1.0, epochs),
+            "val_loss": np.linspace(2.6, 1.2, epochs),
+            "train_acc_aug": np.linspace(0.1, 0.6, epochs),
+            "val_acc": np.linspace(0.1, 0.55, epochs),
+            "images_per_sec": np.full(epochs, 700.0),
+        }
+    )
+    for fig in (plots.learning_curves(history), plots.throughput(history)):
+        fig.canvas.draw()
+        for ax in fig.axes:
+            lo, hi = ax.get_xlim()
+            ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+            # one epoch drew 0.96, 0.98, 1.00, 1.02, 1.04 (and one bar 0.6 ... 1.4) before
+            assert ticks and all(float(t).is_integer() for t in ticks), ticks
+            assert 1 <= len(ticks) <= 12
+            if epochs == 1:
+                assert ticks == [1]
+        plt.close(fig)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from cifarkit.analysis.axes import whole_numbers
 from cifarkit.analysis.stats import p_value_text
 from cifarkit.escape import plain
 
@@ -172,6 +173,7 @@ def learning_curves(history: pd.DataFrame):
             ax.plot(history["epoch"], history[f"val_{metric}"], marker="o", label=f"validation {label}")
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
+        whole_numbers(ax)
         ax.legend()
     axes[0].set_title("Loss")
     axes[1].set_title("Accuracy")
@@ -195,6 +197,7 @@ def throughput(history: pd.DataFrame):
     if col:
         ax.bar(history["epoch"], history[col])
     ax.set_xlabel("epoch")
+    whole_numbers(ax)
     ax.set_ylabel("training images / s")
     ax.set_title("Training throughput per epoch")
     fig.tight_layout()

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from cifarkit import escape
+from cifarkit.analysis.axes import whole_numbers
 from cifarkit.files import read_json
 from cifarkit.report.dashboard_page import GENERATOR_META, data_table, link, written_by_cifarkit
 from cifarkit.report.render import format_seconds
@@ -165,7 +166,7 @@ def learning_curves_figure(result: dict) -> str:
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        whole_numbers(ax)
     axes[0].yaxis.set_major_formatter(PercentFormatter(xmax=1))
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:

@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 
+from cifarkit.analysis.axes import whole_numbers
+
 PLOTS = ("history", "intermediate", "importances", "parallel", "slice")
 
 
@@ -61,13 +63,13 @@ def plot_study(study, kind: str):
         if kind == "intermediate":
             if ax.get_legend() is not None:
                 ax.get_legend().remove()  # one entry per trial is unreadable
-            from matplotlib.ticker import MaxNLocator
-
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            whole_numbers(ax)
             ax.set_xlabel("epoch")
             ax.set_ylabel("validation accuracy")
             ax.set_title("Validation accuracy after each epoch, one line per trial")
         if kind == "history":
+            whole_numbers(ax)
+            ax.set_xlabel("trial")
             ax.set_ylabel("validation accuracy")
         fig.tight_layout()
     return fig, None
