@@ -706,3 +706,8 @@ def test_every_split_record_the_loaders_write_is_read_in_words():
         words = r.sentence(record)
         for part in record.split("; "):
             assert part not in words.lower(), (record, words)  # no part of the record passes through unread
+    # the two forms that read as they stand
+    assert r.sentence(r.given({"train", "val", "test"}) + r.labels_from("labels.csv")).endswith(
+        "; labels from the labels.csv"
+    )
+    assert r.sentence(r.fold(2, 5)) == "Cross-validation fold 2 of 5"

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from cifarkit.analysis.stats import mean_of_present
+from cifarkit.data import split_record
 
 #: The widest acceptable half-width of a single test split's 95% interval for an accuracy (5 points).
 AUTO_HALF_WIDTH = 0.05
@@ -363,7 +364,7 @@ def fold_dataset(ds, pooled: Pooled, train_idx, val_idx, test_idx, fold: int, k:
         x_test=pooled.x[test_idx],
         y_test=pooled.y[test_idx],
         groups=groups,
-        split_origin=f"cross-validation fold {fold + 1} of {k}",
+        split_origin=split_record.fold(fold + 1, k),
     )
 
 

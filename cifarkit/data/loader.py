@@ -551,7 +551,7 @@ def _load_image_folder(path, reader, size, *, strict, progress, val_fraction, te
         origin = split_record.GROUP_UNSPLIT if unsplit else split_record.given(set(plan.splits))
         origin += split_record.whole_groups(len(np.unique(groups)), plan.group_source)
     if plan.layout.startswith("labels"):
-        origin += f"; labels from the {plan.label_source}"
+        origin += split_record.labels_from(plan.label_source)
     ds = Dataset(
         **parts,
         class_names=plan.class_names,

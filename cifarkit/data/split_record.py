@@ -35,6 +35,15 @@ def whole_groups(count: int, source: str) -> str:
     return f"; whole groups per split ({count} groups, from the {source})"
 
 
+def labels_from(source: str) -> str:
+    return f"; labels from the {source}"
+
+
+def fold(number: int, k: int) -> str:
+    """The record of cross-validation's fold ``number`` (counted from 1) of ``k``; it reads as it stands."""
+    return f"cross-validation fold {number} of {k}"
+
+
 def subset_note(subset) -> str:
     return f"; at most {subset} per class per split" if subset is not None else ""
 
@@ -60,7 +69,7 @@ def _part(part: str) -> str:
         return f"at most {m.group(1)} images per class in each split"
     if m := re.fullmatch(r"whole groups per split \((.*)\)", part):
         return f"each group's images lie in one split only ({m.group(1)})"
-    return part
+    return part  # labels_from() and fold() read as they stand
 
 
 def sentence(origin: str) -> str:
