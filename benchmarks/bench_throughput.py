@@ -72,7 +72,9 @@ class Normalize(nn.Module):
 class FastNetTorch(nn.Module):
     """airbench94's network, as ``cifarkit.models.fastnet.build_fastnet`` builds it."""
 
-    def __init__(self, widths=(64, 256, 256), num_classes=10, output_scale=1 / 9):
+    WIDTHS = (64, 256, 256)  # cifarkit.models.fastnet's block_widths at width 1
+
+    def __init__(self, widths=WIDTHS, num_classes=10, output_scale=1 / 9):
         super().__init__()
         self.pre = Normalize()
         self.stem = nn.Conv2d(3, 24, 2, padding=0, bias=True)
@@ -147,7 +149,7 @@ def torch_twin(name: str, width: float = 1.0) -> nn.Module:
     if name == "fastnet":
         from cifarkit.models.common import scale_width
 
-        return FastNetTorch(widths=tuple(scale_width(w, width) for w in (64, 256, 256)))
+        return FastNetTorch(widths=tuple(scale_width(w, width) for w in FastNetTorch.WIDTHS))
     if name.startswith("resnet"):
         return ResNetTorch(int(name[len("resnet") :]))
     raise ValueError(f"No raw PyTorch twin for {name!r}; choose fastnet or resnet20/32/44/56/110.")

@@ -13,6 +13,7 @@ import math
 
 from cifarkit import escape, run_folder
 from cifarkit.analysis.ensembles import DEGENERATE_WEIGHT
+from cifarkit.data import split_record
 from cifarkit.wording import agree, plural
 
 
@@ -107,8 +108,7 @@ def _explore_groups(m: dict, rows: list, says: list) -> None:
     groups = m.get("groups") or {}
     if groups.get("grouped"):
         per = groups.get("per_split") or {}
-        words = {"train": "training", "val": "validation", "test": "test"}
-        sizes = ", ".join(f"{v:,} {words.get(k, k)}" for k, v in per.items())
+        sizes = ", ".join(f"{v:,} {split_record.SPLIT_WORDS.get(k, k)}" for k, v in per.items())
         total = sum(v for v in per.values() if isinstance(v, int))
         rows.append(("Groups", f"{plural(f'{total:,}', 'group')} by {escape.html(groups.get('source', '?'))}: {sizes}"))
         straddle = int(groups.get("straddling", 0) or 0)
